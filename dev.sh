@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# dev.sh: the two quick-start commands of Sotto's README.
+#
+#   ./dev.sh demo   install system packages, build, start the demo meeting
+#   ./dev.sh test   run the whole test suite (vet, race detector, GUI under Xvfb)
+#   ./dev.sh deps   only install the system packages
+#
+# Both install what a fresh Debian/Ubuntu machine with Go lacks; run as root
+# or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Packages the cgo build needs (GL/X11/Wayland for Fyne, libvpx for VP8) and
+# the ones the tests need (Xvfb for a real window, ImageMagick for screenshots).
+BUILD_PKGS="gcc libc6-dev pkg-config libgl-dev libx11-dev libxcursor-dev libxrandr-dev
+libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev"
+TEST_PKGS="xvfb xauth imagemagick"
+
+install_packages() {
+	local missing=()
+	for p in $BUILD_PKGS $TEST_PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "dev.sh: installing ${missing[*]}" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+case "${1:-}" in
+deps)
+	install_packages
+	;;
+demo)
+	install_packages
+	mkdir -p bin
+	go build -trimpath -o bin/sotto .
+	exec ./bin/sotto --demo
+	;;
+test)
+	install_packages
+	go vet ./...
+	# The GUI tests open a real window: give them an X server.
+	xvfb-run -a -s "-screen 0 1280x800x24" go test -race -timeout 40m ./...
+	;;
+*)
+	echo "usage: ./dev.sh demo | test" >&2
+	exit 2
+	;;
+esac
