@@ -1,0 +1,146 @@
+package sframe
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
+
+// Receiver decrypts frames of any KID it holds a key for (RFC 9605 §4.4.4)
+// and rejects replays per KID (§7.5, §9.3). Keys are added and removed with
+// SetKey and RemoveKey, which may run concurrently with Open: Open reads an
+// immutable snapshot of the key table with one atomic load and locks only
+// the KID it decrypts for. Open itself is safe for concurrent use.
+type Receiver struct {
+	suite CipherSuite
+	wmu   sync.Mutex // serializes SetKey, RemoveKey and Destroy
+	dead  bool       // guarded by wmu
+	keys  atomic.Pointer[map[uint64]*recvKey]
+}
+
+// recvKey is the receive state of one KID. mu guards every field and is
+// held across check, decrypt and accept so the window sees each CTR once.
+type recvKey struct {
+	mu  sync.Mutex
+	k   *keyState // nil after removal
+	win replayWindow
+}
+
+// NewReceiver returns a Receiver for suite s with no keys. An unsupported
+// suite is reported by SetKey.
+func NewReceiver(s CipherSuite) *Receiver {
+	return &Receiver{suite: s}
+}
+
+// Suite returns the receiver's cipher suite.
+func (r *Receiver) Suite() CipherSuite { return r.suite }
+
+// SetKey installs baseKey for KID kid, for decryption only (RFC 9605
+// §4.4.1), replacing and zeroing any previous key of that KID. A replaced
+// KID starts a fresh replay window, so a KID must never be reused with a
+// different base key in a way that lets old frames replay: give every new
+// base key a new KID.
+func (r *Receiver) SetKey(kid uint64, baseKey []byte) error {
+	k, err := newKeyState(r.suite, kid, baseKey)
+	if err != nil {
+		return err
+	}
+	r.wmu.Lock()
+	if r.dead {
+		r.wmu.Unlock()
+		k.destroy()
+		return ErrDestroyed
+	}
+	next := map[uint64]*recvKey{}
+	var old *recvKey
+	if cur := r.keys.Load(); cur != nil {
+		next = maps.Clone(*cur)
+		old = (*cur)[kid]
+	}
+	next[kid] = &recvKey{k: k}
+	r.keys.Store(&next)
+	r.wmu.Unlock()
+	old.destroy()
+	return nil
+}
+
+// RemoveKey forgets and zeroes the key of KID kid, if any. Frames for kid
+// then fail with ErrUnknownKey.
+func (r *Receiver) RemoveKey(kid uint64) {
+	r.wmu.Lock()
+	cur := r.keys.Load()
+	if cur == nil || (*cur)[kid] == nil {
+		r.wmu.Unlock()
+		return
+	}
+	next := maps.Clone(*cur)
+	old := next[kid]
+	delete(next, kid)
+	r.keys.Store(&next)
+	r.wmu.Unlock()
+	old.destroy()
+}
+
+// Destroy zeroes every key; later calls to SetKey fail with ErrDestroyed
+// and Open with ErrUnknownKey. It is safe to call more than once.
+func (r *Receiver) Destroy() {
+	r.wmu.Lock()
+	r.dead = true
+	cur := r.keys.Swap(nil)
+	r.wmu.Unlock()
+	if cur != nil {
+		for _, rk := range *cur {
+			rk.destroy()
+		}
+	}
+}
+
+func (rk *recvKey) destroy() {
+	if rk == nil {
+		return
+	}
+	rk.mu.Lock()
+	rk.k.destroy()
+	rk.k = nil
+	rk.mu.Unlock()
+}
+
+// Open decrypts one SFrame ciphertext (RFC 9605 §4.4.4) with metadata as the
+// application's part of the AAD (aad = header ‖ metadata), appends the
+// plaintext to dst and returns the extended slice and the parsed header. In
+// order it rejects: a malformed header (an error wrapping ErrMalformed), a
+// KID without a key (ErrUnknownKey; the header is returned so the caller
+// may buffer the frame until the key arrives), a CTR already accepted or
+// older than the replay window (ErrReplay), and any authentication failure
+// (ErrAuthentication). The replay window advances only after the frame
+// authenticates. If dst has spare capacity Open allocates nothing. dst must
+// not overlap frame except exactly in place, dst = frame[n:n] with n the
+// header length.
+func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
+	h, n, err := ParseHeader(frame)
+	if err != nil {
+		return nil, Header{}, err
+	}
+	tab := r.keys.Load()
+	if tab == nil {
+		return nil, h, ErrUnknownKey
+	}
+	rk := (*tab)[h.KID]
+	if rk == nil {
+		return nil, h, ErrUnknownKey
+	}
+	rk.mu.Lock()
+	defer rk.mu.Unlock()
+	if rk.k == nil {
+		return nil, h, ErrUnknownKey
+	}
+	if !rk.win.check(h.CTR) {
+		return nil, h, ErrReplay
+	}
+	pt, err := rk.k.open(dst, frame[:n], h.CTR, frame[n:], metadata)
+	if err != nil {
+		return nil, h, err
+	}
+	rk.win.accept(h.CTR)
+	return pt, h, nil
+}
