@@ -1,0 +1,309 @@
+package receive
+
+import (
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/sottohq/sotto/media/framing"
+)
+
+const (
+	// window is how many packets past the oldest missing one the
+	// reassembler buffers; a power of two, indexed by sequence number.
+	window = 1024
+	// MaxVideoFrame bounds one reassembled (encrypted) video frame; it
+	// must fit in window packets.
+	MaxVideoFrame = 1 << 20
+	// MaxAudioFrame bounds one encrypted Opus packet: RFC 6716 §3.2.1 caps
+	// a packet at 1275 bytes, plus SFrame header and tag.
+	MaxAudioFrame = 1500
+	// DefaultMaxWait is how long a video frame with a missing packet waits
+	// for a NACK retransmission before the reassembler gives up on it.
+	DefaultMaxWait = 150 * time.Millisecond
+)
+
+// Assembled is one reassembled frame, still encrypted. Data is only valid
+// until the next call to Push.
+type Assembled struct {
+	Data      []byte
+	Timestamp uint32
+	// AfterGap is set when frames before this one were lost: the decoder
+	// state is broken until the next keyframe.
+	AfterGap bool
+	// Packets is how many RTP packets made the frame.
+	Packets int
+}
+
+// ReassemblyStats counts what the reassembler threw away.
+type ReassemblyStats struct {
+	Gaps      uint64 // runs of frames given up as lost (one per loss burst)
+	Late      uint64 // packets arriving after their frame was emitted or given up
+	Malformed uint64 // frames or packets that could not be parsed or were too big
+}
+
+type slot struct {
+	ext     uint64
+	full    bool
+	start   bool
+	marker  bool
+	ts      uint32
+	arrival time.Time
+	payload []byte
+}
+
+// Reassembler turns the RTP packets of one track back into whole frames in
+// sequence order (stage 2). Video frames span packets from one with the VP8
+// S bit (and partition 0) to one with the marker bit, all with one
+// timestamp (RFC 7741 §4.4); a missing packet holds later frames back for up
+// to MaxWait (time for NACK to repair it), then the frames are given up and
+// the next complete frame is flagged AfterGap. Audio frames are single
+// packets and never wait: a lost Opus packet is concealed by the decoder.
+//
+// A Reassembler is not safe for concurrent use.
+type Reassembler struct {
+	kind     framing.Kind
+	maxWait  time.Duration
+	maxFrame int
+
+	slots   [window]slot
+	started bool
+	emitted bool // a frame has been emitted
+	next    uint64 // extended sequence number of the next frame's first packet
+	highest uint64
+	gap     bool      // frames were lost before next
+	blocked time.Time // since when a later packet waits for a missing one
+	frame   []byte
+	stats   ReassemblyStats
+}
+
+// NewReassembler returns a reassembler for one track. maxWait ≤ 0 means
+// DefaultMaxWait.
+func NewReassembler(kind framing.Kind, maxWait time.Duration) *Reassembler {
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	r := &Reassembler{kind: kind, maxWait: maxWait, maxFrame: MaxVideoFrame}
+	if kind == framing.KindAudio {
+		r.maxFrame = MaxAudioFrame
+	}
+	return r
+}
+
+// Stats returns the reassembler's drop counters.
+func (r *Reassembler) Stats() ReassemblyStats { return r.stats }
+
+// unwrap extends a 16-bit sequence number around the highest one seen.
+func (r *Reassembler) unwrap(seq uint16) uint64 {
+	if !r.started {
+		return 1<<32 | uint64(seq)
+	}
+	d := int16(seq - uint16(r.highest))
+	return uint64(int64(r.highest) + int64(d))
+}
+
+// Push adds one packet, received at now, and calls emit for every frame it
+// completes, in order.
+func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
+	payload, start, ok := r.parse(p.Payload)
+	if !ok {
+		r.stats.Malformed++
+		return
+	}
+	if r.kind == framing.KindAudio {
+		r.pushAudio(p, payload, emit)
+		return
+	}
+	ext := r.unwrap(p.SequenceNumber)
+	if !r.started {
+		r.started, r.next, r.highest = true, ext, ext
+	}
+	if ext < r.next {
+		if r.emitted || r.next-ext >= window/2 {
+			r.stats.Late++
+			return
+		}
+		// Until the first frame is out, an earlier packet (reordered
+		// at the start of the stream) moves the head back.
+		r.next = ext
+	}
+	if ext >= r.next+window {
+		// Too far ahead to keep waiting: drop everything buffered.
+		r.reset()
+		r.gap = true
+		r.next, r.highest = ext, ext
+	}
+	s := &r.slots[ext%window]
+	if s.full && s.ext == ext {
+		return // duplicate (a retransmission that crossed the original)
+	}
+	s.ext, s.full, s.start, s.marker, s.ts, s.arrival = ext, true, start, p.Marker, p.Timestamp, now
+	s.payload = append(s.payload[:0], payload...)
+	if ext > r.highest {
+		r.highest = ext
+	}
+	r.drain(now, emit)
+}
+
+func (r *Reassembler) pushAudio(p *rtp.Packet, payload []byte, emit func(Assembled)) {
+	ext := r.unwrap(p.SequenceNumber)
+	if !r.started {
+		r.started, r.next, r.highest = true, ext, ext
+	}
+	if ext < r.next {
+		r.stats.Late++
+		return
+	}
+	if ext > r.next {
+		r.stats.Gaps++
+		r.gap = true
+	}
+	r.next, r.highest = ext+1, ext
+	if len(payload) > r.maxFrame {
+		r.stats.Malformed++
+		return
+	}
+	r.frame = append(r.frame[:0], payload...)
+	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp, AfterGap: r.gap, Packets: 1})
+	r.gap = false
+}
+
+// parse strips the VP8 payload descriptor (RFC 7741 §4.2) and reports
+// whether the packet starts a frame. Audio payloads are taken whole.
+func (r *Reassembler) parse(b []byte) (payload []byte, start, ok bool) {
+	if r.kind == framing.KindAudio {
+		return b, true, len(b) > 0
+	}
+	var d codecs.VP8Packet
+	payload, err := d.Unmarshal(b)
+	if err != nil || len(payload) == 0 {
+		return nil, false, false
+	}
+	return payload, d.S == 1 && d.PID == 0, true
+}
+
+// drain emits every complete frame at the head of the buffer, and gives up
+// on a head frame that has waited longer than maxWait for a missing packet.
+func (r *Reassembler) drain(now time.Time, emit func(Assembled)) {
+	for r.next <= r.highest {
+		switch r.emitHead(emit) {
+		case headDone:
+			r.blocked = time.Time{}
+			continue
+		case headPending:
+			// The rest of the frame is simply not sent yet.
+			r.blocked = time.Time{}
+			return
+		}
+		// headHole: a packet is missing before the newest one.
+		if r.blocked.IsZero() {
+			r.blocked = now
+		}
+		if now.Sub(r.blocked) < r.maxWait {
+			return
+		}
+		r.blocked = time.Time{}
+		r.skip()
+	}
+	r.blocked = time.Time{}
+}
+
+type headState int
+
+const (
+	headDone    headState = iota // the head frame was emitted or dropped
+	headPending                  // the head frame's packets so far are all here
+	headHole                     // a packet of the head frame is missing
+)
+
+// emitHead emits the frame starting at next if all its packets are here.
+func (r *Reassembler) emitHead(emit func(Assembled)) headState {
+	head := &r.slots[r.next%window]
+	if !head.full || head.ext != r.next {
+		return headHole
+	}
+	if !head.start {
+		if !r.emitted {
+			// Joined mid-stream: the frame start may still come,
+			// reordered; drain gives up on it after maxWait.
+			return headHole
+		}
+		// The head is the middle of a frame whose start was lost.
+		r.skip()
+		return headDone
+	}
+	size := 0
+	end := r.next
+	for ; ; end++ {
+		if end > r.highest {
+			return headPending
+		}
+		s := &r.slots[end%window]
+		if !s.full || s.ext != end {
+			return headHole
+		}
+		if end > r.next && (s.start || s.ts != head.ts) {
+			// A new frame began before this one's marker: the
+			// marker packet was lost for good or the sender is broken.
+			r.stats.Malformed++
+			r.dropRange(r.next, end)
+			r.next = end
+			r.gap = true
+			return headDone
+		}
+		size += len(s.payload)
+		if s.marker {
+			break
+		}
+	}
+	if size > r.maxFrame {
+		r.stats.Malformed++
+		r.dropRange(r.next, end+1)
+		r.next = end + 1
+		r.gap = true
+		return headDone
+	}
+	r.frame = r.frame[:0]
+	for e := r.next; e <= end; e++ {
+		s := &r.slots[e%window]
+		r.frame = append(r.frame, s.payload...)
+		s.full = false
+	}
+	emit(Assembled{Data: r.frame, Timestamp: head.ts, AfterGap: r.gap, Packets: int(end - r.next + 1)})
+	r.gap, r.emitted = false, true
+	r.next = end + 1
+	return headDone
+}
+
+// skip gives up on the head frame: it moves next to the first buffered
+// frame start after it, dropping what lies between.
+func (r *Reassembler) skip() {
+	if !r.gap {
+		r.stats.Gaps++
+	}
+	r.gap = true
+	e := r.next + 1
+	for ; e <= r.highest; e++ {
+		if s := &r.slots[e%window]; s.full && s.ext == e && s.start {
+			break
+		}
+	}
+	r.dropRange(r.next, e)
+	r.next = e
+}
+
+func (r *Reassembler) dropRange(from, to uint64) {
+	for e := from; e < to; e++ {
+		if s := &r.slots[e%window]; s.ext == e {
+			s.full = false
+		}
+	}
+}
+
+func (r *Reassembler) reset() {
+	for i := range r.slots {
+		r.slots[i].full = false
+	}
+	r.blocked = time.Time{}
+}

@@ -1,0 +1,252 @@
+// Package send is the outbound media pipeline of one local track:
+//
+//  1. capture   – a device or synthetic source produces raw media
+//  2. encode    – VP8 or Opus turns it into one encoded frame at a time
+//     (stages 1 and 2 sit behind Source)
+//  3. encrypt   – each whole frame is sealed with SFrame under the
+//     participant's current send key (Keys), metadata from package framing
+//  4. packetize – the ciphertext is split into RTP packets by the VP8 or
+//     Opus payloader, which never reads the (encrypted) frame bytes
+//  5. send      – the packets are written to the pion track (SRTP, NACK
+//     and RTCP are the PeerConnection's)
+//
+// Nothing in this package sees a key: Keys holds the sealer.
+package send
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/media/framing"
+)
+
+// Frame is one encoded frame before encryption: one VP8 frame or one Opus
+// packet.
+type Frame struct {
+	Data        []byte
+	Keyframe    bool
+	Duration    time.Duration
+	CaptureTime time.Time
+	// Release, when set, hands Data back to its producer after sealing.
+	Release func()
+}
+
+// Source yields encoded frames (stages 1 and 2).
+type Source interface {
+	// ReadFrame blocks for the next frame; an error ends the pipeline.
+	ReadFrame() (Frame, error)
+	// RequestKeyframe asks the encoder to make the next frame a keyframe.
+	RequestKeyframe()
+}
+
+// RTPWriter takes packetized ciphertext (stage 5); *webrtc.TrackLocalStaticRTP
+// is one.
+type RTPWriter interface {
+	WriteRTP(p *rtp.Packet) error
+}
+
+// SentFrame describes a frame handed to the network, for latency tracing.
+type SentFrame struct {
+	Kind         framing.Kind
+	RTPTimestamp uint32
+	CaptureTime  time.Time
+	KID          uint64
+	Bytes        int
+}
+
+// Config builds a Pipeline.
+type Config struct {
+	Kind     framing.Kind
+	Metadata []byte // framing.Metadata(meetingID, Kind)
+	Source   Source
+	Keys     *Keys
+	Track    RTPWriter
+	// OnSent, when set, is called after each frame is written. It runs on
+	// the pipeline goroutine and must not block.
+	OnSent func(SentFrame)
+}
+
+// Pipeline runs stages 3 to 5 for one track.
+type Pipeline struct {
+	cfg       Config
+	payloader rtp.Payloader
+	clock     uint32
+	seq       rtp.Sequencer
+	ssrcTS    uint32 // random RTP timestamp offset (RFC 3550 §5.1)
+
+	wantKeyframe atomic.Bool
+	enabled      atomic.Bool
+	stats        counters
+
+	// Owned by the Run goroutine.
+	buf    []byte
+	pkt    rtp.Packet
+	firstT time.Time
+	nextTS uint32
+}
+
+type counters struct {
+	frames, keyframes, bytes, packets atomic.Uint64
+	noKey, sealErrors, writeErrors    atomic.Uint64
+	keyframeRequests, skippedMuted    atomic.Uint64
+}
+
+// Stats is a snapshot of a send pipeline's counters.
+type Stats struct {
+	Frames           uint64 `json:"frames"`
+	Keyframes        uint64 `json:"keyframes"`
+	Bytes            uint64 `json:"bytes"`
+	Packets          uint64 `json:"packets"`
+	NoKey            uint64 `json:"dropped_no_key"`
+	SealErrors       uint64 `json:"seal_errors"`
+	WriteErrors      uint64 `json:"write_errors"`
+	KeyframeRequests uint64 `json:"keyframe_requests"`
+	Muted            uint64 `json:"dropped_muted"`
+}
+
+// New checks cfg and returns a pipeline; Run starts it.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Kind != framing.KindAudio && cfg.Kind != framing.KindVideo {
+		return nil, fmt.Errorf("send: unknown media kind %d", cfg.Kind)
+	}
+	if cfg.Source == nil || cfg.Keys == nil || cfg.Track == nil || len(cfg.Metadata) == 0 {
+		return nil, errors.New("send: config needs source, keys, track and metadata")
+	}
+	p := &Pipeline{
+		cfg:       cfg,
+		payloader: framing.Payloader(cfg.Kind),
+		clock:     framing.ClockRate(cfg.Kind),
+		seq:       rtp.NewRandomSequencer(),
+		ssrcTS:    rand.Uint32(),
+	}
+	p.nextTS = p.ssrcTS
+	p.enabled.Store(true)
+	return p, nil
+}
+
+// RequestKeyframe asks for a keyframe soon (on a PLI, or when a receiver
+// joins). Safe from any goroutine: it only sets a flag that the pipeline
+// goroutine acts on, because the encoder may block while waiting for its
+// source.
+func (p *Pipeline) RequestKeyframe() {
+	p.stats.keyframeRequests.Add(1)
+	p.wantKeyframe.Store(true)
+}
+
+// SetEnabled mutes (false) or unmutes the track. A muted track keeps
+// draining its source but sends nothing; unmuting video asks for a keyframe
+// so receivers can decode at once.
+func (p *Pipeline) SetEnabled(on bool) {
+	if was := p.enabled.Swap(on); !was && on && p.cfg.Kind == framing.KindVideo {
+		p.wantKeyframe.Store(true)
+	}
+}
+
+// Enabled reports whether the track is sending.
+func (p *Pipeline) Enabled() bool { return p.enabled.Load() }
+
+// Stats returns a snapshot of the counters.
+func (p *Pipeline) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Frames: c.frames.Load(), Keyframes: c.keyframes.Load(), Bytes: c.bytes.Load(),
+		Packets: c.packets.Load(), NoKey: c.noKey.Load(), SealErrors: c.sealErrors.Load(),
+		WriteErrors: c.writeErrors.Load(), KeyframeRequests: c.keyframeRequests.Load(),
+		Muted: c.skippedMuted.Load(),
+	}
+}
+
+// Run moves frames from the source to the track until the source fails or
+// ctx ends. It returns nil on a clean end (ctx cancelled or source EOF).
+func (p *Pipeline) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if p.wantKeyframe.Swap(false) {
+			p.cfg.Source.RequestKeyframe()
+		}
+		// 1+2. capture and encode.
+		f, err := p.cfg.Source.ReadFrame()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("send %s: read frame: %w", p.cfg.Kind, err)
+		}
+		p.sendFrame(f)
+	}
+	return nil
+}
+
+func (p *Pipeline) sendFrame(f Frame) {
+	if f.Release != nil {
+		defer f.Release()
+	}
+	ts := p.timestamp(f)
+	if !p.enabled.Load() {
+		p.stats.skippedMuted.Add(1)
+		return
+	}
+	if len(f.Data) == 0 {
+		return
+	}
+	// 3. encrypt the whole frame: no VP8 header stays in clear.
+	ct, kid, err := p.cfg.Keys.Seal(p.buf[:0], f.Data, p.cfg.Metadata)
+	switch {
+	case errors.Is(err, ErrNoKey):
+		p.stats.noKey.Add(1)
+		return
+	case err != nil:
+		p.stats.sealErrors.Add(1)
+		return
+	}
+	p.buf = ct
+	// 4. packetize.
+	payloads := p.payloader.Payload(framing.MTU-12, ct)
+	// 5. send.
+	for i, pl := range payloads {
+		p.pkt.Header = rtp.Header{
+			Version:        2,
+			Marker:         i == len(payloads)-1,
+			SequenceNumber: p.seq.NextSequenceNumber(),
+			Timestamp:      ts,
+		}
+		p.pkt.Payload = pl
+		if err := p.cfg.Track.WriteRTP(&p.pkt); err != nil {
+			p.stats.writeErrors.Add(1)
+			return
+		}
+		p.stats.packets.Add(1)
+	}
+	p.stats.frames.Add(1)
+	p.stats.bytes.Add(uint64(len(ct)))
+	if f.Keyframe {
+		p.stats.keyframes.Add(1)
+	}
+	if p.cfg.OnSent != nil {
+		p.cfg.OnSent(SentFrame{Kind: p.cfg.Kind, RTPTimestamp: ts, CaptureTime: f.CaptureTime, KID: kid, Bytes: len(ct)})
+	}
+}
+
+// timestamp maps a frame to its RTP timestamp: capture time relative to the
+// first frame, on the codec clock, from a random origin (RFC 3550 §5.1), so
+// receivers see true media timing and no wall-clock time reaches the relay.
+// Frames without a capture time advance by their duration.
+func (p *Pipeline) timestamp(f Frame) uint32 {
+	var ts uint32
+	switch {
+	case !f.CaptureTime.IsZero() && !p.firstT.IsZero():
+		ts = p.ssrcTS + uint32(f.CaptureTime.Sub(p.firstT)*time.Duration(p.clock)/time.Second)
+	case !f.CaptureTime.IsZero():
+		p.firstT = f.CaptureTime
+		ts = p.ssrcTS
+	default:
+		ts = p.nextTS
+	}
+	p.nextTS = ts + uint32(f.Duration*time.Duration(p.clock)/time.Second)
+	return ts
+}
