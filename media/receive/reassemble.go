@@ -69,7 +69,7 @@ type Reassembler struct {
 
 	slots   [window]slot
 	started bool
-	emitted bool // a frame has been emitted
+	emitted bool   // a frame has been emitted
 	next    uint64 // extended sequence number of the next frame's first packet
 	highest uint64
 	gap     bool      // frames were lost before next
