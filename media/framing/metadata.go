@@ -7,7 +7,13 @@ package framing
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sottohq/sotto/crypto/sframe"
 )
+
+// Suite is the SFrame cipher suite of all Sotto media (RFC 9605 §4.5):
+// AES_128_GCM_SHA256_128.
+const Suite = sframe.AES128GCMSHA256_128
 
 // Kind names the media carried by a track. It is bound into every frame's
 // SFrame metadata so a relay cannot move an audio frame into a video track

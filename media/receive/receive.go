@@ -25,6 +25,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/sottohq/sotto/crypto/sframe"
+	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 )
 
@@ -161,14 +162,21 @@ func (p *Pipeline[T]) frame(f Assembled) {
 	pt, hdr, err := p.cfg.Opener.Open(p.plaintext[:0], f.Data, p.cfg.Metadata)
 	if err != nil {
 		switch {
+		case errors.Is(err, sframe.ErrReplay):
+			// A copy of a frame already accepted: the stream is intact.
+			p.stats.replay.Add(1)
+			return
 		case errors.Is(err, sframe.ErrUnknownKey):
 			p.stats.unknownKID.Add(1)
-		case errors.Is(err, sframe.ErrReplay):
-			p.stats.replay.Add(1)
 		case errors.Is(err, sframe.ErrAuthentication):
 			p.stats.auth.Add(1)
 		default:
 			p.stats.malformed.Add(1)
+		}
+		// A frame of the stream is missing: later delta frames would
+		// decode against a broken reference.
+		if p.cfg.Kind == framing.KindVideo {
+			p.waitKeyframe = true
 		}
 		return
 	}
@@ -177,7 +185,7 @@ func (p *Pipeline[T]) frame(f Assembled) {
 	p.stats.kid.Store(hdr.KID)
 	p.stats.hasKID.Store(true)
 
-	keyframe := p.cfg.Kind == framing.KindVideo && IsVP8Keyframe(pt)
+	keyframe := p.cfg.Kind == framing.KindVideo && vp8.IsKeyframe(pt)
 	if keyframe {
 		p.stats.keyframes.Add(1)
 		p.waitKeyframe = false
@@ -216,12 +224,4 @@ func (p *Pipeline[T]) requestKeyframe(now time.Time) {
 	p.lastPLI = now
 	p.stats.keyframeRequests.Add(1)
 	p.cfg.RequestKeyframe()
-}
-
-// IsVP8Keyframe reports whether a decrypted VP8 frame is a keyframe: the
-// frame tag's P bit is 0 and the start code 9d 01 2a follows (RFC 6386
-// §9.1).
-func IsVP8Keyframe(frame []byte) bool {
-	return len(frame) >= 10 && frame[0]&0x01 == 0 &&
-		frame[3] == 0x9d && frame[4] == 0x01 && frame[5] == 0x2a
 }

@@ -56,9 +56,7 @@ func (k *Keys) Set(kid uint64, baseKey []byte) error {
 	if err != nil {
 		return fmt.Errorf("send: set key: %w", err)
 	}
-	if c, ok := k.cur.(interface{ Close() }); ok {
-		c.Close()
-	}
+	destroy(k.cur)
 	k.used[kid] = struct{}{}
 	k.cur, k.kid, k.hasKey = s, kid, true
 	return nil
@@ -83,12 +81,16 @@ func (k *Keys) Seal(dst, plaintext, metadata []byte) ([]byte, uint64, error) {
 	return out, k.kid, err
 }
 
-// Close drops the current key (zeroing it when the Sealer supports Close).
+// Close drops the current key, zeroing it (*sframe.Sender has Destroy).
 func (k *Keys) Close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if c, ok := k.cur.(interface{ Close() }); ok {
-		c.Close()
-	}
+	destroy(k.cur)
 	k.cur, k.hasKey = nil, false
+}
+
+func destroy(s Sealer) {
+	if d, ok := s.(interface{ Destroy() }); ok {
+		d.Destroy()
+	}
 }

@@ -1,0 +1,354 @@
+package receive_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"image"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/crypto/sframe"
+	"github.com/sottohq/sotto/media/codec/vp8"
+	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/receive"
+	"github.com/sottohq/sotto/media/send"
+)
+
+const (
+	testW, testH = 320, 240
+	frameDur     = 33 * time.Millisecond
+)
+
+// clock is the test's time, advanced one frame per captured frame.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// vp8Source encodes a moving test pattern with the real VP8 encoder and
+// remembers a hash of every frame it produced.
+type vp8Source struct {
+	t      *testing.T
+	enc    *vp8.Encoder
+	img    *image.YCbCr
+	clk    *clock
+	n, max int
+	sent   map[[32]byte]bool
+	// beforeFrame runs before frame n is captured.
+	beforeFrame func(n int)
+}
+
+func newVP8Source(t *testing.T, clk *clock, frames int) *vp8Source {
+	enc, err := vp8.NewEncoder(testW, testH, vp8.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { enc.Close() })
+	return &vp8Source{t: t, enc: enc, img: image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420),
+		clk: clk, max: frames, sent: make(map[[32]byte]bool)}
+}
+
+func (s *vp8Source) ReadFrame() (send.Frame, error) {
+	if s.n == s.max {
+		return send.Frame{}, io.EOF
+	}
+	if s.beforeFrame != nil {
+		s.beforeFrame(s.n)
+	}
+	for y := 0; y < testH; y++ {
+		for x := 0; x < testW; x++ {
+			s.img.Y[y*s.img.YStride+x] = byte(x + y + 4*s.n)
+		}
+	}
+	f, err := s.enc.Encode(s.img, int64(s.n)*3000, 3000)
+	if err != nil {
+		return send.Frame{}, err
+	}
+	s.clk.t = s.clk.t.Add(frameDur)
+	s.n++
+	s.sent[sha256.Sum256(f.Data)] = true
+	return send.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: frameDur, CaptureTime: s.clk.t}, nil
+}
+
+func (s *vp8Source) RequestKeyframe() { s.enc.ForceKeyFrame() }
+
+// link carries packets from the send pipeline to the receive pipeline on
+// the same goroutine, through an optional man in the middle.
+type link struct {
+	mitm func(p *rtp.Packet) []*rtp.Packet
+	to   func(p *rtp.Packet)
+}
+
+func (l *link) WriteRTP(p *rtp.Packet) error {
+	c := p.Clone()
+	if l.mitm == nil {
+		l.to(c)
+		return nil
+	}
+	for _, q := range l.mitm(c) {
+		l.to(q)
+	}
+	return nil
+}
+
+type harness struct {
+	src     *vp8Source
+	keys    *send.Keys
+	sendP   *send.Pipeline
+	recvP   *receive.Pipeline[*image.YCbCr]
+	rx      *sframe.Receiver
+	link    *link
+	decoded int
+	// decodedUnsent counts decoder inputs that are not a frame the
+	// sender encoded: it must stay zero.
+	decodedUnsent int
+	plis          int
+}
+
+func newHarness(t *testing.T, frames int) *harness {
+	t.Helper()
+	clk := &clock{t: time.Unix(1000, 0)}
+	h := &harness{src: newVP8Source(t, clk, frames), link: &link{}}
+	h.keys = send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
+		return sframe.NewSender(framing.Suite, kid, key)
+	})
+	if err := h.keys.Set(7, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	md, err := framing.Metadata("meeting-one", framing.KindVideo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sendP, err = send.New(send.Config{Kind: framing.KindVideo, Metadata: md, Source: h.src, Keys: h.keys, Track: h.link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rx = sframe.NewReceiver(framing.Suite)
+	if err := h.rx.SetKey(7, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := vp8.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dec.Close() })
+	h.recvP, err = receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: md, Opener: h.rx,
+		Decode: func(frame []byte) (*image.YCbCr, error) {
+			if !h.src.sent[sha256.Sum256(frame)] {
+				h.decodedUnsent++
+			}
+			return dec.Decode(frame)
+		},
+		Render: func(img *image.YCbCr, fi receive.FrameInfo) {
+			if img.Rect.Dx() != testW {
+				t.Errorf("decoded %v picture", img.Rect)
+			}
+			h.decoded++
+		},
+		RequestKeyframe: func() { h.plis++; h.sendP.RequestKeyframe() },
+		Now:             clk.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.link.to = h.recvP.Push
+	return h
+}
+
+func (h *harness) run(t *testing.T) receive.Stats {
+	t.Helper()
+	if err := h.sendP.Run(context.Background()); err == nil || err.Error() != "send video: read frame: EOF" {
+		t.Fatalf("send pipeline ended with %v", err)
+	}
+	if h.decodedUnsent != 0 {
+		t.Fatalf("decoder was fed %d frames the sender never encoded", h.decodedUnsent)
+	}
+	return h.recvP.Stats()
+}
+
+func testKey(b byte) []byte {
+	k := make([]byte, 16)
+	for i := range k {
+		k[i] = b + byte(i)
+	}
+	return k
+}
+
+func TestPipelineClean(t *testing.T) {
+	h := newHarness(t, 60)
+	st := h.run(t)
+	if h.decoded != 60 || st.FramesReceived != 60 || st.FramesDecrypted != 60 || st.FramesDecoded != 60 {
+		t.Fatalf("decoded %d, stats %+v", h.decoded, st)
+	}
+	if st.KID == nil || *st.KID != 7 || st.Keyframes < 1 || h.plis != 0 {
+		t.Fatalf("stats %+v, plis %d", st, h.plis)
+	}
+	if got := h.sendP.Stats(); got.Frames != 60 || got.Bytes == 0 {
+		t.Fatalf("send stats %+v", got)
+	}
+}
+
+func TestPipelineCiphertextOnTheWire(t *testing.T) {
+	h := newHarness(t, 10)
+	var wire []byte
+	h.link.mitm = func(p *rtp.Packet) []*rtp.Packet {
+		wire = append(wire, p.Payload...)
+		return []*rtp.Packet{p}
+	}
+	var plain [][]byte
+	h.recvP, _ = receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: mustMD(t, framing.KindVideo), Opener: h.rx,
+		Decode: func(f []byte) (*image.YCbCr, error) { plain = append(plain, append([]byte(nil), f...)); return nil, nil },
+	})
+	h.link.to = h.recvP.Push
+	h.run(t)
+	if len(plain) != 10 {
+		t.Fatalf("decoded %d frames", len(plain))
+	}
+	for i, f := range plain {
+		// No 16-byte run of any plaintext frame, not even the VP8
+		// header, appears on the wire.
+		for off := 0; off+16 <= len(f); off += 16 {
+			if contains(wire, f[off:off+16]) {
+				t.Fatalf("frame %d: plaintext bytes at %d are on the wire", i, off)
+			}
+		}
+	}
+}
+
+func TestPipelineTamperedPayloadsAreDroppedNotDecoded(t *testing.T) {
+	h := newHarness(t, 90)
+	n := 0
+	h.link.mitm = func(p *rtp.Packet) []*rtp.Packet {
+		n++
+		if n%10 == 3 && len(p.Payload) > 20 {
+			p.Payload[len(p.Payload)/2] ^= 0x40
+		}
+		return []*rtp.Packet{p}
+	}
+	st := h.run(t)
+	if st.Dropped.Auth == 0 || st.FramesDecrypted+st.Dropped.Auth != st.FramesReceived {
+		t.Fatalf("stats %+v", st)
+	}
+	// Delta frames after a dropped frame wait for a keyframe, requested by PLI.
+	if h.plis == 0 || st.Dropped.WaitingKeyframe == 0 || st.FramesDecoded == 0 {
+		t.Fatalf("no keyframe recovery: plis %d, stats %+v", h.plis, st)
+	}
+}
+
+func TestPipelineUnknownKIDAndKeyRotation(t *testing.T) {
+	h := newHarness(t, 60)
+	h.src.beforeFrame = func(n int) {
+		switch n {
+		case 20:
+			// The sender moves to a key the receiver does not have yet.
+			if err := h.keys.Set(8, testKey(2)); err != nil {
+				t.Fatal(err)
+			}
+		case 30:
+			if err := h.rx.SetKey(8, testKey(2)); err != nil {
+				t.Fatal(err)
+			}
+		case 40:
+			// Reusing a KID would restart its counter: refused.
+			if err := h.keys.Set(7, testKey(3)); err != send.ErrKIDReused {
+				t.Fatalf("reused kid: %v", err)
+			}
+		}
+	}
+	st := h.run(t)
+	if st.Dropped.UnknownKID != 10 || st.KID == nil || *st.KID != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.FramesDecoded < 40 {
+		t.Fatalf("decoded %d frames, want ≥ 40 (recovery after the key arrived)", st.FramesDecoded)
+	}
+}
+
+func TestPipelineReplayedFrameIsDropped(t *testing.T) {
+	h := newHarness(t, 30)
+	var frame5 []*rtp.Packet
+	seq := uint16(40000)
+	h.link.mitm = func(p *rtp.Packet) []*rtp.Packet {
+		// A relay may renumber packets; it re-sends frame 5 as if new.
+		p.SequenceNumber = seq
+		seq++
+		if h.src.n == 6 {
+			frame5 = append(frame5, p.Clone())
+		}
+		out := []*rtp.Packet{p}
+		if h.src.n == 12 && p.Marker {
+			for _, q := range frame5 {
+				q.SequenceNumber = seq
+				seq++
+				out = append(out, q)
+			}
+		}
+		return out
+	}
+	st := h.run(t)
+	if len(frame5) == 0 || st.Dropped.Replay != 1 || st.FramesDecoded != 30 {
+		t.Fatalf("replayed %d packets; stats %+v", len(frame5), st)
+	}
+}
+
+func TestPipelineLossRecoversWithKeyframe(t *testing.T) {
+	h := newHarness(t, 120)
+	n := 0
+	h.link.mitm = func(p *rtp.Packet) []*rtp.Packet {
+		n++
+		if h.src.n == 40 || h.src.n == 41 { // a two-frame burst is lost
+			return nil
+		}
+		return []*rtp.Packet{p}
+	}
+	lastDecoded := 0
+	h.recvP, _ = receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: mustMD(t, framing.KindVideo), Opener: h.rx,
+		Decode:          func(f []byte) (*image.YCbCr, error) { return nil, nil },
+		Render:          func(_ *image.YCbCr, fi receive.FrameInfo) { lastDecoded = h.src.n },
+		RequestKeyframe: func() { h.plis++; h.sendP.RequestKeyframe() },
+		Now:             h.src.clk.now,
+	})
+	h.link.to = h.recvP.Push
+	st := h.run(t)
+	if st.Dropped.Gap != 1 || h.plis != 1 || lastDecoded != 120 {
+		t.Fatalf("plis %d, last decoded %d, stats %+v", h.plis, lastDecoded, st)
+	}
+	// Recovery within a second: at most 30 frames lost or waiting.
+	if lost := 120 - st.FramesDecoded; lost > 30 {
+		t.Fatalf("%d frames not decoded", lost)
+	}
+}
+
+func TestPipelineAudioFrameInVideoTrackFails(t *testing.T) {
+	h := newHarness(t, 5)
+	h.recvP, _ = receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: mustMD(t, framing.KindAudio), Opener: h.rx,
+		Decode: func(f []byte) (*image.YCbCr, error) { t.Error("decoder called"); return nil, nil },
+	})
+	h.link.to = h.recvP.Push
+	if st := h.run(t); st.Dropped.Auth != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func mustMD(t *testing.T, k framing.Kind) []byte {
+	md, err := framing.Metadata("meeting-one", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
+func contains(hay, needle []byte) bool {
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		if string(hay[i:i+len(needle)]) == string(needle) {
+			return true
+		}
+	}
+	return false
+}
