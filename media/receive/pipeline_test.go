@@ -201,7 +201,10 @@ func TestPipelineCiphertextOnTheWire(t *testing.T) {
 	var plain [][]byte
 	h.recvP, _ = receive.New(receive.Config[*image.YCbCr]{
 		Kind: framing.KindVideo, Metadata: mustMD(t, framing.KindVideo), Opener: h.rx,
-		Decode: func(f []byte) (*image.YCbCr, error) { plain = append(plain, append([]byte(nil), f...)); return nil, nil },
+		Decode: func(f []byte) (*image.YCbCr, error) {
+			plain = append(plain, append([]byte(nil), f...))
+			return nil, nil
+		},
 	})
 	h.link.to = h.recvP.Push
 	h.run(t)
