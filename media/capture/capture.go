@@ -1,0 +1,478 @@
+// Package capture opens Sotto's local media: a camera, a screen or the
+// synthetic test pattern for video, a microphone or the synthetic sine for
+// audio, all through pion/mediadevices drivers, and encodes them (VP8 with
+// Sotto's realtime encoder, Opus with mediadevices' libopus encoder).
+//
+// The output is encoded frames before packetization: one whole video frame
+// or one 20 ms Opus packet per ReadFrame, ready to be encrypted.
+//
+// Pipeline of a video stream:
+//
+//  1. driver reader (camera / screen / videotest), opened once per process
+//     and shared (see hub.go); pictures converted to I420
+//  2. preview taps (OnVideoImage) see each captured picture
+//  3. ReadFrame takes the newest picture (older unread ones are dropped)
+//  4. the realtime VP8 encoder encodes it; a pending keyframe request
+//     (RequestKeyframe, a lock-free flag) forces an intra frame
+//
+// Pipeline of an audio stream:
+//
+//  1. driver reader (microphone / audiotest) shared per device; the level
+//     of each chunk is kept for AudioLevel
+//  2. chunks buffered into 20 ms at 48 kHz and mixed down to mono
+//  3. Opus encoding (application VoIP) at the configured bitrate
+//
+// Streams are pull-based: encoding runs in the goroutine that calls
+// ReadFrame, so a slow consumer drops pictures rather than queueing them.
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pion/mediadevices/pkg/codec"
+	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/prop"
+
+	"github.com/sottohq/sotto/media/codec/vp8"
+)
+
+// Codec names returned by EncodedStream.Codec.
+const (
+	CodecVP8  = "VP8"
+	CodecOpus = "opus"
+)
+
+// Clock rates of the RTP streams.
+const (
+	VideoClockRate = 90000
+	AudioClockRate = 48000
+)
+
+// Defaults applied by Open.
+const (
+	DefaultWidth        = 640
+	DefaultHeight       = 480
+	DefaultFPS          = 30
+	DefaultAudioBitrate = 32000
+	// AudioFrameDuration is the Opus packet duration.
+	AudioFrameDuration = 20 * time.Millisecond
+	// audioSampleRate is the only capture rate Opus is fed at.
+	audioSampleRate = 48000
+)
+
+// SourceKind selects where a stream comes from.
+type SourceKind int
+
+// Source kinds. The zero value is no source.
+const (
+	SourceNone SourceKind = iota
+	SourceSynthetic
+	SourceCamera
+	SourceScreen
+	SourceMicrophone
+)
+
+// VideoSource chooses the video device. The zero value means no video.
+type VideoSource struct {
+	Kind SourceKind
+	// Device is the device ID, label or name (see Devices). Required for
+	// cameras and screens; ignored for the synthetic pattern.
+	Device string
+}
+
+// AudioSource chooses the audio device. The zero value means no audio.
+type AudioSource struct {
+	Kind   SourceKind
+	Device string
+}
+
+// SyntheticVideo is mediadevices' moving test pattern (color bars and a
+// noise patch), scaled to the requested size.
+func SyntheticVideo() VideoSource { return VideoSource{Kind: SourceSynthetic} }
+
+// Camera selects a camera by ID, label or name.
+func Camera(device string) VideoSource { return VideoSource{Kind: SourceCamera, Device: device} }
+
+// Screen selects a screen by ID or label (for example "X11Screen0").
+func Screen(device string) VideoSource { return VideoSource{Kind: SourceScreen, Device: device} }
+
+// SyntheticAudio is mediadevices' 480 Hz sine at a quarter of full scale.
+func SyntheticAudio() AudioSource { return AudioSource{Kind: SourceSynthetic} }
+
+// Microphone selects a microphone by ID, label or name.
+func Microphone(device string) AudioSource {
+	return AudioSource{Kind: SourceMicrophone, Device: device}
+}
+
+// Options configures Open. Zero fields take defaults.
+type Options struct {
+	Video VideoSource
+	Audio AudioSource
+	// Width and Height are the requested picture size (default 640×480).
+	// Cameras deliver their closest mode; the synthetic pattern is scaled;
+	// screens keep their own size.
+	Width, Height int
+	// FPS is the requested frame rate (default 30).
+	FPS int
+	// VideoBitrate is the VP8 CBR target in bits/s (default by size:
+	// 800 kbit/s up to 640×480, 1.5 Mbit/s up to 1280×720, else 2.5 Mbit/s).
+	VideoBitrate int
+	// AudioBitrate is the Opus target in bits/s (default 32 kbit/s).
+	AudioBitrate int
+	// KeyFrameInterval bounds the keyframe distance in frames (default 3 s).
+	KeyFrameInterval int
+	// CPUUsed overrides the VP8 speed setting (default −6).
+	CPUUsed int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Width <= 0 || o.Height <= 0 {
+		o.Width, o.Height = DefaultWidth, DefaultHeight
+	}
+	if o.FPS <= 0 {
+		o.FPS = DefaultFPS
+	}
+	if o.VideoBitrate <= 0 {
+		switch px := o.Width * o.Height; {
+		case px <= 640*480:
+			o.VideoBitrate = 800_000
+		case px <= 1280*720:
+			o.VideoBitrate = 1_500_000
+		default:
+			o.VideoBitrate = 2_500_000
+		}
+	}
+	if o.AudioBitrate <= 0 {
+		o.AudioBitrate = DefaultAudioBitrate
+	}
+	if o.KeyFrameInterval <= 0 {
+		o.KeyFrameInterval = 3 * o.FPS
+	}
+	return o
+}
+
+// Frame is one encoded frame, before packetization.
+type Frame struct {
+	// Data is one whole VP8 frame or one Opus packet. The caller owns it.
+	Data []byte
+	// Keyframe marks a VP8 intra frame (always false for audio).
+	Keyframe bool
+	// Duration is the media time this frame covers.
+	Duration time.Duration
+	// Samples is Duration in ClockRate units (the RTP timestamp step).
+	Samples uint32
+	// CaptureTime is when the picture or the last audio chunk was captured.
+	CaptureTime time.Time
+	// Release may be called when Data is no longer needed; never nil.
+	Release func()
+}
+
+// EncodedStream yields encoded frames of one track.
+type EncodedStream interface {
+	// ReadFrame blocks for the next frame; io.EOF after Close.
+	ReadFrame() (Frame, error)
+	// RequestKeyframe asks for an intra frame soon. It never blocks (safe
+	// from an RTCP goroutine) and is a no-op for audio.
+	RequestKeyframe()
+	// Codec is "VP8" or "opus".
+	Codec() string
+	// ClockRate is the RTP clock rate (90000 or 48000).
+	ClockRate() uint32
+}
+
+// Source is an open set of capture streams.
+type Source struct {
+	opts  Options
+	video *videoStream
+	audio *audioStream
+	once  sync.Once
+}
+
+// Open starts the requested devices and encoders.
+func Open(opts Options) (*Source, error) {
+	opts = opts.withDefaults()
+	s := &Source{opts: opts}
+	if opts.Video.Kind != SourceNone {
+		v, err := openVideo(opts)
+		if err != nil {
+			return nil, err
+		}
+		s.video = v
+	}
+	if opts.Audio.Kind != SourceNone {
+		a, err := openAudio(opts)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.audio = a
+	}
+	return s, nil
+}
+
+// Video returns the VP8 stream, or nil without video.
+func (s *Source) Video() EncodedStream {
+	if s.video == nil {
+		return nil
+	}
+	return s.video
+}
+
+// Audio returns the Opus stream, or nil without audio.
+func (s *Source) Audio() EncodedStream {
+	if s.audio == nil {
+		return nil
+	}
+	return s.audio
+}
+
+// OnVideoImage registers a preview tap called from the capture goroutine
+// with every captured picture (an *image.YCbCr, 4:2:0) whether or not
+// frames are being read. The picture is only valid during the call: copy
+// or downscale it there, quickly, and do not call Source methods from it.
+// The returned function removes the tap. Without video it does nothing.
+func (s *Source) OnVideoImage(f func(image.Image)) (remove func()) {
+	if s.video == nil || f == nil {
+		return func() {}
+	}
+	return s.video.sub.h.addTap(f)
+}
+
+// AudioLevel is the RMS of the latest captured audio chunk, 0…1 of full
+// scale (a full-scale sine reads 0.707). 0 without audio.
+func (s *Source) AudioLevel() float64 {
+	if s.audio == nil {
+		return 0
+	}
+	return s.audio.sub.h.audioLevel()
+}
+
+// VideoSize is the size of the pictures being encoded.
+func (s *Source) VideoSize() (width, height int) {
+	if s.video == nil {
+		return 0, 0
+	}
+	return s.video.enc.Size()
+}
+
+// SetVideoBitrate changes the VP8 target from the next frame (never blocks).
+func (s *Source) SetVideoBitrate(bps int) error {
+	if s.video == nil {
+		return errors.New("capture: no video")
+	}
+	return s.video.enc.SetBitRate(bps)
+}
+
+// Close stops the streams; blocked ReadFrame calls return io.EOF.
+func (s *Source) Close() error {
+	s.once.Do(func() {
+		if s.video != nil {
+			s.video.close()
+		}
+		if s.audio != nil {
+			s.audio.close()
+		}
+	})
+	return nil
+}
+
+type videoStream struct {
+	sub *sub
+	enc *vp8.Encoder
+
+	mu   sync.Mutex // serialises ReadFrame
+	t0   time.Time
+	last int64
+	n    int
+	fps  int
+}
+
+func openVideo(o Options) (*videoStream, error) {
+	var (
+		kind           Kind
+		query          string
+		scaleW, scaleH int
+	)
+	switch o.Video.Kind {
+	case SourceSynthetic:
+		kind, query = KindCamera, SyntheticVideoLabel
+		scaleW, scaleH = o.Width, o.Height
+	case SourceCamera:
+		kind, query = KindCamera, o.Video.Device
+	case SourceScreen:
+		kind, query = KindScreen, o.Video.Device
+	default:
+		return nil, fmt.Errorf("capture: invalid video source kind %d", o.Video.Kind)
+	}
+	d, err := findDevice(kind, query)
+	if err != nil {
+		return nil, err
+	}
+	want := prop.MediaConstraints{VideoConstraints: prop.VideoConstraints{
+		Width:     prop.Int(o.Width),
+		Height:    prop.Int(o.Height),
+		FrameRate: prop.Float(float32(o.FPS)),
+	}}
+	h, s, err := acquireHub(d, want, true, scaleW, scaleH)
+	if err != nil {
+		return nil, err
+	}
+	w, ht := h.media.Width, h.media.Height
+	if scaleW > 0 {
+		w, ht = scaleW, scaleH
+	}
+	if w <= 0 || ht <= 0 {
+		w, ht = o.Width, o.Height
+	}
+	enc, err := vp8.NewEncoder(w, ht, vp8.Params{
+		Bitrate:          o.VideoBitrate,
+		KeyFrameInterval: o.KeyFrameInterval,
+		CPUUsed:          o.CPUUsed,
+		ScreenContent:    o.Video.Kind == SourceScreen,
+	})
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	return &videoStream{sub: s, enc: enc, fps: o.FPS}, nil
+}
+
+func (v *videoStream) ReadFrame() (Frame, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for {
+		p, err := v.sub.next()
+		if err != nil {
+			return Frame{}, err
+		}
+		var pts, dur int64
+		if v.n == 0 {
+			v.t0 = p.at
+			dur = int64(VideoClockRate / v.fps)
+		} else {
+			pts = p.at.Sub(v.t0).Nanoseconds() * VideoClockRate / int64(time.Second)
+			if pts <= v.last {
+				pts = v.last + 1
+			}
+			dur = min(pts-v.last, VideoClockRate)
+		}
+		v.n++
+		v.last = pts
+		f, err := v.enc.Encode(p.img, pts, dur)
+		v.sub.recycle(p)
+		if err != nil {
+			if errors.Is(err, vp8.ErrClosed) {
+				return Frame{}, io.EOF
+			}
+			return Frame{}, err
+		}
+		if f.Data == nil {
+			continue // dropped by rate control
+		}
+		return Frame{
+			Data:        f.Data,
+			Keyframe:    f.Keyframe,
+			Duration:    time.Duration(dur) * time.Second / VideoClockRate,
+			Samples:     uint32(dur),
+			CaptureTime: p.at,
+			Release:     func() {},
+		}, nil
+	}
+}
+
+func (v *videoStream) RequestKeyframe() { v.enc.ForceKeyFrame() }
+func (v *videoStream) Codec() string    { return CodecVP8 }
+func (v *videoStream) ClockRate() uint32 {
+	return VideoClockRate
+}
+
+func (v *videoStream) close() {
+	v.sub.release()
+	v.enc.Close()
+}
+
+type audioStream struct {
+	sub *sub
+	enc codec.ReadCloser
+	mu  sync.Mutex
+}
+
+func openAudio(o Options) (*audioStream, error) {
+	var query string
+	switch o.Audio.Kind {
+	case SourceSynthetic:
+		query = SyntheticAudioLabel
+	case SourceMicrophone:
+		query = o.Audio.Device
+	default:
+		return nil, fmt.Errorf("capture: invalid audio source kind %d", o.Audio.Kind)
+	}
+	d, err := findDevice(KindMicrophone, query)
+	if err != nil {
+		return nil, err
+	}
+	want := prop.MediaConstraints{AudioConstraints: prop.AudioConstraints{
+		SampleRate:   prop.Int(audioSampleRate),
+		ChannelCount: prop.Int(1),
+		Latency:      prop.Duration(AudioFrameDuration),
+	}}
+	h, s, err := acquireHub(d, want, false, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	if h.media.SampleRate != audioSampleRate {
+		s.release()
+		return nil, fmt.Errorf("capture: microphone runs at %d Hz, need %d", h.media.SampleRate, audioSampleRate)
+	}
+	params, err := mdopus.NewParams()
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	params.BitRate = o.AudioBitrate
+	params.Latency = mdopus.Latency20ms
+	// ChannelCount 1: the encoder mixes whatever the device gives to mono.
+	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: AudioFrameDuration}}
+	enc, err := params.BuildAudioEncoder(audio.ReaderFunc(s.readAudio), in)
+	if err != nil {
+		s.release()
+		return nil, fmt.Errorf("capture: opus encoder: %w", err)
+	}
+	return &audioStream{sub: s, enc: enc}, nil
+}
+
+func (a *audioStream) ReadFrame() (Frame, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	data, release, err := a.enc.Read()
+	if err != nil {
+		return Frame{}, err
+	}
+	if release != nil {
+		release()
+	}
+	return Frame{
+		Data:        data,
+		Duration:    AudioFrameDuration,
+		Samples:     uint32(AudioClockRate * AudioFrameDuration / time.Second),
+		CaptureTime: time.Now(),
+		Release:     func() {},
+	}, nil
+}
+
+func (a *audioStream) RequestKeyframe() {}
+func (a *audioStream) Codec() string    { return CodecOpus }
+func (a *audioStream) ClockRate() uint32 {
+	return AudioClockRate
+}
+
+func (a *audioStream) close() {
+	a.sub.release()
+	a.enc.Close()
+}

@@ -1,0 +1,252 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/media/codec/vp8"
+)
+
+func TestDevicesListsSyntheticSources(t *testing.T) {
+	devs, err := Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var video, audio bool
+	for _, d := range devs {
+		if d.ID == "" || d.Label == "" {
+			t.Errorf("device without ID or label: %+v", d)
+		}
+		if d.Synthetic && d.Kind == KindCamera {
+			video = true
+		}
+		if d.Synthetic && d.Kind == KindMicrophone {
+			audio = true
+		}
+	}
+	if !video || !audio {
+		t.Fatalf("synthetic devices missing (video %v, audio %v) in %+v", video, audio, devs)
+	}
+}
+
+func TestDeviceSelectionNeverDefaults(t *testing.T) {
+	if _, err := Open(Options{Audio: Microphone("")}); err == nil {
+		t.Fatal("empty microphone choice accepted")
+	}
+	if _, err := Open(Options{Video: Camera("no-such-camera")}); !errors.Is(err, ErrNoDevice) {
+		t.Fatalf("unknown camera: got %v, want ErrNoDevice", err)
+	}
+}
+
+func TestSelectByIDAndLabel(t *testing.T) {
+	devs, _ := Devices()
+	var id string
+	for _, d := range devs {
+		if d.Synthetic && d.Kind == KindMicrophone {
+			id = d.ID
+		}
+	}
+	for _, q := range []string{id, SyntheticAudioLabel} {
+		src, err := Open(Options{Audio: Microphone(q)})
+		if err != nil {
+			t.Fatalf("open by %q: %v", q, err)
+		}
+		f, err := src.Audio().ReadFrame()
+		if err != nil || len(f.Data) == 0 {
+			t.Fatalf("read: %v (%d bytes)", err, len(f.Data))
+		}
+		src.Close()
+	}
+}
+
+func TestSyntheticVideoEncodesDecodableMovingFrames(t *testing.T) {
+	src, err := Open(Options{Video: SyntheticVideo(), Width: 320, Height: 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var previews atomic.Int32
+	remove := src.OnVideoImage(func(img image.Image) {
+		if img.Bounds().Dx() == 320 {
+			previews.Add(1)
+		}
+	})
+	defer remove()
+	v := src.Video()
+	if v.Codec() != CodecVP8 || v.ClockRate() != VideoClockRate {
+		t.Fatalf("codec %q clock %d", v.Codec(), v.ClockRate())
+	}
+	dec, err := vp8.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var prevY []byte
+	changed := 0
+	for i := 0; i < 10; i++ {
+		f, err := v.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && !f.Keyframe {
+			t.Fatal("first frame is not a keyframe")
+		}
+		if f.Samples == 0 || f.Duration <= 0 || f.CaptureTime.IsZero() {
+			t.Fatalf("frame timing missing: %+v", f)
+		}
+		img, err := dec.Decode(f.Data)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if img.Rect.Dx() != 320 || img.Rect.Dy() != 240 {
+			t.Fatalf("decoded %v", img.Rect)
+		}
+		if prevY != nil && !bytes.Equal(prevY, img.Y) {
+			changed++
+		}
+		prevY = append(prevY[:0], img.Y...)
+	}
+	if changed < 5 {
+		t.Fatalf("only %d of 9 decoded pictures differ from the previous one", changed)
+	}
+	if previews.Load() < 5 {
+		t.Fatalf("preview tap saw %d pictures", previews.Load())
+	}
+	if w, h := src.VideoSize(); w != 320 || h != 240 {
+		t.Fatalf("VideoSize %dx%d", w, h)
+	}
+}
+
+func TestKeyframeOnRequest(t *testing.T) {
+	src, err := Open(Options{Video: SyntheticVideo()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	v := src.Video()
+	for i := 0; i < 5; i++ { // past the first keyframe
+		if _, err := v.ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		v.RequestKeyframe()
+		got := false
+		for i := 0; i < 2 && !got; i++ {
+			f, err := v.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = f.Keyframe && vp8.IsKeyframe(f.Data)
+		}
+		if !got {
+			t.Fatalf("round %d: no keyframe within two frames of the request", round)
+		}
+		f, _ := v.ReadFrame()
+		if f.Keyframe {
+			t.Fatalf("round %d: keyframes continue after the request was served", round)
+		}
+	}
+}
+
+func TestSharedSyntheticDeviceAndClose(t *testing.T) {
+	// Three participants in one process share the synthetic drivers.
+	var srcs []*Source
+	for i := 0; i < 3; i++ {
+		s, err := Open(Options{Video: SyntheticVideo(), Audio: SyntheticAudio(), Width: 160, Height: 120})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		srcs = append(srcs, s)
+	}
+	var wg sync.WaitGroup
+	for _, s := range srcs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				if _, err := s.Video().ReadFrame(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				if _, err := s.Audio().ReadFrame(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Close unblocks a reader waiting for the next frame.
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := srcs[0].Video().ReadFrame(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	srcs[0].Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("read after close: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("ReadFrame still blocked after Close")
+	}
+	// The others keep working.
+	if _, err := srcs[1].Video().ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range srcs[1:] {
+		s.Close()
+	}
+	// Reopening after everyone closed works.
+	s, err := Open(Options{Video: SyntheticVideo(), Audio: SyntheticAudio()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Video().ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAudioLevelTracksSine(t *testing.T) {
+	src, err := Open(Options{Audio: SyntheticAudio()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	a := src.Audio()
+	if a.Codec() != CodecOpus || a.ClockRate() != AudioClockRate {
+		t.Fatalf("codec %q clock %d", a.Codec(), a.ClockRate())
+	}
+	for i := 0; i < 5; i++ {
+		f, err := a.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Samples != 960 || f.Duration != 20*time.Millisecond {
+			t.Fatalf("audio frame timing %d samples %v", f.Samples, f.Duration)
+		}
+	}
+	// The synthetic sine has amplitude 0.25: RMS 0.177.
+	if l := src.AudioLevel(); l < 0.16 || l > 0.19 {
+		t.Fatalf("audio level %.3f, want ≈0.177", l)
+	}
+}
