@@ -1,0 +1,146 @@
+package opus_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/opus"
+)
+
+// encodedSine captures n packets of mediadevices' synthetic 480 Hz sine
+// encoded by mediadevices' Opus encoder.
+func encodedSine(t testing.TB, n int) [][]byte {
+	t.Helper()
+	src, err := capture.Open(capture.Options{Audio: capture.SyntheticAudio()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var pkts [][]byte
+	for range n {
+		f, err := src.Audio().ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, f.Data)
+	}
+	return pkts
+}
+
+// goertzel returns the power of frequency f in x, scaled so that a sine
+// of amplitude a at f gives a²/2 (its mean power).
+func goertzel(x []float32, f float64) float64 {
+	w := 2 * math.Pi * f / opus.SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := float64(v) + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return (s1*s1 + s2*s2 - c*s1*s2) * 2 / float64(len(x)) / float64(len(x))
+}
+
+func TestDecodesSyntheticSine(t *testing.T) {
+	pkts := encodedSine(t, 50) // 1 s
+	dec, err := opus.NewDecoder(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcm []float32
+	buf := make([]float32, opus.MaxPacketSamples)
+	for i, p := range pkts {
+		want, err := opus.PacketSamples(p)
+		if err != nil || want != 960 {
+			t.Fatalf("packet %d: PacketSamples %d, %v", i, want, err)
+		}
+		n, err := dec.Decode(p, buf)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if n != 960 {
+			t.Fatalf("packet %d: %d samples, want 960", i, n)
+		}
+		pcm = append(pcm, buf[:n]...)
+	}
+	tail := pcm[len(pcm)/2:] // past the encoder's start-up
+	var energy float64
+	for _, v := range tail {
+		energy += float64(v) * float64(v)
+	}
+	rms := math.Sqrt(energy / float64(len(tail)))
+	// The source is a 0.25-amplitude sine: RMS 0.177.
+	if rms < 0.14 || rms > 0.21 {
+		t.Fatalf("decoded RMS %.3f, want ≈0.177", rms)
+	}
+	// Nearly all power sits at 480 Hz (power of a sine = a²/2).
+	tone := goertzel(tail, 480)
+	if share := tone / (rms * rms); share < 0.9 {
+		t.Fatalf("480 Hz holds %.2f of the power, want > 0.9", share)
+	}
+	if off := goertzel(tail, 1000) / (rms * rms); off > 0.01 {
+		t.Fatalf("1 kHz holds %.3f of the power", off)
+	}
+}
+
+func TestRejectsGarbage(t *testing.T) {
+	dec, err := opus.NewDecoder(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, opus.MaxPacketSamples)
+	if _, err := dec.Decode(nil, buf); !errors.Is(err, opus.ErrEmptyPacket) {
+		t.Fatalf("empty: %v", err)
+	}
+	if _, err := dec.Decode(make([]byte, opus.MaxPacketSize+1), buf); !errors.Is(err, opus.ErrPacketTooBig) {
+		t.Fatalf("huge: %v", err)
+	}
+	if _, err := dec.Decode([]byte{0x03, 0x00}, buf); !errors.Is(err, opus.ErrMalformed) {
+		t.Fatalf("zero-frame code 3: %v", err)
+	}
+	if _, err := dec.Decode([]byte{0xf8, 0x00}, buf[:10]); !errors.Is(err, opus.ErrBufferTooSmall) {
+		t.Fatalf("small buffer: %v", err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		p := make([]byte, 1+r.IntN(400))
+		for j := range p {
+			p[j] = byte(r.Uint32())
+		}
+		_, _ = dec.Decode(p, buf) // must not panic
+	}
+	// Still decodes real packets afterwards.
+	dec.Reset()
+	for i, p := range encodedSine(t, 5) {
+		if _, err := dec.Decode(p, buf); err != nil {
+			t.Fatalf("packet %d after garbage: %v", i, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{0xfc, 0xff, 0xfe})
+	f.Add([]byte{0x4b, 0x41, 0x01, 0x02})
+	dec, _ := opus.NewDecoder(2)
+	buf := make([]float32, 2*opus.MaxPacketSamples)
+	f.Fuzz(func(t *testing.T, p []byte) {
+		n, err := dec.Decode(p, buf)
+		if err == nil && (n <= 0 || n > opus.MaxPacketSamples) {
+			t.Fatalf("decoded %d samples without error", n)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	pkts := encodedSine(b, 50)
+	dec, _ := opus.NewDecoder(1)
+	buf := make([]float32, opus.MaxPacketSamples)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := dec.Decode(pkts[i%len(pkts)], buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
