@@ -1,0 +1,125 @@
+package relay
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	pionnet "github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/relay/signal"
+)
+
+// Limits bound what one client can make the relay do. Zero fields take the
+// defaults from DefaultLimits.
+type Limits struct {
+	// MaxMessageBytes bounds one signaling message (at most signal.MaxMessageLen).
+	MaxMessageBytes int
+	// EnvelopeRate is the sustained envelopes per second one session may send.
+	EnvelopeRate float64
+	// EnvelopeBurst is how many envelopes may exceed the rate at once.
+	EnvelopeBurst int
+	// MessageRate is the sustained signaling messages per second of any type
+	// one session may send; exceeding it closes the session.
+	MessageRate float64
+	// MessageBurst is the burst allowance for MessageRate.
+	MessageBurst int
+	// MaxSessionsPerMeeting bounds the participants of one meeting.
+	MaxSessionsPerMeeting int
+	// MaxMeetings bounds the meetings on this relay.
+	MaxMeetings int
+	// MaxTracksPerSession bounds the tracks one session may publish.
+	MaxTracksPerSession int
+	// IdleTimeout closes a session that sent nothing (not even a ping) for
+	// this long.
+	IdleTimeout time.Duration
+	// JoinTimeout closes a connection that has not joined within this time.
+	JoinTimeout time.Duration
+	// SendQueue is the number of outbound signaling messages buffered per
+	// session; a client that falls further behind is closed as slow.
+	SendQueue int
+}
+
+// DefaultLimits are the limits used for zero fields.
+var DefaultLimits = Limits{
+	MaxMessageBytes:       256 << 10,
+	EnvelopeRate:          50,
+	EnvelopeBurst:         200,
+	MessageRate:           200,
+	MessageBurst:          400,
+	MaxSessionsPerMeeting: 50,
+	MaxMeetings:           1000,
+	MaxTracksPerSession:   4,
+	IdleTimeout:           60 * time.Second,
+	JoinTimeout:           10 * time.Second,
+	SendQueue:             512,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxMessageBytes <= 0 || l.MaxMessageBytes > signal.MaxMessageLen {
+		l.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if l.EnvelopeRate <= 0 {
+		l.EnvelopeRate = d.EnvelopeRate
+	}
+	if l.EnvelopeBurst <= 0 {
+		l.EnvelopeBurst = d.EnvelopeBurst
+	}
+	if l.MessageRate <= 0 {
+		l.MessageRate = d.MessageRate
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = d.MessageBurst
+	}
+	if l.MaxSessionsPerMeeting <= 0 {
+		l.MaxSessionsPerMeeting = d.MaxSessionsPerMeeting
+	}
+	if l.MaxMeetings <= 0 {
+		l.MaxMeetings = d.MaxMeetings
+	}
+	if l.MaxTracksPerSession <= 0 {
+		l.MaxTracksPerSession = d.MaxTracksPerSession
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.JoinTimeout <= 0 {
+		l.JoinTimeout = d.JoinTimeout
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = d.SendQueue
+	}
+	return l
+}
+
+// Config configures a Relay. The zero value is a working relay on all
+// interfaces with ephemeral UDP ports.
+type Config struct {
+	// Logger receives structured logs; nil discards. The relay logs session
+	// and meeting IDs and counts, never payloads or SDP.
+	Logger *slog.Logger
+	// Limits; zero fields take DefaultLimits.
+	Limits Limits
+
+	// UDPPortMin and UDPPortMax restrict the UDP ports used for media (both
+	// zero: ephemeral ports).
+	UDPPortMin, UDPPortMax uint16
+	// PublicIPs are announced instead of the local host addresses (1:1 NAT).
+	PublicIPs []string
+	// ICETCP, if set, accepts ICE over TCP on this listener (a fallback for
+	// networks that block UDP). The relay closes it on Close.
+	ICETCP net.Listener
+	// LoopbackOnly restricts ICE to IPv4 loopback without mDNS (tests, and a
+	// relay for clients on the same machine).
+	LoopbackOnly bool
+	// ICEServers are announced to clients in the joined message (for
+	// example the embedded TURN server).
+	ICEServers []signal.ICEServer
+
+	// Net replaces the operating system network for media (pion vnet).
+	Net pionnet.Net
+	// SettingEngine, if set, customises the webrtc.SettingEngine last.
+	SettingEngine func(*webrtc.SettingEngine)
+}

@@ -1,0 +1,254 @@
+package relay_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+// startRelay runs a loopback-only relay behind an HTTP test server and
+// returns it with its WebSocket URL.
+func startRelay(t *testing.T, cfg relay.Config) (*relay.Relay, string) {
+	t.Helper()
+	cfg.LoopbackOnly = true
+	r, err := relay.New(cfg)
+	if err != nil {
+		t.Fatalf("new relay: %v", err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return r, "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// payloadFor is the deterministic payload of packet n of a track: the
+// receiver recomputes it to check that forwarding left it byte-identical.
+func payloadFor(trackID string, n uint32) []byte {
+	size := 60 + int(n%7)*150 // 60 … 960 bytes
+	out := make([]byte, 0, size+32)
+	out = binary.BigEndian.AppendUint32(out, n)
+	var ctr uint32
+	for len(out) < size {
+		h := sha256.New()
+		fmt.Fprintf(h, "%s/%d/%d", trackID, n, ctr)
+		out = h.Sum(out)
+		ctr++
+	}
+	return out[:size]
+}
+
+// client is a test participant publishing one video and one audio track.
+type client struct {
+	t    *testing.T
+	conn *transport.Conn
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	plis atomic.Int64 // keyframe requests that reached this publisher
+
+	mu       sync.Mutex
+	received map[string]*recvStats // by publisher session + "/" + track ID
+	trackIDs []string
+}
+
+type recvStats struct {
+	session, trackID string
+	ssrc             webrtc.SSRC
+	good, bad        atomic.Int64
+	ended            atomic.Bool
+}
+
+func newClient(t *testing.T, cfg transport.Config) *client {
+	t.Helper()
+	c := &client{t: t, stop: make(chan struct{}), received: make(map[string]*recvStats)}
+	cfg.SettingEngine = transport.LoopbackOnly
+	cfg.OnTrack = c.onTrack
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	c.conn = conn
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *client) close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.conn.Close()
+	c.wg.Wait()
+}
+
+// publish adds a VP8 and an Opus track and sends paced packets on both.
+func (c *client) publish() {
+	c.t.Helper()
+	for _, k := range []struct {
+		id    string
+		codec webrtc.RTPCodecCapability
+		every time.Duration
+	}{
+		{"video-" + c.conn.SessionID()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, 10 * time.Millisecond},
+		{"audio-" + c.conn.SessionID()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 20 * time.Millisecond},
+	} {
+		track, err := webrtc.NewTrackLocalStaticRTP(k.codec, k.id, "local")
+		if err != nil {
+			c.t.Fatalf("new track: %v", err)
+		}
+		sender, err := c.conn.AddTrack(track)
+		if err != nil {
+			c.t.Fatalf("add track: %v", err)
+		}
+		c.trackIDs = append(c.trackIDs, k.id)
+		c.wg.Add(2)
+		go func() {
+			defer c.wg.Done()
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					switch p.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						c.plis.Add(1)
+					}
+				}
+			}
+		}()
+		go func(id string, every time.Duration) {
+			defer c.wg.Done()
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			var n uint32
+			for {
+				select {
+				case <-c.stop:
+					return
+				case <-tick.C:
+				}
+				p := &rtp.Packet{
+					Header:  rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000, Marker: n%3 == 2},
+					Payload: payloadFor(id, n),
+				}
+				if err := track.WriteRTP(p); err != nil && !errors.Is(err, errClosedPipe) {
+					return
+				}
+				n++
+			}
+		}(k.id, k.every)
+	}
+}
+
+var errClosedPipe = errors.New("io: read/write on closed pipe")
+
+func (c *client) onTrack(rt transport.RemoteTrack) {
+	st := &recvStats{session: rt.SessionID, trackID: rt.Track.ID(), ssrc: rt.Track.SSRC()}
+	c.mu.Lock()
+	c.received[rt.SessionID+"/"+rt.Track.ID()] = st
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer st.ended.Store(true)
+		for {
+			p, _, err := rt.Track.ReadRTP()
+			if err != nil {
+				return
+			}
+			if len(p.Payload) < 4 {
+				st.bad.Add(1)
+				continue
+			}
+			n := binary.BigEndian.Uint32(p.Payload)
+			if string(p.Payload) == string(payloadFor(st.trackID, n)) && p.SequenceNumber == uint16(n) && p.Timestamp == n*3000 {
+				st.good.Add(1)
+			} else {
+				st.bad.Add(1)
+			}
+		}
+	}()
+}
+
+func (c *client) stats(session, trackID string) *recvStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.received[session+"/"+trackID]
+}
+
+// receivedAtLeast reports whether c got n good packets on every track of
+// every publisher in pubs.
+func (c *client) receivedAtLeast(n int64, pubs ...*client) bool {
+	for _, p := range pubs {
+		for _, id := range p.trackIDs {
+			st := c.stats(p.conn.SessionID(), id)
+			if st == nil || st.good.Load() < n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// nextEvent returns the next event of a type, skipping others.
+func nextEvent[T transport.Event](t *testing.T, c *transport.Conn, timeout time.Duration) T {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				var zero T
+				t.Fatalf("events closed while waiting for %T", zero)
+			}
+			if v, ok := e.(T); ok {
+				return v
+			}
+		case <-timer.C:
+			var zero T
+			t.Fatalf("no %T within %v", zero, timeout)
+		}
+	}
+}
+
+var _ = signal.NewID

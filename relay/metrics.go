@@ -1,0 +1,101 @@
+package relay
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sottohq/sotto/relay/signal"
+)
+
+// Stats is a snapshot of the relay's counters. It contains no identifiers.
+type Stats struct {
+	Meetings        int64            `json:"meetings"`          // meetings open now
+	Sessions        int64            `json:"sessions"`          // sessions joined now
+	SessionsTotal   int64            `json:"sessions_total"`    // sessions joined since start
+	PacketsIn       int64            `json:"packets_in"`        // RTP packets received from publishers
+	BytesIn         int64            `json:"bytes_in"`          // RTP bytes (header+payload) received
+	PacketsOut      int64            `json:"packets_out"`       // RTP packets forwarded to receivers
+	BytesOut        int64            `json:"bytes_out"`         // RTP bytes forwarded
+	EnvelopesIn     int64            `json:"envelopes_in"`      // envelopes accepted from clients
+	EnvelopesOut    int64            `json:"envelopes_out"`     // envelope deliveries
+	KeyframeReqs    int64            `json:"keyframe_requests"` // PLIs sent to publishers
+	DroppedMessages int64            `json:"dropped_messages"`  // signaling messages not delivered
+	RejectedInputs  int64            `json:"rejected_inputs"`   // bad or refused client inputs, total
+	Rejected        map[string]int64 `json:"rejected"`          // rejected inputs by error code
+	CPUSeconds      float64          `json:"cpu_seconds"`       // process user+system CPU time
+	UptimeSeconds   float64          `json:"uptime_seconds"`
+}
+
+type metrics struct {
+	start           time.Time
+	meetings        atomic.Int64
+	sessions        atomic.Int64
+	sessionsTotal   atomic.Int64
+	packetsIn       atomic.Int64
+	bytesIn         atomic.Int64
+	packetsOut      atomic.Int64
+	bytesOut        atomic.Int64
+	envelopesIn     atomic.Int64
+	envelopesOut    atomic.Int64
+	keyframeReqs    atomic.Int64
+	droppedMessages atomic.Int64
+	rejectedTotal   atomic.Int64
+	rejected        map[string]*atomic.Int64 // fixed key set, read-only after init
+}
+
+// rejectCodes are the codes counted as rejected inputs.
+var rejectCodes = []string{
+	signal.CodeBadMessage, signal.CodeUnknownType, signal.CodeTooBig, signal.CodeNotJoined,
+	signal.CodeAlreadyJoined, signal.CodeMeetingFull, signal.CodeRelayFull, signal.CodeUnknownSession,
+	signal.CodeRateLimited, signal.CodeBadSDP, signal.CodeTooManyTracks, signal.CodeUnexpected,
+	signal.CodeIdle, signal.CodeSlow,
+}
+
+func newMetrics() *metrics {
+	m := &metrics{start: time.Now(), rejected: make(map[string]*atomic.Int64)}
+	for _, c := range rejectCodes {
+		m.rejected[c] = new(atomic.Int64)
+	}
+	return m
+}
+
+func (m *metrics) reject(code string) {
+	m.rejectedTotal.Add(1)
+	if c, ok := m.rejected[code]; ok {
+		c.Add(1)
+	}
+}
+
+func (m *metrics) snapshot() Stats {
+	s := Stats{
+		Meetings:        m.meetings.Load(),
+		Sessions:        m.sessions.Load(),
+		SessionsTotal:   m.sessionsTotal.Load(),
+		PacketsIn:       m.packetsIn.Load(),
+		BytesIn:         m.bytesIn.Load(),
+		PacketsOut:      m.packetsOut.Load(),
+		BytesOut:        m.bytesOut.Load(),
+		EnvelopesIn:     m.envelopesIn.Load(),
+		EnvelopesOut:    m.envelopesOut.Load(),
+		KeyframeReqs:    m.keyframeReqs.Load(),
+		DroppedMessages: m.droppedMessages.Load(),
+		RejectedInputs:  m.rejectedTotal.Load(),
+		Rejected:        make(map[string]int64, len(m.rejected)),
+		CPUSeconds:      ProcessCPU().Seconds(),
+		UptimeSeconds:   time.Since(m.start).Seconds(),
+	}
+	for k, v := range m.rejected {
+		s.Rejected[k] = v.Load()
+	}
+	return s
+}
+
+// ProcessCPU returns the user+system CPU time this process has used.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

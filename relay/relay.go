@@ -1,0 +1,236 @@
+// Package relay is Sotto's selective forwarding unit: participants of a
+// meeting each keep one PeerConnection to it, and every audio or video track
+// one of them publishes is forwarded to all the others. Payloads are SFrame
+// ciphertext; the relay forwards them untouched and never parses them.
+// Signaling (relay/signal) also carries opaque envelopes between
+// participants, which the relay delivers in order without reading.
+//
+// The relay persists nothing and knows no names: meetings are random IDs
+// chosen by clients, sessions random IDs chosen by the relay.
+//
+// Forwarding pipeline for one published track:
+//  1. the publisher's PeerConnection decrypts SRTP and runs the upstream
+//     interceptors (NACK generator, receiver reports);
+//  2. forwarder.readLoop reads each RTP packet and counts it;
+//  3. fwdTrack.write rewrites SSRC and payload type for each receiver,
+//     drops header extensions, and keeps sequence numbers, timestamps,
+//     marker and payload as they are;
+//  4. each receiver's interceptors keep a copy for NACK answers and send
+//     reports, then SRTP encrypts and sends it.
+//
+// Feedback travels back the other way: PLI and FIR from any receiver become
+// one rate-limited PLI to the publisher; NACKs are answered by the relay.
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/relay/signal"
+)
+
+// nackBufferPackets is the per-receiver send history kept for NACK answers:
+// about 2.5 s of 100 packets/s video.
+const nackBufferPackets = 256
+
+// Relay is a running SFU. Create it with New; serve clients with Handler or
+// ServeConn; stop it with Shutdown.
+type Relay struct {
+	cfg    Config
+	lim    Limits
+	log    *slog.Logger
+	api    *webrtc.API
+	m      *metrics
+	tcpMux ice.TCPMux
+
+	mu       sync.Mutex
+	meetings map[string]*meeting
+	sessions map[*session]struct{}
+	closing  bool
+	wg       sync.WaitGroup
+}
+
+type meeting struct {
+	id       string
+	ref      string // log reference: a hash prefix, not the ID itself
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// New builds a relay from cfg.
+func New(cfg Config) (*Relay, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Relay{
+		cfg:      cfg,
+		lim:      cfg.Limits.withDefaults(),
+		log:      log,
+		m:        newMetrics(),
+		meetings: make(map[string]*meeting),
+		sessions: make(map[*session]struct{}),
+	}
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(nackBufferPackets))
+	if err != nil {
+		return nil, fmt.Errorf("relay: nack responder: %w", err)
+	}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("relay: nack generator: %w", err)
+	}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("relay: receiver reports: %w", err)
+	}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("relay: sender reports: %w", err)
+	}
+	reg.Add(resp)
+	reg.Add(gen)
+	reg.Add(rr)
+	reg.Add(sr)
+
+	se := webrtc.SettingEngine{}
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	if cfg.LoopbackOnly {
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("relay: udp port range: %w", err)
+		}
+	}
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.ICETCP != nil {
+		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: cfg.ICETCP, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+		se.SetICETCPMux(r.tcpMux)
+		if !cfg.LoopbackOnly {
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+		}
+	}
+	if cfg.SettingEngine != nil {
+		cfg.SettingEngine(&se)
+	}
+	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return r, nil
+}
+
+// registerCodecs registers the codecs the relay forwards: VP8 (96) and
+// Opus (111). They must match the clients' (transport.RegisterCodecs).
+func registerCodecs(m *webrtc.MediaEngine) error {
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
+		PayloadType:        96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return fmt.Errorf("relay: register vp8: %w", err)
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("relay: register opus: %w", err)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Relay) Stats() Stats { return r.m.snapshot() }
+
+// Handler serves /ws (signaling over WebSocket), /healthz and /metrics.
+func (r *Relay) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		r.mu.Lock()
+		closing := r.closing
+		r.mu.Unlock()
+		if closing {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r.Stats())
+	})
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, req *http.Request) {
+		c, err := websocket.Accept(w, req, nil)
+		if err != nil {
+			r.m.reject(signal.CodeBadMessage)
+			return
+		}
+		_ = r.ServeConn(req.Context(), signal.WebSocket(c, int64(r.lim.MaxMessageBytes)))
+	})
+	return mux
+}
+
+// ErrClosing is returned by ServeConn when the relay is shutting down.
+var ErrClosing = errors.New("relay: shutting down")
+
+// Shutdown tells every client the relay is going away (bye, then close
+// with reason "shutdown"), refuses new sessions, and waits until all
+// sessions have ended or ctx is done.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.closing = true
+	all := make([]*session, 0, len(r.sessions))
+	for s := range r.sessions {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	for _, s := range all {
+		s.closeWith(signal.Bye{Reason: signal.CodeShutdown}, signal.CodeShutdown)
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("relay: shutdown: %w", ctx.Err())
+	}
+	if r.tcpMux != nil {
+		r.tcpMux.Close()
+	}
+	r.log.Info("relay stopped")
+	return err
+}
+
+func meetingRef(id string) string {
+	h := sha256.Sum256([]byte("sotto relay log ref\x00" + id))
+	return hex.EncodeToString(h[:4])
+}
