@@ -1,0 +1,463 @@
+// Package participant is one person in a Sotto meeting, seen from the
+// media side: it connects to the relay, runs a send pipeline per local
+// track (media/send) and a receive pipeline per remote track
+// (media/receive), holds the SFrame keys, and keeps per-sender statistics.
+// The desktop app, the headless bot and the meeting protocol all drive
+// media through it.
+//
+// Keys come from outside: the meeting protocol calls SetSendKey when this
+// participant rotates its key, and SetReceiveKey / RemoveReceiveKey as
+// other participants' keys arrive and expire. All three are safe to call
+// while media flows; a send key switch takes effect between two frames.
+// Until a send key is set nothing is sent; frames whose KID has no receive
+// key are counted and dropped.
+package participant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/crypto/sframe"
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/vp8"
+	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/receive"
+	"github.com/sottohq/sotto/media/send"
+	"github.com/sottohq/sotto/transport"
+)
+
+// Stream is a local encoded stream; capture.EncodedStream is one.
+type Stream interface {
+	ReadFrame() (capture.Frame, error)
+	RequestKeyframe()
+}
+
+// Config configures Join.
+type Config struct {
+	// Transport says how to reach the relay and which meeting to join.
+	// Its MeetingID is also bound into every frame's SFrame metadata.
+	// Its OnTrack must be nil: the participant handles remote tracks.
+	Transport transport.Config
+	// Video and Audio are the local streams to publish; nil publishes
+	// nothing of that kind.
+	Video, Audio Stream
+	// OnVideo receives every decoded remote picture, on that track's
+	// receive goroutine (never the UI thread). The picture is reused for
+	// the next frame of the same track once OnVideo returns: draw or copy
+	// it before returning.
+	OnVideo func(session string, img image.Image)
+	// AudioOut plays remote audio; nil decodes it (and counts it) without
+	// playing.
+	AudioOut AudioOutput
+	// OnSent and OnDecoded trace every frame sent and every frame decoded
+	// (measurements and tests). They run on pipeline goroutines and must
+	// not block.
+	OnSent    func(send.SentFrame)
+	OnDecoded func(session string, fi receive.FrameInfo)
+	// Logger; nil discards. Nothing logged contains keys or media.
+	Logger *slog.Logger
+
+	// rtpTap, set only by this package's tests, sees every raw RTP packet
+	// a remote track delivers before stage 2, and may modify it: the
+	// relay's forwarded bytes as they arrive (its SRTP hop ends there).
+	rtpTap func(session string, kind framing.Kind, pkt []byte)
+}
+
+// Participant is a joined meeting participant.
+type Participant struct {
+	cfg  Config
+	conn *transport.Conn
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	keys  *send.Keys
+	rx    *sframe.Receiver
+	video *outTrack
+	audio *outTrack
+
+	mu      sync.Mutex
+	remotes map[string]*remote
+	closed  bool
+}
+
+type outTrack struct {
+	pipe   *send.Pipeline
+	sender *webrtc.RTPSender
+}
+
+// remote is one other participant, by relay session ID.
+type remote struct {
+	video, audio interface{ Stats() receive.Stats }
+}
+
+// Join connects to the relay, publishes the local streams and starts
+// receiving. Media flows once ICE and DTLS are up; frames are sealed only
+// after SetSendKey.
+func Join(ctx context.Context, cfg Config) (*Participant, error) {
+	if cfg.Transport.OnTrack != nil {
+		return nil, errors.New("participant: transport OnTrack must be nil")
+	}
+	videoMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindVideo)
+	if err != nil {
+		return nil, err
+	}
+	audioMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindAudio)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	p := &Participant{
+		cfg:  cfg,
+		log:  log,
+		ctx:  pctx,
+		stop: stop,
+		keys: send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
+			return sframe.NewSender(framing.Suite, kid, key)
+		}),
+		rx:      sframe.NewReceiver(framing.Suite),
+		remotes: make(map[string]*remote),
+	}
+	tc := cfg.Transport
+	tc.OnTrack = func(rt transport.RemoteTrack) { p.onTrack(rt, videoMD, audioMD) }
+	p.conn, err = transport.Dial(ctx, tc)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("participant: %w", err)
+	}
+	if cfg.Video != nil {
+		if p.video, err = p.publish(framing.KindVideo, cfg.Video, videoMD); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	if cfg.Audio != nil {
+		if p.audio, err = p.publish(framing.KindAudio, cfg.Audio, audioMD); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// publish runs the send pipeline of one local stream.
+func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*outTrack, error) {
+	capab := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: framing.VideoClockRate}
+	if kind == framing.KindAudio {
+		capab = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: framing.AudioClockRate, Channels: 2}
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(capab, kind.String(), "sotto")
+	if err != nil {
+		return nil, fmt.Errorf("participant: %s track: %w", kind, err)
+	}
+	pipe, err := send.New(send.Config{
+		Kind: kind, Metadata: md, Source: streamSource{s}, Keys: p.keys, Track: track, OnSent: p.cfg.OnSent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sender, err := p.conn.AddTrack(track)
+	if err != nil {
+		return nil, fmt.Errorf("participant: publish %s: %w", kind, err)
+	}
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		p.readRTCP(sender, pipe)
+	}()
+	go func() {
+		defer p.wg.Done()
+		if err := pipe.Run(p.ctx); err != nil {
+			p.log.Warn("send pipeline ended", "kind", kind.String(), "err", err)
+		}
+	}()
+	return &outTrack{pipe: pipe, sender: sender}, nil
+}
+
+// readRTCP turns receivers' keyframe requests into keyframes. Reading also
+// lets the NACK responder see NACKs.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				pipe.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// onTrack starts the receive pipeline of one remote track.
+func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte) {
+	session := rt.SessionID
+	ssrc := rt.Track.SSRC()
+	requestKeyframe := func() {
+		if err := p.conn.RequestKeyframe(ssrc); err != nil {
+			p.log.Debug("keyframe request failed", "err", err)
+		}
+	}
+	var (
+		run   func(context.Context) error
+		stats interface{ Stats() receive.Stats }
+		kind  framing.Kind
+	)
+	switch rt.Track.Kind() {
+	case webrtc.RTPCodecTypeVideo:
+		kind = framing.KindVideo
+		dec, err := vp8.NewDecoder()
+		if err != nil {
+			p.log.Error("vp8 decoder", "err", err)
+			return
+		}
+		pipe, err := receive.New(receive.Config[*image.YCbCr]{
+			Kind: kind, Metadata: videoMD, Opener: p.rx,
+			Decode: dec.Decode,
+			Render: func(img *image.YCbCr, fi receive.FrameInfo) {
+				if p.cfg.OnDecoded != nil {
+					p.cfg.OnDecoded(session, fi)
+				}
+				if p.cfg.OnVideo != nil {
+					p.cfg.OnVideo(session, img)
+				}
+			},
+			RequestKeyframe: requestKeyframe,
+		})
+		if err != nil {
+			dec.Close()
+			p.log.Error("video receive pipeline", "err", err)
+			return
+		}
+		run = func(ctx context.Context) error {
+			defer dec.Close()
+			return pipe.Run(ctx, p.reader(rt, kind))
+		}
+		stats = pipe
+	case webrtc.RTPCodecTypeAudio:
+		kind = framing.KindAudio
+		play, err := p.newAudioPlay(session)
+		if err != nil {
+			p.log.Error("audio output", "err", err)
+			return
+		}
+		pipe, err := receive.New(receive.Config[[]float32]{
+			Kind: kind, Metadata: audioMD, Opener: p.rx,
+			Decode: play.Decode,
+			Render: func(pcm []float32, fi receive.FrameInfo) {
+				if p.cfg.OnDecoded != nil {
+					p.cfg.OnDecoded(session, fi)
+				}
+				play.Play(pcm, fi)
+			},
+		})
+		if err != nil {
+			play.Close()
+			p.log.Error("audio receive pipeline", "err", err)
+			return
+		}
+		run = func(ctx context.Context) error {
+			defer play.Close()
+			return pipe.Run(ctx, p.reader(rt, framing.KindAudio))
+		}
+		stats = pipe
+	default:
+		return
+	}
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	r := p.remotes[session]
+	if r == nil {
+		r = &remote{}
+		p.remotes[session] = r
+	}
+	if kind == framing.KindVideo {
+		r.video = stats
+	} else {
+		r.audio = stats
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	p.log.Info("receiving", "session", session, "kind", kind.String())
+	defer p.wg.Done()
+	if err := run(p.ctx); err != nil {
+		p.log.Debug("receive pipeline ended", "session", session, "kind", kind.String(), "err", err)
+	}
+}
+
+func (p *Participant) reader(rt transport.RemoteTrack, kind framing.Kind) receive.RTPReader {
+	if p.cfg.rtpTap == nil {
+		return rt.Track
+	}
+	return tapReader{r: rt.Track, tap: func(b []byte) { p.cfg.rtpTap(rt.SessionID, kind, b) }}
+}
+
+type tapReader struct {
+	r   receive.RTPReader
+	tap func([]byte)
+}
+
+func (t tapReader) Read(b []byte) (int, interceptor.Attributes, error) {
+	n, a, err := t.r.Read(b)
+	if err == nil {
+		t.tap(b[:n])
+	}
+	return n, a, err
+}
+
+// SessionID is this participant's relay session ID.
+func (p *Participant) SessionID() string { return p.conn.SessionID() }
+
+// Conn is the relay connection, for the meeting protocol's envelopes and
+// membership events. The caller must keep reading Conn().Events().
+func (p *Participant) Conn() *transport.Conn { return p.conn }
+
+// SetSendKey switches this participant's media to a new key under a new
+// KID, from the next frame of each track. A KID can be used only once
+// (send.ErrKIDReused): a new key restarts the SFrame counter. The caller
+// may zero baseKey afterwards.
+func (p *Participant) SetSendKey(kid uint64, baseKey []byte) error {
+	_, had := p.keys.KID()
+	if err := p.keys.Set(kid, baseKey); err != nil {
+		return err
+	}
+	if !had && p.video != nil {
+		// Receivers have seen nothing decodable yet: start with a keyframe.
+		p.video.pipe.RequestKeyframe()
+	}
+	return nil
+}
+
+// SendKID returns the current send KID, false before SetSendKey.
+func (p *Participant) SendKID() (uint64, bool) { return p.keys.KID() }
+
+// SetReceiveKey installs another participant's key for KID kid. The caller
+// may zero baseKey afterwards.
+func (p *Participant) SetReceiveKey(kid uint64, baseKey []byte) error {
+	return p.rx.SetKey(kid, baseKey)
+}
+
+// RemoveReceiveKey forgets (and zeroes) the key of KID kid: later frames
+// under it are dropped as unknown_kid.
+func (p *Participant) RemoveReceiveKey(kid uint64) { p.rx.RemoveKey(kid) }
+
+// SetVideoEnabled turns the camera's sending on or off (the stream keeps
+// being read). It does nothing without a video stream.
+func (p *Participant) SetVideoEnabled(on bool) {
+	if p.video != nil {
+		p.video.pipe.SetEnabled(on)
+	}
+}
+
+// SetAudioEnabled mutes (false) or unmutes the microphone.
+func (p *Participant) SetAudioEnabled(on bool) {
+	if p.audio != nil {
+		p.audio.pipe.SetEnabled(on)
+	}
+}
+
+// Stats is a JSON-serialisable snapshot of a participant's media.
+type Stats struct {
+	Session string                 `json:"session"`
+	SendKID *uint64                `json:"send_kid,omitempty"`
+	Sent    SentStats              `json:"sent"`
+	Remotes map[string]RemoteStats `json:"remotes"` // by relay session ID
+}
+
+// SentStats are the local tracks' counters.
+type SentStats struct {
+	Video *send.Stats `json:"video,omitempty"`
+	Audio *send.Stats `json:"audio,omitempty"`
+}
+
+// RemoteStats are the counters of one other participant's tracks.
+type RemoteStats struct {
+	Video *receive.Stats `json:"video,omitempty"`
+	Audio *receive.Stats `json:"audio,omitempty"`
+}
+
+// Stats returns a snapshot; safe from any goroutine.
+func (p *Participant) Stats() Stats {
+	s := Stats{Session: p.conn.SessionID(), Remotes: make(map[string]RemoteStats)}
+	if kid, ok := p.keys.KID(); ok {
+		s.SendKID = &kid
+	}
+	if p.video != nil {
+		v := p.video.pipe.Stats()
+		s.Sent.Video = &v
+	}
+	if p.audio != nil {
+		a := p.audio.pipe.Stats()
+		s.Sent.Audio = &a
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, r := range p.remotes {
+		var rs RemoteStats
+		if r.video != nil {
+			v := r.video.Stats()
+			rs.Video = &v
+		}
+		if r.audio != nil {
+			a := r.audio.Stats()
+			rs.Audio = &a
+		}
+		s.Remotes[id] = rs
+	}
+	return s
+}
+
+// Close leaves the meeting, stops every pipeline and zeroes the keys. It
+// does not close the local streams.
+func (p *Participant) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.stop()
+	err := p.conn.Close()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// A send pipeline blocked in its source's ReadFrame ends when
+		// the caller closes the source.
+	}
+	p.keys.Close()
+	p.rx.Destroy()
+	return err
+}
+
+// streamSource adapts a capture stream to the send pipeline.
+type streamSource struct{ s Stream }
+
+func (s streamSource) ReadFrame() (send.Frame, error) {
+	f, err := s.s.ReadFrame()
+	return send.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: f.Duration, CaptureTime: f.CaptureTime, Release: f.Release}, err
+}
+
+func (s streamSource) RequestKeyframe() { s.s.RequestKeyframe() }
