@@ -429,3 +429,23 @@ func TestDefaultDir(t *testing.T) {
 		t.Fatalf("DefaultDir = %q", d)
 	}
 }
+
+// BenchmarkLoadDefault measures unlocking a keystore saved with
+// DefaultKDFParams (dominated by Argon2id); BenchmarkLoadFast, with the
+// test parameters, is the baseline cost of everything else.
+func BenchmarkLoadDefault(b *testing.B) { benchmarkLoad(b, DefaultKDFParams()) }
+func BenchmarkLoadFast(b *testing.B)    { benchmarkLoad(b, fastKDF) }
+
+func benchmarkLoad(b *testing.B, p KDFParams) {
+	path := filepath.Join(b.TempDir(), "k")
+	if err := SaveWithParams(path, mustGenerate(b), testName, testPass, p); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		st, err := Load(path, testPass)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Identity.Destroy()
+	}
+}
