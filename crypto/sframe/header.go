@@ -1,6 +1,7 @@
 package sframe
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 )
@@ -67,6 +68,13 @@ func (h Header) Len() int {
 // AppendTo appends the encoding of h (RFC 9605 §4.3) to dst and returns the
 // extended slice.
 func (h Header) AppendTo(dst []byte) []byte {
+	var b [MaxHeaderLen]byte
+	n := h.encode(&b)
+	return append(dst, b[:n]...)
+}
+
+// encode writes the encoding of h at the start of b and returns its length.
+func (h Header) encode(b *[MaxHeaderLen]byte) int {
 	kl, cl := valueLen(h.KID), valueLen(h.CTR)
 	var cfg byte
 	if kl == 0 {
@@ -79,21 +87,13 @@ func (h Header) AppendTo(dst []byte) []byte {
 	} else {
 		cfg |= flagY | byte(cl-1)
 	}
-	dst = append(dst, cfg)
-	dst = appendBE(dst, h.KID, kl)
-	return appendBE(dst, h.CTR, cl)
-}
-
-// put writes the encoding of h into b, which must be exactly h.Len() bytes.
-func (h Header) put(b []byte) {
-	h.AppendTo(b[:0])
-}
-
-func appendBE(dst []byte, v uint64, n int) []byte {
-	for i := n - 1; i >= 0; i-- {
-		dst = append(dst, byte(v>>(8*uint(i))))
-	}
-	return dst
+	b[0] = cfg
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], h.KID)
+	copy(b[configLen:configLen+kl], t[8-kl:])
+	binary.BigEndian.PutUint64(t[:], h.CTR)
+	copy(b[configLen+kl:configLen+kl+cl], t[8-cl:])
+	return configLen + kl + cl
 }
 
 // ParseHeader decodes the SFrame header at the start of b (RFC 9605 §4.3).

@@ -16,6 +16,7 @@ type keyState struct {
 	ctr   *ctrHMAC // same object as aead for the AES-CTR suites, else nil
 	salt  [nonceLen]byte
 	nonce [nonceLen]byte
+	hdr   [MaxHeaderLen]byte
 	aad   []byte
 }
 
@@ -48,16 +49,16 @@ func newKeyState(s CipherSuite, kid uint64, baseKey []byte) (*keyState, error) {
 // appends header ‖ AEAD.Encrypt(sframe_key, nonce, header ‖ metadata, pt)
 // to dst.
 func (k *keyState) seal(dst []byte, h Header, pt, metadata []byte) ([]byte, error) {
-	// aad = header ‖ metadata, built in scratch space first so that the
-	// inputs are read before any output byte is written.
-	k.aad = h.AppendTo(k.aad[:0])
-	hl := len(k.aad)
-	k.aad = append(k.aad, metadata...)
+	hl := h.encode(&k.hdr)
 	ret, out := sliceForAppend(dst, hl+len(pt)+k.p.nt)
 	if anyOverlap(out[:hl], pt) || inexactOverlap(out[hl:hl+len(pt)], pt) {
 		return dst, ErrBufferOverlap
 	}
-	copy(out[:hl], k.aad[:hl])
+	// aad = header ‖ metadata (RFC 9605 §4.4.3), gathered in scratch space
+	// before any output byte is written, since metadata may share memory
+	// with dst.
+	k.aad = append(append(k.aad[:0], k.hdr[:hl]...), metadata...)
+	copy(out, k.hdr[:hl])
 	formNonce(&k.nonce, &k.salt, h.CTR)
 	k.aead.Seal(out[hl:hl], k.nonce[:], pt, k.aad)
 	return ret, nil

@@ -64,23 +64,24 @@ func (s *Sender) Counter() uint64 {
 // dst[len(dst)+headerLen:]. The counter advances only when Seal succeeds.
 func (s *Sender) Seal(dst, plaintext, metadata []byte) ([]byte, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.k == nil {
+		s.mu.Unlock()
 		return dst, ErrDestroyed
 	}
 	if s.exhausted {
+		s.mu.Unlock()
 		return dst, ErrCounterExhausted
 	}
 	out, err := s.k.seal(dst, Header{KID: s.kid, CTR: s.next}, plaintext, metadata)
-	if err != nil {
-		return dst, err
+	if err == nil {
+		if s.next == math.MaxUint64 {
+			s.exhausted = true
+		} else {
+			s.next++
+		}
 	}
-	if s.next == math.MaxUint64 {
-		s.exhausted = true
-	} else {
-		s.next++
-	}
-	return out, nil
+	s.mu.Unlock()
+	return out, err
 }
 
 // Destroy zeroes the sender's key material; later Seals fail with
