@@ -449,3 +449,43 @@ func benchmarkLoad(b *testing.B, p KDFParams) {
 		st.Identity.Destroy()
 	}
 }
+
+// FuzzOpenKeystore feeds hostile files to the reader: it must never panic,
+// and anything it accepts must be exactly what was saved.
+func FuzzOpenKeystore(f *testing.F) {
+	// A fixed identity: fuzzing workers run this setup in their own
+	// processes and must agree on what was saved.
+	id, err := fromSecrets(bytes.Repeat([]byte{7}, seedSize), bytes.Repeat([]byte{9}, ExchangeKeySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, pass := range [][]byte{testPass, nil} {
+		data, err := sealKeystore(id, testName, pass, fastKDF)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, pass)
+		f.Add(data[:headerSize], pass)
+		f.Add(reseal(append(bytes.Clone(data[:len(data)-fileSumSize-1]), make([]byte, fileSumSize+1)...)), pass)
+	}
+	f.Add([]byte(keystoreMagic), []byte{})
+	want := id.Public().Marshal()
+	f.Fuzz(func(t *testing.T, file, pass []byte) {
+		h, _, err := parseKeystore(file)
+		if err != nil {
+			return
+		}
+		if h.kdf != fastKDF {
+			// Valid but costly parameters: parsing them was the test;
+			// deriving a key here would only slow the fuzzer.
+			return
+		}
+		st, err := openKeystore(file, pass)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(st.Identity.Public().Marshal(), want) || st.DisplayName != testName {
+			t.Fatalf("accepted a file that is not the saved keystore: name %q", st.DisplayName)
+		}
+	})
+}
