@@ -1,0 +1,169 @@
+package app
+
+import (
+	"image/color"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// AlertKind classifies an alert; it decides colour and lifetime.
+type AlertKind int
+
+// Alert kinds.
+const (
+	// AlertInfo: someone joined or left. Disappears by itself.
+	AlertInfo AlertKind = iota
+	// AlertWarning: an unverified member is present. Stays until dismissed.
+	AlertWarning
+	// AlertDanger: a key changed, a sender cannot be decrypted, the relay
+	// tried to add a participant. Stays until dismissed.
+	AlertDanger
+)
+
+// infoLifetime is how long an AlertInfo stays visible.
+const infoLifetime = 8 * time.Second
+
+// maxAlerts bounds the alerts on screen; the oldest info alerts go first.
+const maxAlerts = 5
+
+// Alert is one message in the alert bar.
+type Alert struct {
+	Kind AlertKind
+	Text string
+	// Key deduplicates: a new alert with the same non-empty key replaces
+	// the old one instead of stacking.
+	Key string
+}
+
+type alertRow struct {
+	alert Alert
+	obj   fyne.CanvasObject
+}
+
+// alertBar is the strip of alerts above every screen.
+type alertBar struct {
+	box  *fyne.Container
+	rows []*alertRow
+	// now is replaced in tests.
+	after func(time.Duration, func())
+}
+
+func newAlertBar() *alertBar {
+	return &alertBar{
+		box: container.NewVBox(),
+		after: func(d time.Duration, f func()) {
+			time.AfterFunc(d, func() { fyne.Do(f) })
+		},
+	}
+}
+
+// show adds an alert. Call on the UI goroutine.
+func (b *alertBar) show(al Alert) {
+	if al.Key != "" {
+		for _, r := range b.rows {
+			if r.alert.Key == al.Key {
+				b.remove(r)
+				break
+			}
+		}
+	}
+	row := &alertRow{alert: al}
+	bg := canvas.NewRectangle(tint(theme.Color(alertColor(al.Kind)), 0x50))
+	bg.CornerRadius = 4
+	icon := widget.NewIcon(alertIcon(al.Kind))
+	text := widget.NewLabel(al.Text)
+	text.Wrapping = fyne.TextWrapWord
+	text.Importance = widget.HighImportance
+	if al.Kind == AlertInfo {
+		text.Importance = widget.MediumImportance
+	}
+	closeBtn := widget.NewButtonWithIcon("", theme.CancelIcon(), func() { b.remove(row) })
+	closeBtn.Importance = widget.LowImportance
+	row.obj = container.NewStack(bg, container.NewBorder(nil, nil, icon, closeBtn, text))
+	b.rows = append(b.rows, row)
+	for len(b.rows) > maxAlerts {
+		b.remove(b.oldestRemovable())
+	}
+	b.sync()
+	if al.Kind == AlertInfo {
+		b.after(infoLifetime, func() { b.remove(row) })
+	}
+}
+
+func (b *alertBar) oldestRemovable() *alertRow {
+	for _, r := range b.rows {
+		if r.alert.Kind == AlertInfo {
+			return r
+		}
+	}
+	return b.rows[0]
+}
+
+func (b *alertBar) remove(row *alertRow) {
+	for i, r := range b.rows {
+		if r == row {
+			b.rows = append(b.rows[:i], b.rows[i+1:]...)
+			b.sync()
+			return
+		}
+	}
+}
+
+// clear removes the alerts whose key starts with prefix.
+func (b *alertBar) clearKey(key string) {
+	for _, r := range b.rows {
+		if r.alert.Key == key {
+			b.remove(r)
+			return
+		}
+	}
+}
+
+// texts returns the visible alerts, oldest first (for tests).
+func (b *alertBar) list() []Alert {
+	out := make([]Alert, len(b.rows))
+	for i, r := range b.rows {
+		out[i] = r.alert
+	}
+	return out
+}
+
+func (b *alertBar) sync() {
+	objs := make([]fyne.CanvasObject, len(b.rows))
+	for i, r := range b.rows {
+		objs[i] = r.obj
+	}
+	b.box.Objects = objs
+	b.box.Refresh()
+}
+
+func alertColor(k AlertKind) fyne.ThemeColorName {
+	switch k {
+	case AlertWarning:
+		return theme.ColorNameWarning
+	case AlertDanger:
+		return theme.ColorNameError
+	}
+	return theme.ColorNameInputBackground
+}
+
+func alertIcon(k AlertKind) fyne.Resource {
+	switch k {
+	case AlertWarning:
+		return theme.WarningIcon()
+	case AlertDanger:
+		return theme.ErrorIcon()
+	}
+	return theme.InfoIcon()
+}
+
+// tint returns c with alpha a, for backgrounds behind text.
+func tint(c color.Color, a uint8) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: a}
+}

@@ -1,0 +1,180 @@
+// Package app is Sotto's desktop user interface, built with Fyne. It is the
+// only package that imports Fyne. It receives the network, devices and media
+// engine through the interfaces in services.go, so the same screens run on
+// the real engine and, in tests, on Fyne's test driver with small fakes.
+//
+// Threading: every widget change happens on the UI goroutine. Work that can
+// take time (key derivation, connecting, decoding, scaling video) runs on
+// its own goroutine and hands results over with fyne.Do.
+//go:generate go run ../assets/icongen -o icon.png
+//go:generate go run fyne.io/tools/cmd/fyne@v1.7.4 bundle -o bundled.go -package app icon.png
+
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
+
+	"github.com/sottohq/sotto/crypto/identity"
+)
+
+// Config holds what New needs.
+type Config struct {
+	// Dir holds the keystore and contacts files (identity.DefaultDir()).
+	Dir string
+	// KDF overrides the keystore's Argon2id costs; zero means the default.
+	// Only tests set it.
+	KDF identity.KDFParams
+	// DefaultRelay is the relay address used when settings name none.
+	DefaultRelay string
+	Connector    Connector
+	Devices      Devices
+}
+
+// App is the running desktop application: one window whose content is one
+// of the screens below, with an alert bar above it.
+type App struct {
+	fa  fyne.App
+	win fyne.Window
+	cfg Config
+
+	contacts *identity.Contacts
+	self     *identity.Identity
+	selfName string
+	// emptyPassphrase marks an identity stored without a passphrase.
+	emptyPassphrase bool
+
+	alerts *alertBar
+	body   *fyne.Container
+
+	// The current screen; exactly one is non-nil.
+	firstRun *firstRunScreen
+	unlock   *unlockScreen
+	home     *homeScreen
+	lobby    *lobbyScreen
+	meeting  *meetingScreen
+
+	// connecting is the progress dialog while a meeting starts.
+	connecting dialog.Dialog
+	// lastMedia is the lobby's choice for the meeting being started.
+	lastMedia *MediaChoice
+	// lastVerify is the most recent verification dialog (for tests).
+	lastVerify *verifyDialog
+}
+
+// New builds the window and shows the first-run screen, or the unlock
+// screen when a keystore exists. It does not show the window.
+func New(fa fyne.App, cfg Config) (*App, error) {
+	if cfg.Connector == nil || cfg.Devices == nil {
+		return nil, errors.New("app: connector and devices are required")
+	}
+	if cfg.Dir == "" {
+		d, err := identity.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dir = d
+	}
+	contacts, err := identity.OpenContacts(filepath.Join(cfg.Dir, identity.ContactsFileName))
+	if err != nil {
+		// A damaged contacts file must not be overwritten: refuse to start
+		// and let the user move it away.
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a := &App{fa: fa, cfg: cfg, contacts: contacts}
+	a.win = fa.NewWindow("Sotto")
+	a.win.Resize(fyne.NewSize(1100, 760))
+	a.win.SetIcon(resourceIconPng)
+	a.alerts = newAlertBar()
+	a.body = container.NewStack()
+	a.win.SetContent(container.NewBorder(a.alerts.box, nil, nil, nil, a.body))
+	a.win.SetOnClosed(func() {
+		if a.meeting != nil {
+			a.meeting.leave()
+		}
+		if a.lobby != nil {
+			a.lobby.stop()
+		}
+		if a.self != nil {
+			a.self.Destroy()
+		}
+	})
+	if identity.Exists(a.keystorePath()) {
+		a.showUnlock()
+	} else {
+		a.showFirstRun()
+	}
+	return a, nil
+}
+
+// Window returns the app's window.
+func (a *App) Window() fyne.Window { return a.win }
+
+func (a *App) keystorePath() string {
+	return filepath.Join(a.cfg.Dir, identity.KeystoreFileName)
+}
+
+func (a *App) kdf() identity.KDFParams {
+	if a.cfg.KDF == (identity.KDFParams{}) {
+		return identity.DefaultKDFParams()
+	}
+	return a.cfg.KDF
+}
+
+// setScreen replaces the window content below the alert bar.
+func (a *App) setScreen(o fyne.CanvasObject) {
+	a.firstRun, a.unlock, a.home, a.lobby, a.meeting = nil, nil, nil, nil, nil
+	a.body.Objects = []fyne.CanvasObject{o}
+	a.body.Refresh()
+}
+
+// UseIdentity skips first run and unlock with an identity held in memory
+// (the demo uses a throw-away identity) and shows the home screen.
+func (a *App) UseIdentity(id *identity.Identity, name string) {
+	a.self = id
+	a.selfName = name
+	a.showHome()
+}
+
+// HostNow hosts a meeting straight away with the given options, as the
+// demo does, skipping the lobby.
+func (a *App) HostNow(onThisComputer bool, media MediaChoice) {
+	a.lastMedia = &media
+	a.startMeeting(func(ctx context.Context) (Meeting, error) {
+		return a.cfg.Connector.Host(ctx, HostRequest{
+			Self: a.self, Name: a.selfName, OnThisComputer: onThisComputer,
+			Relay: a.relaySetting(), Media: media,
+		})
+	}, true)
+}
+
+func (a *App) relaySetting() string {
+	if r := a.fa.Preferences().String(prefRelay); r != "" {
+		return r
+	}
+	return a.cfg.DefaultRelay
+}
+
+// errorText turns an error into a sentence for the user.
+func errorText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return "Could not read or write " + pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// icons used across screens.
+var (
+	iconVerified   = theme.NewSuccessThemedResource(theme.ConfirmIcon())
+	iconUnverified = theme.NewWarningThemedResource(theme.QuestionIcon())
+	iconKeyChanged = theme.NewErrorThemedResource(theme.WarningIcon())
+)

@@ -1,0 +1,221 @@
+package app
+
+import (
+	"image"
+	"image/color"
+	"image/draw"
+	"strings"
+	"sync/atomic"
+	"unicode"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+)
+
+// Video tile pipeline (one per member):
+//
+//  1. the meeting's Video channel delivers decoded frames (the engine
+//     decodes on its own goroutines);
+//  2. the meeting screen's demultiplexer hands each frame to its tile's
+//     one-slot mailbox, replacing a frame not yet taken (a slow screen
+//     drops frames, never queues them);
+//  3. the tile's goroutine converts the frame to RGBA into a spare buffer,
+//     off the UI thread;
+//  4. fyne.DoAndWait swaps the buffer into the tile's image and refreshes
+//     it on the UI thread: the only UI-thread work per frame.
+
+// videoTile shows one member: live video, or a placeholder with initials
+// until the first frame; name, verification badge and active-speaker ring.
+type videoTile struct {
+	widget.BaseWidget
+
+	member string
+	self   bool
+
+	img         *canvas.Image
+	placeholder *fyne.Container
+	initials    *canvas.Text
+	name        *widget.Label
+	badge       *widget.Icon
+	mic         *widget.Icon
+	ring        *canvas.Rectangle
+
+	mailbox chan image.Image
+	done    chan struct{}
+	// bufs alternate: the UI shows one while the tile goroutine fills the
+	// other. DoAndWait guarantees the swap completed before the next fill.
+	bufs [2]*image.RGBA
+	next int
+
+	// shown counts frames handed to the screen; live is set after the first.
+	shown atomic.Uint64
+	live  atomic.Bool
+}
+
+func newVideoTile(member, name string, self bool) *videoTile {
+	t := &videoTile{
+		member:  member,
+		self:    self,
+		mailbox: make(chan image.Image, 1),
+		done:    make(chan struct{}),
+		img:     canvas.NewImageFromImage(nil),
+		name:    widget.NewLabel(""),
+		badge:   widget.NewIcon(iconUnverified),
+		mic:     widget.NewIcon(theme.VolumeUpIcon()),
+		ring:    canvas.NewRectangle(color.Transparent),
+	}
+	t.img.FillMode = canvas.ImageFillContain
+	t.img.ScaleMode = canvas.ImageScaleFastest
+	t.img.Hide()
+	bg := canvas.NewRectangle(placeholderColor(member))
+	bg.CornerRadius = 6
+	t.initials = canvas.NewText(initials(name), color.White)
+	t.initials.TextSize = 42
+	t.initials.TextStyle.Bold = true
+	t.placeholder = container.NewStack(bg, container.NewCenter(t.initials))
+	t.ring.StrokeWidth = 4
+	t.ring.CornerRadius = 6
+	t.setName(name)
+	t.ExtendBaseWidget(t)
+	go t.run()
+	return t
+}
+
+func (t *videoTile) CreateRenderer() fyne.WidgetRenderer {
+	nameBg := canvas.NewRectangle(color.NRGBA{A: 0x90})
+	nameBar := container.NewStack(nameBg, container.NewHBox(t.badge, t.name, t.mic))
+	return widget.NewSimpleRenderer(container.NewStack(
+		t.placeholder, t.img,
+		container.NewBorder(nil, container.NewHBox(nameBar), nil, nil),
+		t.ring,
+	))
+}
+
+func (t *videoTile) MinSize() fyne.Size { return fyne.NewSize(160, 120) }
+
+func (t *videoTile) setName(name string) {
+	if t.self {
+		name += " (you)"
+	}
+	t.name.SetText(name)
+}
+
+// setStatus shows the contact status badge.
+func (t *videoTile) setStatus(st memberTrust) {
+	t.badge.SetResource(st.icon())
+}
+
+func (t *videoTile) setMuted(m bool) {
+	if m {
+		t.mic.SetResource(theme.NewErrorThemedResource(theme.VolumeMuteIcon()))
+	} else {
+		t.mic.SetResource(theme.VolumeUpIcon())
+	}
+}
+
+func (t *videoTile) setSpeaking(on bool) {
+	if on {
+		t.ring.StrokeColor = theme.Color(theme.ColorNamePrimary)
+	} else {
+		t.ring.StrokeColor = color.Transparent
+	}
+	t.ring.Refresh()
+}
+
+// offer hands a frame to the tile, replacing one it has not taken yet.
+// Safe from any goroutine; never blocks.
+func (t *videoTile) offer(img image.Image) {
+	select {
+	case t.mailbox <- img:
+		return
+	default:
+	}
+	select {
+	case <-t.mailbox:
+	default:
+	}
+	select {
+	case t.mailbox <- img:
+	default:
+	}
+}
+
+// stop ends the tile's goroutine.
+func (t *videoTile) stop() {
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+}
+
+func (t *videoTile) run() {
+	for {
+		var src image.Image
+		select {
+		case <-t.done:
+			return
+		case src = <-t.mailbox:
+		}
+		dst := t.convert(src)
+		first := !t.live.Load()
+		fyne.DoAndWait(func() {
+			if first {
+				t.placeholder.Hide()
+				t.img.Show()
+			}
+			t.img.Image = dst
+			t.img.Refresh()
+		})
+		t.live.Store(true)
+		t.shown.Add(1)
+	}
+}
+
+// convert copies src into the spare RGBA buffer (image/draw has a fast
+// path for the decoder's YCbCr frames).
+func (t *videoTile) convert(src image.Image) *image.RGBA {
+	b := src.Bounds()
+	dst := t.bufs[t.next]
+	if dst == nil || dst.Rect.Dx() != b.Dx() || dst.Rect.Dy() != b.Dy() {
+		dst = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		t.bufs[t.next] = dst
+	}
+	t.next ^= 1
+	draw.Draw(dst, dst.Rect, src, b.Min, draw.Src)
+	return dst
+}
+
+// initials returns up to two capital letters of name for the placeholder.
+func initials(name string) string {
+	var out []rune
+	for _, w := range strings.Fields(name) {
+		r := []rune(w)
+		if len(r) > 0 && (unicode.IsLetter(r[0]) || unicode.IsDigit(r[0])) {
+			out = append(out, unicode.ToUpper(r[0]))
+		}
+		if len(out) == 2 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "?"
+	}
+	return string(out)
+}
+
+// placeholderColor picks a stable muted colour per member.
+func placeholderColor(id string) color.Color {
+	var h uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	palette := []color.NRGBA{
+		{0x2d, 0x4a, 0x5a, 0xff}, {0x4a, 0x3d, 0x5c, 0xff}, {0x3d, 0x5c, 0x45, 0xff},
+		{0x5c, 0x45, 0x3d, 0xff}, {0x3d, 0x4e, 0x5c, 0xff}, {0x55, 0x4a, 0x2e, 0xff},
+	}
+	return palette[h%uint32(len(palette))]
+}
