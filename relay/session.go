@@ -221,7 +221,7 @@ func (r *Relay) admit(s *session, meetingID string) string {
 		o.mu.Unlock()
 	}
 	mt.sessions[s.id] = s
-	s.send(signal.Joined{Session: s.id, Peers: peers, ICEServers: r.cfg.ICEServers})
+	s.send(signal.Joined{Session: s.id, Peers: peers, ICEServers: r.cfg.ICEServers, IdleMs: r.lim.IdleTimeout.Milliseconds()})
 	// Subscribe under the meeting lock so a track published concurrently is
 	// added exactly once (either here or by its forwarder).
 	added := false

@@ -35,8 +35,8 @@ const (
 	// opTimeout bounds AddTrack's wait for the relay's offer and one
 	// signaling write.
 	opTimeout = 15 * time.Second
-	// keepaliveEvery is the ping interval; relays time out idle sessions
-	// after a minute by default.
+	// keepaliveEvery is the ping interval unless the relay announces an
+	// idle timeout, in which case a third of it is used.
 	keepaliveEvery = 15 * time.Second
 	// eventBuffer is the capacity of the Events channel. When it is full,
 	// reading from the relay pauses until the application catches up.
@@ -243,7 +243,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		c.log.Debug("peer connection state", "state", s.String())
 	})
 	go c.readLoop()
-	go c.keepalive()
+	every := keepaliveEvery
+	if idle := time.Duration(joined.IdleMs) * time.Millisecond; idle > 0 && idle/3 < every {
+		every = max(idle/3, 10*time.Millisecond)
+	}
+	go c.keepalive(every)
 	c.log.Info("joined meeting", "session", c.session, "peers", len(joined.Peers))
 	return c, nil
 }
@@ -465,8 +469,8 @@ func (c *Conn) write(m signal.Message) error {
 	return nil
 }
 
-func (c *Conn) keepalive() {
-	t := time.NewTicker(keepaliveEvery)
+func (c *Conn) keepalive(every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

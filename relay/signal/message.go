@@ -110,11 +110,13 @@ type ICEServer struct {
 }
 
 // Joined confirms a join: the session ID the relay assigned, the sessions
-// already present, and ICE servers the client may use.
+// already present, ICE servers the client may use, and the idle timeout
+// after which a silent client is closed (clients ping well within it).
 type Joined struct {
 	Session    string      `json:"session"`
 	Peers      []string    `json:"peers"`
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
+	IdleMs     int64       `json:"idleMs,omitempty"`
 }
 
 // PeerJoined announces a session that entered the meeting.
@@ -432,6 +434,9 @@ func Validate(m Message) error {
 			if !ValidID(p) {
 				return bad("invalid peer id")
 			}
+		}
+		if v.IdleMs < 0 {
+			return bad("negative idle timeout")
 		}
 		if len(v.ICEServers) > MaxICEServers {
 			return bad("too many ice servers")

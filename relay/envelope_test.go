@@ -1,0 +1,126 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+// pipeRelay returns a relay without HTTP; clients connect through
+// signal.Pipe and ServeConn.
+func pipeRelay(t *testing.T, cfg relay.Config) *relay.Relay {
+	t.Helper()
+	cfg.LoopbackOnly = true
+	r, err := relay.New(cfg)
+	if err != nil {
+		t.Fatalf("new relay: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return r
+}
+
+// pipeConn connects one signaling pipe to r.
+func pipeConn(r *relay.Relay) signal.Conn {
+	cli, srv := signal.Pipe()
+	go r.ServeConn(context.Background(), srv)
+	return cli
+}
+
+func dialPipe(t *testing.T, r *relay.Relay, meeting string) *transport.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := transport.Dial(ctx, transport.Config{Conn: pipeConn(r), MeetingID: meeting, SettingEngine: transport.LoopbackOnly})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestEnvelopes(t *testing.T) {
+	r := pipeRelay(t, relay.Config{})
+	m1, m2 := signal.NewID(), signal.NewID()
+	a := dialPipe(t, r, m1)
+	b := dialPipe(t, r, m1)
+	nextEvent[transport.PeerJoined](t, a, 5*time.Second)
+	c := dialPipe(t, r, m1)
+	x := dialPipe(t, r, m2) // another meeting on the same relay
+	for _, p := range []*transport.Conn{a, b} {
+		if j := nextEvent[transport.PeerJoined](t, p, 5*time.Second); j.ID != c.SessionID() {
+			t.Fatalf("peer-joined %s, want %s", j.ID, c.SessionID())
+		}
+	}
+
+	// A sends 100 envelopes, alternating addressed-to-B and broadcast, with
+	// every byte value in them.
+	const n = 100
+	payload := func(i int) []byte {
+		p := []byte(fmt.Sprintf("%03d|", i))
+		for j := 0; j < 256; j++ {
+			p = append(p, byte(j+i))
+		}
+		return p
+	}
+	for i := 0; i < n; i++ {
+		to := ""
+		if i%2 == 0 {
+			to = b.SessionID()
+		}
+		if err := a.SendEnvelope(to, payload(i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// B gets all of them in order; C only the broadcast ones, in order.
+	for i := 0; i < n; i++ {
+		e := nextEvent[transport.Envelope](t, b, 5*time.Second)
+		if e.From != a.SessionID() || !bytes.Equal(e.Payload, payload(i)) {
+			t.Fatalf("B: envelope %d from %s differs or out of order: %q", i, e.From, e.Payload[:4])
+		}
+	}
+	for i := 1; i < n; i += 2 {
+		e := nextEvent[transport.Envelope](t, c, 5*time.Second)
+		if e.From != a.SessionID() || !bytes.Equal(e.Payload, payload(i)) {
+			t.Fatalf("C: envelope %d differs or out of order: %q", i, e.Payload[:4])
+		}
+	}
+	// Addressed to a session of another meeting: refused, and X gets nothing.
+	if err := a.SendEnvelope(x.SessionID(), []byte("cross")); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent[transport.RelayError](t, a, 5*time.Second); e.Code != signal.CodeUnknownSession {
+		t.Fatalf("cross-meeting envelope: error %q, want %q", e.Code, signal.CodeUnknownSession)
+	}
+	// X's meeting has traffic of its own afterwards; the first envelope X
+	// sees must be from its own meeting.
+	y := dialPipe(t, r, m2)
+	if err := y.SendEnvelope("", []byte("m2")); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent[transport.Envelope](t, x, 5*time.Second); e.From != y.SessionID() || string(e.Payload) != "m2" {
+		t.Fatalf("X received an envelope from %s: %q", e.From, e.Payload)
+	}
+	// Empty payload is delivered as empty.
+	if err := b.SendEnvelope(a.SessionID(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent[transport.Envelope](t, a, 5*time.Second); e.From != b.SessionID() || len(e.Payload) != 0 {
+		t.Fatalf("empty envelope: from %s, %d bytes", e.From, len(e.Payload))
+	}
+	st := r.Stats()
+	if st.EnvelopesIn != n+2 || st.EnvelopesOut != n+n/2+2 {
+		t.Fatalf("envelope counters in=%d out=%d, want %d and %d", st.EnvelopesIn, st.EnvelopesOut, n+2, n+n/2+2)
+	}
+}
