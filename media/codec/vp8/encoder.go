@@ -44,8 +44,11 @@ const (
 	// frames (3 s at 30 fps), so a receiver that missed a keyframe and
 	// whose request was lost still recovers.
 	DefaultKeyFrameInterval = 90
+	// DefaultDropFrameThreshold lets CBR skip frames rather than overshoot
+	// on content it cannot compress enough (WebRTC's camera setting).
+	DefaultDropFrameThreshold = 30
 	// DefaultMaxQuantizer is the worst quantizer rate control may use.
-	DefaultMaxQuantizer = 56
+	DefaultMaxQuantizer = 63
 	// DefaultMinQuantizer is the best quantizer rate control may use.
 	DefaultMinQuantizer = 2
 	// DefaultMaxIntraBitratePct caps a keyframe at this percentage of an
@@ -73,8 +76,10 @@ type Params struct {
 	// DisableErrorResilience turns off VPX_ERROR_RESILIENT_DEFAULT, which is
 	// on by default so that a lost frame does not corrupt entropy contexts.
 	DisableErrorResilience bool
-	// DropFrameThreshold lets rate control skip frames when its buffer
-	// drains below this percentage (0 disables dropping).
+	// DropFrameThreshold lets rate control skip a frame when its buffer
+	// drains below this percentage of the optimal level. 0 means
+	// DefaultDropFrameThreshold; a negative value disables dropping (the
+	// bitrate then overshoots on content that cannot be compressed enough).
 	DropFrameThreshold int
 	// MinQuantizer and MaxQuantizer bound rate control (0…63).
 	MinQuantizer, MaxQuantizer int
@@ -99,6 +104,9 @@ func (p Params) withDefaults(width, height int) Params {
 			p.Threads = min(2, runtime.NumCPU())
 		}
 	}
+	if p.DropFrameThreshold == 0 {
+		p.DropFrameThreshold = DefaultDropFrameThreshold
+	}
 	if p.MaxQuantizer <= 0 || p.MaxQuantizer > 63 {
 		p.MaxQuantizer = DefaultMaxQuantizer
 	}
@@ -111,7 +119,7 @@ func (p Params) withDefaults(width, height int) Params {
 // Frame is one encoded VP8 frame: exactly what a VP8 RTP payloader takes.
 type Frame struct {
 	// Data is the whole encoded frame, owned by the caller. It is nil when
-	// rate control dropped the frame (only if DropFrameThreshold > 0).
+	// rate control dropped the frame to hold the target bitrate.
 	Data []byte
 	// Keyframe reports an intra frame that decodes on its own.
 	Keyframe bool
