@@ -22,7 +22,6 @@ import (
 
 const fps = 30
 
-
 var (
 	picsMu sync.Mutex
 	pics   = map[[2]int][]*image.YCbCr{}
