@@ -181,17 +181,19 @@ func (s *meetingScreen) root() fyne.CanvasObject {
 func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	observed := map[string]memberTrust{}
-	observe := func(id, name string, pub identity.Public, self bool) (memberTrust, bool) {
+	observe := func(id, name string, pub identity.Public, self bool, known identity.Status) (memberTrust, bool) {
 		if self {
 			return trustSelf, false
 		}
 		if t, ok := observed[id]; ok {
 			return t, false
 		}
-		st, err := s.a.contacts.Observe(name, pub)
-		t := trustUnknown
-		if err == nil {
-			t = trustFromStatus(st)
+		t := trustFromStatus(known)
+		if known == 0 {
+			// The protocol did not consult the contacts store: do it here.
+			if st, err := s.a.contacts.Observe(name, pub); err == nil {
+				t = trustFromStatus(st)
+			}
 		}
 		observed[id] = t
 		return t, true
@@ -202,14 +204,14 @@ func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFun
 		case RosterChanged:
 			fresh = map[string]memberTrust{}
 			for _, mb := range e.Members {
-				if t, isNew := observe(mb.ID, mb.Name, mb.Public, mb.Self); isNew || mb.Self {
+				if t, isNew := observe(mb.ID, mb.Name, mb.Public, mb.Self, mb.Contact); isNew || mb.Self {
 					fresh[mb.ID] = t
 				}
 			}
 		case WaitingChanged:
 			fresh = map[string]memberTrust{}
 			for _, j := range e.Joiners {
-				if t, isNew := observe("w:"+j.ID, j.Name, j.Public, false); isNew {
+				if t, isNew := observe(j.ID, j.Name, j.Public, false, j.Contact); isNew {
 					fresh[j.ID] = t
 				}
 			}

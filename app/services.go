@@ -123,13 +123,18 @@ type Member struct {
 	Self      bool
 	Muted     bool
 	CameraOff bool
+	// Contact is what the contacts store said when the meeting protocol
+	// saw this key; zero if the protocol does not consult contacts, and
+	// the app then asks the store itself.
+	Contact identity.Status
 }
 
 // Joiner is someone in the waiting room.
 type Joiner struct {
-	ID     string
-	Name   string
-	Public identity.Public
+	ID      string
+	Name    string
+	Public  identity.Public
+	Contact identity.Status // as in Member
 }
 
 // SecurityCode is the meeting's current security code: every member sees

@@ -44,7 +44,7 @@ func (a *App) showVerify(name string, pub identity.Public, code *SecurityCode, o
 	}
 	grid := container.NewGridWithColumns(safetyColumns)
 	for _, g := range v.groups {
-		l := widget.NewLabelWithStyle(g, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true, Bold: true})
+		l := widget.NewLabelWithStyle(g, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 		grid.Add(l)
 	}
 	v.status.Wrapping = fyne.TextWrapWord
@@ -103,7 +103,7 @@ func (a *App) markVerified(name string, pub identity.Public) error {
 // securityCodeView shows the meeting security code as digits and words.
 func securityCodeView(code SecurityCode) fyne.CanvasObject {
 	title := widget.NewLabelWithStyle("Meeting security code", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	digits := widget.NewLabelWithStyle(code.Digits, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true, Bold: true})
+	digits := widget.NewLabelWithStyle(code.Digits, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 	words := widget.NewLabelWithStyle(strings.Join(code.Words, " "), fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
 	words.Wrapping = fyne.TextWrapWord
 	explain := widget.NewLabel("Everyone in the meeting sees the same code exactly when everyone holds the same keys and member list. Read it out loud: if anyone's differs, someone is being deceived.")

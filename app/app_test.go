@@ -1,0 +1,407 @@
+package app_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/app/apptest"
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/crypto/safety"
+)
+
+// fastKDF keeps Argon2id cheap in tests; the keystore format is the same.
+var fastKDF = identity.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
+	t.Helper()
+	fa := test.NewTempApp(t)
+	if m == nil {
+		m = apptest.NewMeeting()
+	}
+	a, err := app.New(fa, app.Config{
+		Dir: dir, KDF: fastKDF, DefaultRelay: "relay.example:8443",
+		Connector: apptest.NewConnector(m), Devices: apptest.Devices{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Window().Resize(fyne.NewSize(1100, 760))
+	a.Window().Show()
+	return a
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// createIdentity runs the first-run screen to completion.
+func createIdentity(t *testing.T, a *app.App, name, pass string) {
+	t.Helper()
+	v := a.FirstRunView()
+	if v == nil {
+		t.Fatal("first-run screen not shown")
+	}
+	test.Type(v.Name, name)
+	test.Type(v.Pass, pass)
+	test.Type(v.Confirm, pass)
+	test.Tap(v.Create)
+	eventually(t, "home screen", func() bool { return a.HomeView() != nil })
+}
+
+func TestCreateIdentityThenUnlock(t *testing.T) {
+	dir := t.TempDir()
+	a := newApp(t, dir, nil)
+	v := a.FirstRunView()
+	if !v.Warning.Visible() {
+		t.Fatal("empty-passphrase warning hidden while the passphrase is empty")
+	}
+	test.Type(v.Pass, "x")
+	if v.Warning.Visible() {
+		t.Fatal("empty-passphrase warning shown with a passphrase")
+	}
+	// Mismatched confirmation is refused without creating anything.
+	test.Type(v.Name, "Ada")
+	test.Type(v.Confirm, "y")
+	test.Tap(v.Create)
+	if v.Error.Text == "" || identity.Exists(filepath.Join(dir, identity.KeystoreFileName)) {
+		t.Fatalf("mismatched passphrases: error %q, keystore created anyway?", v.Error.Text)
+	}
+	v.Confirm.SetText("x")
+	test.Tap(v.Create)
+	eventually(t, "home screen", func() bool { return a.HomeView() != nil })
+	fp := a.HomeView().Fingerprint.Text
+
+	path := filepath.Join(dir, identity.KeystoreFileName)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Second start: unlock screen; a wrong passphrase is a clear message
+	// and leaves the file untouched.
+	b := newApp(t, dir, nil)
+	u := b.UnlockView()
+	if u == nil {
+		t.Fatal("unlock screen not shown on second start")
+	}
+	test.Type(u.Pass, "wrong")
+	test.Tap(u.Unlock)
+	eventually(t, "wrong-passphrase message", func() bool { return u.Error.Text == app.TextWrongPassphrase })
+	if b.HomeView() != nil {
+		t.Fatal("home shown after a wrong passphrase")
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Fatal("keystore changed after a wrong passphrase")
+	}
+	test.Type(u.Pass, "x")
+	test.Tap(u.Unlock)
+	eventually(t, "home after unlock", func() bool { return b.HomeView() != nil })
+	if got := b.HomeView().Fingerprint.Text; got != fp {
+		t.Fatalf("fingerprint after unlock %q, want %q", got, fp)
+	}
+}
+
+func TestDamagedKeystoreIsNotOverwritten(t *testing.T) {
+	dir := t.TempDir()
+	a := newApp(t, dir, nil)
+	createIdentity(t, a, "Ada", "pw")
+	path := filepath.Join(dir, identity.KeystoreFileName)
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := newApp(t, dir, nil)
+	u := b.UnlockView()
+	test.Type(u.Pass, "pw")
+	test.Tap(u.Unlock)
+	eventually(t, "damaged-file message", func() bool { return u.Error.Text == app.TextCorrupt })
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(data, after) {
+		t.Fatal("damaged keystore was modified")
+	}
+}
+
+func validLink(t *testing.T) string {
+	t.Helper()
+	var l meeting.Link
+	l.Relay = "relay.example:8443"
+	rand.Read(l.MeetingID[:])
+	rand.Read(l.HostFingerprint[:])
+	rand.Read(l.InviteKey[:])
+	return l.String()
+}
+
+func TestJoinByLink(t *testing.T) {
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	h := a.HomeView()
+
+	for _, bad := range []string{"", "https://example.com/x", "sotto://relay.example:8443/nothex#AAAA", validLink(t)[:40]} {
+		h.Link.SetText(bad)
+		test.Tap(h.Join)
+		if !strings.Contains(h.JoinError.Text, "not a valid invite link") || a.LobbyView() != nil {
+			t.Fatalf("malformed link %q: error %q, lobby %v", bad, h.JoinError.Text, a.LobbyView() != nil)
+		}
+	}
+
+	link := validLink(t)
+	h.Link.SetText("  " + link + "\n")
+	test.Tap(h.Join)
+	lv := a.LobbyView()
+	if lv == nil {
+		t.Fatalf("valid link did not open the lobby (error %q)", h.JoinError.Text)
+	}
+	if lv.Invite.Relay != "relay.example:8443" || lv.Invite.Link != link {
+		t.Fatalf("lobby invite %+v", lv.Invite)
+	}
+	test.Tap(lv.Enter)
+	eventually(t, "meeting screen", func() bool { return a.MeetingView() != nil })
+	mv := a.MeetingView()
+	if !mv.Progress.Visible() || mv.ProgressText.Text != string(app.TaskAdmission) {
+		t.Fatalf("joiner does not see admission progress (%q)", mv.ProgressText.Text)
+	}
+	m.Emit(app.Admitted{})
+	eventually(t, "admission progress gone", func() bool { return !mv.Progress.Visible() })
+}
+
+func newPeer(t *testing.T) identity.Public {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(id.Destroy)
+	return id.Public()
+}
+
+// hostMeeting signs up, hosts a meeting on the fake and returns its view.
+func hostMeeting(t *testing.T, a *app.App, m *apptest.Meeting) *app.MeetingView {
+	t.Helper()
+	a.HostNow(true, app.MediaChoice{CameraOn: true, MicOn: true})
+	eventually(t, "meeting screen", func() bool { return a.MeetingView() != nil })
+	return a.MeetingView()
+}
+
+func selfMember(a *app.App) app.Member {
+	return app.Member{ID: "self", Name: "Ada", Self: true, Host: true}
+}
+
+func TestWaitingRoomAdmitDeny(t *testing.T) {
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	mv := hostMeeting(t, a, m)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
+
+	bob, eve := newPeer(t), newPeer(t)
+	m.Emit(app.WaitingChanged{Joiners: []app.Joiner{{ID: "j-bob", Name: "Bob", Public: bob}, {ID: "j-eve", Name: "Eve", Public: eve}}})
+	eventually(t, "two joiners listed", func() bool { return len(mv.Waiting.Objects) == 2 })
+
+	// Each entry shows the real safety number, 12 groups of 5 digits.
+	texts := labelTexts(mv.Waiting.Objects[0])
+	hostKey := a.SelfPublic().SafetyKey()
+	want := safety.Groups(safety.Number(hostKey, nil, bob.SafetyKey(), nil))
+	found := false
+	for _, s := range texts {
+		if strings.Join(strings.Fields(s), " ") == strings.Join(want, " ") {
+			found = true
+		}
+	}
+	if !found || len(want) != 12 {
+		t.Fatalf("waiting entry %q lacks the safety number %v", texts, want)
+	}
+	if !slices.Contains(texts, "new contact, not verified") {
+		t.Fatalf("waiting entry lacks the contact status: %q", texts)
+	}
+
+	test.Tap(button(t, mv.Waiting.Objects[0], "Admit"))
+	test.Tap(button(t, mv.Waiting.Objects[1], "Deny"))
+	eventually(t, "admit and deny calls", func() bool {
+		c := m.Calls()
+		return slices.Contains(c, "Admit j-bob") && slices.Contains(c, "Deny j-eve")
+	})
+	if slices.Contains(m.Calls(), "Admit j-eve") || slices.Contains(m.Calls(), "Deny j-bob") {
+		t.Fatalf("wrong joiner acted on: %v", m.Calls())
+	}
+}
+
+func TestVerificationDialog(t *testing.T) {
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	mv := hostMeeting(t, a, m)
+	bob := newPeer(t)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
+	eventually(t, "one unverified member", func() bool { return mv.UnverifiedCount() == 1 })
+	if !strings.Contains(mv.Unverified.Text, "1 member not verified") {
+		t.Fatalf("indicator %q", mv.Unverified.Text)
+	}
+	if mv.TileBadge("bob") != app.IconUnverified {
+		t.Fatal("unverified tile has the wrong badge")
+	}
+
+	v := mv.Verify("bob")
+	number := safety.Number(a.SelfPublic().SafetyKey(), nil, bob.SafetyKey(), nil)
+	if len(v.Groups) != 12 || strings.Join(v.Groups, "") != number {
+		t.Fatalf("groups %v, number %s", v.Groups, number)
+	}
+	for _, g := range v.Groups {
+		if !regexp.MustCompile(`^[0-9]{5}$`).MatchString(g) {
+			t.Fatalf("group %q is not 5 digits", g)
+		}
+	}
+	// The QR code carries the scannable form that the other side accepts.
+	peerView := safety.Scannable(bob.SafetyKey(), nil, a.SelfPublic().SafetyKey(), nil)
+	if ok, err := safety.VerifyScanned(peerView, v.QR); !ok || err != nil {
+		t.Fatalf("scannable form does not verify: %v %v", ok, err)
+	}
+	test.Tap(v.Mark)
+	c, ok := a.Contacts().Get(bob)
+	if !ok || !c.Verified {
+		t.Fatal("mark as verified did not reach the contacts store")
+	}
+	if mv.UnverifiedCount() != 0 || !strings.Contains(mv.Unverified.Text, "all members verified") {
+		t.Fatalf("indicator after verifying: %q", mv.Unverified.Text)
+	}
+	if mv.TileBadge("bob") != app.IconVerified {
+		t.Fatal("verified tile has the wrong badge")
+	}
+	for _, al := range a.Alerts() {
+		if al.Key == "unverified" {
+			t.Fatal("unverified alert still shown")
+		}
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	dir := t.TempDir()
+	// Before the meeting, the contacts store knows "Bob" with one key.
+	contacts, err := identity.OpenContacts(filepath.Join(dir, identity.ContactsFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBob := newPeer(t)
+	if _, err := contacts.Observe("Bob", oldBob); err != nil {
+		t.Fatal(err)
+	}
+	m := apptest.NewMeeting()
+	a := newApp(t, dir, m)
+	createIdentity(t, a, "Ada", "")
+	mv := hostMeeting(t, a, m)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
+	newBob, carol := newPeer(t), newPeer(t)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}, {ID: "carol", Name: "Carol", Public: carol}}})
+	eventually(t, "key-changed alert", func() bool { return hasAlert(a, app.AlertDanger, "changed since you last met") })
+	if !hasAlert(a, app.AlertInfo, "Carol joined") || !hasAlert(a, app.AlertWarning, "2 members are in this meeting not verified") {
+		t.Fatalf("alerts: %+v", a.Alerts())
+	}
+	if mv.TileBadge("bob") != app.IconKeyChanged {
+		t.Fatal("key-changed tile lacks its badge")
+	}
+	m.Emit(app.Undecryptable{Member: "carol"})
+	m.Emit(app.RelayInjected{Session: "ghost"})
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}}})
+	eventually(t, "left alert", func() bool { return hasAlert(a, app.AlertInfo, "Carol left") })
+	if !hasAlert(a, app.AlertDanger, "relay tried to add a participant") {
+		t.Fatalf("alerts: %+v", a.Alerts())
+	}
+	// The undecryptable alert about Carol goes when Carol leaves.
+	if hasAlert(a, app.AlertDanger, "cannot be decrypted") {
+		t.Fatalf("stale undecryptable alert: %+v", a.Alerts())
+	}
+	m.Emit(app.Undecryptable{Member: "bob"})
+	eventually(t, "undecryptable alert", func() bool { return hasAlert(a, app.AlertDanger, "bob  cannot be decrypted") || hasAlert(a, app.AlertDanger, "cannot be decrypted") })
+}
+
+func TestVideoTilesShowFrames(t *testing.T) {
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	mv := hostMeeting(t, a, m)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newPeer(t)}}})
+	eventually(t, "tiles", func() bool { return mv.TileShown("bob") == 0 && mv.TileShown("self") == 0 })
+	if !mv.TilePlaceholderVisible("bob") {
+		t.Fatal("tile without video does not show its placeholder")
+	}
+	for i := range 5 {
+		m.Frame("bob", apptest.Pattern(64, 48, i))
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, "bob's frames shown", func() bool { return mv.TileShown("bob") >= 1 })
+	if mv.TilePlaceholderVisible("bob") || !mv.TilePlaceholderVisible("self") {
+		t.Fatal("placeholders wrong after video")
+	}
+	// A frame for someone not in the roster is dropped, not shown anywhere.
+	m.Frame("ghost", apptest.Pattern(64, 48, 0))
+	test.Tap(mv.Mute)
+	eventually(t, "mute call", func() bool { return slices.Contains(m.Calls(), "SetMicrophone false") })
+	test.Tap(mv.Leave)
+	eventually(t, "home after leaving", func() bool { return a.HomeView() != nil })
+}
+
+func hasAlert(a *app.App, kind app.AlertKind, sub string) bool {
+	for _, al := range a.Alerts() {
+		if al.Kind == kind && strings.Contains(al.Text, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// labelTexts collects the text of every label under o.
+func labelTexts(o fyne.CanvasObject) []string {
+	var out []string
+	walk(o, func(o fyne.CanvasObject) {
+		if l, ok := o.(*widget.Label); ok {
+			out = append(out, l.Text)
+		}
+	})
+	return out
+}
+
+func button(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	var b *widget.Button
+	walk(o, func(o fyne.CanvasObject) {
+		if x, ok := o.(*widget.Button); ok && x.Text == text {
+			b = x
+		}
+	})
+	if b == nil {
+		t.Fatalf("no %q button", text)
+	}
+	return b
+}
+
+func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
+	f(o)
+	if c, ok := o.(*fyne.Container); ok {
+		for _, x := range c.Objects {
+			walk(x, f)
+		}
+	}
+}

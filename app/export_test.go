@@ -1,0 +1,161 @@
+package app
+
+import (
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/sottohq/sotto/crypto/identity"
+)
+
+// Accessors for the external tests (package app_test), which need the
+// apptest fakes and therefore cannot live in package app.
+
+type FirstRunView struct {
+	Name, Pass, Confirm *widget.Entry
+	Warning, Error      *widget.Label
+	Create              *widget.Button
+}
+
+func (a *App) FirstRunView() *FirstRunView {
+	s := a.firstRun
+	if s == nil {
+		return nil
+	}
+	return &FirstRunView{s.name, s.pass, s.confirm, s.warning, s.errLabel, s.create}
+}
+
+type UnlockView struct {
+	Pass   *widget.Entry
+	Error  *widget.Label
+	Unlock *widget.Button
+}
+
+func (a *App) UnlockView() *UnlockView {
+	s := a.unlock
+	if s == nil {
+		return nil
+	}
+	return &UnlockView{s.pass, s.errLabel, s.unlock}
+}
+
+type HomeView struct {
+	Fingerprint *widget.Label
+	Link        *widget.Entry
+	JoinError   *widget.Label
+	Join, Host  *widget.Button
+	Contacts    *fyne.Container
+}
+
+func (a *App) HomeView() *HomeView {
+	s := a.home
+	if s == nil {
+		return nil
+	}
+	return &HomeView{s.fingerprint, s.joinLink, s.joinError, s.joinBtn, s.hostBtn, s.contacts}
+}
+
+type LobbyView struct {
+	Enter  *widget.Button
+	Invite Invite
+}
+
+func (a *App) LobbyView() *LobbyView {
+	s := a.lobby
+	if s == nil {
+		return nil
+	}
+	return &LobbyView{s.enter, s.invite}
+}
+
+type MeetingView struct {
+	Unverified   *widget.Label
+	Waiting      *fyne.Container
+	Members      *fyne.Container
+	Mute, Leave  *widget.Button
+	Progress     *fyne.Container
+	ProgressText *widget.Label
+	s            *meetingScreen
+}
+
+func (a *App) MeetingView() *MeetingView {
+	s := a.meeting
+	if s == nil {
+		return nil
+	}
+	return &MeetingView{s.unverified, s.waiting, s.participants, s.muteBtn, s.leaveBtn, s.progressBox, s.progressLabel, s}
+}
+
+// TileShown returns frames shown by a member's tile (-1: no tile).
+func (v *MeetingView) TileShown(member string) int {
+	v.s.tilesMu.Lock()
+	defer v.s.tilesMu.Unlock()
+	t := v.s.tiles[member]
+	if t == nil {
+		return -1
+	}
+	return int(t.shown.Load())
+}
+
+// TileBadge returns a member tile's badge resource.
+func (v *MeetingView) TileBadge(member string) fyne.Resource {
+	v.s.tilesMu.Lock()
+	defer v.s.tilesMu.Unlock()
+	t := v.s.tiles[member]
+	if t == nil {
+		return nil
+	}
+	return t.badge.Resource
+}
+
+// TilePlaceholderVisible reports whether a tile still shows its placeholder.
+func (v *MeetingView) TilePlaceholderVisible(member string) bool {
+	v.s.tilesMu.Lock()
+	defer v.s.tilesMu.Unlock()
+	return v.s.tiles[member].placeholder.Visible()
+}
+
+func (v *MeetingView) Verify(member string) *VerifyView {
+	for _, m := range v.s.members {
+		if m.ID == member {
+			v.s.verify(m)
+		}
+	}
+	return v.s.a.VerifyView()
+}
+
+func (v *MeetingView) UnverifiedCount() int { return v.s.unverifiedCount() }
+
+type VerifyView struct {
+	Groups []string
+	QR     []byte
+	Status *widget.Label
+	Mark   *widget.Button
+}
+
+func (a *App) VerifyView() *VerifyView {
+	v := a.lastVerify
+	if v == nil {
+		return nil
+	}
+	return &VerifyView{v.groups, v.qr, v.status, v.mark}
+}
+
+func (a *App) ShowVerify(name string, pub identity.Public) *VerifyView {
+	a.showVerify(name, pub, nil, nil)
+	return a.VerifyView()
+}
+
+func (a *App) Alerts() []Alert { return a.alerts.list() }
+
+func (a *App) Contacts() *identity.Contacts { return a.contacts }
+
+var (
+	IconVerified        = iconVerified
+	IconUnverified      = iconUnverified
+	IconKeyChanged      = iconKeyChanged
+	TextEmptyPassphrase = textEmptyPassphrase
+	TextWrongPassphrase = textWrongPassphrase
+	TextCorrupt         = textCorrupt
+)
+
+func (a *App) SelfPublic() identity.Public { return a.self.Public() }
