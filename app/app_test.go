@@ -334,7 +334,9 @@ func TestAlerts(t *testing.T) {
 		t.Fatalf("stale undecryptable alert: %+v", a.Alerts())
 	}
 	m.Emit(app.Undecryptable{Member: "bob"})
-	eventually(t, "undecryptable alert", func() bool { return hasAlert(a, app.AlertDanger, "bob  cannot be decrypted") || hasAlert(a, app.AlertDanger, "cannot be decrypted") })
+	eventually(t, "undecryptable alert", func() bool {
+		return hasAlert(a, app.AlertDanger, "bob  cannot be decrypted") || hasAlert(a, app.AlertDanger, "cannot be decrypted")
+	})
 }
 
 func TestVideoTilesShowFrames(t *testing.T) {
