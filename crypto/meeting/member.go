@@ -903,8 +903,18 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		p.hasKey, p.warned = false, false
 		peers[e.MemberKey] = p
 	}
-	for mk, p := range m.peers {
-		if peers[mk] == nil {
+	var enc []byte
+	if send {
+		enc = r.encoded()
+	}
+	for _, mk := range m.peerOrder() {
+		if p := m.peers[mk]; peers[mk] == nil {
+			if send {
+				// Tell a removed member once, so it knows to stop (§6.4);
+				// it is not re-sent: nothing else goes to it any more.
+				m.seq++
+				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindRoster, enc, m.seq)})
+			}
 			m.dropPeer(p)
 		}
 	}
@@ -924,14 +934,13 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		m.lobby = make(map[MemberKey]*waiter)
 	}
 	if send {
-		enc := r.encoded()
 		for _, mk := range m.peerOrder() {
 			m.sendReliable(m.peers[mk], kindRoster, enc)
 		}
 	}
+	m.emit(RosterChanged{Roster: m.Roster()})
 	m.rekey(0)
 	m.updateMissing()
-	m.emit(RosterChanged{Roster: m.Roster()})
 	if !wasHost && m.IsHost() && r.epoch > 1 {
 		m.emit(BecameHost{})
 	}
@@ -941,6 +950,9 @@ func (m *Member) applyRoster(r *roster, send bool) {
 // peerOrder lists peers in roster order (deterministic output).
 func (m *Member) peerOrder() []MemberKey {
 	out := make([]MemberKey, 0, len(m.peers))
+	if m.roster == nil {
+		return out
+	}
 	for _, e := range m.roster.members {
 		if m.peers[e.MemberKey] != nil {
 			out = append(out, e.MemberKey)
