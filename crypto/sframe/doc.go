@@ -9,7 +9,7 @@
 //   - key and salt derivation (§4.4.2), see [DeriveKeySalt];
 //   - a [Sender] that owns one KID and its CTR (§4.4.3, §9.1), and
 //   - a [Receiver] that holds the decryption keys of many KIDs (§4.4.4) with
-//     a per-KID anti-replay window (§7.5, §9.3).
+//     a per-KID anti-replay window (§7.4, §9.3).
 //
 // A base key is used for encryption or for decryption, never both
 // (§4.4.1): a [Sender] and a [Receiver] never share key state.

@@ -16,7 +16,7 @@ var (
 	ErrUnknownKey = errors.New("sframe: no key for kid")
 
 	// ErrReplay reports a frame whose CTR was already accepted for its KID,
-	// or that is older than the anti-replay window (RFC 9605 §7.5, §9.3).
+	// or that is older than the anti-replay window (RFC 9605 §7.4, §9.3).
 	ErrReplay = errors.New("sframe: replayed or too old frame")
 
 	// ErrMalformed is wrapped by every error about an SFrame header that
@@ -29,7 +29,7 @@ var (
 
 	// ErrCounterExhausted is returned by Sender.Seal once CTR 2^64-1 has
 	// been used: a further frame would reuse a (key, nonce) pair (RFC 9605
-	// §7.5, §9.1). The sender needs a new key and KID.
+	// §7.4, §9.1). The sender needs a new key and KID.
 	ErrCounterExhausted = errors.New("sframe: counter exhausted, rotate the key")
 
 	// ErrDestroyed is returned by a Sender or Receiver after Destroy.

@@ -7,7 +7,7 @@ import (
 )
 
 // Receiver decrypts frames of any KID it holds a key for (RFC 9605 §4.4.4)
-// and rejects replays per KID (§7.5, §9.3). Keys are added and removed with
+// and rejects replays per KID (§7.4, §9.3). Keys are added and removed with
 // SetKey and RemoveKey, which may run concurrently with Open: Open reads an
 // immutable snapshot of the key table with one atomic load and locks only
 // the KID it decrypts for. Open itself is safe for concurrent use.

@@ -1,6 +1,6 @@
 package sframe
 
-// Anti-replay, RFC 9605 §7.5 and §9.3: a receiver accepts each CTR of a KID
+// Anti-replay, RFC 9605 §7.4 and §9.3: a receiver accepts each CTR of a KID
 // at most once. This is the sliding-window scheme of RFC 3711 §3.3.2 with
 // the SFrame CTR as the index: the highest authenticated CTR and a bitmap
 // of the ReplayWindow counters at and below it.

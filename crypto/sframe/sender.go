@@ -8,7 +8,7 @@ import (
 // Sender encrypts frames under one KID and base key (RFC 9605 §4.4.3). It
 // owns the KID's counter: every frame gets the next CTR, starting at the
 // value given at creation, and Seal fails with ErrCounterExhausted rather
-// than reuse a counter (§7.5, §9.1). A Sender is safe for concurrent use;
+// than reuse a counter (§7.4, §9.1). A Sender is safe for concurrent use;
 // concurrent Seals get distinct counters.
 type Sender struct {
 	mu        sync.Mutex

@@ -36,7 +36,7 @@ func randBytes(t testing.TB, n int) []byte {
 }
 
 func TestSuiteConstants(t *testing.T) {
-	// RFC 9605 §4.5 Table 2 and §8.1.
+	// RFC 9605 §4.5 and §8.1.
 	want := map[CipherSuite][5]int{ // Nh, Nk, Nn, Nt, value
 		AES128CTRHMACSHA256_80: {32, 48, 12, 10, 1},
 		AES128CTRHMACSHA256_64: {32, 48, 12, 8, 2},

@@ -28,10 +28,10 @@ const (
 )
 
 // nonceLen is AEAD.Nn, the nonce (and salt) size in bytes; it is 12 for
-// every suite of RFC 9605 §4.5 (Table 2).
+// every suite of RFC 9605 §4.5.
 const nonceLen = 12
 
-// suiteParams holds the constants of RFC 9605 §4.5, Table 2.
+// suiteParams holds the constants of RFC 9605 §4.5 (cipher suite table).
 type suiteParams struct {
 	name string
 	nh   int              // Hash.Nh: hash output size in bytes
