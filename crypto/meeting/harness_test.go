@@ -387,3 +387,5 @@ func (w *world) admitAll(t testing.TB, host *node) {
 		host.drain()
 	}
 }
+
+func cryptoRandRead(p []byte) (int, error) { return rand.Read(p) }

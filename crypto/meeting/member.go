@@ -246,6 +246,7 @@ type Member struct {
 	reprocessing bool
 	again        bool
 
+	seen     map[MemberKey]bool // every member key of every roster accepted
 	present  map[SessionID]time.Time
 	lobby    map[MemberKey]*waiter // host only
 	denied   map[MemberKey]SessionID
@@ -273,6 +274,7 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		windows:  make(map[MemberKey]*replayWindow),
 		outbox:   make(map[outKey]*pendingMsg),
 		present:  make(map[SessionID]time.Time),
+		seen:     make(map[MemberKey]bool),
 		lobby:    make(map[MemberKey]*waiter),
 		denied:   make(map[MemberKey]SessionID),
 		lobbySID: make(map[SessionID]bool),
@@ -524,12 +526,19 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 		}
 		return
 	}
-	if m.lobby[h.sender] != nil || m.peers[h.sender] != nil || h.sender == m.mk {
+	if m.lobby[h.sender] != nil {
 		return // a re-sent hello
+	}
+	if m.seen[h.sender] {
+		// A replayed hello of someone who was in the meeting before: a
+		// member key is admitted at most once.
+		m.counters.Replayed++
+		return
 	}
 	a, err := deriveAEAD(m.invitePriv, h.sender, m.cfg.MeetingID, labelHello, h.sender, m.invitePub)
 	if err != nil {
 		m.counters.AuthFailed++
+		m.alert(AlertForged, from, "")
 		return
 	}
 	raw, err := openHello(a, payload)
@@ -880,6 +889,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 	wasHost := m.IsHost()
 	peers := make(map[MemberKey]*peer, len(r.members))
 	for i, e := range r.members {
+		m.seen[e.MemberKey] = true
 		if i == self {
 			continue
 		}
