@@ -66,10 +66,18 @@ type Config struct {
 	// Logger; nil discards. Nothing logged contains keys or media.
 	Logger *slog.Logger
 
-	// rtpTap, set only by this package's tests, sees every raw RTP packet
-	// a remote track delivers before stage 2, and may modify it: the
-	// relay's forwarded bytes as they arrive (its SRTP hop ends there).
-	rtpTap func(session string, kind framing.Kind, pkt []byte)
+	// test is set only by this package's tests.
+	test *testHooks
+}
+
+// testHooks let this package's tests watch the pipeline's edges.
+type testHooks struct {
+	// rtp sees every raw RTP packet a remote track delivers, before stage
+	// 2, and may modify it: the relay's forwarded bytes as they arrive
+	// (the SRTP hop ends at the relay).
+	rtp func(session string, kind framing.Kind, pkt []byte)
+	// decode sees every frame handed to a decoder.
+	decode func(session string, kind framing.Kind, frame []byte)
 }
 
 // Participant is a joined meeting participant.
@@ -229,7 +237,7 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 		}
 		pipe, err := receive.New(receive.Config[*image.YCbCr]{
 			Kind: kind, Metadata: videoMD, Opener: p.rx,
-			Decode: dec.Decode,
+			Decode: decoder(p, session, kind, dec.Decode),
 			Render: func(img *image.YCbCr, fi receive.FrameInfo) {
 				if p.cfg.OnDecoded != nil {
 					p.cfg.OnDecoded(session, fi)
@@ -259,7 +267,7 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 		}
 		pipe, err := receive.New(receive.Config[[]float32]{
 			Kind: kind, Metadata: audioMD, Opener: p.rx,
-			Decode: play.Decode,
+			Decode: decoder(p, session, kind, play.Decode),
 			Render: func(pcm []float32, fi receive.FrameInfo) {
 				if p.cfg.OnDecoded != nil {
 					p.cfg.OnDecoded(session, fi)
@@ -306,10 +314,21 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 }
 
 func (p *Participant) reader(rt transport.RemoteTrack, kind framing.Kind) receive.RTPReader {
-	if p.cfg.rtpTap == nil {
+	if p.cfg.test == nil || p.cfg.test.rtp == nil {
 		return rt.Track
 	}
-	return tapReader{r: rt.Track, tap: func(b []byte) { p.cfg.rtpTap(rt.SessionID, kind, b) }}
+	return tapReader{r: rt.Track, tap: func(b []byte) { p.cfg.test.rtp(rt.SessionID, kind, b) }}
+}
+
+// decoder wraps stage 4 with the test hook, if any.
+func decoder[T any](p *Participant, session string, kind framing.Kind, dec func([]byte) (T, error)) func([]byte) (T, error) {
+	if p.cfg.test == nil || p.cfg.test.decode == nil {
+		return dec
+	}
+	return func(b []byte) (T, error) {
+		p.cfg.test.decode(session, kind, b)
+		return dec(b)
+	}
 }
 
 type tapReader struct {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/sottohq/sotto/crypto/sframe"
 	"github.com/sottohq/sotto/media/framing"
 )
 
@@ -56,8 +57,10 @@ type SentFrame struct {
 	Kind         framing.Kind
 	RTPTimestamp uint32
 	CaptureTime  time.Time
-	KID          uint64
-	Bytes        int
+	// KID and CTR name the frame uniquely (RFC 9605 §4.3); the receiver
+	// reports the same pair for the frame it decodes.
+	KID, CTR uint64
+	Bytes    int
 }
 
 // Config builds a Pipeline.
@@ -228,7 +231,8 @@ func (p *Pipeline) sendFrame(f Frame) {
 		p.stats.keyframes.Add(1)
 	}
 	if p.cfg.OnSent != nil {
-		p.cfg.OnSent(SentFrame{Kind: p.cfg.Kind, RTPTimestamp: ts, CaptureTime: f.CaptureTime, KID: kid, Bytes: len(ct)})
+		h, _, _ := sframe.ParseHeader(ct)
+		p.cfg.OnSent(SentFrame{Kind: p.cfg.Kind, RTPTimestamp: ts, CaptureTime: f.CaptureTime, KID: kid, CTR: h.CTR, Bytes: len(ct)})
 	}
 }
 

@@ -1,0 +1,390 @@
+package participant
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/receive"
+	"github.com/sottohq/sotto/media/send"
+	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+// startRelay runs the real relay on loopback behind an HTTP test server.
+func startRelay(t testing.TB) string {
+	t.Helper()
+	r, err := relay.New(relay.Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+// frameKey names one sealed frame: the sender's KID and the SFrame counter.
+type frameKey struct {
+	kind     framing.Kind
+	kid, ctr uint64
+}
+
+// world records what every participant of a test meeting sent, received
+// and decoded.
+type world struct {
+	mu        sync.Mutex
+	plain     map[[16]byte]bool                 // 16-byte aligned blocks of every encoded frame
+	plainHash map[[32]byte]bool                 // hashes of every encoded frame
+	sent      map[frameKey]time.Time            // capture time of every sent frame
+	decoded   map[string]map[frameKey]time.Time // by receiver session
+	wire      map[string][][]byte               // raw RTP as received, by receiver session
+	unsent    int                               // decoder inputs that no sender encoded
+	keepWire  bool
+}
+
+func newWorld() *world {
+	return &world{
+		plain: map[[16]byte]bool{}, plainHash: map[[32]byte]bool{}, sent: map[frameKey]time.Time{},
+		decoded: map[string]map[frameKey]time.Time{}, wire: map[string][][]byte{},
+	}
+}
+
+// recording wraps a local stream and remembers every frame it encoded.
+type recording struct {
+	Stream
+	w *world
+}
+
+func (r recording) ReadFrame() (capture.Frame, error) {
+	f, err := r.Stream.ReadFrame()
+	if err == nil {
+		r.w.mu.Lock()
+		for i := 0; i+16 <= len(f.Data); i += 16 {
+			r.w.plain[[16]byte(f.Data[i:i+16])] = true
+		}
+		r.w.plainHash[sha256.Sum256(f.Data)] = true
+		r.w.mu.Unlock()
+	}
+	return f, err
+}
+
+type member struct {
+	p   *Participant
+	src *capture.Source
+	kid uint64
+	key []byte
+	me  *string // session ID, known after Join
+}
+
+// join opens synthetic media and joins a participant whose traffic w
+// records; tamper, if set, may modify each received RTP packet.
+func (w *world) join(t *testing.T, url, meeting string, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
+	t.Helper()
+	src, err := capture.Open(capture.Options{
+		Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 320, Height: 240,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	m := &member{src: src, kid: kid, key: []byte(fmt.Sprintf("test key of kid %02d", kid)), me: new(string)}
+	ready := make(chan struct{})
+	hooks := &testHooks{
+		rtp: func(from string, kind framing.Kind, pkt []byte) {
+			<-ready
+			if tamper != nil {
+				tamper(kind, pkt)
+			}
+			if w.keepWire {
+				w.mu.Lock()
+				w.wire[*m.me] = append(w.wire[*m.me], slices.Clone(pkt))
+				w.mu.Unlock()
+			}
+		},
+		decode: func(from string, kind framing.Kind, frame []byte) {
+			w.mu.Lock()
+			if !w.plainHash[sha256.Sum256(frame)] {
+				w.unsent++
+			}
+			w.mu.Unlock()
+		},
+	}
+	m.p, err = Join(context.Background(), Config{
+		Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly},
+		Video:     recording{src.Video(), w},
+		Audio:     recording{src.Audio(), w},
+		OnSent: func(f send.SentFrame) {
+			w.mu.Lock()
+			w.sent[frameKey{f.Kind, f.KID, f.CTR}] = f.CaptureTime
+			w.mu.Unlock()
+		},
+		OnDecoded: func(from string, fi receive.FrameInfo) {
+			<-ready
+			w.mu.Lock()
+			d := w.decoded[*m.me]
+			if d == nil {
+				d = map[frameKey]time.Time{}
+				w.decoded[*m.me] = d
+			}
+			d[frameKey{fi.Kind, fi.KID, fi.CTR}] = fi.Decoded
+			w.mu.Unlock()
+		},
+		test: hooks,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	*m.me = m.p.SessionID()
+	close(ready)
+	t.Cleanup(func() { m.p.Close() })
+	go func() {
+		for range m.p.Conn().Events() {
+		}
+	}()
+	return m
+}
+
+// connect gives everyone everyone's keys, waits until every member
+// decodes audio and video from every other, then starts counting: frames
+// sent before that were racing the relay's subscriptions.
+func connect(t *testing.T, w *world, ms []*member) {
+	t.Helper()
+	for _, m := range ms {
+		for _, o := range ms {
+			if o != m {
+				if err := m.p.SetReceiveKey(o.kid, o.key); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, m := range ms {
+		if err := m.p.SetSendKey(m.kid, m.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, m := range ms {
+			n := 0
+			for _, r := range m.p.Stats().Remotes {
+				if r.Video != nil && r.Audio != nil && r.Video.FramesDecoded > 0 && r.Audio.FramesDecoded > 0 {
+					n++
+				}
+			}
+			ok = ok && n == len(ms)-1
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("participants did not decode each other in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.mu.Lock()
+	clear(w.sent)
+	w.mu.Unlock()
+}
+
+// stopSending mutes everyone and lets the last packets arrive.
+func stopSending(ms []*member) {
+	for _, m := range ms {
+		m.p.SetVideoEnabled(false)
+		m.p.SetAudioEnabled(false)
+	}
+	time.Sleep(500 * time.Millisecond)
+}
+
+// delivery returns, for receiver m and sender o, how many of o's frames of
+// kind m decoded and how many o sent.
+func (w *world) delivery(m, o *member, kind framing.Kind) (decoded, sent int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k := range w.sent {
+		if k.kid == o.kid && k.kind == kind {
+			sent++
+			if _, ok := w.decoded[*m.me][k]; ok {
+				decoded++
+			}
+		}
+	}
+	return decoded, sent
+}
+
+func (w *world) unsentFrames() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.unsent
+}
+
+// latencies returns capture-to-decode times of every decoded frame of kind.
+func (w *world) latencies(kind framing.Kind) []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Duration
+	for _, d := range w.decoded {
+		for k, at := range d {
+			if c, ok := w.sent[k]; ok && k.kind == kind {
+				out = append(out, at.Sub(c))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+func TestMeetingThreeParticipantsLoopback(t *testing.T) {
+	url := startRelay(t)
+	meeting := signal.NewID()
+	w := newWorld()
+	w.keepWire = true
+	var ms []*member
+	for i := range 3 {
+		ms = append(ms, w.join(t, url, meeting, uint64(10+i), nil))
+	}
+	connect(t, w, ms)
+	time.Sleep(3 * time.Second)
+	stopSending(ms)
+
+	for _, m := range ms {
+		st := m.p.Stats()
+		for _, o := range ms {
+			if o == m {
+				continue
+			}
+			for _, kind := range []framing.Kind{framing.KindVideo, framing.KindAudio} {
+				dec, sent := w.delivery(m, o, kind)
+				t.Logf("%s → %s %s: decoded %d of %d", *o.me, *m.me, kind, dec, sent)
+				if sent < 20 || float64(dec) < 0.9*float64(sent) {
+					t.Errorf("%s from %s: decoded %d of %d sent", kind, *o.me, dec, sent)
+				}
+			}
+			r := st.Remotes[*o.me]
+			if r.Video == nil || r.Video.Dropped.DecryptFailures() != 0 || r.Audio.Dropped.DecryptFailures() != 0 {
+				t.Errorf("stats of %s at %s: %+v", *o.me, *m.me, r)
+			}
+			if r.Video.KID == nil || *r.Video.KID != o.kid {
+				t.Errorf("current kid of %s is not %d", *o.me, o.kid)
+			}
+		}
+	}
+	if u := w.unsentFrames(); u != 0 {
+		t.Fatalf("decoders were fed %d frames no sender encoded", u)
+	}
+
+	// The relay forwarded only ciphertext: no 16-byte block of any encoded
+	// frame appears anywhere in what it delivered.
+	packets, leaked := 0, 0
+	var pkt rtp.Packet
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, pkts := range w.wire {
+		for _, b := range pkts {
+			if err := pkt.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			packets++
+			for i := 0; i+16 <= len(pkt.Payload); i++ {
+				if w.plain[[16]byte(pkt.Payload[i:i+16])] {
+					leaked++
+				}
+			}
+		}
+	}
+	if packets < 1000 || leaked != 0 {
+		t.Fatalf("%d forwarded packets, %d plaintext blocks found in them", packets, leaked)
+	}
+
+	w.mu.Unlock()
+	v := w.latencies(framing.KindVideo)
+	a := w.latencies(framing.KindAudio)
+	w.mu.Lock()
+	t.Logf("capture→decode latency: video p50 %v p95 %v (%d frames); audio p50 %v p95 %v (%d frames)",
+		percentile(v, .5), percentile(v, .95), len(v), percentile(a, .5), percentile(a, .95), len(a))
+}
+
+func TestMeetingTamperedForwardingIsCountedNeverDecoded(t *testing.T) {
+	url := startRelay(t)
+	meeting := signal.NewID()
+	w := newWorld()
+	var mu sync.Mutex
+	n := map[framing.Kind]int{}
+	flipped := map[framing.Kind]int{}
+	// The relay (simulated at the end of its SRTP hop) flips one byte in
+	// every 25th forwarded packet, inside the encrypted frame.
+	tamper := func(kind framing.Kind, b []byte) {
+		var pkt rtp.Packet
+		if pkt.Unmarshal(b) != nil || len(pkt.Payload) < 8 {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		n[kind]++
+		if n[kind]%25 == 0 {
+			b[len(b)-len(pkt.Payload)/2] ^= 0x01
+			flipped[kind]++
+		}
+	}
+	ms := []*member{w.join(t, url, meeting, 1, nil), w.join(t, url, meeting, 2, tamper)}
+	connect(t, w, ms)
+	time.Sleep(3 * time.Second)
+	stopSending(ms)
+
+	st := ms[1].p.Stats().Remotes[*ms[0].me]
+	mu.Lock()
+	defer mu.Unlock()
+	js, _ := json.Marshal(ms[0].p.Stats())
+	js1, _ := json.Marshal(ms[1].p.Stats())
+	vd, vs := w.delivery(ms[1], ms[0], framing.KindVideo)
+	t.Logf("flipped %v; video %d/%d\n%s\n%s", flipped, vd, vs, js, js1)
+	if flipped[framing.KindVideo] < 5 || flipped[framing.KindAudio] < 5 {
+		t.Fatalf("too few packets tampered: %v", flipped)
+	}
+	// Each tampered frame fails authentication (a frame may hold more than
+	// one tampered packet, so video counts at most flipped).
+	if a := st.Audio.Dropped.Auth; a != uint64(flipped[framing.KindAudio]) {
+		t.Errorf("audio auth failures %d, flipped %d", a, flipped[framing.KindAudio])
+	}
+	if v := st.Video.Dropped.Auth; v == 0 || v > uint64(flipped[framing.KindVideo]) {
+		t.Errorf("video auth failures %d, flipped %d", v, flipped[framing.KindVideo])
+	}
+	if u := w.unsentFrames(); u != 0 {
+		t.Fatalf("decoders were fed %d frames no sender encoded", u)
+	}
+	// Video kept recovering with keyframes, audio kept playing.
+	if dec, sent := w.delivery(ms[1], ms[0], framing.KindVideo); dec < sent/3 {
+		t.Errorf("video decoded %d of %d", dec, sent)
+	}
+	if dec, sent := w.delivery(ms[1], ms[0], framing.KindAudio); dec+flipped[framing.KindAudio] < sent*9/10 {
+		t.Errorf("audio decoded %d of %d", dec, sent)
+	}
+	if st.Video.KeyframeRequests == 0 {
+		t.Error("no keyframe requested after a dropped video frame")
+	}
+}
