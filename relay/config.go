@@ -117,6 +117,9 @@ type Config struct {
 	// ICEServers are announced to clients in the joined message (for
 	// example the embedded TURN server).
 	ICEServers []signal.ICEServer
+	// ICEServersFor, if set, is called for each join and its servers are
+	// announced after ICEServers (per-session TURN credentials: TURN.ICEServers).
+	ICEServersFor func() []signal.ICEServer
 
 	// Net replaces the operating system network for media (pion vnet).
 	Net pionnet.Net

@@ -221,7 +221,11 @@ func (r *Relay) admit(s *session, meetingID string) string {
 		o.mu.Unlock()
 	}
 	mt.sessions[s.id] = s
-	s.send(signal.Joined{Session: s.id, Peers: peers, ICEServers: r.cfg.ICEServers, IdleMs: r.lim.IdleTimeout.Milliseconds()})
+	ice := append([]signal.ICEServer(nil), r.cfg.ICEServers...)
+	if r.cfg.ICEServersFor != nil {
+		ice = append(ice, r.cfg.ICEServersFor()...)
+	}
+	s.send(signal.Joined{Session: s.id, Peers: peers, ICEServers: ice, IdleMs: r.lim.IdleTimeout.Milliseconds()})
 	// Subscribe under the meeting lock so a track published concurrently is
 	// added exactly once (either here or by its forwarder).
 	added := false
@@ -383,15 +387,10 @@ func (s *session) writeLoop() {
 }
 
 func (s *session) readLoop(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	// The reader is not cancelled when the session is closed: cancelling a
+	// WebSocket read tears the connection down before the writer can send
+	// the final message. The writer closes the connection instead, which
+	// ends the read.
 	for {
 		rctx, rcancel := context.WithTimeout(ctx, s.r.lim.IdleTimeout)
 		b, err := s.sig.Read(rctx)

@@ -421,7 +421,7 @@ func (c *Conn) SendEnvelope(to string, payload []byte) error {
 
 // Close leaves the meeting and releases the connection.
 func (c *Conn) Close() error {
-	c.shutdown("client closed", true)
+	c.shutdown("client closed")
 	<-c.done
 	return nil
 }
@@ -429,15 +429,15 @@ func (c *Conn) Close() error {
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-func (c *Conn) shutdown(reason string, local bool) {
+func (c *Conn) shutdown(reason string) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closeWhy = reason
 		c.mu.Unlock()
 		c.cancel()
-		if local {
-			c.sig.Close(reason)
-		}
+		// Close the signaling connection in every case: a WebSocket peer
+		// waits for our close frame.
+		c.sig.Close(reason)
 		c.pc.Close()
 	})
 }
@@ -495,7 +495,7 @@ func (c *Conn) emit(e Event) bool {
 func (c *Conn) readLoop() {
 	reason := ""
 	defer func() {
-		c.shutdown(reason, reason == "")
+		c.shutdown(reason)
 		c.mu.Lock()
 		if c.closeWhy != "" && reason == "" {
 			reason = c.closeWhy
