@@ -1,0 +1,123 @@
+package playout
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gen2brain/malgo"
+)
+
+// BackendNull is miniaudio's null backend: a real device with a real
+// callback thread and no sound. malgo v0.11.24's own malgo.BackendNull
+// constant (13) is miniaudio's custom backend and fails with "No backend";
+// the null backend is 14.
+const BackendNull = malgo.Backend(14)
+
+// OutputChannels is the channel count Sotto asks the device for; the mono
+// mix is copied to both.
+const OutputChannels = 2
+
+// ErrNoOutputDevice means no audio output device could be opened.
+var ErrNoOutputDevice = errors.New("playout: no audio output device found (check that speakers or headphones are connected and the sound system is running)")
+
+// Reader is what an Output plays: Mixer implements it.
+type Reader interface {
+	// Read fills out with mono 48 kHz samples in −1…1 without blocking.
+	Read(out []float32)
+}
+
+// OutputOptions configures OpenOutput.
+type OutputOptions struct {
+	// Backends to try in order; nil means miniaudio's platform defaults.
+	// Tests and headless bots use []malgo.Backend{BackendNull}.
+	Backends []malgo.Backend
+	// PeriodMillis is the device period (default 10 ms).
+	PeriodMillis int
+}
+
+// Output plays a Reader on the default playback device.
+type Output struct {
+	ctx    *malgo.AllocatedContext
+	dev    *malgo.Device
+	src    Reader
+	mono   []float32
+	frames atomic.Uint64
+	calls  atomic.Uint64
+	once   sync.Once
+}
+
+// OpenOutput opens the default playback device at 48 kHz, stereo float32,
+// and starts playing src. It returns an error wrapping ErrNoOutputDevice
+// when the system has no usable output.
+func OpenOutput(src Reader, opts OutputOptions) (*Output, error) {
+	if src == nil {
+		return nil, errors.New("playout: nil reader")
+	}
+	ctx, err := malgo.InitContext(opts.Backends, malgo.ContextConfig{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoOutputDevice, err)
+	}
+	o := &Output{ctx: ctx, src: src}
+	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
+	cfg.Playback.Format = malgo.FormatF32
+	cfg.Playback.Channels = OutputChannels
+	cfg.SampleRate = SampleRate
+	cfg.PeriodSizeInMilliseconds = 10
+	if opts.PeriodMillis > 0 {
+		cfg.PeriodSizeInMilliseconds = uint32(opts.PeriodMillis)
+	}
+	cfg.PerformanceProfile = malgo.LowLatency
+	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{Data: o.callback})
+	if err != nil {
+		_ = ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: %v", ErrNoOutputDevice, err)
+	}
+	o.dev = dev
+	if err := dev.Start(); err != nil {
+		dev.Uninit()
+		_ = ctx.Uninit()
+		ctx.Free()
+		return nil, fmt.Errorf("%w: starting playback: %v", ErrNoOutputDevice, err)
+	}
+	return o, nil
+}
+
+// callback runs on miniaudio's device thread.
+func (o *Output) callback(out, _ []byte, frames uint32) {
+	n := int(frames)
+	if n == 0 || len(out) < n*OutputChannels*4 {
+		return
+	}
+	if cap(o.mono) < n {
+		o.mono = make([]float32, n)
+	}
+	mono := o.mono[:n]
+	o.src.Read(mono)
+	dst := unsafe.Slice((*float32)(unsafe.Pointer(&out[0])), n*OutputChannels)
+	for i, v := range mono {
+		dst[2*i] = v
+		dst[2*i+1] = v
+	}
+	o.frames.Add(uint64(n))
+	o.calls.Add(1)
+}
+
+// Played returns the sample frames delivered to the device and the number
+// of device callbacks so far.
+func (o *Output) Played() (frames, callbacks uint64) {
+	return o.frames.Load(), o.calls.Load()
+}
+
+// Close stops playback and releases the device.
+func (o *Output) Close() error {
+	o.once.Do(func() {
+		o.dev.Uninit()
+		_ = o.ctx.Uninit()
+		o.ctx.Free()
+	})
+	return nil
+}

@@ -1,0 +1,382 @@
+package playout_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gen2brain/malgo"
+
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/playout"
+)
+
+var (
+	sineOnce sync.Once
+	sinePkts [][]byte
+	sineErr  error
+)
+
+// sine returns 60 Opus packets (1.2 s) of mediadevices' synthetic 480 Hz
+// sine (amplitude 0.25) encoded by the capture path, past the encoder's
+// first 10 start-up packets.
+func sine(t testing.TB) [][]byte {
+	t.Helper()
+	sineOnce.Do(func() {
+		src, err := capture.Open(capture.Options{Audio: capture.SyntheticAudio()})
+		if err != nil {
+			sineErr = err
+			return
+		}
+		defer src.Close()
+		for i := range 70 {
+			f, err := src.Audio().ReadFrame()
+			if err != nil {
+				sineErr = err
+				return
+			}
+			if i >= 10 {
+				sinePkts = append(sinePkts, f.Data)
+			}
+		}
+	})
+	if sineErr != nil {
+		t.Fatal(sineErr)
+	}
+	return sinePkts
+}
+
+func rms(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s / float64(len(x)))
+}
+
+var base = uint32(0xfffff000) // exercises timestamp wrap-around
+
+// warmup is how many frames a fresh Opus decoder joining a stream
+// mid-way needs before its output reaches full level.
+const warmup = 8
+
+// feed pushes packets for senders at steady pace: the first three (the
+// target delay) up front, then one per Read, as a network would.
+func feed(m *playout.Mixer, senders []string, frames int, out []float32, each func(i int)) {
+	pk := sinePkts
+	push := func(i int) {
+		for _, s := range senders {
+			m.Push(s, base+uint32(i)*960, pk[i%len(pk)])
+		}
+	}
+	push(0)
+	push(1)
+	for i := 0; i < frames; i++ {
+		push(i + 2)
+		m.Read(out)
+		if each != nil {
+			each(i)
+		}
+	}
+}
+
+func TestJitterBufferWaitsForTargetThenPlays(t *testing.T) {
+	pk := sine(t)
+	jb := playout.NewJitterBuffer()
+	out := make([]float32, playout.FrameSamples)
+	jb.Push(base, pk[0])
+	jb.Push(base+960, pk[1])
+	if jb.Pull(out) || rms(out) != 0 {
+		t.Fatal("played before the target delay was buffered")
+	}
+	jb.Push(base+2*960, pk[2])
+	if !jb.Pull(out) {
+		t.Fatal("not playing with 60 ms buffered")
+	}
+	for i := 3; i < 40; i++ {
+		jb.Push(base+uint32(i)*960, pk[i])
+		if !jb.Pull(out) {
+			t.Fatalf("frame %d silent", i)
+		}
+	}
+	if r := rms(out); r < 0.14 || r > 0.21 {
+		t.Fatalf("steady-state RMS %.3f, want ≈0.177", r)
+	}
+	s := jb.Stats()
+	if s.Played != 38 || s.Concealed != 0 || s.Late+s.Duplicate+s.Overflow != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestJitterBufferReordersAndConceals(t *testing.T) {
+	pk := sine(t)
+	jb := playout.NewJitterBuffer()
+	order := []int{0, 2, 1, 3, 5, 4, 6, 7, 9, 8, 10, 11, 13, 14, 15, 16, 17, 18, 19} // 12 lost
+	push := func(k int) {
+		if k < len(order) {
+			if err := jb.Push(base+uint32(order[k])*960, pk[order[k]]); err != nil {
+				t.Fatalf("push %d: %v", order[k], err)
+			}
+		}
+	}
+	push(0)
+	push(1)
+	push(2)
+	out := make([]float32, playout.FrameSamples)
+	for i := 0; i < 20; i++ {
+		push(i + 3) // arrivals at network pace, out of order
+		if !jb.Pull(out) {
+			t.Fatalf("frame %d silent", i)
+		}
+		// A decoder joining mid-stream ramps up over ~8 frames; after
+		// that, no frame (including the concealed one) may be a gap.
+		if r := rms(out); i >= warmup && r < 0.05 {
+			t.Fatalf("frame %d RMS %.3f: a gap in the audio", i, r)
+		}
+	}
+	s := jb.Stats()
+	if s.Played != 19 || s.Concealed != 1 {
+		t.Fatalf("played %d concealed %d, want 19 and 1 (%+v)", s.Played, s.Concealed, s)
+	}
+	if err := jb.Push(base+uint32(5*960), pk[5]); !errors.Is(err, playout.ErrLate) {
+		t.Fatalf("late packet: %v", err)
+	}
+}
+
+func TestJitterBufferDuplicateAndBounds(t *testing.T) {
+	pk := sine(t)
+	jb := playout.NewJitterBufferSize(3*960, 10*960)
+	jb.Push(base, pk[0])
+	if err := jb.Push(base, pk[0]); !errors.Is(err, playout.ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	for i := 1; i < 60; i++ { // nobody pulls: the buffer must stay bounded
+		jb.Push(base+uint32(i)*960, pk[i])
+	}
+	s := jb.Stats()
+	if s.Buffered > 10*960 || s.Overflow < 49 {
+		t.Fatalf("unbounded: %+v", s)
+	}
+	// It plays the newest audio, not the dropped oldest.
+	out := make([]float32, playout.FrameSamples)
+	if !jb.Pull(out) {
+		t.Fatal("silent after overflow")
+	}
+}
+
+func TestJitterBufferUnderrunGoesQuiet(t *testing.T) {
+	pk := sine(t)
+	jb := playout.NewJitterBuffer()
+	out := make([]float32, playout.FrameSamples)
+	var levels []float64
+	jb.Push(base, pk[0])
+	jb.Push(base+960, pk[1])
+	for i := 0; i < 24; i++ {
+		if i+2 < 14 { // the sender stops after 14 packets
+			jb.Push(base+uint32(i+2)*960, pk[i+2])
+		}
+		jb.Pull(out)
+		levels = append(levels, rms(out))
+	}
+	// 14 real frames, then concealment fading out, then silence.
+	for i := warmup; i < 14; i++ {
+		if levels[i] < 0.1 {
+			t.Fatalf("frame %d RMS %.3f", i, levels[i])
+		}
+	}
+	if !(levels[14] > levels[15] && levels[15] > levels[16] && levels[16] > levels[17]) {
+		t.Fatalf("concealment does not fade: %v", levels[13:19])
+	}
+	for i := 18; i < 24; i++ {
+		if levels[i] != 0 {
+			t.Fatalf("frame %d not silent after underrun: %.4f", i, levels[i])
+		}
+	}
+	if s := jb.Stats(); s.Underruns != 1 || s.Played != 14 {
+		t.Fatalf("stats %+v", s)
+	}
+	// The sender resumes later with new timestamps: re-buffered, plays.
+	for i := 0; i < 4; i++ {
+		jb.Push(base+uint32(100+i)*960, pk[20+i])
+	}
+	if !jb.Pull(out) || rms(out) < 0.02 {
+		t.Fatalf("did not resume after re-buffering (RMS %.3f)", rms(out))
+	}
+}
+
+func TestJitterBufferSurvivesGarbage(t *testing.T) {
+	pk := sine(t)
+	jb := playout.NewJitterBuffer()
+	r := rand.New(rand.NewPCG(5, 6))
+	out := make([]float32, playout.FrameSamples)
+	for i := 0; i < 3000; i++ {
+		p := make([]byte, r.IntN(300))
+		for k := range p {
+			p[k] = byte(r.Uint32())
+		}
+		jb.Push(r.Uint32(), p)
+		if i%10 == 0 {
+			jb.Pull(out)
+		}
+		for _, v := range out {
+			if math.IsNaN(float64(v)) || v > 10 || v < -10 {
+				t.Fatalf("garbage produced sample %v", v)
+			}
+		}
+	}
+	if s := jb.Stats(); s.Malformed == 0 {
+		t.Fatalf("no malformed packets counted: %+v", s)
+	}
+	_ = pk
+}
+
+func TestMixerSilentSenderAndLevels(t *testing.T) {
+	sine(t)
+	solo := playout.NewMixer()
+	mix := playout.NewMixer()
+	mix.Push("quiet", base, sinePkts[0]) // one packet, then nothing ever again
+	a := make([]float32, playout.FrameSamples)
+	b := make([]float32, playout.FrameSamples)
+	var soloOut [][]float32
+	feed(solo, []string{"alice"}, 25, a, func(int) { soloOut = append(soloOut, append([]float32(nil), a...)) })
+	feed(mix, []string{"alice"}, 25, b, func(i int) {
+		for k := range b {
+			if b[k] != soloOut[i][k] {
+				t.Fatalf("block %d: the silent sender changed the mix", i)
+			}
+		}
+	})
+	if l := mix.Level("alice"); l < 0.14 || l > 0.21 {
+		t.Fatalf("alice level %.3f", l)
+	}
+	if l := mix.Level("quiet"); l != 0 {
+		t.Fatalf("quiet level %.3f", l)
+	}
+	if id, ok := mix.ActiveSpeaker(0.01); !ok || id != "alice" {
+		t.Fatalf("active speaker %q %v", id, ok)
+	}
+	// Read returns at once even though "quiet" never sends again.
+	done := make(chan struct{})
+	go func() { mix.Read(b); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("mixer blocked on a silent sender")
+	}
+	mix.Remove("alice")
+	if got := mix.Senders(); len(got) != 1 || got[0] != "quiet" {
+		t.Fatalf("senders after remove: %v", got)
+	}
+}
+
+func TestMixerSumsAndLimits(t *testing.T) {
+	sine(t)
+	one := playout.NewMixer()
+	many := playout.NewMixer()
+	const n = 6 // 6 × 0.25 = 1.5 peak before limiting
+	var senders []string
+	for s := 0; s < n; s++ {
+		senders = append(senders, string(rune('a'+s)))
+	}
+	a := make([]float32, playout.FrameSamples)
+	b := make([]float32, playout.FrameSamples)
+	var oneOut [][]float32
+	feed(one, []string{"s0"}, 16, a, func(int) { oneOut = append(oneOut, append([]float32(nil), a...)) })
+	var peak float64
+	feed(many, senders, 16, b, func(i int) {
+		for k := range b {
+			v := math.Abs(float64(b[k]))
+			peak = max(peak, v)
+			if v >= 1 {
+				t.Fatalf("block %d sample %d clipped: %v", i, k, b[k])
+			}
+			// Quiet parts are summed exactly (below the limiter's knee).
+			if s := float64(oneOut[i][k]) * n; math.Abs(s) < 0.7 && math.Abs(float64(b[k])-s) > 1e-3 {
+				t.Fatalf("block %d sample %d: mix %v, want %v", i, k, b[k], s)
+			}
+		}
+	})
+	if peak < 0.9 {
+		t.Fatalf("peak %.2f: loud sum was not passed through", peak)
+	}
+}
+
+func TestOutputNullBackendPlaysMix(t *testing.T) {
+	pk := sine(t)
+	mix := playout.NewMixer()
+	// A sender delivering one packet every 20 ms, like the network.
+	stop := make(chan struct{})
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			mix.Push("alice", base+uint32(i)*960, pk[i%len(pk)])
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { close(stop); <-pushed }()
+	out, err := playout.OpenOutput(mix, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var level float64
+	for time.Since(start) < 600*time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+		level = max(level, mix.Level("alice"))
+	}
+	frames, calls := out.Played()
+	elapsed := time.Since(start)
+	out.Close()
+	if calls < 5 {
+		t.Fatalf("%d device callbacks in %v", calls, elapsed)
+	}
+	// The null device consumes audio in real time.
+	want := elapsed.Seconds() * playout.SampleRate
+	if float64(frames) < 0.5*want || float64(frames) > 1.5*want {
+		t.Fatalf("%d frames played in %v, want ≈%.0f", frames, elapsed, want)
+	}
+	if level < 0.1 {
+		t.Fatalf("sender level %.3f while playing through the device", level)
+	}
+	s, _ := mix.Stats("alice")
+	if s.Played < 5 {
+		t.Fatalf("device callback decoded only %d packets", s.Played)
+	}
+}
+
+func TestOutputMissingDeviceIsClearError(t *testing.T) {
+	// WASAPI does not exist on this platform: no device can open.
+	_, err := playout.OpenOutput(playout.NewMixer(), playout.OutputOptions{Backends: []malgo.Backend{malgo.BackendWasapi}})
+	if !errors.Is(err, playout.ErrNoOutputDevice) {
+		t.Fatalf("got %v, want ErrNoOutputDevice", err)
+	}
+}
+
+func BenchmarkMixerRead(b *testing.B) {
+	pk := sine(b)
+	for _, senders := range []int{1, 4} {
+		b.Run(string(rune('0'+senders))+"senders", func(b *testing.B) {
+			mix := playout.NewMixer()
+			out := make([]float32, playout.FrameSamples)
+			ts := base
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for s := 0; s < senders; s++ {
+					mix.Push(string(rune('a'+s)), ts, pk[i%len(pk)])
+				}
+				ts += 960
+				mix.Read(out)
+			}
+		})
+	}
+}
