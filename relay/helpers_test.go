@@ -94,8 +94,14 @@ type recvStats struct {
 
 func newClient(t *testing.T, cfg transport.Config) *client {
 	t.Helper()
-	c := &client{t: t, stop: make(chan struct{}), received: make(map[string]*recvStats)}
 	cfg.SettingEngine = transport.LoopbackOnly
+	return newClientWith(t, cfg)
+}
+
+// newClientWith dials with cfg's own SettingEngine hook.
+func newClientWith(t *testing.T, cfg transport.Config) *client {
+	t.Helper()
+	c := &client{t: t, stop: make(chan struct{}), received: make(map[string]*recvStats)}
 	cfg.OnTrack = c.onTrack
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -56,6 +56,8 @@ type Config struct {
 	MeetingID string
 	// ICEServers are used in addition to those the relay announces.
 	ICEServers []webrtc.ICEServer
+	// ICETransportPolicy "relay" sends media only through TURN servers.
+	ICETransportPolicy webrtc.ICETransportPolicy
 	// Net replaces the operating system network (a pion vnet in tests).
 	Net pionnet.Net
 	// SettingEngine, if set, customises the webrtc.SettingEngine after the
@@ -202,7 +204,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	for _, s := range joined.ICEServers {
 		ice = append(ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: cfg.ICETransportPolicy})
 	if err != nil {
 		return fail(fmt.Errorf("transport: new peer connection: %w", err))
 	}
