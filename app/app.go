@@ -150,7 +150,7 @@ func (a *App) HostNow(onThisComputer bool, media MediaChoice) {
 	a.lastMedia = &media
 	a.startMeeting(func(ctx context.Context) (Meeting, error) {
 		return a.cfg.Connector.Host(ctx, HostRequest{
-			Self: a.self, Name: a.selfName, OnThisComputer: onThisComputer,
+			Self: a.self, Name: a.selfName, Contacts: a.contacts, OnThisComputer: onThisComputer,
 			Relay: a.relaySetting(), Media: media,
 		})
 	}, true)

@@ -199,7 +199,7 @@ func (a *App) enterFromLobby(s *lobbyScreen) {
 	case lobbyJoin:
 		inv := s.invite
 		a.startMeeting(func(ctx context.Context) (Meeting, error) {
-			return a.cfg.Connector.Join(ctx, JoinRequest{Self: a.self, Name: a.selfName, Invite: inv, Media: media})
+			return a.cfg.Connector.Join(ctx, JoinRequest{Self: a.self, Name: a.selfName, Contacts: a.contacts, Invite: inv, Media: media})
 		}, false)
 	}
 }

@@ -49,6 +49,8 @@ type MediaChoice struct {
 type HostRequest struct {
 	Self *identity.Identity
 	Name string
+	// Contacts is the user's contacts store, for the protocol to consult.
+	Contacts *identity.Contacts
 	// OnThisComputer starts the embedded relay in this process; otherwise
 	// Relay names the relay to use.
 	OnThisComputer bool
@@ -58,10 +60,11 @@ type HostRequest struct {
 
 // JoinRequest asks to join the meeting behind an invite.
 type JoinRequest struct {
-	Self   *identity.Identity
-	Name   string
-	Invite Invite
-	Media  MediaChoice
+	Self     *identity.Identity
+	Name     string
+	Contacts *identity.Contacts
+	Invite   Invite
+	Media    MediaChoice
 }
 
 // Quality is the video quality setting.

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"image"
+	"time"
+
+	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/media/capture"
+)
+
+// levelEvery is how often the lobby's microphone meter updates.
+const levelEvery = 50 * time.Millisecond
+
+// devices implements app.Devices over media/capture.
+type devices struct {
+	// synthetic lists only the synthetic sources (demo, and machines
+	// without devices still get a working lobby).
+	synthetic bool
+}
+
+func (d devices) list(kind capture.Kind) []app.Device {
+	all, err := capture.Devices()
+	if err != nil {
+		return nil
+	}
+	var out []app.Device
+	for _, dv := range all {
+		if dv.Kind != kind || (d.synthetic && !dv.Synthetic) {
+			continue
+		}
+		label := dv.DisplayName()
+		if dv.Synthetic {
+			label = "Test pattern (no device)"
+			if kind == capture.KindMicrophone {
+				label = "Test tone (no device)"
+			}
+		}
+		// The stable label identifies the device across runs.
+		out = append(out, app.Device{ID: dv.Label, Label: label})
+	}
+	return out
+}
+
+// Cameras implements app.Devices.
+func (d devices) Cameras() []app.Device { return d.list(capture.KindCamera) }
+
+// Microphones implements app.Devices.
+func (d devices) Microphones() []app.Device { return d.list(capture.KindMicrophone) }
+
+// Speakers implements app.Devices. Playback goes to the system's default
+// output device.
+func (d devices) Speakers() []app.Device {
+	return []app.Device{{ID: "default", Label: "System default output"}}
+}
+
+func videoSource(id string) capture.VideoSource {
+	if id == capture.SyntheticVideoLabel {
+		return capture.SyntheticVideo()
+	}
+	return capture.Camera(id)
+}
+
+func audioSource(id string) capture.AudioSource {
+	if id == capture.SyntheticAudioLabel {
+		return capture.SyntheticAudio()
+	}
+	return capture.Microphone(id)
+}
+
+// Preview implements app.Devices: the capture tap copies each picture on
+// the capture goroutine; the UI converts it off its thread.
+func (d devices) Preview(ctx context.Context, cameraID string, q app.Quality) (<-chan image.Image, error) {
+	w, h := q.Size()
+	src, err := capture.Open(capture.Options{Video: videoSource(cameraID), Width: w, Height: h})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan image.Image, 1)
+	remove := src.OnVideoImage(func(img image.Image) {
+		if len(ch) > 0 {
+			return // the screen has not taken the previous one yet
+		}
+		select {
+		case ch <- clonePicture(img):
+		default:
+		}
+	})
+	go func() {
+		<-ctx.Done()
+		remove()
+		src.Close()
+	}()
+	return ch, nil
+}
+
+// Level implements app.Devices.
+func (d devices) Level(ctx context.Context, micID string) (<-chan float64, error) {
+	src, err := capture.Open(capture.Options{Audio: audioSource(micID)})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan float64, 1)
+	go func() {
+		defer src.Close()
+		t := time.NewTicker(levelEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// RMS to a meter scale: a full-scale sine (0.707) reads full.
+			v := min(1, src.AudioLevel()/0.707)
+			select {
+			case ch <- v:
+			default:
+			}
+		}
+	}()
+	return ch, nil
+}

@@ -1,0 +1,126 @@
+// Command sotto is the Sotto desktop app: end-to-end encrypted video
+// meetings without accounts.
+//
+//	sotto              start the app (first run creates your identity)
+//	sotto --demo       host a meeting on this computer with two synthetic
+//	                   participants already admitted
+//
+// This file is the composition root: it builds the real pieces (keystore
+// directory, relay connection or embedded relay, capture devices, media
+// engine, meeting protocol) and hands them to the app package.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/crypto/identity"
+
+	// The synthetic capture drivers register themselves here, so the lobby
+	// and the demo work on machines without camera or microphone.
+	_ "github.com/sottohq/sotto/media/capture"
+)
+
+// appID is the desktop application ID (also in FyneApp.toml).
+const appID = "org.sotto.desktop"
+
+// reportEnv names a file the app rewrites with its on-screen state every
+// reportEvery (the real-window test reads it).
+const (
+	reportEnv   = "SOTTO_UI_REPORT"
+	reportEvery = 250 * time.Millisecond
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "sotto:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	demoMode := flag.Bool("demo", false, "host a demo meeting on this computer with two synthetic participants")
+	relayAddr := flag.String("relay", "", "default relay address: host:port (TLS) or ws://host:port")
+	port := flag.Int("port", DefaultRelayPort, "signaling port of the relay when hosting on this computer")
+	verbose := flag.Bool("v", false, "log connection events to standard error (never keys or content)")
+	flag.Parse()
+
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+
+	dir, err := identity.DefaultDir()
+	if err != nil {
+		return err
+	}
+	conn := &connector{log: log, relayPort: *port}
+	var d *demo
+	if *demoMode {
+		// The demo keeps nothing: a throw-away identity and contacts.
+		if dir, err = os.MkdirTemp("", "sotto-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if d, err = newDemo(log, len(demoBotNames)); err != nil {
+			return err
+		}
+		conn.loopbackOnly = true
+		conn.syntheticMedia = true
+		conn.autoAdmit = d.isBot
+		conn.onHosted = d.start
+	}
+	defer conn.close()
+	if d != nil {
+		defer d.stop()
+	}
+
+	fa := fyneapp.NewWithID(appID)
+	a, err := app.New(fa, app.Config{
+		Dir: dir, DefaultRelay: *relayAddr, Connector: conn,
+		Devices: devices{synthetic: *demoMode},
+	})
+	if err != nil {
+		return err
+	}
+	if *demoMode {
+		id, err := identity.Generate()
+		if err != nil {
+			return err
+		}
+		a.UseIdentity(id, "You (demo)")
+		a.HostNow(true, app.MediaChoice{
+			Camera: "VideoTest", Microphone: "AudioTest",
+			CameraOn: true, MicOn: true, Quality: app.QualityMedium,
+		})
+	}
+	if path := os.Getenv(reportEnv); path != "" {
+		go writeReports(a, path)
+	}
+	a.Window().ShowAndRun()
+	return nil
+}
+
+// writeReports rewrites path with the app's on-screen state.
+func writeReports(a *app.App, path string) {
+	for range time.Tick(reportEvery) {
+		var r app.Report
+		fyne.DoAndWait(func() { r = a.Report() })
+		b, err := json.Marshal(r)
+		if err != nil {
+			continue
+		}
+		tmp := path + ".tmp"
+		if os.WriteFile(tmp, b, 0o600) == nil {
+			os.Rename(tmp, path)
+		}
+	}
+}

@@ -1,0 +1,538 @@
+package main
+
+// A meeting session joins the three halves of a participant:
+//
+//  1. transport (inside participant): the relay connection, envelopes and
+//     presence events;
+//  2. crypto/meeting: the protocol state machine, driven from one goroutine
+//     (run) with envelopes, presence, ticks and user commands;
+//  3. participant: the media engine, which receives the SFrame keys the
+//     protocol hands out and delivers decoded pictures;
+//
+// and translates protocol events into the app's events.
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/transport"
+)
+
+const (
+	// tickEvery drives the protocol's timers (re-sends, key switches).
+	tickEvery = 100 * time.Millisecond
+	// eventBuffer and videoBuffer size the channels to the UI. Video is
+	// dropped when the UI lags; events are not.
+	eventBuffer = 256
+	videoBuffer = 16
+	// speakerEvery is how often the active speaker is re-evaluated.
+	speakerEvery = 300 * time.Millisecond
+)
+
+// sessionConfig configures startSession.
+type sessionConfig struct {
+	Self     *identity.Identity
+	Name     string
+	Contacts meeting.ContactBook // nil: none (demo bots)
+	// Link: for a joiner the parsed invite; for a host its Relay and
+	// Insecure fields say what to put in the invite link.
+	Link meeting.Link
+	// RelayURL is where to connect (may differ from the link's address for
+	// a relay on this computer).
+	RelayURL string
+	Host     bool
+	Capture  capture.Options
+	// CameraOn and MicOn are the lobby's choices.
+	CameraOn, MicOn bool
+	// LoopbackOnly keeps ICE on the loopback interface (demo).
+	LoopbackOnly bool
+	// Headless skips delivering pictures (bots).
+	Headless bool
+	// AutoAdmit, if set, is asked about each joiner (demo: its own bots).
+	AutoAdmit func(identity.Public) bool
+	Logger    *slog.Logger
+}
+
+// session implements app.Meeting.
+type session struct {
+	cfg    sessionConfig
+	src    *capture.Source
+	part   *participant.Participant
+	m      *meeting.Member
+	self   string
+	link   string
+	levels *levelMeter
+
+	cmds   chan func()
+	quit   chan struct{}
+	done   chan struct{}
+	events chan app.Event
+
+	videoMu     sync.RWMutex
+	video       chan app.VideoFrame
+	videoClosed bool
+	untap       func()
+
+	// Owned by run.
+	rotating bool
+	epoch    uint64
+	speaker  string
+	ended    bool
+
+	quitOnce sync.Once
+}
+
+// startSession opens capture, connects to the relay and starts the
+// protocol as host or joiner.
+func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &session{
+		cfg:    cfg,
+		cmds:   make(chan func()),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		events: make(chan app.Event, eventBuffer),
+		video:  make(chan app.VideoFrame, videoBuffer),
+		levels: newLevelMeter(),
+	}
+	var err error
+	s.src, err = capture.Open(cfg.Capture)
+	if err != nil && cfg.Capture.Video.Kind != capture.SourceNone {
+		// No usable camera: join with audio only rather than not at all.
+		cfg.Capture.Video = capture.VideoSource{}
+		s.src, err = capture.Open(cfg.Capture)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open microphone or camera: %w", err)
+	}
+
+	meetingID := cfg.Link.MeetingID
+	if cfg.Host {
+		if meetingID, err = meeting.NewMeetingID(rand.Reader); err != nil {
+			s.src.Close()
+			return nil, err
+		}
+	}
+	pc := participant.Config{
+		Transport: transport.Config{URL: cfg.RelayURL, MeetingID: meetingID.String(), Logger: cfg.Logger},
+		AudioOut:  s.levels,
+		Logger:    cfg.Logger,
+	}
+	if cfg.LoopbackOnly {
+		pc.Transport.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
+	}
+	if v := s.src.Video(); v != nil {
+		pc.Video = v
+	}
+	if a := s.src.Audio(); a != nil {
+		pc.Audio = a
+	}
+	if !cfg.Headless {
+		pc.OnVideo = func(session string, img image.Image) { s.deliver(session, img) }
+	}
+	s.part, err = participant.Join(ctx, pc)
+	if err != nil {
+		s.src.Close()
+		return nil, err
+	}
+	s.self = s.part.SessionID()
+	sid, err := meeting.ParseSessionID(s.self)
+	if err != nil {
+		s.closeMedia()
+		return nil, fmt.Errorf("relay gave a malformed session id: %w", err)
+	}
+	mc := meeting.Config{MeetingID: meetingID, Session: sid, Identity: cfg.Self, Name: cfg.Name, Contacts: cfg.Contacts}
+	now := time.Now()
+	if cfg.Host {
+		s.m, err = meeting.NewHost(mc, now)
+		if err == nil {
+			l := meeting.Link{Relay: cfg.Link.Relay, Insecure: cfg.Link.Insecure, Invite: s.m.Invite()}
+			s.link = l.String()
+		}
+	} else {
+		s.m, err = meeting.NewJoiner(mc, cfg.Link.Invite, now)
+	}
+	if err != nil {
+		s.closeMedia()
+		return nil, err
+	}
+	for _, p := range s.part.Conn().Peers() {
+		if psid, err := meeting.ParseSessionID(p); err == nil {
+			s.m.PeerJoined(psid, now)
+		}
+	}
+	s.part.SetVideoEnabled(cfg.CameraOn)
+	s.part.SetAudioEnabled(cfg.MicOn)
+	if !cfg.Headless {
+		self := s.self
+		s.untap = s.src.OnVideoImage(func(img image.Image) { s.deliver(self, img) })
+	}
+	go s.run()
+	return s, nil
+}
+
+// deliver copies a picture (the engine reuses it) and offers it to the UI,
+// dropping it when the UI is behind. It runs on capture and receive
+// goroutines, never the UI thread.
+func (s *session) deliver(member string, img image.Image) {
+	s.videoMu.RLock()
+	defer s.videoMu.RUnlock()
+	if s.videoClosed || len(s.video) == cap(s.video) {
+		return
+	}
+	select {
+	case s.video <- app.VideoFrame{Member: member, Image: clonePicture(img)}:
+	default:
+	}
+}
+
+// clonePicture copies a decoded or captured picture.
+func clonePicture(img image.Image) image.Image {
+	if y, ok := img.(*image.YCbCr); ok {
+		c := *y
+		c.Y = append([]byte(nil), y.Y...)
+		c.Cb = append([]byte(nil), y.Cb...)
+		c.Cr = append([]byte(nil), y.Cr...)
+		return &c
+	}
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for yy := b.Min.Y; yy < b.Max.Y; yy++ {
+		for xx := b.Min.X; xx < b.Max.X; xx++ {
+			out.Set(xx-b.Min.X, yy-b.Min.Y, img.At(xx, yy))
+		}
+	}
+	return out
+}
+
+// run is the protocol goroutine: the only one touching s.m.
+func (s *session) run() {
+	defer close(s.done)
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	speak := time.NewTicker(speakerEvery)
+	defer speak.Stop()
+	conn := s.part.Conn()
+	if !s.cfg.Host {
+		s.emit(app.Progress{Task: app.TaskAdmission})
+	}
+	s.flush()
+	for !s.ended {
+		select {
+		case ev := <-conn.Events():
+			now := time.Now()
+			switch e := ev.(type) {
+			case transport.Envelope:
+				if sid, err := meeting.ParseSessionID(e.From); err == nil {
+					s.m.Receive(sid, e.Payload, now)
+				}
+			case transport.PeerJoined:
+				if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+					s.m.PeerJoined(sid, now)
+				}
+			case transport.PeerLeft:
+				if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+					s.m.PeerLeft(sid, now)
+				}
+			case transport.Closed:
+				s.finish("the relay closed the connection")
+			}
+		case <-conn.Done():
+			s.finish("the connection to the relay was lost")
+		case <-tick.C:
+			s.m.Tick(time.Now())
+		case <-speak.C:
+			s.updateSpeaker()
+		case f := <-s.cmds:
+			f()
+		case <-s.quit:
+			s.m.Leave()
+			s.flush()
+			s.finish("")
+		}
+		if !s.ended {
+			s.flush()
+		}
+	}
+}
+
+// finish ends the session: media stops, channels close.
+func (s *session) finish(reason string) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if reason != "" {
+		s.emit(app.Ended{Reason: reason})
+	}
+	s.closeMedia()
+	close(s.events)
+	s.videoMu.Lock()
+	s.videoClosed = true
+	close(s.video)
+	s.videoMu.Unlock()
+}
+
+func (s *session) closeMedia() {
+	if s.untap != nil {
+		s.untap()
+	}
+	if s.part != nil {
+		s.part.Close()
+	}
+	if s.src != nil {
+		s.src.Close()
+	}
+}
+
+// emit sends an event to the UI (blocking: events are never dropped; the
+// UI reads them continuously).
+func (s *session) emit(e app.Event) {
+	if s.ended && !isEnded(e) {
+		return
+	}
+	s.events <- e
+}
+
+func isEnded(e app.Event) bool { _, ok := e.(app.Ended); return ok }
+
+// flush sends the protocol's outgoing envelopes and handles its events.
+func (s *session) flush() {
+	conn := s.part.Conn()
+	for _, o := range s.m.Outgoing() {
+		to := ""
+		if !o.To.IsZero() {
+			to = o.To.String()
+		}
+		if err := conn.SendEnvelope(to, o.Payload); err != nil {
+			s.cfg.Logger.Debug("envelope not sent", "err", err)
+		}
+	}
+	for _, ev := range s.m.Events() {
+		s.handle(ev)
+		if s.ended {
+			return
+		}
+	}
+}
+
+func (s *session) handle(ev meeting.Event) {
+	switch e := ev.(type) {
+	case meeting.SendKey:
+		if err := s.part.SetSendKey(e.KID, e.Key); err != nil {
+			s.cfg.Logger.Warn("send key not installed", "err", err)
+		}
+		clear(e.Key)
+		if s.rotating {
+			s.rotating = false
+			s.emit(app.Progress{Task: app.TaskKeyRotation, Done: true})
+		}
+	case meeting.StopSending:
+		s.part.SetVideoEnabled(false)
+		s.part.SetAudioEnabled(false)
+	case meeting.ReceiveKey:
+		if err := s.part.SetReceiveKey(e.KID, e.Key); err != nil {
+			s.cfg.Logger.Warn("receive key not installed", "err", err)
+		}
+		clear(e.Key)
+	case meeting.DropReceiveKey:
+		s.part.RemoveReceiveKey(e.KID)
+	case meeting.RosterChanged:
+		if s.epoch != 0 && e.Roster.Epoch != s.epoch && !s.rotating {
+			s.rotating = true
+			s.emit(app.Progress{Task: app.TaskKeyRotation})
+		}
+		s.epoch = e.Roster.Epoch
+		s.emit(app.RosterChanged{Members: members(e.Roster)})
+		s.emit(app.SecurityCodeChanged{Code: securityCode(e.Roster.Code)})
+	case meeting.WaitingRoomChanged:
+		js := make([]app.Joiner, 0, len(e.Waiting))
+		for _, w := range e.Waiting {
+			if s.cfg.AutoAdmit != nil && s.cfg.AutoAdmit(w.Identity) {
+				if err := s.m.Admit(w.Session); err == nil {
+					continue
+				}
+			}
+			js = append(js, app.Joiner{ID: w.Session.String(), Name: w.Name, Public: w.Identity, Contact: w.Contact})
+		}
+		s.emit(app.WaitingChanged{Joiners: js})
+	case meeting.Admitted:
+		s.emit(app.Progress{Task: app.TaskAdmission, Done: true})
+		s.emit(app.Admitted{})
+	case meeting.Denied:
+		s.finish("the host did not admit you")
+	case meeting.Removed:
+		s.finish("you are no longer in the meeting")
+	case meeting.BecameHost:
+		s.emit(app.RosterChanged{Members: members(s.m.Roster())})
+	case meeting.ChatMessage:
+		s.emit(app.ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
+	case meeting.KeysChanged:
+		for _, sid := range e.Missing {
+			s.emit(app.Undecryptable{Member: sid.String()})
+		}
+	case meeting.Alert:
+		switch e.Kind {
+		case meeting.AlertUnknownSession:
+			s.emit(app.RelayInjected{Session: e.Session.String()})
+		case meeting.AlertForged, meeting.AlertKeyRejected, meeting.AlertMissingKey, meeting.AlertUnverifiedSender:
+			s.emit(app.Undecryptable{Member: e.Session.String()})
+		}
+	}
+}
+
+func members(r meeting.RosterView) []app.Member {
+	out := make([]app.Member, 0, len(r.Members))
+	for _, m := range r.Members {
+		out = append(out, app.Member{
+			ID: m.Session.String(), Name: m.Name, Public: m.Identity,
+			Host: m.Host, Self: m.Self, Contact: m.Contact,
+		})
+	}
+	return out
+}
+
+func securityCode(c meeting.Code) app.SecurityCode {
+	return app.SecurityCode{Digits: c.Digits(), Words: c.Words[:]}
+}
+
+// updateSpeaker picks the loudest member above the speech threshold.
+func (s *session) updateSpeaker() {
+	levels := s.levels.snapshot()
+	if s.src != nil {
+		if on := s.part != nil; on {
+			levels[s.self] = s.src.AudioLevel()
+		}
+	}
+	best, bestLevel := "", speechThreshold
+	for id, l := range levels {
+		if l > bestLevel || (l == bestLevel && id < best) {
+			best, bestLevel = id, l
+		}
+	}
+	// Hysteresis: keep the current speaker unless another is clearly louder.
+	if cur, ok := levels[s.speaker]; ok && cur > speechThreshold && bestLevel < cur*1.25 {
+		best = s.speaker
+	}
+	if best != s.speaker {
+		s.speaker = best
+		s.emit(app.ActiveSpeaker{Member: best})
+	}
+}
+
+// do runs f on the protocol goroutine and returns its error.
+func (s *session) do(f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case s.cmds <- func() { errc <- f() }:
+		return <-errc
+	case <-s.done:
+		return errors.New("the meeting has ended")
+	}
+}
+
+func (s *session) sid(id string) (meeting.SessionID, error) { return meeting.ParseSessionID(id) }
+
+// Events implements app.Meeting.
+func (s *session) Events() <-chan app.Event { return s.events }
+
+// Video implements app.Meeting.
+func (s *session) Video() <-chan app.VideoFrame { return s.video }
+
+// InviteLink implements app.Meeting.
+func (s *session) InviteLink() string { return s.link }
+
+// SecurityCode implements app.Meeting.
+func (s *session) SecurityCode() app.SecurityCode {
+	var c app.SecurityCode
+	s.do(func() error { c = securityCode(s.m.SecurityCode()); return nil })
+	return c
+}
+
+// Admit implements app.Meeting.
+func (s *session) Admit(id string) error {
+	sid, err := s.sid(id)
+	if err != nil {
+		return err
+	}
+	return s.do(func() error { return s.m.Admit(sid) })
+}
+
+// Deny implements app.Meeting.
+func (s *session) Deny(id string) error {
+	sid, err := s.sid(id)
+	if err != nil {
+		return err
+	}
+	return s.do(func() error { return s.m.Deny(sid) })
+}
+
+// Remove implements app.Meeting.
+func (s *session) Remove(id string) error {
+	sid, err := s.sid(id)
+	if err != nil {
+		return err
+	}
+	return s.do(func() error { return s.m.Remove(sid) })
+}
+
+// HandOver implements app.Meeting.
+func (s *session) HandOver(id string) error {
+	sid, err := s.sid(id)
+	if err != nil {
+		return err
+	}
+	return s.do(func() error { return s.m.HandOver(sid) })
+}
+
+// SendChat implements app.Meeting.
+func (s *session) SendChat(text string) error {
+	return s.do(func() error { return s.m.SendChat(text) })
+}
+
+// SetMicrophone implements app.Meeting.
+func (s *session) SetMicrophone(on bool) error {
+	s.part.SetAudioEnabled(on)
+	return nil
+}
+
+// SetCamera implements app.Meeting.
+func (s *session) SetCamera(on bool) error {
+	if s.src.Video() == nil && on {
+		return errors.New("no camera is available")
+	}
+	s.part.SetVideoEnabled(on)
+	return nil
+}
+
+// errNoScreenShare explains why screen sharing cannot start.
+var errNoScreenShare = errors.New("screen sharing needs a second published track, which this version of the media engine does not support yet")
+
+// SetScreenShare implements app.Meeting.
+func (s *session) SetScreenShare(on bool) error {
+	if on {
+		return errNoScreenShare
+	}
+	return nil
+}
+
+// Leave implements app.Meeting.
+func (s *session) Leave() {
+	s.quitOnce.Do(func() { close(s.quit) })
+	<-s.done
+}
