@@ -1,0 +1,337 @@
+package meetingnet
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/receive"
+	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/transport"
+)
+
+// member is one participant of a loopback meeting: real identity, real
+// relay connection, real media (synthetic VP8 and Opus) sealed and opened
+// with the keys the meeting protocol hands out.
+type member struct {
+	name string
+	id   *identity.Identity
+	p    *participant.Participant
+	s    *Session
+	stop context.CancelFunc
+	ran  chan struct{}
+
+	mu      sync.Mutex
+	decoded map[string]map[uint64]int // by sender session, by KID
+	events  []meeting.Event
+}
+
+func (m *member) sid() string { return m.p.SessionID() }
+
+// decodedFrom returns how many frames from sender decoded, in total and
+// under KIDs of epoch ≥ minEpoch.
+func (m *member) decodedFrom(sender string, minEpoch uint64) (total, recent int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for kid, n := range m.decoded[sender] {
+		total += n
+		if kid>>16 >= minEpoch {
+			recent += n
+		}
+	}
+	return total, recent
+}
+
+type memberOpts struct {
+	media  bool
+	policy meeting.Policy
+	id     *identity.Identity
+}
+
+// start joins the relay and runs the meeting protocol: as host when inv is
+// nil, as a joiner of inv otherwise.
+func start(t *testing.T, e *evilRelay, name string, mid meeting.MeetingID, inv *meeting.Invite, o memberOpts) *member {
+	t.Helper()
+	m := &member{name: name, id: o.id, decoded: map[string]map[uint64]int{}, ran: make(chan struct{})}
+	if m.id == nil {
+		var err error
+		if m.id, err = identity.Generate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pcfg := participant.Config{
+		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
+		OnDecoded: func(from string, fi receive.FrameInfo) {
+			m.mu.Lock()
+			d := m.decoded[from]
+			if d == nil {
+				d = map[uint64]int{}
+				m.decoded[from] = d
+			}
+			d[fi.KID]++
+			m.mu.Unlock()
+		},
+	}
+	if o.media {
+		src, err := capture.Open(capture.Options{
+			Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 160, Height: 120, FPS: 15,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		pcfg.Video, pcfg.Audio = src.Video(), src.Audio()
+	}
+	var err error
+	m.p, err = participant.Join(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.p.Close() })
+	cfg := Config{
+		Conn: m.p.Conn(), Engine: m.p, Identity: m.id, Name: name, Policy: o.policy, Peers: m.p.Conn().Peers(),
+		OnEvent: func(ev meeting.Event) {
+			m.mu.Lock()
+			switch ev.(type) {
+			case meeting.SendKey, meeting.ReceiveKey:
+			default:
+				m.events = append(m.events, ev)
+			}
+			m.mu.Unlock()
+		},
+	}
+	if inv == nil {
+		m.s, err = Host(cfg, mid)
+	} else {
+		m.s, err = Join(cfg, *inv)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	go func() {
+		defer close(m.ran)
+		m.s.Run(ctx, m.p.Conn().Events())
+	}()
+	t.Cleanup(func() { m.close() })
+	return m
+}
+
+func (m *member) close() {
+	m.stop()
+	<-m.ran
+	m.s.Close()
+}
+
+func (m *member) hasAlert(kind meeting.AlertKind, sid string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ev := range m.events {
+		if a, ok := ev.(meeting.Alert); ok && a.Kind == kind && (sid == "" || a.Session.String() == sid) {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// admit waits for j in the host's waiting room and admits it.
+func admit(t *testing.T, host, j *member) {
+	t.Helper()
+	waitFor(t, j.name+" in the waiting room", 10*time.Second, func() bool {
+		for _, w := range host.s.Snapshot().Waiting {
+			if w.Session == j.sid() {
+				return true
+			}
+		}
+		return false
+	})
+	if err := host.s.Admit(j.sid()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// converged reports whether ms share one epoch and code, every one holds
+// every other's current key and sends under the current epoch.
+func converged(ms ...*member) (string, bool) {
+	var code string
+	var epoch uint64
+	for i, m := range ms {
+		s := m.s.Snapshot()
+		if s.State != "member" || len(s.Members) != len(ms) || s.SendKID == nil || *s.SendKID>>16 != s.Epoch {
+			return "", false
+		}
+		if i == 0 {
+			code, epoch = s.SecurityCode, s.Epoch
+		} else if s.SecurityCode != code || s.Epoch != epoch {
+			return "", false
+		}
+		for _, mv := range s.Members {
+			if !mv.HasKey {
+				return "", false
+			}
+		}
+	}
+	return code, true
+}
+
+func requireConverged(t *testing.T, ms ...*member) string {
+	t.Helper()
+	var code string
+	waitFor(t, "members to agree on roster and keys", 15*time.Second, func() bool {
+		var ok bool
+		code, ok = converged(ms...)
+		return ok
+	})
+	return code
+}
+
+// failures sums decrypt failures at m for frames of the senders in from.
+func failures(m *member, from []*member) map[string]uint64 {
+	out := map[string]uint64{}
+	st := m.p.Stats()
+	for _, o := range from {
+		if o == m {
+			continue
+		}
+		r := st.Remotes[o.sid()]
+		var n uint64
+		if r.Video != nil {
+			n += r.Video.Dropped.DecryptFailures()
+		}
+		if r.Audio != nil {
+			n += r.Audio.Dropped.DecryptFailures()
+		}
+		out[o.sid()] = n
+	}
+	return out
+}
+
+// requireDecodeEachOther waits until every member decoded new frames of
+// every other under the current epoch.
+func requireDecodeEachOther(t *testing.T, ms ...*member) {
+	t.Helper()
+	epoch := ms[0].s.Snapshot().Epoch
+	waitFor(t, "members to decode each other in the current epoch", 20*time.Second, func() bool {
+		for _, a := range ms {
+			for _, b := range ms {
+				if a == b {
+					continue
+				}
+				if _, recent := b.decodedFrom(a.sid(), epoch); recent < 5 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func newMeetingID(t *testing.T) meeting.MeetingID {
+	mid, err := meeting.NewMeetingID(randReader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mid
+}
+
+// TestLoopbackMeetingLifecycle: a host and three participants join, one
+// leaves, one is removed, a new one joins; all remaining members decode
+// each other throughout and agree on the security code at each step.
+func TestLoopbackMeetingLifecycle(t *testing.T) {
+	e := newEvilRelay(t)
+	mid := newMeetingID(t)
+	host := start(t, e, "host", mid, nil, memberOpts{media: true})
+	inv := host.s.Invite()
+	ms := []*member{host}
+	codes := map[string]bool{}
+	step := func(what string, cur []*member) {
+		t.Helper()
+		code := requireConverged(t, cur...)
+		if codes[code] {
+			t.Fatalf("%s: security code repeats an earlier roster's", what)
+		}
+		codes[code] = true
+		requireDecodeEachOther(t, cur...)
+		t.Logf("%s: %d members agree on %s", what, len(cur), code)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		j := start(t, e, name, mid, &inv, memberOpts{media: true})
+		admit(t, host, j)
+		ms = append(ms, j)
+		step("join "+name, ms)
+	}
+	a, b, c := ms[1], ms[2], ms[3]
+	// From here on, no remaining member may fail to decrypt any frame of
+	// another remaining member.
+	type pair struct{ to, from string }
+	base := map[pair]uint64{}
+	remember := func(cur []*member) {
+		for _, m := range cur {
+			for from, n := range failures(m, cur) {
+				base[pair{m.sid(), from}] = n
+			}
+		}
+	}
+	check := func(what string, cur []*member) {
+		t.Helper()
+		for _, m := range cur {
+			for from, n := range failures(m, cur) {
+				if old, ok := base[pair{m.sid(), from}]; ok && n != old {
+					t.Errorf("%s: %s failed to decrypt %d frames of a remaining member", what, m.name, n-old)
+				}
+			}
+		}
+	}
+
+	remember(ms)
+	a.s.Leave(time.Second)
+	a.close()
+	a.p.Close()
+	ms = []*member{host, b, c}
+	step("a leaves", ms)
+	check("a leaves", ms)
+
+	remember(ms)
+	if err := host.s.Remove(b.sid()); err != nil {
+		t.Fatal(err)
+	}
+	ms = []*member{host, c}
+	step("b removed", ms)
+	check("b removed", ms)
+	waitFor(t, "b to learn it was removed", 5*time.Second, func() bool { return b.s.Snapshot().State == "removed" })
+	removedAt := host.s.Snapshot().Epoch
+	time.Sleep(time.Second) // the relay keeps forwarding media to b
+	for _, o := range ms {
+		if _, recent := b.decodedFrom(o.sid(), removedAt); recent != 0 {
+			t.Fatalf("removed member decoded %d frames of %s sent after its removal", recent, o.name)
+		}
+	}
+
+	remember(ms)
+	d := start(t, e, "d", mid, &inv, memberOpts{media: true})
+	admit(t, host, d)
+	ms = append(ms, d)
+	step("join d", ms)
+	check("join d", []*member{host, c})
+	for _, m := range ms {
+		if n := m.s.Snapshot().Counters.AuthFailed; n != 0 {
+			t.Errorf("%s counted %d authentication failures on an honest relay", m.name, n)
+		}
+	}
+}

@@ -1,0 +1,423 @@
+// Package meetingnet runs the meeting protocol (crypto/meeting) over a relay
+// connection and hands the frame keys it produces to the media engine.
+//
+//  1. receive: the relay's envelopes and presence events arrive from the
+//     transport connection;
+//  2. authenticate: the protocol core opens, checks and applies them (roster,
+//     waiting room, keys, chat);
+//  3. install keys: key events go to the media engine (SetSendKey,
+//     SetReceiveKey, RemoveReceiveKey);
+//  4. send: envelopes the core produces go back to the relay, in order, from
+//     one sending goroutine;
+//  5. notify: roster, waiting room, chat and alerts go to the user interface
+//     on Events (and OnEvent).
+//
+// A timer ticks the core every TickEvery for re-sends, key switches and
+// expiries.
+package meetingnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/transport"
+)
+
+// Defaults.
+const (
+	// DefaultTick is the core's timer resolution.
+	DefaultTick = 20 * time.Millisecond
+	// eventBuffer is the capacity of Events; when the UI falls behind,
+	// further events are dropped and counted (the state is always
+	// available from Snapshot).
+	eventBuffer = 1024
+	// sendBuffer bounds envelopes waiting for the relay connection; the
+	// protocol re-sends what is lost.
+	sendBuffer = 4096
+)
+
+// Envelopes is the relay connection (transport.Conn).
+type Envelopes interface {
+	SessionID() string
+	SendEnvelope(to string, payload []byte) error
+}
+
+// Engine is the media engine (participant.Participant).
+type Engine interface {
+	SetSendKey(kid uint64, baseKey []byte) error
+	SetReceiveKey(kid uint64, baseKey []byte) error
+	RemoveReceiveKey(kid uint64)
+}
+
+// StopSender is implemented by engines that can stop sealing frames when
+// this member leaves or is removed.
+type StopSender interface {
+	StopSending()
+}
+
+// Config configures a Session.
+type Config struct {
+	// Conn carries envelopes; its SessionID is this member's session.
+	Conn Envelopes
+	// Engine receives frame keys; nil runs the protocol without media.
+	Engine Engine
+	// Identity signs for this member.
+	Identity meeting.Signer
+	// Name is the display name.
+	Name string
+	// Policy is the admission policy when hosting.
+	Policy meeting.Policy
+	// Contacts, if set, is consulted for every identity seen.
+	Contacts meeting.ContactBook
+	// Peers are the sessions present when this member joined the relay
+	// (transport.Conn.Peers).
+	Peers []string
+	// TickEvery is the timer resolution (DefaultTick when zero).
+	TickEvery time.Duration
+	// OnEvent, if set, is called for every event in order, on the
+	// session's goroutine, before it is offered on Events. It must not
+	// call the Session.
+	OnEvent func(meeting.Event)
+}
+
+// Session is one member's meeting over one relay connection. Its methods
+// are safe for concurrent use.
+type Session struct {
+	cfg  Config
+	self meeting.SessionID
+
+	mu   sync.Mutex
+	m    *meeting.Member
+	last Transition
+
+	events  chan meeting.Event
+	out     chan meeting.Outgoing
+	done    chan struct{}
+	closeMu sync.Once
+
+	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions atomic.Uint64
+}
+
+// Transition is the timing of the latest key switch of this member.
+type Transition struct {
+	// Epoch is the roster epoch.
+	Epoch uint64
+	// RosterAt is when the roster epoch arrived.
+	RosterAt time.Time
+	// SwitchedAt is when this member switched its send key for it (zero
+	// until then).
+	SwitchedAt time.Time
+}
+
+func newSession(cfg Config) (*Session, error) {
+	if cfg.Conn == nil || cfg.Identity == nil {
+		return nil, errors.New("meetingnet: config needs a connection and an identity")
+	}
+	self, err := meeting.ParseSessionID(cfg.Conn.SessionID())
+	if err != nil {
+		return nil, fmt.Errorf("meetingnet: own session id: %w", err)
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = DefaultTick
+	}
+	return &Session{
+		cfg:    cfg,
+		self:   self,
+		events: make(chan meeting.Event, eventBuffer),
+		out:    make(chan meeting.Outgoing, sendBuffer),
+		done:   make(chan struct{}),
+	}, nil
+}
+
+func (s *Session) coreConfig(id meeting.MeetingID) meeting.Config {
+	return meeting.Config{
+		MeetingID: id, Session: s.self, Identity: s.cfg.Identity, Name: s.cfg.Name,
+		Policy: s.cfg.Policy, Contacts: s.cfg.Contacts,
+	}
+}
+
+// Host starts a new meeting hosted by this member. meetingID must be the
+// meeting the connection joined. The link to share is built from Invite.
+func Host(cfg Config, meetingID meeting.MeetingID) (*Session, error) {
+	s, err := newSession(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.m, err = meeting.NewHost(s.coreConfig(meetingID), time.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}
+
+// Join knocks at the meeting of inv; the host admits or denies.
+func Join(cfg Config, inv meeting.Invite) (*Session, error) {
+	s, err := newSession(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.m, err = meeting.NewJoiner(s.coreConfig(inv.MeetingID), inv, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}
+
+func (s *Session) start() {
+	s.mu.Lock()
+	now := time.Now()
+	for _, p := range s.cfg.Peers {
+		if sid, err := meeting.ParseSessionID(p); err == nil {
+			s.m.PeerJoined(sid, now)
+		}
+	}
+	s.flush()
+	s.mu.Unlock()
+	go s.sendLoop()
+}
+
+// Run feeds relay events to the protocol and ticks it until ctx ends, the
+// connection closes (a transport.Closed event or a closed channel), or
+// Close is called.
+func (s *Session) Run(ctx context.Context, events <-chan transport.Event) error {
+	t := time.NewTicker(s.cfg.TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return nil
+		case now := <-t.C:
+			s.mu.Lock()
+			s.m.Tick(now)
+			s.flush()
+			s.mu.Unlock()
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if closed := s.Handle(ev); closed {
+				return nil
+			}
+		}
+	}
+}
+
+// Handle processes one relay event and reports whether the connection
+// closed. Run calls it; it is exported for drivers with their own loop.
+func (s *Session) Handle(ev transport.Event) (closed bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch e := ev.(type) {
+	case transport.Envelope:
+		from, err := meeting.ParseSessionID(e.From)
+		if err != nil {
+			s.badSessions.Add(1)
+			return false
+		}
+		s.m.Receive(from, e.Payload, now)
+	case transport.PeerJoined:
+		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+			s.m.PeerJoined(sid, now)
+		}
+	case transport.PeerLeft:
+		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+			s.m.PeerLeft(sid, now)
+		}
+	case transport.Closed:
+		return true
+	}
+	s.flush()
+	return false
+}
+
+// flush moves the core's output to the sender and the engine. s.mu is held.
+func (s *Session) flush() {
+	for _, o := range s.m.Outgoing() {
+		select {
+		case s.out <- o:
+		default:
+			s.droppedSends.Add(1)
+		}
+	}
+	for _, e := range s.m.Events() {
+		s.apply(e)
+		if s.cfg.OnEvent != nil {
+			s.cfg.OnEvent(e)
+		}
+		switch e := e.(type) {
+		case meeting.SendKey:
+			clear(e.Key)
+			continue // keys never leave for the UI
+		case meeting.ReceiveKey:
+			clear(e.Key)
+			continue
+		}
+		select {
+		case s.events <- e:
+		default:
+			s.droppedEvents.Add(1)
+		}
+	}
+}
+
+// apply installs key events in the engine; flush zeroes the key bytes after
+// OnEvent has seen them.
+func (s *Session) apply(e meeting.Event) {
+	switch e := e.(type) {
+	case meeting.RosterChanged:
+		s.last = Transition{Epoch: e.Roster.Epoch, RosterAt: time.Now()}
+	case meeting.SendKey:
+		if s.cfg.Engine != nil {
+			if err := s.cfg.Engine.SetSendKey(e.KID, e.Key); err != nil {
+				s.engineErrors.Add(1)
+			}
+		}
+		if s.last.SwitchedAt.IsZero() {
+			s.last.SwitchedAt = time.Now()
+		}
+	case meeting.ReceiveKey:
+		if s.cfg.Engine != nil {
+			if err := s.cfg.Engine.SetReceiveKey(e.KID, e.Key); err != nil {
+				s.engineErrors.Add(1)
+			}
+		}
+	case meeting.DropReceiveKey:
+		if s.cfg.Engine != nil {
+			s.cfg.Engine.RemoveReceiveKey(e.KID)
+		}
+	case meeting.StopSending:
+		if st, ok := s.cfg.Engine.(StopSender); ok {
+			st.StopSending()
+		}
+	}
+}
+
+func (s *Session) sendLoop() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case o := <-s.out:
+			to := ""
+			if !o.To.IsZero() {
+				to = o.To.String()
+			}
+			if err := s.cfg.Conn.SendEnvelope(to, o.Payload); err != nil {
+				s.sendErrors.Add(1)
+			}
+		}
+	}
+}
+
+// Events delivers roster changes, waiting-room changes, chat, alerts and
+// life-cycle events (never keys) for the user interface.
+func (s *Session) Events() <-chan meeting.Event { return s.events }
+
+// Close stops the session's goroutines. It does not close the connection.
+func (s *Session) Close() {
+	s.closeMu.Do(func() { close(s.done) })
+}
+
+// Done is closed by Close.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+func (s *Session) command(f func(m *meeting.Member) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := f(s.m)
+	s.flush()
+	return err
+}
+
+func parseSID(sid string) (meeting.SessionID, error) {
+	id, err := meeting.ParseSessionID(sid)
+	if err != nil {
+		return id, fmt.Errorf("meetingnet: %w", err)
+	}
+	return id, nil
+}
+
+// Admit lets a waiting joiner in (host only).
+func (s *Session) Admit(session string) error {
+	sid, err := parseSID(session)
+	if err != nil {
+		return err
+	}
+	return s.command(func(m *meeting.Member) error { return m.Admit(sid) })
+}
+
+// Deny turns a waiting joiner away (host only).
+func (s *Session) Deny(session string) error {
+	sid, err := parseSID(session)
+	if err != nil {
+		return err
+	}
+	return s.command(func(m *meeting.Member) error { return m.Deny(sid) })
+}
+
+// Remove takes a member out of the meeting (host only).
+func (s *Session) Remove(session string) error {
+	sid, err := parseSID(session)
+	if err != nil {
+		return err
+	}
+	return s.command(func(m *meeting.Member) error { return m.Remove(sid) })
+}
+
+// HandOver gives the host role to a member (host only).
+func (s *Session) HandOver(session string) error {
+	sid, err := parseSID(session)
+	if err != nil {
+		return err
+	}
+	return s.command(func(m *meeting.Member) error { return m.HandOver(sid) })
+}
+
+// SendChat sends an end-to-end encrypted chat message to every member.
+func (s *Session) SendChat(text string) error {
+	return s.command(func(m *meeting.Member) error { return m.SendChat(text) })
+}
+
+// SetPolicy changes the admission policy (host).
+func (s *Session) SetPolicy(p meeting.Policy) {
+	_ = s.command(func(m *meeting.Member) error { m.SetPolicy(p); return nil })
+}
+
+// Leave tells the host this member leaves and drops every key. It waits up
+// to timeout for the notice to be handed to the connection; the caller then
+// closes the connection.
+func (s *Session) Leave(timeout time.Duration) {
+	_ = s.command(func(m *meeting.Member) error { m.Leave(); return nil })
+	deadline := time.Now().Add(timeout)
+	for len(s.out) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Invite returns what the meeting link carries (see meeting.Link).
+func (s *Session) Invite() meeting.Invite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Invite()
+}
+
+// SessionID returns this member's relay session ID.
+func (s *Session) SessionID() string { return s.self.String() }
+
+// LastTransition returns the timing of this member's latest roster change
+// and key switch.
+func (s *Session) LastTransition() Transition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
