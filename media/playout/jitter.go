@@ -7,10 +7,10 @@
 //  1. Push (receive goroutine): an authenticated Opus packet with its RTP
 //     timestamp goes into the sender's jitter buffer (bounded, ordered by
 //     timestamp; duplicates, late and oversized packets are counted and
-//     dropped)
+//     dropped); PushPCM does the same for audio the caller decoded
 //  2. Read (audio device callback): for every sender, the buffer yields
-//     the next 20 ms in timestamp order, decoding with the pure-Go Opus
-//     decoder; a missing packet is concealed by fading out the previous
+//     the next 20 ms in timestamp order, decoding Opus packets with the
+//     pure-Go decoder of media/codec/opus; a missing packet is concealed by fading out the previous
 //     frame, a sender with nothing buffered contributes silence
 //  3. the mixer sums the senders, applies a soft limiter against clipping
 //     and records each sender's level for the active-speaker highlight
@@ -78,7 +78,8 @@ type JitterStats struct {
 type packet struct {
 	ts      uint32
 	samples int
-	data    []byte
+	data    []byte    // Opus packet, decoded at playout time, or
+	pcm     []float32 // already decoded mono samples (PushPCM)
 }
 
 // JitterBuffer smooths one sender's packet arrival. It is safe for
@@ -144,6 +145,22 @@ func (j *JitterBuffer) Push(ts uint32, payload []byte) error {
 		j.count(func(s *JitterStats) { s.Malformed++ })
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	return j.push(packet{ts: ts, samples: samples, data: append([]byte(nil), payload...)})
+}
+
+// PushPCM queues audio the caller already decoded: mono samples at 48 kHz
+// starting at RTP timestamp ts (for callers that decode Opus themselves).
+// The samples are copied.
+func (j *JitterBuffer) PushPCM(ts uint32, pcm []float32) error {
+	if len(pcm) == 0 || len(pcm) > opus.MaxPacketSamples {
+		j.count(func(s *JitterStats) { s.Malformed++ })
+		return ErrMalformed
+	}
+	return j.push(packet{ts: ts, samples: len(pcm), pcm: append([]float32(nil), pcm...)})
+}
+
+func (j *JitterBuffer) push(p packet) error {
+	ts := p.ts
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.playing && before(ts, j.next) {
@@ -155,7 +172,6 @@ func (j *JitterBuffer) Push(ts uint32, payload []byte) error {
 		j.stats.Duplicate++
 		return ErrDuplicate
 	}
-	p := packet{ts: ts, samples: samples, data: append([]byte(nil), payload...)}
 	j.pkts = append(j.pkts, packet{})
 	copy(j.pkts[i+1:], j.pkts[i:])
 	j.pkts[i] = p
@@ -249,10 +265,15 @@ func (j *JitterBuffer) refillLocked() bool {
 		p := j.pkts[0]
 		j.pkts = j.pkts[1:]
 		j.next = p.ts + uint32(p.samples)
-		n, err := j.dec.Decode(p.data, j.pcm)
-		if err != nil {
-			j.stats.Malformed++
-			return j.concealLocked(p.samples)
+		var n int
+		if p.pcm != nil {
+			n = copy(j.pcm, p.pcm)
+		} else {
+			var err error
+			if n, err = j.dec.Decode(p.data, j.pcm); err != nil {
+				j.stats.Malformed++
+				return j.concealLocked(p.samples)
+			}
 		}
 		j.stats.Played++
 		j.conceal = 0

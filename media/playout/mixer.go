@@ -57,6 +57,14 @@ func (m *Mixer) Push(sender string, ts uint32, payload []byte) error {
 	return m.sender(sender).jb.Push(ts, payload)
 }
 
+// PushPCM queues sender's already-decoded mono 48 kHz samples starting at
+// RTP timestamp ts. It suits a caller that decodes Opus itself, such as an
+// AudioOutput's Play(session, pcm, frameInfo): PushPCM(session,
+// frameInfo.RTPTimestamp, pcm). The samples are copied.
+func (m *Mixer) PushPCM(sender string, ts uint32, pcm []float32) error {
+	return m.sender(sender).jb.PushPCM(ts, pcm)
+}
+
 // Remove forgets a sender (it left the meeting).
 func (m *Mixer) Remove(sender string) {
 	m.mu.Lock()

@@ -146,6 +146,37 @@ func TestJitterBufferReordersAndConceals(t *testing.T) {
 	}
 }
 
+func TestPushPCMPlaysExactSamplesInOrder(t *testing.T) {
+	// A 300 Hz sine cut into 20 ms frames, delivered with swaps.
+	const frames = 12
+	src := make([]float32, frames*960)
+	for i := range src {
+		src[i] = float32(0.3 * math.Sin(2*math.Pi*300*float64(i)/playout.SampleRate))
+	}
+	order := []int{0, 1, 3, 2, 4, 6, 5, 7, 8, 10, 9, 11}
+	mix := playout.NewMixer()
+	for _, k := range order {
+		if err := mix.PushPCM("bob", base+uint32(k*960), src[k*960:(k+1)*960]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reads of odd sizes (a device period is not a frame).
+	var got []float32
+	buf := make([]float32, 441)
+	for len(got) < len(src) {
+		mix.Read(buf)
+		got = append(got, buf...)
+	}
+	for i := range src {
+		if got[i] != src[i] {
+			t.Fatalf("sample %d: %v, want %v", i, got[i], src[i])
+		}
+	}
+	if err := mix.PushPCM("bob", base, nil); !errors.Is(err, playout.ErrMalformed) {
+		t.Fatalf("empty PCM: %v", err)
+	}
+}
+
 func TestJitterBufferDuplicateAndBounds(t *testing.T) {
 	pk := sine(t)
 	jb := playout.NewJitterBufferSize(3*960, 10*960)
