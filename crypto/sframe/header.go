@@ -88,11 +88,11 @@ func (h Header) encode(b *[MaxHeaderLen]byte) int {
 		cfg |= flagY | byte(cl-1)
 	}
 	b[0] = cfg
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], h.KID)
-	copy(b[configLen:configLen+kl], t[8-kl:])
-	binary.BigEndian.PutUint64(t[:], h.CTR)
-	copy(b[configLen+kl:configLen+kl+cl], t[8-cl:])
+	// Each value is written left-aligned as 8 big-endian bytes; the CTR
+	// write overwrites the KID's unused tail. b has room for both (1+8+8).
+	// A shift by 64 (an inline value) yields 0 in Go.
+	binary.BigEndian.PutUint64(b[configLen:], h.KID<<(64-8*uint(kl)))
+	binary.BigEndian.PutUint64(b[configLen+kl:], h.CTR<<(64-8*uint(cl)))
 	return configLen + kl + cl
 }
 

@@ -16,8 +16,7 @@ type keyState struct {
 	ctr   *ctrHMAC // same object as aead for the AES-CTR suites, else nil
 	salt  [nonceLen]byte
 	nonce [nonceLen]byte
-	hdr   [MaxHeaderLen]byte
-	aad   []byte
+	aad   []byte // capacity always at least MaxHeaderLen
 }
 
 func newKeyState(s CipherSuite, kid uint64, baseKey []byte) (*keyState, error) {
@@ -49,16 +48,16 @@ func newKeyState(s CipherSuite, kid uint64, baseKey []byte) (*keyState, error) {
 // appends header ‖ AEAD.Encrypt(sframe_key, nonce, header ‖ metadata, pt)
 // to dst.
 func (k *keyState) seal(dst []byte, h Header, pt, metadata []byte) ([]byte, error) {
-	hl := h.encode(&k.hdr)
+	// aad = header ‖ metadata (RFC 9605 §4.4.3), gathered in scratch space
+	// before any output byte is written, since metadata may share memory
+	// with dst. The header is encoded straight into the scratch space.
+	hl := h.encode((*[MaxHeaderLen]byte)(k.aad[:MaxHeaderLen]))
 	ret, out := sliceForAppend(dst, hl+len(pt)+k.p.nt)
 	if anyOverlap(out[:hl], pt) || inexactOverlap(out[hl:hl+len(pt)], pt) {
 		return dst, ErrBufferOverlap
 	}
-	// aad = header ‖ metadata (RFC 9605 §4.4.3), gathered in scratch space
-	// before any output byte is written, since metadata may share memory
-	// with dst.
-	k.aad = append(append(k.aad[:0], k.hdr[:hl]...), metadata...)
-	copy(out, k.hdr[:hl])
+	k.aad = append(k.aad[:hl], metadata...)
+	copy(out, k.aad[:hl])
 	formNonce(&k.nonce, &k.salt, h.CTR)
 	k.aead.Seal(out[hl:hl], k.nonce[:], pt, k.aad)
 	return ret, nil
