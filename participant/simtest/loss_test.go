@@ -1,0 +1,345 @@
+// Package simtest runs participants and the relay on pion's virtual
+// network inside testing/synctest bubbles: deterministic time and loss, no
+// real sockets. Media comes from generators in this file (the VP8 encoder
+// and libopus fed with synthetic pictures and a sine), not from capture
+// drivers, whose process-global timers must not enter a bubble. It is a
+// separate package so nothing it starts shares a test binary with
+// real-time tests.
+package simtest
+
+import (
+	"context"
+	"image"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/logging"
+	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/transport/v5/vnet"
+
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/vp8"
+	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/receive"
+	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+const (
+	width, height = 320, 240
+	frameInterval = time.Second / 30
+	audioPacket   = 20 * time.Millisecond
+	// outage is long enough that NACK cannot repair it (the relay keeps
+	// 256 packets, the NACK generator gives up sooner): the receiver
+	// must detect the gap and ask for a keyframe.
+	outage = time.Second
+)
+
+// videoGen encodes a moving pattern at 30 frames/s of bubble time.
+type videoGen struct {
+	enc   *vp8.Encoder
+	img   *image.YCbCr
+	n     int
+	start time.Time
+	until time.Time
+}
+
+func newVideoGen(t *testing.T, until time.Time) *videoGen {
+	enc, err := vp8.NewEncoder(width, height, vp8.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { enc.Close() })
+	return &videoGen{enc: enc, img: image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420),
+		start: time.Now(), until: until}
+}
+
+func (g *videoGen) ReadFrame() (capture.Frame, error) {
+	at := g.start.Add(time.Duration(g.n) * frameInterval)
+	if at.After(g.until) {
+		return capture.Frame{}, io.EOF
+	}
+	time.Sleep(time.Until(at))
+	for y := 0; y < height; y++ {
+		for x := 0; x < width; x++ {
+			g.img.Y[y*g.img.YStride+x] = byte(x*2 + y + 3*g.n)
+		}
+	}
+	f, err := g.enc.Encode(g.img, int64(g.n)*3000, 3000)
+	g.n++
+	if err != nil {
+		return capture.Frame{}, err
+	}
+	return capture.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: frameInterval, CaptureTime: time.Now(), Release: func() {}}, nil
+}
+
+func (g *videoGen) RequestKeyframe() { g.enc.ForceKeyFrame() }
+
+// audioGen encodes a 440 Hz sine with libopus, one 20 ms packet per read.
+type audioGen struct {
+	enc interface {
+		Read() ([]byte, func(), error)
+	}
+	start time.Time
+	until time.Time
+	n     int
+}
+
+func newAudioGen(t *testing.T, until time.Time) *audioGen {
+	g := &audioGen{start: time.Now(), until: until}
+	phase := 0.0
+	src := audio.ReaderFunc(func() (wave.Audio, func(), error) {
+		chunk := wave.NewInt16Interleaved(wave.ChunkInfo{Len: 960, Channels: 1, SamplingRate: 48000})
+		for i := range chunk.Data {
+			chunk.Data[i] = int16(8000 * math.Sin(phase))
+			phase += 2 * math.Pi * 440 / 48000
+		}
+		return chunk, func() {}, nil
+	})
+	params, err := mdopus.NewParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: 48000, ChannelCount: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { enc.Close() })
+	g.enc = enc
+	return g
+}
+
+func (g *audioGen) ReadFrame() (capture.Frame, error) {
+	at := g.start.Add(time.Duration(g.n) * audioPacket)
+	if at.After(g.until) {
+		return capture.Frame{}, io.EOF
+	}
+	time.Sleep(time.Until(at))
+	g.n++
+	b, _, err := g.enc.Read()
+	if err != nil {
+		return capture.Frame{}, err
+	}
+	return capture.Frame{Data: b, Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
+}
+
+func (g *audioGen) RequestKeyframe() {}
+
+func newNet(t *testing.T, router *vnet.Router, ip string) *vnet.Net {
+	t.Helper()
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := router.AddNet(n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lossyLink drops packets from the relay to one receiver: a fraction at
+// random while on, and everything during an outage.
+type lossyLink struct {
+	mu      sync.Mutex
+	rng     *rand.Rand
+	from    net.IP
+	to      net.IP
+	rate    float64
+	outage  bool
+	dropped int
+}
+
+func (l *lossyLink) filter(c vnet.Chunk) bool {
+	src, ok1 := c.SourceAddr().(*net.UDPAddr)
+	dst, ok2 := c.DestinationAddr().(*net.UDPAddr)
+	if !ok1 || !ok2 || !src.IP.Equal(l.from) || !dst.IP.Equal(l.to) {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.outage || l.rng.Float64() < l.rate {
+		l.dropped++
+		return false
+	}
+	return true
+}
+
+func (l *lossyLink) set(rate float64, outage bool) {
+	l.mu.Lock()
+	l.rate, l.outage = rate, outage
+	l.mu.Unlock()
+}
+
+// A publisher sends VP8 and Opus through the relay to a receiver whose
+// downlink drops 5% of packets, plus one 1 s outage. NACK repairs the
+// random loss; after the outage the receiver asks for a keyframe and video
+// is back within a second. Audio keeps playing throughout.
+func TestLossyDownlinkRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := &lossyLink{rng: rand.New(rand.NewPCG(7, 9)), from: net.ParseIP("10.0.0.1"), to: net.ParseIP("10.0.0.3")}
+		router.AddChunkFilter(link.filter)
+		relayNet := newNet(t, router, "10.0.0.1")
+		pubNet := newNet(t, router, "10.0.0.2")
+		subNet := newNet(t, router, "10.0.0.3")
+		if err := router.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer router.Stop()
+		r, err := relay.New(relay.Config{Net: relayNet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meeting := signal.NewID()
+
+		var (
+			mu      sync.Mutex
+			decoded = map[framing.Kind][]time.Time{}
+		)
+		join := func(n *vnet.Net, video, aud participant.Stream) *participant.Participant {
+			cli, srv := signal.Pipe()
+			go r.ServeConn(context.Background(), srv)
+			cfg := participant.Config{
+				Transport: transport.Config{Conn: cli, MeetingID: meeting, Net: n},
+				OnDecoded: func(_ string, fi receive.FrameInfo) {
+					mu.Lock()
+					decoded[fi.Kind] = append(decoded[fi.Kind], fi.Decoded)
+					mu.Unlock()
+				},
+			}
+			if video != nil {
+				cfg.Video, cfg.Audio = video, aud
+			}
+			p, err := participant.Join(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("join: %v", err)
+			}
+			go func() {
+				for range p.Conn().Events() {
+				}
+			}()
+			return p
+		}
+		key := []byte("a test base key of 32 bytes.....")
+		until := time.Now().Add(10 * time.Second)
+		pub := join(pubNet, newVideoGen(t, until), newAudioGen(t, until))
+		sub := join(subNet, nil, nil)
+		if err := sub.SetReceiveKey(5, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.SetSendKey(5, key); err != nil {
+			t.Fatal(err)
+		}
+
+		// Wait until media flows, then turn the loss on.
+		for {
+			st := sub.Stats().Remotes[pub.SessionID()]
+			if st.Video != nil && st.Video.FramesDecoded > 0 && st.Audio != nil && st.Audio.FramesDecoded > 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		lossStart := time.Now()
+		before := sub.Stats().Remotes[pub.SessionID()]
+		sentBefore := pub.Stats().Sent
+		link.set(0.05, false)
+		time.Sleep(2 * time.Second)
+		outageStart := time.Now()
+		link.set(0.05, true)
+		time.Sleep(outage)
+		outageEnd := time.Now()
+		link.set(0.05, false)
+		time.Sleep(2 * time.Second)
+		lossEnd := time.Now()
+		link.set(0, false)
+		time.Sleep(500 * time.Millisecond) // let repairs land
+		after := sub.Stats().Remotes[pub.SessionID()]
+		sentAfter := pub.Stats().Sent
+
+		mu.Lock()
+		video := slices.Clone(decoded[framing.KindVideo])
+		aud := slices.Clone(decoded[framing.KindAudio])
+		mu.Unlock()
+		link.mu.Lock()
+		dropped := link.dropped
+		link.mu.Unlock()
+
+		sentV := sentAfter.Video.Frames - sentBefore.Video.Frames
+		sentA := sentAfter.Audio.Frames - sentBefore.Audio.Frames
+		decV := after.Video.FramesDecoded - before.Video.FramesDecoded
+		decA := after.Audio.FramesDecoded - before.Audio.FramesDecoded
+		t.Logf("dropped %d packets; video decoded %d of %d (gaps %d, waiting %d, PLIs %d); audio decoded %d of %d",
+			dropped, decV, sentV, after.Video.Dropped.Gap, after.Video.Dropped.WaitingKeyframe,
+			after.Video.KeyframeRequests, decA, sentA)
+		if dropped < 50 {
+			t.Fatalf("only %d packets dropped: the test proves nothing", dropped)
+		}
+
+		// Longest stretch without a decoded frame, outside and after the outage.
+		worst := func(ts []time.Time, from, to time.Time, skipFrom, skipTo time.Time) (time.Duration, time.Time) {
+			var w time.Duration
+			var at time.Time
+			prev := from
+			for _, d := range ts {
+				if d.Before(from) || d.After(to) {
+					continue
+				}
+				gapStart := prev
+				if gapStart.Before(skipTo) && d.After(skipFrom) {
+					// A stretch spanning the outage counts from its end.
+					gapStart = skipTo
+				}
+				if g := d.Sub(gapStart); g > w {
+					w, at = g, d
+				}
+				prev = d
+			}
+			return w, at
+		}
+		vGap, vAt := worst(video, lossStart, lossEnd, outageStart, outageEnd)
+		aGap, _ := worst(aud, lossStart, lossEnd, outageStart, outageEnd)
+		t.Logf("longest video stall %v (ending %v after loss start); longest audio stall %v", vGap, vAt.Sub(lossStart), aGap)
+		if vGap > time.Second {
+			t.Errorf("video took %v to recover", vGap)
+		}
+		if aGap > 250*time.Millisecond {
+			t.Errorf("audio stalled for %v outside the outage", aGap)
+		}
+		// The outage was detected as a gap and repaired with a keyframe.
+		if after.Video.Dropped.Gap == 0 || after.Video.KeyframeRequests == 0 {
+			t.Errorf("outage not handled by keyframe request: %+v", after.Video)
+		}
+		// 5% random loss is repaired by NACK; the outage costs at most
+		// its own length plus a second of video.
+		if decV < sentV-60 {
+			t.Errorf("video decoded %d of %d", decV, sentV)
+		}
+		if decA < sentA*85/100-20 {
+			t.Errorf("audio decoded %d of %d", decA, sentA)
+		}
+		if after.Video.Dropped.DecryptFailures() != 0 || after.Audio.Dropped.DecryptFailures() != 0 {
+			t.Errorf("decrypt failures under loss: %+v %+v", after.Video.Dropped, after.Audio.Dropped)
+		}
+
+		pub.Close()
+		sub.Close()
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
