@@ -22,7 +22,7 @@ const (
 )
 
 // demoBotNames are the display names of the demo's participants.
-var demoBotNames = []string{"Ana (demo)", "Ben (demo)"}
+var demoBotNames = []string{"Ana (demo)", "Ben (demo)", "Chloé (demo)", "Dev (demo)", "Emeka (demo)", "Fang (demo)", "Gus (demo)", "Hana (demo)"}
 
 // demo holds the bots of a --demo run.
 type demo struct {

@@ -50,6 +50,7 @@ func run() error {
 	demoMode := flag.Bool("demo", false, "host a demo meeting on this computer with two synthetic participants")
 	relayAddr := flag.String("relay", "", "default relay address: host:port (TLS) or ws://host:port")
 	port := flag.Int("port", DefaultRelayPort, "signaling port of the relay when hosting on this computer")
+	demoBots := flag.Int("demo-participants", 2, "number of synthetic participants in the demo (1-8)")
 	verbose := flag.Bool("v", false, "log connection events to standard error (never keys or content)")
 	flag.Parse()
 
@@ -70,7 +71,7 @@ func run() error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if d, err = newDemo(log, len(demoBotNames)); err != nil {
+		if d, err = newDemo(log, max(1, min(8, *demoBots))); err != nil {
 			return err
 		}
 		conn.loopbackOnly = true
@@ -96,7 +97,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		a.UseIdentity(id, "You (demo)")
+		a.UseIdentity(id, "Demo host")
 		a.HostNow(true, app.MediaChoice{
 			Camera: "VideoTest", Microphone: "AudioTest",
 			CameraOn: true, MicOn: true, Quality: app.QualityMedium,

@@ -445,22 +445,29 @@ func (s *meetingScreen) syncParticipants() {
 		if m.Self {
 			name += " (you)"
 		}
-		label := widget.NewLabel(name + "\n" + t.label())
-		label.Wrapping = fyne.TextWrapWord
-		if t == trustKeyChanged {
-			label.Importance = widget.DangerImportance
+		head := widget.NewLabelWithStyle(name, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+		head.Truncation = fyne.TextTruncateEllipsis
+		status := widget.NewLabel(t.label())
+		status.Wrapping = fyne.TextWrapWord
+		switch {
+		case t == trustKeyChanged:
+			status.Importance = widget.DangerImportance
+		case !t.verified():
+			status.Importance = widget.WarningImportance
 		}
-		buttons := container.NewHBox()
+		row := container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(t.icon()), nil, head), status)
 		if !m.Self {
-			buttons.Add(widget.NewButton("Verify", func() { s.verify(m) }))
+			buttons := container.NewHBox(widget.NewButton("Verify", func() { s.verify(m) }))
 			if s.isHost {
 				buttons.Add(widget.NewButton("Make host", func() { s.handOver(m) }))
 				rm := widget.NewButton("Remove", func() { s.remove(m) })
 				rm.Importance = widget.DangerImportance
 				buttons.Add(rm)
 			}
+			row.Add(buttons)
 		}
-		s.participants.Add(container.NewBorder(nil, widget.NewSeparator(), widget.NewIcon(t.icon()), buttons, label))
+		row.Add(widget.NewSeparator())
+		s.participants.Add(row)
 	}
 	s.peopleTab.Text = fmt.Sprintf("Participants (%d)", len(s.members))
 	s.tabs.Refresh()

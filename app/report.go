@@ -21,6 +21,7 @@ type TileReport struct {
 	Member      string `json:"member"`
 	Self        bool   `json:"self"`
 	Shown       uint64 `json:"shown"`
+	Offered     uint64 `json:"offered"`
 	Placeholder bool   `json:"placeholder"`
 	X           int    `json:"x"`
 	Y           int    `json:"y"`
@@ -62,7 +63,7 @@ func (a *App) Report() Report {
 		pos := drv.AbsolutePositionForObject(t)
 		size := t.Size()
 		r.Tiles = append(r.Tiles, TileReport{
-			Member: t.member, Self: t.self, Shown: t.shown.Load(),
+			Member: t.member, Self: t.self, Shown: t.shown.Load(), Offered: t.offered.Load(),
 			Placeholder: !t.live.Load(),
 			X:           int(pos.X * r.Scale), Y: int(pos.Y * r.Scale),
 			W: int(size.Width * r.Scale), H: int(size.Height * r.Scale),

@@ -53,6 +53,8 @@ type videoTile struct {
 	// shown counts frames handed to the screen; live is set after the first.
 	shown atomic.Uint64
 	live  atomic.Bool
+	// offered counts frames handed to the tile (shown + dropped).
+	offered atomic.Uint64
 }
 
 func newVideoTile(member, name string, self bool) *videoTile {
@@ -128,6 +130,7 @@ func (t *videoTile) setSpeaking(on bool) {
 // offer hands a frame to the tile, replacing one it has not taken yet.
 // Safe from any goroutine; never blocks.
 func (t *videoTile) offer(img image.Image) {
+	t.offered.Add(1)
 	select {
 	case t.mailbox <- img:
 		return

@@ -1,0 +1,424 @@
+package main
+
+// Real-window tests: the app runs with Fyne's OpenGL driver on a virtual X
+// server (Xvfb), in a child process started from this test binary, and is
+// observed from outside: its state report (SOTTO_UI_REPORT) says where the
+// video tiles are, and screenshots taken with ImageMagick's import show what
+// is really on screen (Fyne's own Canvas().Capture() is blank on GL).
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/app"
+)
+
+// childEnv makes the test binary run the app instead of the tests.
+const childEnv = "SOTTO_TEST_RUN_APP"
+
+var screenshots = flag.String("screenshots", "", "also copy the demo screenshot into this directory (docs/screenshots)")
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(childEnv); args != "" {
+		// The child: this goroutine is on the main OS thread, as GLFW needs.
+		os.Args = append([]string{"sotto"}, strings.Fields(args)...)
+		flag.CommandLine = flag.NewFlagSet("sotto", flag.ExitOnError)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// xserver is a private Xvfb display.
+type xserver struct {
+	display string
+	cmd     *exec.Cmd
+}
+
+func startXvfb(t testing.TB, width, height int) *xserver {
+	t.Helper()
+	if _, err := exec.LookPath("Xvfb"); err != nil {
+		t.Fatal("Xvfb is required for the real-window tests (apt-get install xvfb)")
+	}
+	for n := 90 + os.Getpid()%50; n < 200; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		display := fmt.Sprintf(":%d", n)
+		cmd := exec.Command("Xvfb", display, "-screen", "0", fmt.Sprintf("%dx%dx24", width, height), "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+				x := &xserver{display: display, cmd: cmd}
+				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				return x
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	t.Fatal("no free X display")
+	return nil
+}
+
+// runningApp is the app in a child process.
+type runningApp struct {
+	report string
+	x      *xserver
+	cmd    *exec.Cmd
+	log    *os.File
+}
+
+func startApp(t testing.TB, x *xserver, args string) *runningApp {
+	t.Helper()
+	dir := t.TempDir()
+	logf, err := os.Create(filepath.Join(dir, "app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runningApp{report: filepath.Join(dir, "report.json"), x: x, log: logf}
+	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	r.cmd.Env = append(os.Environ(),
+		childEnv+"="+args, "DISPLAY="+x.display, "SOTTO_UI_REPORT="+r.report,
+		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "SOTTO_CONFIG_DIR="+filepath.Join(dir, "sotto"),
+		"FYNE_SCALE=1")
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		if t.Failed() {
+			logf.Seek(0, io.SeekStart)
+			b, _ := io.ReadAll(io.LimitReader(logf, 8000))
+			t.Logf("app output:\n%s", b)
+		}
+		logf.Close()
+	})
+	return r
+}
+
+func (r *runningApp) state(t testing.TB) (app.Report, bool) {
+	b, err := os.ReadFile(r.report)
+	if err != nil {
+		return app.Report{}, false
+	}
+	var rep app.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return app.Report{}, false
+	}
+	return rep, true
+}
+
+// waitFor polls the report until cond holds.
+func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(app.Report) bool) app.Report {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if rep, ok := r.state(t); ok && cond(rep) {
+			return rep
+		}
+		if r.cmd.ProcessState != nil {
+			t.Fatalf("the app exited while waiting for %s", what)
+		}
+		if time.Now().After(deadline) {
+			rep, _ := r.state(t)
+			t.Fatalf("timed out waiting for %s; last report %+v", what, rep)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// remoteLive reports whether n remote tiles have shown at least frames
+// decoded frames each.
+func remoteLive(n int, frames uint64) func(app.Report) bool {
+	return func(r app.Report) bool {
+		if r.Screen != "meeting" {
+			return false
+		}
+		live := 0
+		for _, tl := range r.Tiles {
+			if !tl.Self && !tl.Placeholder && tl.Shown >= frames {
+				live++
+			}
+		}
+		return live >= n
+	}
+}
+
+var absRE = regexp.MustCompile(`Absolute upper-left (X|Y):\s+(-?\d+)`)
+
+// windowOrigin finds the Sotto window on the X screen.
+func windowOrigin(t testing.TB, display string) image.Point {
+	t.Helper()
+	cmd := exec.Command("xwininfo", "-name", "Sotto")
+	cmd.Env = append(os.Environ(), "DISPLAY="+display)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("xwininfo: %v", err)
+	}
+	var p image.Point
+	for _, m := range absRE.FindAllStringSubmatch(string(out), -1) {
+		v, _ := strconv.Atoi(m[2])
+		if m[1] == "X" {
+			p.X = v
+		} else {
+			p.Y = v
+		}
+	}
+	return p
+}
+
+// screenshot captures the whole X screen with ImageMagick's import.
+func screenshot(t testing.TB, display, path string) image.Image {
+	t.Helper()
+	cmd := exec.Command("import", "-window", "root", path)
+	cmd.Env = append(os.Environ(), "DISPLAY="+display)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("import: %v: %s", err, out)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// picture is a tile's area on the screen, inside its active-speaker ring.
+func picture(origin image.Point, tl app.TileReport) image.Rectangle {
+	r := image.Rect(tl.X, tl.Y, tl.X+tl.W, tl.Y+tl.H).Add(origin)
+	return r.Inset(6)
+}
+
+// changedFraction is the fraction of pixels in r that differ between a and b.
+func changedFraction(a, b image.Image, r image.Rectangle) float64 {
+	changed, total := 0, 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			total++
+			if absDiff(r1, r2)+absDiff(g1, g2)+absDiff(b1, b2) > 3*0x0800 {
+				changed++
+			}
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(changed) / float64(total)
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// distinctColours counts distinct colours (4 bits per channel) in r: a
+// placeholder (flat colour and initials) has a handful, video has many.
+func distinctColours(img image.Image, r image.Rectangle) int {
+	seen := map[uint32]bool{}
+	for y := r.Min.Y; y < r.Max.Y; y += 2 {
+		for x := r.Min.X; x < r.Max.X; x += 2 {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			seen[(cr>>12)<<8|(cg>>12)<<4|cb>>12] = true
+		}
+	}
+	return len(seen)
+}
+
+// TestDemoShowsDecodedVideo starts `sotto --demo` in a real window, waits
+// for decoded remote video, and checks on screenshots that the remote tiles
+// show moving pictures, not placeholders.
+func TestDemoShowsDecodedVideo(t *testing.T) {
+	if _, err := exec.LookPath("import"); err != nil {
+		t.Fatal("ImageMagick's import is required for screenshots (apt-get install imagemagick)")
+	}
+	x := startXvfb(t, 1280, 800)
+	a := startApp(t, x, "--demo")
+	rep := a.waitFor(t, "two remote tiles with decoded video", 120*time.Second, remoteLive(2, 10))
+	if rep.Unverified != 2 {
+		t.Errorf("unverified count %d, want 2 (the demo participants are not verified)", rep.Unverified)
+	}
+	origin := windowOrigin(t, x.display)
+	dir := t.ArtifactDir()
+	// Alerts appearing or expiring move the tiles: take the two shots
+	// while the layout stays put.
+	var first, second image.Image
+	var after app.Report
+	for attempt := 0; ; attempt++ {
+		rep, _ = a.state(t)
+		first = screenshot(t, x.display, filepath.Join(dir, "demo-1.png"))
+		time.Sleep(700 * time.Millisecond)
+		second = screenshot(t, x.display, filepath.Join(dir, "demo-2.png"))
+		after, _ = a.state(t)
+		if sameLayout(rep, after) {
+			break
+		}
+		if attempt == 10 {
+			t.Fatal("the tiles kept moving")
+		}
+	}
+
+	remote := 0
+	for _, tl := range rep.Tiles {
+		if tl.Self {
+			continue
+		}
+		remote++
+		r := picture(origin, tl)
+		if !r.In(first.Bounds()) || r.Empty() {
+			t.Fatalf("tile %s at %v is off screen %v", tl.Member[:8], r, first.Bounds())
+		}
+		changed := changedFraction(first, second, r)
+		colours := distinctColours(second, r)
+		t.Logf("remote tile %s: %v, %.1f%% of pixels changed in 0.7 s, %d colours", tl.Member[:8], r, 100*changed, colours)
+		if changed < 0.01 {
+			t.Errorf("remote tile %s did not change between screenshots (%.3f%%): not live video", tl.Member[:8], 100*changed)
+		}
+		if colours < 64 {
+			t.Errorf("remote tile %s shows %d colours: a placeholder, not decoded video", tl.Member[:8], colours)
+		}
+		for _, ta := range after.Tiles {
+			if ta.Member == tl.Member && ta.Shown <= tl.Shown {
+				t.Errorf("remote tile %s stopped rendering (%d then %d frames)", tl.Member[:8], tl.Shown, ta.Shown)
+			}
+		}
+	}
+	if remote != 2 {
+		t.Fatalf("%d remote tiles, want 2", remote)
+	}
+	t.Logf("screenshots in %s", dir)
+	if *screenshots != "" {
+		if err := copyFile(filepath.Join(dir, "demo-2.png"), filepath.Join(*screenshots, "demo.png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sameLayout reports whether two reports place the same tiles alike.
+func sameLayout(a, b app.Report) bool {
+	if len(a.Tiles) != len(b.Tiles) {
+		return false
+	}
+	for i := range a.Tiles {
+		p, q := a.Tiles[i], b.Tiles[i]
+		if p.Member != q.Member || p.X != q.X || p.Y != q.Y || p.W != q.W || p.H != q.H {
+			return false
+		}
+	}
+	return true
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
+}
+
+// BenchmarkDemoRender measures rendering in a real window with four
+// participants (the host and three synthetic members): one operation is one
+// frame put on screen by any tile. It reports frames shown per second per
+// remote tile next to frames arriving per second per remote tile (the
+// baseline: what the media engine decoded and offered), and the CPU the
+// whole app used.
+func BenchmarkDemoRender(b *testing.B) {
+	x := startXvfb(b, 1280, 800)
+	a := startApp(b, x, "--demo --demo-participants 3")
+	a.waitFor(b, "three remote tiles live", 180*time.Second, remoteLive(3, 30))
+	time.Sleep(3 * time.Second) // settle after joins and key switches
+	start, _ := a.state(b)
+	cpu0, err := procCPU(a.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	b.ResetTimer()
+	rep := a.waitFor(b, "frames", 10*time.Minute, func(r app.Report) bool {
+		return totalShown(r)-totalShown(start) >= uint64(b.N)
+	})
+	b.StopTimer()
+	elapsed := time.Since(t0).Seconds()
+	cpu1, _ := procCPU(a.cmd.Process.Pid)
+	var shown, offered float64
+	remote := 0
+	for _, tl := range rep.Tiles {
+		if tl.Self {
+			continue
+		}
+		for _, s := range start.Tiles {
+			if s.Member == tl.Member {
+				shown += float64(tl.Shown - s.Shown)
+				offered += float64(tl.Offered - s.Offered)
+				remote++
+			}
+		}
+	}
+	if remote != 3 {
+		b.Fatalf("%d remote tiles, want 3", remote)
+	}
+	b.ReportMetric(shown/float64(remote)/elapsed, "shown-fps/tile")
+	b.ReportMetric(offered/float64(remote)/elapsed, "offered-fps/tile")
+	b.ReportMetric(100*(cpu1-cpu0)/elapsed, "cpu%")
+}
+
+func totalShown(r app.Report) uint64 {
+	var n uint64
+	for _, t := range r.Tiles {
+		n += t.Shown
+	}
+	return n
+}
+
+// procCPU returns the user+system CPU seconds of a process (Linux).
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
