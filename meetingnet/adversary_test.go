@@ -1,0 +1,302 @@
+package meetingnet
+
+// The adversarial relay suite over the real relay and real media: each test
+// makes the relay misbehave one way and shows the attack detected or
+// harmless. The in-memory suite in crypto/meeting covers the same attacks
+// message by message (forged and forked rosters, keys in another's name).
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+// meetingOf starts a host with media and admits the named members.
+func meetingOf(t *testing.T, e *evilRelay, names ...string) (meeting.MeetingID, meeting.Invite, []*member) {
+	t.Helper()
+	mid := newMeetingID(t)
+	host := start(t, e, "host", mid, nil, memberOpts{media: true})
+	inv := host.s.Invite()
+	ms := []*member{host}
+	for _, n := range names {
+		j := start(t, e, n, mid, &inv, memberOpts{media: true})
+		admit(t, host, j)
+		ms = append(ms, j)
+		requireConverged(t, ms...)
+	}
+	return mid, inv, ms
+}
+
+func TestRelayGhostInjection(t *testing.T) {
+	e := newEvilRelay(t)
+	mid, _, ms := meetingOf(t, e, "a", "b")
+	requireDecodeEachOther(t, ms...)
+	// The relay operator joins its own participant: it receives every
+	// forwarded track and listens for envelopes.
+	var mu sync.Mutex
+	var envelopes int
+	ghost, err := participant.Join(context.Background(), participant.Config{
+		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Close()
+	go func() {
+		for ev := range ghost.Conn().Events() {
+			if _, ok := ev.(transport.Envelope); ok {
+				mu.Lock()
+				envelopes++
+				mu.Unlock()
+			}
+		}
+	}()
+	gsid := ghost.SessionID()
+	waitFor(t, "everyone to report the ghost", meeting.GhostGrace+5*time.Second, func() bool {
+		for _, m := range ms {
+			if !m.hasAlert(meeting.AlertUnknownSession, gsid) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range ms {
+		s := m.s.Snapshot()
+		if len(s.Unknown) != 1 || s.Unknown[0] != gsid {
+			t.Fatalf("%s lists unknown sessions %v", m.name, s.Unknown)
+		}
+		for _, mv := range s.Members {
+			if mv.Session == gsid {
+				t.Fatal("the ghost is in the roster")
+			}
+		}
+	}
+	mu.Lock()
+	got := envelopes
+	mu.Unlock()
+	if got != 0 {
+		t.Fatalf("members sent the ghost %d envelopes", got)
+	}
+	var packets, decoded uint64
+	for _, r := range ghost.Stats().Remotes {
+		if r.Video != nil {
+			packets += r.Video.Packets
+			decoded += r.Video.FramesDecrypted
+		}
+		if r.Audio != nil {
+			packets += r.Audio.Packets
+			decoded += r.Audio.FramesDecrypted
+		}
+	}
+	if packets == 0 || decoded != 0 {
+		t.Fatalf("ghost got %d forwarded packets and decrypted %d frames", packets, decoded)
+	}
+}
+
+// dropping returns a hook that drops envelopes delivered to client "to"
+// from session "from" (any sender when from is empty) while on() is true.
+func dropping(to, from string, on func() bool) hook {
+	return func(client string, dir direction, m signal.Message) []signal.Message {
+		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == to && (from == "" || env.From == from) && on() {
+			return nil
+		}
+		return []signal.Message{m}
+	}
+}
+
+type flag struct {
+	mu sync.Mutex
+	on bool
+}
+
+func (f *flag) set(v bool) { f.mu.Lock(); f.on = v; f.mu.Unlock() }
+func (f *flag) get() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
+
+func TestRelaySplitView(t *testing.T) {
+	e := newEvilRelay(t)
+	mid, inv, ms := meetingOf(t, e, "a", "b")
+	host, a, b := ms[0], ms[1], ms[2]
+	var withhold flag
+	withhold.set(true)
+	e.setHook(dropping(b.sid(), host.sid(), withhold.get))
+	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
+	admit(t, host, c)
+	requireSameRoster(t, host, a, c)
+	if sa, sb := a.s.Snapshot(), b.s.Snapshot(); sa.SecurityCode == sb.SecurityCode || sa.Epoch == sb.Epoch {
+		t.Fatalf("members with different rosters show the same code (epochs %d and %d)", sa.Epoch, sb.Epoch)
+	}
+	withhold.set(false)
+	requireConverged(t, host, a, b, c)
+	requireDecodeEachOther(t, host, a, b, c)
+}
+
+func TestRelayReplay(t *testing.T) {
+	e := newEvilRelay(t)
+	_, _, ms := meetingOf(t, e, "a", "b")
+	host, a := ms[0], ms[1]
+	if err := host.s.SendChat("once"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "chat", 5*time.Second, func() bool { return chats(a) == 1 })
+	before := a.s.Snapshot()
+	// Replay every envelope the relay ever delivered to a, twice, in front
+	// of the next one.
+	var old []signal.Message
+	for _, d := range e.recorded() {
+		if d.to == a.sid() {
+			old = append(old, d.env, d.env)
+		}
+	}
+	var once sync.Once
+	e.setHook(func(client string, dir direction, m signal.Message) []signal.Message {
+		if _, ok := m.(signal.Envelope); ok && dir == toClient && client == a.sid() {
+			var out []signal.Message
+			once.Do(func() { out = old })
+			return append(out, m)
+		}
+		return []signal.Message{m}
+	})
+	if err := host.s.SendChat("twice?"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second chat", 5*time.Second, func() bool { return chats(a) == 2 })
+	time.Sleep(300 * time.Millisecond)
+	after := a.s.Snapshot()
+	if chats(a) != 2 || after.Epoch != before.Epoch || after.SecurityCode != before.SecurityCode {
+		t.Fatalf("replays changed state: %d chats, epoch %d→%d", chats(a), before.Epoch, after.Epoch)
+	}
+	replays := (after.Counters.Replayed + after.Counters.TooOld) - (before.Counters.Replayed + before.Counters.TooOld)
+	if replays < uint64(len(old))/2 || len(old) < 10 {
+		t.Fatalf("%d envelopes replayed, %d counted", len(old), replays)
+	}
+	requireDecodeEachOther(t, ms...)
+}
+
+func chats(m *member) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, ev := range m.events {
+		if _, ok := ev.(meeting.ChatMessage); ok {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRelayTampering(t *testing.T) {
+	e := newEvilRelay(t)
+	mid, inv, ms := meetingOf(t, e, "a")
+	host, a := ms[0], ms[1]
+	var tamper flag
+	tamper.set(true)
+	e.setHook(func(client string, dir direction, m signal.Message) []signal.Message {
+		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == a.sid() && tamper.get() {
+			env.Payload = append([]byte(nil), env.Payload...)
+			env.Payload[len(env.Payload)/2] ^= 0x80
+			return []signal.Message{env}
+		}
+		return []signal.Message{m}
+	})
+	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
+	admit(t, host, c)
+	if err := host.s.SendChat("tampered"); err != nil {
+		t.Fatal(err)
+	}
+	requireSameRoster(t, host, c)
+	time.Sleep(500 * time.Millisecond)
+	s := a.s.Snapshot()
+	if s.Counters.AuthFailed == 0 || !a.hasAlert(meeting.AlertForged, host.sid()) {
+		t.Fatal("tampered envelopes not counted and reported")
+	}
+	if s.Epoch != 2 || chats(a) != 0 {
+		t.Fatalf("a acted on tampered bytes: epoch %d, %d chats", s.Epoch, chats(a))
+	}
+	tamper.set(false)
+	requireConverged(t, host, a, c)
+	waitFor(t, "the chat after tampering stopped", 5*time.Second, func() bool { return chats(a) == 1 })
+	requireDecodeEachOther(t, host, a, c)
+}
+
+func TestRelayWithholdKeys(t *testing.T) {
+	e := newEvilRelay(t)
+	mid, inv, ms := meetingOf(t, e, "a", "b")
+	host, a, b := ms[0], ms[1], ms[2]
+	var withhold flag
+	withhold.set(true)
+	e.setHook(dropping(b.sid(), a.sid(), withhold.get))
+	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
+	admit(t, host, c)
+	waitFor(t, "b to report a's key missing", 10*time.Second, func() bool {
+		s := b.s.Snapshot()
+		return len(s.Missing) == 1 && s.Missing[0] == a.sid()
+	})
+	if !b.hasAlert(meeting.AlertMissingKey, a.sid()) {
+		t.Fatal("no missing-key alert")
+	}
+	epoch := b.s.Snapshot().Epoch
+	if _, recent := b.decodedFrom(a.sid(), epoch); recent != 0 {
+		t.Fatal("b decoded a's frames without a's key")
+	}
+	withhold.set(false)
+	requireConverged(t, host, a, b, c)
+	requireDecodeEachOther(t, host, a, b, c)
+	if s := b.s.Snapshot(); len(s.Missing) != 0 {
+		t.Fatalf("still missing %v", s.Missing)
+	}
+}
+
+func TestRelayRemovedMemberKeepsReceivingMedia(t *testing.T) {
+	e := newEvilRelay(t)
+	_, _, ms := meetingOf(t, e, "a", "b")
+	host, a, b := ms[0], ms[1], ms[2]
+	requireDecodeEachOther(t, ms...)
+	// The relay hides every envelope from b from now on: b never learns it
+	// was removed, and keeps receiving the forwarded media.
+	var hide flag
+	hide.set(true)
+	e.setHook(dropping(b.sid(), "", hide.get))
+	if err := host.s.Remove(b.sid()); err != nil {
+		t.Fatal(err)
+	}
+	requireConverged(t, host, a)
+	requireDecodeEachOther(t, host, a)
+	epoch := host.s.Snapshot().Epoch
+	if b.s.Snapshot().State != "member" {
+		t.Fatal("test setup: b learned of its removal")
+	}
+	time.Sleep(time.Second)
+	st := b.p.Stats()
+	for _, o := range []*member{host, a} {
+		if _, recent := b.decodedFrom(o.sid(), epoch); recent != 0 {
+			t.Fatalf("removed member decoded %d frames of %s sent after the rotation", recent, o.name)
+		}
+		r := st.Remotes[o.sid()]
+		if r.Video == nil || r.Video.Dropped.UnknownKID == 0 {
+			t.Fatalf("removed member was not sent %s's new frames (test setup)", o.name)
+		}
+	}
+}
+
+// requireSameRoster waits until ms hold the same roster epoch and code
+// (without requiring every key: a member cut off by the relay cannot send
+// its own).
+func requireSameRoster(t *testing.T, ms ...*member) {
+	t.Helper()
+	waitFor(t, "members to agree on the roster", 15*time.Second, func() bool {
+		s0 := ms[0].s.Snapshot()
+		for _, m := range ms[1:] {
+			s := m.s.Snapshot()
+			if s.Epoch != s0.Epoch || s.SecurityCode != s0.SecurityCode || s.State != "member" {
+				return false
+			}
+		}
+		return s0.Epoch > 0
+	})
+}
