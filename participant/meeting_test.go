@@ -57,12 +57,15 @@ type world struct {
 	wire      map[string][][]byte               // raw RTP as received, by receiver session
 	unsent    int                               // decoder inputs that no sender encoded
 	keepWire  bool
+	width     int
+	height    int
 }
 
 func newWorld() *world {
 	return &world{
 		plain: map[[16]byte]bool{}, plainHash: map[[32]byte]bool{}, sent: map[frameKey]time.Time{},
 		decoded: map[string]map[frameKey]time.Time{}, wire: map[string][][]byte{},
+		width: 320, height: 240,
 	}
 }
 
@@ -95,10 +98,10 @@ type member struct {
 
 // join opens synthetic media and joins a participant whose traffic w
 // records; tamper, if set, may modify each received RTP packet.
-func (w *world) join(t *testing.T, url, meeting string, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
+func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
 	t.Helper()
 	src, err := capture.Open(capture.Options{
-		Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 320, Height: 240,
+		Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: w.width, Height: w.height,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +167,7 @@ func (w *world) join(t *testing.T, url, meeting string, kid uint64, tamper func(
 // connect gives everyone everyone's keys, waits until every member
 // decodes audio and video from every other, then starts counting: frames
 // sent before that were racing the relay's subscriptions.
-func connect(t *testing.T, w *world, ms []*member) {
+func connect(t testing.TB, w *world, ms []*member) {
 	t.Helper()
 	for _, m := range ms {
 		for _, o := range ms {

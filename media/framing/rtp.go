@@ -1,10 +1,5 @@
 package framing
 
-import (
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
-)
-
 // RTP mapping of encrypted frames (docs/PROTOCOL.md §5). The payloaders see
 // only ciphertext: an SFrame frame carries no cleartext VP8 header, so the
 // relay learns neither the keyframe flag nor the frame size beyond what
@@ -20,15 +15,49 @@ const (
 	AudioClockRate = 48000
 )
 
-// Payloader returns the RTP payloader of a kind: VP8 (RFC 7741 §4.2) splits
-// one encrypted frame over packets, the last with the marker bit, the first
-// with the S bit; Opus (RFC 7587 §4.2) puts one encrypted packet in one RTP
-// packet.
-func Payloader(kind Kind) rtp.Payloader {
-	if kind == KindVideo {
-		return &codecs.VP8Payloader{}
+const (
+	// rtpHeaderLen is the fixed RTP header (RFC 3550 §5.1); the send path
+	// adds no CSRCs or extensions.
+	rtpHeaderLen = 12
+	// vp8DescriptorLen is the one-byte VP8 payload descriptor (RFC 7741
+	// §4.2): X = 0, so no picture ID or other extensions.
+	vp8DescriptorLen = 1
+	// vp8StartOfFrame is the descriptor of a frame's first packet: S = 1,
+	// PID = 0. Later packets carry 0x00.
+	vp8StartOfFrame = 0x10
+	// MaxVideoChunk is the ciphertext carried by one full video packet.
+	MaxVideoChunk = MTU - rtpHeaderLen - vp8DescriptorLen
+)
+
+// Packetizer splits encrypted frames into RTP payloads without allocating:
+// video as RFC 7741 §4.2 with a one-byte descriptor (the same packets as
+// pion's VP8 payloader without picture IDs), audio as one payload per
+// frame (RFC 7587 §4.2). A Packetizer is not safe for concurrent use.
+type Packetizer struct {
+	Kind Kind
+	buf  [MTU]byte
+}
+
+// Packetize calls emit for each payload of frame in order; last marks the
+// frame's final packet (the RTP marker bit). The payload is only valid
+// during the call. It returns emit's first error.
+func (pk *Packetizer) Packetize(frame []byte, emit func(payload []byte, last bool) error) error {
+	if pk.Kind != KindVideo {
+		return emit(frame, true)
 	}
-	return &codecs.OpusPayloader{}
+	for first := true; len(frame) > 0; first = false {
+		n := min(len(frame), MaxVideoChunk)
+		pk.buf[0] = 0
+		if first {
+			pk.buf[0] = vp8StartOfFrame
+		}
+		copy(pk.buf[vp8DescriptorLen:], frame[:n])
+		frame = frame[n:]
+		if err := emit(pk.buf[:vp8DescriptorLen+n], len(frame) == 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ClockRate returns the RTP clock of a kind.

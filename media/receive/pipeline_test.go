@@ -30,7 +30,7 @@ func (c *clock) now() time.Time { return c.t }
 // vp8Source encodes a moving test pattern with the real VP8 encoder and
 // remembers a hash of every frame it produced.
 type vp8Source struct {
-	t      *testing.T
+	w, h   int
 	enc    *vp8.Encoder
 	img    *image.YCbCr
 	clk    *clock
@@ -40,13 +40,13 @@ type vp8Source struct {
 	beforeFrame func(n int)
 }
 
-func newVP8Source(t *testing.T, clk *clock, frames int) *vp8Source {
-	enc, err := vp8.NewEncoder(testW, testH, vp8.Params{})
+func newVP8Source(t testing.TB, clk *clock, frames, w, h int) *vp8Source {
+	enc, err := vp8.NewEncoder(w, h, vp8.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enc.Close() })
-	return &vp8Source{t: t, enc: enc, img: image.NewYCbCr(image.Rect(0, 0, testW, testH), image.YCbCrSubsampleRatio420),
+	return &vp8Source{w: w, h: h, enc: enc, img: image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420),
 		clk: clk, max: frames, sent: make(map[[32]byte]bool)}
 }
 
@@ -57,8 +57,8 @@ func (s *vp8Source) ReadFrame() (send.Frame, error) {
 	if s.beforeFrame != nil {
 		s.beforeFrame(s.n)
 	}
-	for y := 0; y < testH; y++ {
-		for x := 0; x < testW; x++ {
+	for y := 0; y < s.h; y++ {
+		for x := 0; x < s.w; x++ {
 			s.img.Y[y*s.img.YStride+x] = byte(x + y + 4*s.n)
 		}
 	}
@@ -107,10 +107,14 @@ type harness struct {
 	plis          int
 }
 
-func newHarness(t *testing.T, frames int) *harness {
+func newHarness(t testing.TB, frames int) *harness {
+	return newHarnessSize(t, frames, testW, testH)
+}
+
+func newHarnessSize(t testing.TB, frames, w, height int) *harness {
 	t.Helper()
 	clk := &clock{t: time.Unix(1000, 0)}
-	h := &harness{src: newVP8Source(t, clk, frames), link: &link{}}
+	h := &harness{src: newVP8Source(t, clk, frames, w, height), link: &link{}}
 	h.keys = send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
 		return sframe.NewSender(framing.Suite, kid, key)
 	})
@@ -143,7 +147,7 @@ func newHarness(t *testing.T, frames int) *harness {
 			return dec.Decode(frame)
 		},
 		Render: func(img *image.YCbCr, fi receive.FrameInfo) {
-			if img.Rect.Dx() != testW {
+			if img.Rect.Dx() != w {
 				t.Errorf("decoded %v picture", img.Rect)
 			}
 			h.decoded++
@@ -158,7 +162,7 @@ func newHarness(t *testing.T, frames int) *harness {
 	return h
 }
 
-func (h *harness) run(t *testing.T) receive.Stats {
+func (h *harness) run(t testing.TB) receive.Stats {
 	t.Helper()
 	if err := h.sendP.Run(context.Background()); err == nil || err.Error() != "send video: read frame: EOF" {
 		t.Fatalf("send pipeline ended with %v", err)
@@ -167,6 +171,28 @@ func (h *harness) run(t *testing.T) receive.Stats {
 		t.Fatalf("decoder was fed %d frames the sender never encoded", h.decodedUnsent)
 	}
 	return h.recvP.Stats()
+}
+
+// BenchmarkPipelineFrame640x480 runs one 640×480 frame per op through all
+// stages on one goroutine: encode, seal, packetize, reassemble, open,
+// decode. BenchmarkEncode640x480 is the encoder alone on the same pictures.
+func BenchmarkPipelineFrame640x480(b *testing.B) {
+	h := newHarnessSize(b, b.N, 640, 480)
+	b.ResetTimer()
+	st := h.run(b)
+	if st.FramesDecoded != uint64(b.N) {
+		b.Fatalf("decoded %d of %d", st.FramesDecoded, b.N)
+	}
+}
+
+func BenchmarkEncode640x480(b *testing.B) {
+	src := newVP8Source(b, &clock{}, b.N, 640, 480)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := src.ReadFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func testKey(b byte) []byte {

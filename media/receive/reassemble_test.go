@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 
 	"github.com/sottohq/sotto/media/framing"
 )
 
 // packetize splits frames the way the send pipeline does, starting at seq.
 func packetize(frames [][]byte, seq uint16, mtu int) []*rtp.Packet {
-	pl := framing.Payloader(framing.KindVideo)
+	pl := &codecs.VP8Payloader{}
 	var out []*rtp.Packet
 	for i, f := range frames {
 		parts := pl.Payload(uint16(mtu), f)

@@ -5,8 +5,8 @@
 //     (stages 1 and 2 sit behind Source)
 //  3. encrypt   – each whole frame is sealed with SFrame under the
 //     participant's current send key (Keys), metadata from package framing
-//  4. packetize – the ciphertext is split into RTP packets by the VP8 or
-//     Opus payloader, which never reads the (encrypted) frame bytes
+//  4. packetize – the ciphertext is split into RTP payloads (VP8 payload
+//     descriptor, or one Opus packet each) without reading its bytes
 //  5. send      – the packets are written to the pion track (SRTP, NACK
 //     and RTCP are the PeerConnection's)
 //
@@ -77,11 +77,11 @@ type Config struct {
 
 // Pipeline runs stages 3 to 5 for one track.
 type Pipeline struct {
-	cfg       Config
-	payloader rtp.Payloader
-	clock     uint32
-	seq       rtp.Sequencer
-	ssrcTS    uint32 // random RTP timestamp offset (RFC 3550 §5.1)
+	cfg        Config
+	packetizer framing.Packetizer
+	clock      uint32
+	seq        rtp.Sequencer
+	ssrcTS     uint32 // random RTP timestamp offset (RFC 3550 §5.1)
 
 	wantKeyframe atomic.Bool
 	enabled      atomic.Bool
@@ -92,6 +92,8 @@ type Pipeline struct {
 	pkt    rtp.Packet
 	firstT time.Time
 	nextTS uint32
+	ts     uint32 // of the frame being packetized
+	emit   func(payload []byte, last bool) error
 }
 
 type counters struct {
@@ -122,13 +124,14 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, errors.New("send: config needs source, keys, track and metadata")
 	}
 	p := &Pipeline{
-		cfg:       cfg,
-		payloader: framing.Payloader(cfg.Kind),
-		clock:     framing.ClockRate(cfg.Kind),
-		seq:       rtp.NewRandomSequencer(),
-		ssrcTS:    rand.Uint32(),
+		cfg:        cfg,
+		packetizer: framing.Packetizer{Kind: cfg.Kind},
+		clock:      framing.ClockRate(cfg.Kind),
+		seq:        rtp.NewRandomSequencer(),
+		ssrcTS:     rand.Uint32(),
 	}
 	p.nextTS = p.ssrcTS
+	p.emit = p.writePacket
 	p.enabled.Store(true)
 	return p, nil
 }
@@ -208,22 +211,11 @@ func (p *Pipeline) sendFrame(f Frame) {
 		return
 	}
 	p.buf = ct
-	// 4. packetize.
-	payloads := p.payloader.Payload(framing.MTU-12, ct)
-	// 5. send.
-	for i, pl := range payloads {
-		p.pkt.Header = rtp.Header{
-			Version:        2,
-			Marker:         i == len(payloads)-1,
-			SequenceNumber: p.seq.NextSequenceNumber(),
-			Timestamp:      ts,
-		}
-		p.pkt.Payload = pl
-		if err := p.cfg.Track.WriteRTP(&p.pkt); err != nil {
-			p.stats.writeErrors.Add(1)
-			return
-		}
-		p.stats.packets.Add(1)
+	// 4. packetize and 5. send (the track copies each packet).
+	p.ts = ts
+	if err := p.packetizer.Packetize(ct, p.emit); err != nil {
+		p.stats.writeErrors.Add(1)
+		return
 	}
 	p.stats.frames.Add(1)
 	p.stats.bytes.Add(uint64(len(ct)))
@@ -236,6 +228,21 @@ func (p *Pipeline) sendFrame(f Frame) {
 	}
 }
 
+func (p *Pipeline) writePacket(payload []byte, last bool) error {
+	p.pkt.Header = rtp.Header{
+		Version:        2,
+		Marker:         last,
+		SequenceNumber: p.seq.NextSequenceNumber(),
+		Timestamp:      p.ts,
+	}
+	p.pkt.Payload = payload
+	if err := p.cfg.Track.WriteRTP(&p.pkt); err != nil {
+		return err
+	}
+	p.stats.packets.Add(1)
+	return nil
+}
+
 // timestamp maps a frame to its RTP timestamp: capture time relative to the
 // first frame, on the codec clock, from a random origin (RFC 3550 §5.1), so
 // receivers see true media timing and no wall-clock time reaches the relay.
@@ -244,13 +251,18 @@ func (p *Pipeline) timestamp(f Frame) uint32 {
 	var ts uint32
 	switch {
 	case !f.CaptureTime.IsZero() && !p.firstT.IsZero():
-		ts = p.ssrcTS + uint32(f.CaptureTime.Sub(p.firstT)*time.Duration(p.clock)/time.Second)
+		ts = p.ssrcTS + p.ticks(f.CaptureTime.Sub(p.firstT))
 	case !f.CaptureTime.IsZero():
 		p.firstT = f.CaptureTime
 		ts = p.ssrcTS
 	default:
 		ts = p.nextTS
 	}
-	p.nextTS = ts + uint32(f.Duration*time.Duration(p.clock)/time.Second)
+	p.nextTS = ts + p.ticks(f.Duration)
 	return ts
+}
+
+// ticks converts a duration to the RTP clock, rounding to nearest.
+func (p *Pipeline) ticks(d time.Duration) uint32 {
+	return uint32((d*time.Duration(p.clock) + time.Second/2) / time.Second)
 }
