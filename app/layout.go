@@ -52,7 +52,7 @@ func gridShape(n int, w, h float32) (cols, rows int) {
 		if ph > ch {
 			ph, pw = ch, ch*4/3
 		}
-		if a := pw * ph; a > bestArea {
+		if a := pw * ph; a >= bestArea { // ties go to more columns (landscape screens)
 			best, bestArea = c, a
 		}
 	}

@@ -55,6 +55,8 @@ type videoTile struct {
 	live  atomic.Bool
 	// offered counts frames handed to the tile (shown + dropped).
 	offered atomic.Uint64
+	// pxW, pxH are the tile's size in pixels (0 before the first layout).
+	pxW, pxH atomic.Int32
 }
 
 func newVideoTile(member, name string, self bool) *videoTile {
@@ -178,18 +180,91 @@ func (t *videoTile) run() {
 	}
 }
 
-// convert copies src into the spare RGBA buffer (image/draw has a fast
-// path for the decoder's YCbCr frames).
+// convert copies src into the spare RGBA buffer, scaled down (nearest
+// neighbour) to the tile's size on screen when the picture is larger, so
+// neither this stage nor the texture upload handles pixels nobody sees.
 func (t *videoTile) convert(src image.Image) *image.RGBA {
 	b := src.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	dw, dh := sw, sh
+	if tw, th := int(t.pxW.Load()), int(t.pxH.Load()); tw > 0 && th > 0 && (sw > tw || sh > th) {
+		// Fit inside the tile, keeping the aspect ratio.
+		if sw*th > sh*tw {
+			dw, dh = tw, max(1, sh*tw/sw)
+		} else {
+			dw, dh = max(1, sw*th/sh), th
+		}
+	}
 	dst := t.bufs[t.next]
-	if dst == nil || dst.Rect.Dx() != b.Dx() || dst.Rect.Dy() != b.Dy() {
-		dst = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	if dst == nil || dst.Rect.Dx() != dw || dst.Rect.Dy() != dh {
+		dst = image.NewRGBA(image.Rect(0, 0, dw, dh))
 		t.bufs[t.next] = dst
 	}
 	t.next ^= 1
-	draw.Draw(dst, dst.Rect, src, b.Min, draw.Src)
+	if y, ok := src.(*image.YCbCr); ok {
+		ycbcrToRGBA(dst, y)
+	} else if dw == sw && dh == sh {
+		draw.Draw(dst, dst.Rect, src, b.Min, draw.Src)
+	} else {
+		for y := 0; y < dh; y++ {
+			for x := 0; x < dw; x++ {
+				dst.Set(x, y, src.At(b.Min.X+x*sw/dw, b.Min.Y+y*sh/dh))
+			}
+		}
+	}
 	return dst
+}
+
+// ycbcrToRGBA converts (and, when dst is smaller, samples) src into dst
+// with the integer arithmetic of image/color.YCbCrToRGB, so the colours
+// are exactly the standard library's.
+func ycbcrToRGBA(dst *image.RGBA, src *image.YCbCr) {
+	b := src.Rect
+	sw, sh := b.Dx(), b.Dy()
+	dw, dh := dst.Rect.Dx(), dst.Rect.Dy()
+	xs := make([]int, dw)  // Y index within a row
+	cxs := make([]int, dw) // chroma index within a row
+	for x := range xs {
+		sx := b.Min.X + x*sw/dw
+		xs[x] = sx - b.Min.X
+		cxs[x] = src.COffset(sx, b.Min.Y) - src.COffset(b.Min.X, b.Min.Y)
+	}
+	for y := 0; y < dh; y++ {
+		sy := b.Min.Y + y*sh/dh
+		yRow := src.Y[src.YOffset(b.Min.X, sy):]
+		c0 := src.COffset(b.Min.X, sy)
+		cbRow, crRow := src.Cb[c0:], src.Cr[c0:]
+		out := dst.Pix[y*dst.Stride : y*dst.Stride+4*dw]
+		for x := 0; x < dw; x++ {
+			yy1 := int32(yRow[xs[x]]) * 0x10101
+			cb1 := int32(cbRow[cxs[x]]) - 128
+			cr1 := int32(crRow[cxs[x]]) - 128
+			r := yy1 + 91881*cr1
+			g := yy1 - 22554*cb1 - 46802*cr1
+			bl := yy1 + 116130*cb1
+			o := out[4*x : 4*x+4 : 4*x+4]
+			o[0], o[1], o[2], o[3] = clamp16(r), clamp16(g), clamp16(bl), 0xff
+		}
+	}
+}
+
+// clamp16 is image/color's rounding of a 16.16 fixed-point channel.
+func clamp16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
+}
+
+// Resize records the tile's size in pixels for convert.
+func (t *videoTile) Resize(size fyne.Size) {
+	t.BaseWidget.Resize(size)
+	scale := float32(1)
+	if c := fyne.CurrentApp().Driver().CanvasForObject(t); c != nil {
+		scale = c.Scale()
+	}
+	t.pxW.Store(int32(size.Width * scale))
+	t.pxH.Store(int32(size.Height * scale))
 }
 
 // initials returns up to two capital letters of name for the placeholder.
