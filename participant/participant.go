@@ -367,6 +367,11 @@ func (p *Participant) SetSendKey(kid uint64, baseKey []byte) error {
 	return nil
 }
 
+// StopSending drops (and zeroes) the current send key: from the next frame
+// nothing is sealed or sent until SetSendKey gives a new key under a new
+// KID. The meeting protocol calls it when this member leaves or is removed.
+func (p *Participant) StopSending() { p.keys.Close() }
+
 // SendKID returns the current send KID, false before SetSendKey.
 func (p *Participant) SendKID() (uint64, bool) { return p.keys.KID() }
 
