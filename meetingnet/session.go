@@ -196,10 +196,7 @@ func (s *Session) Run(ctx context.Context, events <-chan transport.Event) error 
 		case <-s.done:
 			return nil
 		case now := <-t.C:
-			s.mu.Lock()
-			s.m.Tick(now)
-			s.flush()
-			s.mu.Unlock()
+			s.tick(now)
 		case ev, ok := <-events:
 			if !ok {
 				return nil
@@ -420,4 +417,28 @@ func (s *Session) LastTransition() Transition {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last
+}
+
+// RunTimers ticks the protocol until ctx ends or Close is called, for
+// drivers that read the relay's events themselves and pass them to Handle.
+func (s *Session) RunTimers(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.tick(now)
+		}
+	}
+}
+
+func (s *Session) tick(now time.Time) {
+	s.mu.Lock()
+	s.m.Tick(now)
+	s.flush()
+	s.mu.Unlock()
 }
