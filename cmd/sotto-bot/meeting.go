@@ -72,10 +72,10 @@ type meetingKeying struct {
 	opts      meetingOptions
 	relayURL  string
 	meetingID string
-	id       *identity.Identity
-	name     string
-	policy   meeting.Policy
-	link     meeting.Link // joiner: the parsed link; host: the link it made
+	id        *identity.Identity
+	name      string
+	policy    meeting.Policy
+	link      meeting.Link // joiner: the parsed link; host: the link it made
 
 	s      *meetingnet.Session
 	cancel context.CancelFunc
