@@ -174,3 +174,24 @@ func BenchmarkSFrameSeal(b *testing.B) {
 		}
 	}
 }
+
+func TestKeysCloseStopsSealingUntilANewKID(t *testing.T) {
+	k := newKeys(t)
+	m := md(t)
+	if _, kid, err := k.Seal(nil, []byte("x"), m); err != nil || kid != 3 {
+		t.Fatalf("seal: kid %d, %v", kid, err)
+	}
+	k.Close()
+	if _, _, err := k.Seal(nil, []byte("x"), m); !errors.Is(err, send.ErrNoKey) {
+		t.Fatalf("seal after close: %v", err)
+	}
+	if err := k.Set(3, make([]byte, 16)); !errors.Is(err, send.ErrKIDReused) {
+		t.Fatalf("kid 3 reused after close: %v", err)
+	}
+	if err := k.Set(4, make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	if _, kid, err := k.Seal(nil, []byte("x"), m); err != nil || kid != 4 {
+		t.Fatalf("seal: kid %d, %v", kid, err)
+	}
+}
