@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,7 +41,7 @@ type config struct {
 	loopback                bool
 	turnListen, turnHost    string
 	turnRelayIP, turnPorts  string
-	logLevel                string
+	logLevel, cpuProfile    string
 	lim                     relay.Limits
 	shutdownGrace           time.Duration
 }
@@ -83,6 +84,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.lim.IdleTimeout, "idle-timeout", d.IdleTimeout, "close sessions silent this long")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Second, "time clients get to close on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` until shutdown (performance work)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -187,6 +189,17 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(url st
 	r, err := relay.New(cfg)
 	if err != nil {
 		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {

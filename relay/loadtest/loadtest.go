@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -32,6 +33,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	pionnet "github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay"
@@ -57,6 +60,9 @@ type Options struct {
 	NoAudio, NoVideo bool
 	// Setting engine hook for the participants (default loopback only).
 	SettingEngine func(*webrtc.SettingEngine)
+	// SocketBuffer is the participants' UDP receive buffer in bytes
+	// (default 4 MiB; the kernel caps it at net.core.rmem_max).
+	SocketBuffer int
 	// Log receives progress lines; nil is quiet.
 	Log func(format string, args ...any)
 }
@@ -109,6 +115,9 @@ func (o *Options) defaults() {
 	}
 	if o.SettingEngine == nil {
 		o.SettingEngine = transport.LoopbackOnly
+	}
+	if o.SocketBuffer <= 0 {
+		o.SocketBuffer = 4 << 20
 	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
@@ -169,6 +178,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 
 	// 1. Dial and publish.
+	pnet, err := NewBufferedNet(o.SocketBuffer)
+	if err != nil {
+		return res, err
+	}
 	var parts []*participant
 	defer func() {
 		for _, p := range parts {
@@ -188,7 +201,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		for i := 0; i < o.PerMeeting; i++ {
 			p := &participant{stop: make(chan struct{})}
 			dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			conn, err := transport.Dial(dctx, transport.Config{URL: url, MeetingID: meeting, SettingEngine: o.SettingEngine, OnTrack: p.onTrack})
+			conn, err := transport.Dial(dctx, transport.Config{URL: url, MeetingID: meeting, Net: pnet, SettingEngine: o.SettingEngine, OnTrack: p.onTrack})
 			cancel()
 			if err != nil {
 				return res, fmt.Errorf("loadtest: dial participant %d: %w", len(parts), err)
@@ -451,4 +464,31 @@ func (p *participant) setMeasuring(on bool) {
 		t.mu.Unlock()
 		return true
 	})
+}
+
+// bufNet is the operating system network with large socket receive
+// buffers, so that a briefly descheduled participant (the machine runs
+// many of them) loses no packets in its kernel buffer: loss measured is
+// then the relay's.
+type bufNet struct {
+	*stdnet.Net
+	size int
+}
+
+// NewBufferedNet returns the OS network with size-byte UDP receive buffers
+// (capped by the kernel's net.core.rmem_max).
+func NewBufferedNet(size int) (pionnet.Net, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &bufNet{Net: n, size: size}, nil
+}
+
+func (n *bufNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err == nil {
+		_ = c.SetReadBuffer(n.size)
+	}
+	return c, err
 }
