@@ -1,64 +1,56 @@
 package participant
 
 import (
-	"github.com/pion/opus"
-
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/receive"
 )
 
-const (
-	// AudioSampleRate is the rate of the PCM handed to AudioOutput.
-	AudioSampleRate = 48000
-	// maxOpusSamples is the longest Opus packet, 120 ms, at 48 kHz (RFC
-	// 6716 §3.2.5).
-	maxOpusSamples = AudioSampleRate * 120 / 1000
-)
-
-// AudioOutput is stage 5 for audio: the jitter buffer, the mixer of all
-// remote speakers and the output device. Play must not block: a slow or
-// silent participant must never hold up the others.
+// AudioOutput is stage 5 for audio: a jitter buffer per remote session, the
+// mix of all of them and the output device. *playout.Mixer is one. PushPCM
+// must not block: a slow or silent participant never holds up the others.
 type AudioOutput interface {
-	// Play queues one decoded packet of a remote session: mono float32
-	// samples at AudioSampleRate, valid only during the call.
-	Play(session string, pcm []float32, fi receive.FrameInfo)
+	// PushPCM queues one decoded packet of a remote session: mono float32
+	// samples at 48 kHz starting at RTP timestamp ts; it copies pcm.
+	PushPCM(session string, ts uint32, pcm []float32) error
 	// Remove forgets a session whose audio track ended.
 	Remove(session string)
 }
 
 // audioPlay is the decode and play stages of one remote audio track.
 type audioPlay struct {
-	p       *Participant
+	out     AudioOutput // nil: decode and count only
 	session string
-	dec     opus.Decoder
+	dec     *opus.Decoder
 	pcm     []float32
 }
 
-func (p *Participant) newAudioPlay(session string) (*audioPlay, error) {
-	dec, err := opus.NewDecoderWithOutput(AudioSampleRate, 1)
+func newAudioPlay(out AudioOutput, session string) (*audioPlay, error) {
+	dec, err := opus.NewDecoder(1)
 	if err != nil {
 		return nil, err
 	}
-	return &audioPlay{p: p, session: session, dec: dec, pcm: make([]float32, maxOpusSamples)}, nil
+	return &audioPlay{out: out, session: session, dec: dec, pcm: make([]float32, opus.MaxPacketSamples)}, nil
 }
 
 // Decode is stage 4: one authenticated Opus packet to PCM.
 func (a *audioPlay) Decode(packet []byte) ([]float32, error) {
-	n, err := a.dec.DecodeToFloat32(packet, a.pcm)
+	n, err := a.dec.Decode(packet, a.pcm)
 	if err != nil {
 		return nil, err
 	}
 	return a.pcm[:n], nil
 }
 
-// Play is stage 5.
+// Play is stage 5. A packet the jitter buffer refuses (late, duplicate) is
+// counted there.
 func (a *audioPlay) Play(pcm []float32, fi receive.FrameInfo) {
-	if out := a.p.cfg.AudioOut; out != nil {
-		out.Play(a.session, pcm, fi)
+	if a.out != nil {
+		_ = a.out.PushPCM(a.session, fi.RTPTimestamp, pcm)
 	}
 }
 
 func (a *audioPlay) Close() {
-	if out := a.p.cfg.AudioOut; out != nil {
-		out.Remove(a.session)
+	if a.out != nil {
+		a.out.Remove(a.session)
 	}
 }

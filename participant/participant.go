@@ -260,7 +260,7 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 		stats = pipe
 	case webrtc.RTPCodecTypeAudio:
 		kind = framing.KindAudio
-		play, err := p.newAudioPlay(session)
+		play, err := newAudioPlay(p.cfg.AudioOut, session)
 		if err != nil {
 			p.log.Error("audio output", "err", err)
 			return
