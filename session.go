@@ -19,14 +19,17 @@ import (
 	"image"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gen2brain/malgo"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/transport"
 )
@@ -40,6 +43,9 @@ const (
 	videoBuffer = 16
 	// speakerEvery is how often the active speaker is re-evaluated.
 	speakerEvery = 300 * time.Millisecond
+	// speechThreshold is the level (RMS of full scale, about −34 dBFS)
+	// above which a member counts as speaking.
+	speechThreshold = 0.02
 )
 
 // sessionConfig configures startSession.
@@ -68,13 +74,16 @@ type sessionConfig struct {
 
 // session implements app.Meeting.
 type session struct {
-	cfg    sessionConfig
-	src    *capture.Source
-	part   *participant.Participant
-	m      *meeting.Member
-	self   string
-	link   string
-	levels *levelMeter
+	cfg   sessionConfig
+	src   *capture.Source
+	part  *participant.Participant
+	m     *meeting.Member
+	self  string
+	link  string
+	mixer *playout.Mixer
+	out   *playout.Output
+	// audioNote, if set, tells the user why they hear nothing.
+	audioNote string
 
 	cmds   chan func()
 	quit   chan struct{}
@@ -93,6 +102,7 @@ type session struct {
 	ended    bool
 
 	quitOnce sync.Once
+	micOn    atomic.Bool
 }
 
 // startSession opens capture, connects to the relay and starts the
@@ -108,7 +118,7 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		done:   make(chan struct{}),
 		events: make(chan app.Event, eventBuffer),
 		video:  make(chan app.VideoFrame, videoBuffer),
-		levels: newLevelMeter(),
+		mixer:  playout.NewMixer(),
 	}
 	var err error
 	s.src, err = capture.Open(cfg.Capture)
@@ -130,8 +140,14 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 	}
 	pc := participant.Config{
 		Transport: transport.Config{URL: cfg.RelayURL, MeetingID: meetingID.String(), Logger: cfg.Logger},
-		AudioOut:  s.levels,
+		AudioOut:  s.mixer,
 		Logger:    cfg.Logger,
+	}
+	if cfg.Headless {
+		pc.AudioOut = nil // bots decode audio but play nothing
+	} else if err := s.openOutput(); err != nil {
+		s.src.Close()
+		return nil, err
 	}
 	if cfg.LoopbackOnly {
 		pc.Transport.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
@@ -178,6 +194,7 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 	}
 	s.part.SetVideoEnabled(cfg.CameraOn)
 	s.part.SetAudioEnabled(cfg.MicOn)
+	s.micOn.Store(cfg.MicOn)
 	if !cfg.Headless {
 		self := s.self
 		s.untap = s.src.OnVideoImage(func(img image.Image) { s.deliver(self, img) })
@@ -230,6 +247,9 @@ func (s *session) run() {
 	conn := s.part.Conn()
 	if !s.cfg.Host {
 		s.emit(app.Progress{Task: app.TaskAdmission})
+	}
+	if s.audioNote != "" {
+		s.emit(app.Warning{Text: s.audioNote})
 	}
 	s.flush()
 	for !s.ended {
@@ -288,9 +308,28 @@ func (s *session) finish(reason string) {
 	s.videoMu.Unlock()
 }
 
+// openOutput starts playing the mix on the default output device. Without
+// one, the mix still runs on miniaudio's null device, so levels and the
+// active speaker work, and the user is told why they hear nothing.
+func (s *session) openOutput() error {
+	out, err := playout.OpenOutput(s.mixer, playout.OutputOptions{})
+	if err != nil {
+		s.audioNote = "No audio output device was found, so you will not hear the others. Connect speakers or headphones and rejoin."
+		out, err = playout.OpenOutput(s.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
+		if err != nil {
+			return fmt.Errorf("start audio playback: %w", err)
+		}
+	}
+	s.out = out
+	return nil
+}
+
 func (s *session) closeMedia() {
 	if s.untap != nil {
 		s.untap()
+	}
+	if s.out != nil {
+		s.out.Close()
 	}
 	if s.part != nil {
 		s.part.Close()
@@ -343,8 +382,7 @@ func (s *session) handle(ev meeting.Event) {
 			s.emit(app.Progress{Task: app.TaskKeyRotation, Done: true})
 		}
 	case meeting.StopSending:
-		s.part.SetVideoEnabled(false)
-		s.part.SetAudioEnabled(false)
+		s.part.StopSending()
 	case meeting.ReceiveKey:
 		if err := s.part.SetReceiveKey(e.KID, e.Key); err != nil {
 			s.cfg.Logger.Warn("receive key not installed", "err", err)
@@ -411,23 +449,16 @@ func securityCode(c meeting.Code) app.SecurityCode {
 	return app.SecurityCode{Digits: c.Digits(), Words: c.Words[:]}
 }
 
-// updateSpeaker picks the loudest member above the speech threshold.
+// updateSpeaker picks the loudest member above the speech threshold, this
+// user included.
 func (s *session) updateSpeaker() {
-	levels := s.levels.snapshot()
-	if s.src != nil {
-		if on := s.part != nil; on {
-			levels[s.self] = s.src.AudioLevel()
-		}
+	best, ok := s.mixer.ActiveSpeaker(speechThreshold)
+	level := s.mixer.Level(best)
+	if own := s.src.AudioLevel(); s.micOn.Load() && own >= speechThreshold && (!ok || own > level) {
+		best, ok = s.self, true
 	}
-	best, bestLevel := "", speechThreshold
-	for id, l := range levels {
-		if l > bestLevel || (l == bestLevel && id < best) {
-			best, bestLevel = id, l
-		}
-	}
-	// Hysteresis: keep the current speaker unless another is clearly louder.
-	if cur, ok := levels[s.speaker]; ok && cur > speechThreshold && bestLevel < cur*1.25 {
-		best = s.speaker
+	if !ok {
+		best = ""
 	}
 	if best != s.speaker {
 		s.speaker = best
@@ -508,6 +539,7 @@ func (s *session) SendChat(text string) error {
 // SetMicrophone implements app.Meeting.
 func (s *session) SetMicrophone(on bool) error {
 	s.part.SetAudioEnabled(on)
+	s.micOn.Store(on)
 	return nil
 }
 

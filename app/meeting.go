@@ -281,6 +281,8 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 	case RelayInjected:
 		al.show(Alert{Kind: AlertDanger, Key: "injected",
 			Text: "The relay tried to add a participant the host never admitted. Sotto ignored it; nobody joined. The relay may be misbehaving."})
+	case Warning:
+		al.show(Alert{Kind: AlertWarning, Key: "warning:" + e.Text, Text: e.Text})
 	case Ended:
 		s.end(e.Reason)
 	}

@@ -203,6 +203,10 @@ type Undecryptable struct{ Member string }
 // never admitted; the protocol ignored it.
 type RelayInjected struct{ Session string }
 
+// Warning is something the user should know that is not a security
+// alert (for example: no audio output device).
+type Warning struct{ Text string }
+
 // Ended reports the end of the meeting for this user.
 type Ended struct {
 	Reason string // shown to the user
@@ -218,6 +222,7 @@ func (SecurityCodeChanged) isEvent() {}
 func (Undecryptable) isEvent()       {}
 func (RelayInjected) isEvent()       {}
 func (Ended) isEvent()               {}
+func (Warning) isEvent()             {}
 
 // Devices lists capture and playback devices and gives the lobby a live
 // preview and microphone level.
