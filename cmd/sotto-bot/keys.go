@@ -11,18 +11,26 @@ import (
 	"github.com/sottohq/sotto/transport"
 )
 
-// keying supplies the bot's SFrame keys. The meeting protocol will be a
-// second implementation, chosen by its own flags.
+// keying supplies the bot's SFrame keys: the meeting protocol
+// (meetingKeying) or the test-only shared key (testKeying).
 type keying interface {
 	// start installs the keys known at join.
 	start(p *participant.Participant) error
 	// event follows the meeting: envelopes and membership changes.
 	event(p *participant.Participant, ev transport.Event) error
+	// stop leaves the meeting; called once.
+	stop()
 }
 
 func newKeying(o options) (keying, error) {
+	if meetingMode() {
+		if o.testKey != "" {
+			return nil, errors.New("-test-key cannot be combined with -host or -link")
+		}
+		return newMeetingKeying(o.relay, o.meeting)
+	}
 	if o.testKey == "" {
-		return nil, errors.New("no keys: pass -test-key (test only) until the meeting protocol is available")
+		return nil, errors.New("no keys: use -host or -link, or -test-key for a test-only shared key")
 	}
 	key, err := hex.DecodeString(o.testKey)
 	if err != nil || len(key) < 16 {
@@ -57,6 +65,8 @@ func (k *testKeying) start(p *participant.Participant) error {
 	}
 	return nil
 }
+
+func (k *testKeying) stop() {}
 
 func (k *testKeying) event(p *participant.Participant, ev transport.Event) error {
 	switch e := ev.(type) {

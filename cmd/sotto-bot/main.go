@@ -8,11 +8,12 @@
 //	sotto-bot -relay ws://127.0.0.1:8080/ws -meeting <id> -duration 30s \
 //	    -video synthetic -audio synthetic -test-key <32 hex digits>
 //
-// Keys: until the meeting protocol is wired in, -test-key gives every bot
-// of a test meeting the same base key. THIS IS A TEST-ONLY MODE: anyone with
-// the command line can decrypt the meeting, and KIDs are derived from
-// relay-chosen session IDs, so a malicious relay could force two bots onto
-// one KID. The meeting protocol replaces it with per-sender keys.
+// Keys come from the meeting protocol (-host or -link, see meeting.go): the
+// bot is admitted through the waiting room and gets per-sender keys. For
+// media-only tests, -test-key gives every bot of a meeting the same base
+// key instead. THAT IS A TEST-ONLY MODE: anyone with the command line can
+// decrypt the meeting, and KIDs are derived from relay-chosen session IDs,
+// so a malicious relay could force two bots onto one KID.
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,11 +63,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.loopback, "loopback", false, "use only the loopback interface for media (relay on this machine)")
 	fs.StringVar(&o.testKey, "test-key", "", "TEST ONLY: shared SFrame base key in hex for every bot of the meeting")
 	fs.BoolVar(&o.verbose, "v", false, "log connection events to stderr")
+	registerMeetingFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if meetingOpts.link != "" {
+		if o.relay != "" || o.meeting != "" {
+			return o, errors.New("-link names the relay and meeting: drop -relay and -meeting")
+		}
+		var err error
+		if o.relay, o.meeting, err = meetingTransport(); err != nil {
+			return o, err
+		}
+	}
 	if o.relay == "" || o.meeting == "" {
-		return o, errors.New("-relay and -meeting are required")
+		return o, errors.New("-relay and -meeting (or -link) are required")
 	}
 	return o, nil
 }
@@ -129,6 +141,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err := keys.start(p); err != nil {
 		return err
 	}
+	stopKeys := sync.OnceFunc(keys.stop)
+	defer stopKeys()
 	timer := time.NewTimer(o.duration)
 	defer timer.Stop()
 	events := p.Conn().Events()
@@ -148,10 +162,11 @@ loop:
 			}
 		}
 	}
-	st := p.Stats()
+	line := statsLine(p.Stats(), keys)
+	stopKeys()
 	src.Close()
 	p.Close()
-	return json.NewEncoder(stdout).Encode(st)
+	return json.NewEncoder(stdout).Encode(line)
 }
 
 func captureOptions(o options) (capture.Options, error) {
