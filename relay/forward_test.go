@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -85,5 +87,44 @@ func TestMeetingForwarding(t *testing.T) {
 	t.Logf("relay stats: in=%d out=%d plis=%d", st.PacketsIn, st.PacketsOut, st.KeyframeReqs)
 	if st.Meetings != 1 || st.Sessions != 3 {
 		t.Fatalf("meetings=%d sessions=%d, want 1 and 3", st.Meetings, st.Sessions)
+	}
+}
+
+// A publisher stops one track: receivers' copy ends, the other track keeps
+// flowing, and a keyframe request sent by a receiver reaches the publisher.
+func TestUnpublishAndKeyframeRequest(t *testing.T) {
+	_, url := startRelay(t, relay.Config{})
+	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
+	pub, sub := newClient(t, cfg), newClient(t, cfg)
+	pub.publish()
+	waitFor(t, 20*time.Second, "both tracks", func() bool { return sub.receivedAtLeast(10, pub) })
+
+	// The receiver asks for a keyframe on the video track.
+	video := sub.stats(pub.conn.SessionID(), pub.trackIDs[0])
+	before := pub.plis.Load()
+	if err := sub.conn.RequestKeyframe(video.ssrc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the receiver's PLI at the publisher", func() bool { return pub.plis.Load() > before })
+
+	// Unpublish video.
+	var videoSender *webrtc.RTPSender
+	for _, tr := range pub.conn.PeerConnection().GetTransceivers() {
+		if s := tr.Sender(); s != nil && s.Track() != nil && s.Track().ID() == pub.trackIDs[0] {
+			videoSender = s
+		}
+	}
+	if videoSender == nil {
+		t.Fatal("video sender not found")
+	}
+	if err := pub.conn.RemoveTrack(videoSender); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the unpublished track to end", func() bool { return video.ended.Load() })
+	audio := sub.stats(pub.conn.SessionID(), pub.trackIDs[1])
+	n := audio.good.Load()
+	waitFor(t, 5*time.Second, "audio to keep flowing", func() bool { return audio.good.Load() > n+10 })
+	if audio.ended.Load() {
+		t.Fatal("audio ended with the video")
 	}
 }

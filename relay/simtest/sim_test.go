@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -23,6 +24,10 @@ import (
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
+
+// tailLen is how many final packets of a stream a loss test does not
+// count: a lost packet is only NACKed once a later packet reveals the gap.
+const tailLen = 5
 
 // newNet attaches a virtual host with address ip to router.
 func newNet(t *testing.T, router *vnet.Router, ip string) *vnet.Net {
@@ -108,6 +113,14 @@ func TestVNetMeetingWithLoss(t *testing.T) {
 			}
 		})
 		a := dial(netA, nil)
+		defer func() {
+			a.Close()
+			b.Close()
+			readers.Wait()
+			if err := r.Shutdown(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
 
 		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "a")
 		if err != nil {
@@ -152,6 +165,7 @@ func TestVNetMeetingWithLoss(t *testing.T) {
 		d := dropped
 		mu.Unlock()
 		st := r.Stats()
+		_ = n
 		t.Logf("sent %d, received %d distinct, %d media packets dropped by the network, relay in=%d out=%d", total, n, d, st.PacketsIn, st.PacketsOut)
 		if d == 0 {
 			t.Fatal("the loss filter dropped nothing; the test proves nothing")
@@ -165,18 +179,185 @@ func TestVNetMeetingWithLoss(t *testing.T) {
 		for s := range got {
 			first = min(first, s)
 		}
-		if missing := total - int(first) - n; missing != 0 {
-			t.Fatalf("%d packets lost after NACK recovery (first received %d)", missing, first)
+		// A lost packet is noticed (and NACKed) only when a later one
+		// arrives, so the last tailLen packets may stay lost: they are sent
+		// but not counted.
+		var missing []int
+		gotMu.Lock()
+		for s := int(first); s < total-tailLen; s++ {
+			if !got[uint16(s)] {
+				missing = append(missing, s)
+			}
+		}
+		gotMu.Unlock()
+		if len(missing) != 0 {
+			t.Fatalf("packets %v lost after NACK recovery (first received %d)", missing, first)
 		}
 		if first > 50 {
 			t.Fatalf("first packet received was %d: the receiver joined the stream late", first)
 		}
+	})
+}
 
-		a.Close()
-		b.Close()
-		readers.Wait()
-		if err := r.Shutdown(context.Background()); err != nil {
+// One receiver behind a lossy link costs nobody else: the relay answers its
+// NACKs from its own buffer, so the publisher sees no NACK at all, and a
+// second receiver on a clean link is unaffected.
+func TestVNetLossyReceiverIsolated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+		if err != nil {
 			t.Fatal(err)
+		}
+		var (
+			mu      sync.Mutex
+			rng     = rand.New(rand.NewPCG(3, 4))
+			dropped int
+		)
+		router.AddChunkFilter(func(c vnet.Chunk) bool {
+			// 10 % loss on media toward B only.
+			if len(c.UserData()) < 300 || c.DestinationAddr().(*net.UDPAddr).IP.String() != "10.0.0.3" {
+				return true
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if rng.Float64() < 0.10 {
+				dropped++
+				return false
+			}
+			return true
+		})
+		relayNet := newNet(t, router, "10.0.0.1")
+		netA := newNet(t, router, "10.0.0.2")
+		netB := newNet(t, router, "10.0.0.3")
+		netC := newNet(t, router, "10.0.0.4")
+		if err := router.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer router.Stop()
+		r, err := relay.New(relay.Config{Net: relayNet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meeting := signal.NewID()
+		var readers sync.WaitGroup
+		type rx struct {
+			mu  sync.Mutex
+			got map[uint16]bool
+		}
+		dial := func(n *vnet.Net, into *rx) *transport.Conn {
+			cli, srv := signal.Pipe()
+			go r.ServeConn(context.Background(), srv)
+			var onTrack func(transport.RemoteTrack)
+			if into != nil {
+				onTrack = func(rt transport.RemoteTrack) {
+					readers.Add(1)
+					defer readers.Done()
+					for {
+						p, _, err := rt.Track.ReadRTP()
+						if err != nil {
+							return
+						}
+						into.mu.Lock()
+						into.got[p.SequenceNumber] = true
+						into.mu.Unlock()
+					}
+				}
+			}
+			c, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: onTrack})
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			return c
+		}
+		rxB := &rx{got: map[uint16]bool{}}
+		rxC := &rx{got: map[uint16]bool{}}
+		b := dial(netB, rxB)
+		c := dial(netC, rxC)
+		a := dial(netA, nil)
+		defer func() {
+			a.Close()
+			b.Close()
+			c.Close()
+			readers.Wait()
+			if err := r.Shutdown(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := a.AddTrack(track)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nacks sync.WaitGroup
+		var nackCount int
+		nacks.Add(1)
+		go func() {
+			defer nacks.Done()
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.TransportLayerNack); ok {
+						nackCount++
+					}
+				}
+			}
+		}()
+		for a.PeerConnection().ConnectionState() != webrtc.PeerConnectionStateConnected {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Both receivers must be bound before counting from packet 0.
+		time.Sleep(500 * time.Millisecond)
+		const total = 300
+		for i := 0; i < total; i++ {
+			payload := make([]byte, 1000)
+			if err := track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 900}, Payload: payload}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		mu.Lock()
+		d := dropped
+		mu.Unlock()
+		rxB.mu.Lock()
+		nb := len(rxB.got)
+		rxB.mu.Unlock()
+		rxC.mu.Lock()
+		nc := len(rxC.got)
+		rxC.mu.Unlock()
+		t.Logf("dropped toward B: %d; B got %d, C got %d of %d", d, nb, nc, total)
+		if d == 0 {
+			t.Fatal("nothing dropped toward B")
+		}
+		// Forwarding starts when the relay sees the publisher's first
+		// packet; count from the first packet each receiver got.
+		for name, x := range map[string]*rx{"B": rxB, "C": rxC} {
+			x.mu.Lock()
+			first := uint16(total)
+			for s := range x.got {
+				first = min(first, s)
+			}
+			var missing []uint16
+			for s := first; s < total-tailLen; s++ {
+				if !x.got[s] {
+					missing = append(missing, s)
+				}
+			}
+			x.mu.Unlock()
+			if first > 10 || len(missing) > 0 {
+				t.Errorf("%s: first packet %d, missing %v", name, first, missing)
+			}
+		}
+		a.Close()
+		nacks.Wait()
+		if nackCount != 0 {
+			t.Errorf("publisher received %d NACKs for a receiver's loss", nackCount)
 		}
 	})
 }
