@@ -1,0 +1,122 @@
+package transport_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
+)
+
+func newRelay(t *testing.T, lim relay.Limits) *relay.Relay {
+	t.Helper()
+	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	return r
+}
+
+func dial(t *testing.T, r *relay.Relay, meeting string) (*transport.Conn, error) {
+	cli, srv := signal.Pipe()
+	go r.ServeConn(context.Background(), srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: meeting, SettingEngine: transport.LoopbackOnly})
+}
+
+func TestDialErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := transport.Dial(ctx, transport.Config{MeetingID: "not-an-id"}); err == nil {
+		t.Fatal("invalid meeting id accepted")
+	}
+	if _, err := transport.Dial(ctx, transport.Config{MeetingID: signal.NewID()}); err == nil {
+		t.Fatal("dial without url or connection succeeded")
+	}
+	// A full meeting: the relay's refusal surfaces with its code.
+	r := newRelay(t, relay.Limits{MaxSessionsPerMeeting: 1})
+	m := signal.NewID()
+	c, err := dial(t, r, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := dial(t, r, m); err == nil || !strings.Contains(err.Error(), signal.CodeMeetingFull) {
+		t.Fatalf("second join: %v, want %s", err, signal.CodeMeetingFull)
+	}
+}
+
+func TestPeersAndEnvelopeChecks(t *testing.T) {
+	r := newRelay(t, relay.Limits{})
+	m := signal.NewID()
+	a, err := dial(t, r, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if len(a.Peers()) != 0 || !signal.ValidID(a.SessionID()) {
+		t.Fatalf("first session: peers %v, id %q", a.Peers(), a.SessionID())
+	}
+	b, err := dial(t, r, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Peers(); len(p) != 1 || p[0] != a.SessionID() {
+		t.Fatalf("second session sees %v", p)
+	}
+	if err := a.SendEnvelope("bogus", []byte("x")); err == nil {
+		t.Fatal("invalid recipient accepted")
+	}
+	if err := a.SendEnvelope("", make([]byte, signal.MaxEnvelopePayload+1)); err == nil {
+		t.Fatal("oversized envelope accepted")
+	}
+	// Peers follow joins and leaves.
+	timeout := time.After(5 * time.Second)
+	for len(a.Peers()) != 1 {
+		select {
+		case <-timeout:
+			t.Fatal("peer-joined not reflected in Peers")
+		case <-a.Events():
+		}
+	}
+	b.Close()
+	for {
+		select {
+		case e := <-a.Events():
+			if l, ok := e.(transport.PeerLeft); ok {
+				if l.ID != b.SessionID() || len(a.Peers()) != 0 {
+					t.Fatalf("peer-left %s, peers now %v", l.ID, a.Peers())
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatal("no peer-left")
+		}
+	}
+}
+
+// When the relay shuts down, Events ends with Closed carrying the reason,
+// and operations fail with ErrClosed.
+func TestClosedOnShutdown(t *testing.T) {
+	r := newRelay(t, relay.Limits{})
+	a, err := dial(t, r, signal.NewID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Shutdown(context.Background())
+	var last transport.Event
+	for e := range a.Events() {
+		last = e
+	}
+	if c, ok := last.(transport.Closed); !ok || c.Reason != signal.CodeShutdown {
+		t.Fatalf("last event %#v", last)
+	}
+	<-a.Done()
+	if err := a.SendEnvelope("", []byte("late")); err != transport.ErrClosed {
+		t.Fatalf("send after close: %v", err)
+	}
+}
