@@ -18,7 +18,7 @@ import (
 )
 
 // meetingOf starts a host with media and admits the named members.
-func meetingOf(t *testing.T, e *evilRelay, names ...string) (meeting.MeetingID, meeting.Invite, []*member) {
+func meetingOf(t testing.TB, e *evilRelay, names ...string) (meeting.MeetingID, meeting.Invite, []*member) {
 	t.Helper()
 	mid := newMeetingID(t)
 	host := start(t, e, "host", mid, nil, memberOpts{media: true})
@@ -287,7 +287,7 @@ func TestRelayRemovedMemberKeepsReceivingMedia(t *testing.T) {
 // requireSameRoster waits until ms hold the same roster epoch and code
 // (without requiring every key: a member cut off by the relay cannot send
 // its own).
-func requireSameRoster(t *testing.T, ms ...*member) {
+func requireSameRoster(t testing.TB, ms ...*member) {
 	t.Helper()
 	waitFor(t, "members to agree on the roster", 15*time.Second, func() bool {
 		s0 := ms[0].s.Snapshot()

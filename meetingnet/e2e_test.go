@@ -25,9 +25,11 @@ type member struct {
 	stop context.CancelFunc
 	ran  chan struct{}
 
-	mu      sync.Mutex
-	decoded map[string]map[uint64]int // by sender session, by KID
-	events  []meeting.Event
+	mu       sync.Mutex
+	decoded  map[string]map[uint64]int // by sender session, by KID
+	events   []meeting.Event
+	rosterAt map[uint64]time.Time // when each roster epoch arrived
+	switchAt map[uint64]time.Time // when this member started sending under each epoch
 }
 
 func (m *member) sid() string { return m.p.SessionID() }
@@ -54,9 +56,10 @@ type memberOpts struct {
 
 // start joins the relay and runs the meeting protocol: as host when inv is
 // nil, as a joiner of inv otherwise.
-func start(t *testing.T, e *evilRelay, name string, mid meeting.MeetingID, inv *meeting.Invite, o memberOpts) *member {
+func start(t testing.TB, e *evilRelay, name string, mid meeting.MeetingID, inv *meeting.Invite, o memberOpts) *member {
 	t.Helper()
-	m := &member{name: name, id: o.id, decoded: map[string]map[uint64]int{}, ran: make(chan struct{})}
+	m := &member{name: name, id: o.id, decoded: map[string]map[uint64]int{}, ran: make(chan struct{}),
+		rosterAt: map[uint64]time.Time{}, switchAt: map[uint64]time.Time{}}
 	if m.id == nil {
 		var err error
 		if m.id, err = identity.Generate(); err != nil {
@@ -95,9 +98,15 @@ func start(t *testing.T, e *evilRelay, name string, mid meeting.MeetingID, inv *
 	cfg := Config{
 		Conn: m.p.Conn(), Engine: m.p, Identity: m.id, Name: name, Policy: o.policy, Peers: m.p.Conn().Peers(),
 		OnEvent: func(ev meeting.Event) {
+			now := time.Now()
 			m.mu.Lock()
-			switch ev.(type) {
-			case meeting.SendKey, meeting.ReceiveKey:
+			switch ev := ev.(type) {
+			case meeting.SendKey:
+				m.switchAt[ev.KID>>16] = now
+			case meeting.ReceiveKey:
+			case meeting.RosterChanged:
+				m.rosterAt[ev.Roster.Epoch] = now
+				m.events = append(m.events, ev)
 			default:
 				m.events = append(m.events, ev)
 			}
@@ -139,7 +148,7 @@ func (m *member) hasAlert(kind meeting.AlertKind, sid string) bool {
 	return false
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -151,7 +160,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 // admit waits for j in the host's waiting room and admits it.
-func admit(t *testing.T, host, j *member) {
+func admit(t testing.TB, host, j *member) {
 	t.Helper()
 	waitFor(t, j.name+" in the waiting room", 10*time.Second, func() bool {
 		for _, w := range host.s.Snapshot().Waiting {
@@ -190,7 +199,7 @@ func converged(ms ...*member) (string, bool) {
 	return code, true
 }
 
-func requireConverged(t *testing.T, ms ...*member) string {
+func requireConverged(t testing.TB, ms ...*member) string {
 	t.Helper()
 	var code string
 	waitFor(t, "members to agree on roster and keys", 15*time.Second, func() bool {
@@ -224,7 +233,7 @@ func failures(m *member, from []*member) map[string]uint64 {
 
 // requireDecodeEachOther waits until every member decoded new frames of
 // every other under the current epoch.
-func requireDecodeEachOther(t *testing.T, ms ...*member) {
+func requireDecodeEachOther(t testing.TB, ms ...*member) {
 	t.Helper()
 	epoch := ms[0].s.Snapshot().Epoch
 	waitFor(t, "members to decode each other in the current epoch", 20*time.Second, func() bool {
@@ -242,7 +251,7 @@ func requireDecodeEachOther(t *testing.T, ms ...*member) {
 	})
 }
 
-func newMeetingID(t *testing.T) meeting.MeetingID {
+func newMeetingID(t testing.TB) meeting.MeetingID {
 	mid, err := meeting.NewMeetingID(randReader{})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ const (
 type hook func(client string, dir direction, m signal.Message) []signal.Message
 
 type evilRelay struct {
-	t *testing.T
+	t testing.TB
 	r *relay.Relay
 
 	mu   sync.Mutex
@@ -42,7 +42,7 @@ type delivered struct {
 	env signal.Envelope
 }
 
-func newEvilRelay(t *testing.T) *evilRelay {
+func newEvilRelay(t testing.TB) *evilRelay {
 	r, err := relay.New(relay.Config{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)

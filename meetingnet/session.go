@@ -100,7 +100,7 @@ type Session struct {
 	done    chan struct{}
 	closeMu sync.Once
 
-	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions atomic.Uint64
+	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions, relayErrors atomic.Uint64
 }
 
 // Transition is the timing of the latest key switch of this member.
@@ -230,6 +230,10 @@ func (s *Session) Handle(ev transport.Event) (closed bool) {
 		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
 			s.m.PeerLeft(sid, now)
 		}
+	case transport.RelayError:
+		// An envelope the relay refused (rate limit, a session that just
+		// left); the protocol re-sends what matters.
+		s.relayErrors.Add(1)
 	case transport.Closed:
 		return true
 	}
@@ -441,4 +445,27 @@ func (s *Session) tick(now time.Time) {
 	s.m.Tick(now)
 	s.flush()
 	s.mu.Unlock()
+}
+
+// SafetyNumber returns the pairwise safety number with a member or waiting
+// joiner, computing it on first use (thousands of hash rounds), or "" for an
+// unknown session.
+func (s *Session) SafetyNumber(session string) string {
+	sid, err := meeting.ParseSessionID(session)
+	if err != nil {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, mv := range s.m.Roster().Members {
+		if mv.Session == sid && !mv.Self {
+			return s.m.SafetyNumber(mv.Identity)
+		}
+	}
+	for _, w := range s.m.Waiting() {
+		if w.Session == sid {
+			return s.m.SafetyNumber(w.Identity)
+		}
+	}
+	return ""
 }

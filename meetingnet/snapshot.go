@@ -53,6 +53,7 @@ type DroppedCounters struct {
 	SendErrors   uint64 `json:"send_errors"`
 	EngineErrors uint64 `json:"engine_errors"`
 	BadSessions  uint64 `json:"bad_sessions"`
+	RelayErrors  uint64 `json:"relay_errors"`
 }
 
 func contactString(c interface{ String() string }, zero bool) string {
@@ -72,7 +73,7 @@ func (s *Session) Snapshot() Snapshot {
 		State: m.State().String(), Host: m.IsHost(), Epoch: r.Epoch, Counters: m.Counters(),
 		Dropped: DroppedCounters{
 			Events: s.droppedEvents.Load(), Sends: s.droppedSends.Load(), SendErrors: s.sendErrors.Load(),
-			EngineErrors: s.engineErrors.Load(), BadSessions: s.badSessions.Load(),
+			EngineErrors: s.engineErrors.Load(), BadSessions: s.badSessions.Load(), RelayErrors: s.relayErrors.Load(),
 		},
 	}
 	if r.Epoch > 0 {

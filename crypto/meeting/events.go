@@ -64,6 +64,13 @@ type ChatMessage struct {
 	Text        string
 }
 
+// ContactChecked reports what the contacts store says about a member; it
+// arrives shortly after the RosterChanged that added the member.
+type ContactChecked struct {
+	Session SessionID
+	Status  identity.Status
+}
+
 // KeysChanged reports the senders of the current roster whose current frame
 // key this member does not hold (after MissingKeyAfter).
 type KeysChanged struct {
@@ -144,6 +151,7 @@ func (Removed) isEvent()            {}
 func (BecameHost) isEvent()         {}
 func (ChatMessage) isEvent()        {}
 func (KeysChanged) isEvent()        {}
+func (ContactChecked) isEvent()     {}
 func (Alert) isEvent()              {}
 
 // RosterView is a snapshot of the roster for display.
@@ -164,10 +172,11 @@ type MemberView struct {
 	Self bool
 	// Host marks the host.
 	Host bool
-	// Safety is the pairwise safety number with this member ("" for self
-	// or when no safety function is configured).
+	// Safety is the pairwise safety number with this member, once
+	// Member.SafetyNumber computed it ("" for self and before).
 	Safety string
-	// Contact is what the contacts store said (0 when there is none).
+	// Contact is what the contacts store said (0 when there is none, or
+	// until the ContactChecked event).
 	Contact identity.Status
 	// HasKey reports whether this member holds the member's current frame
 	// key (always true for self).
@@ -182,8 +191,10 @@ type Waiting struct {
 	Name        string
 	Identity    identity.Public
 	Fingerprint [identity.FingerprintSize]byte
-	Safety      string
-	Contact     identity.Status
+	// Safety is the pairwise safety number once Member.SafetyNumber
+	// computed it.
+	Safety  string
+	Contact identity.Status
 }
 
 // Counters count rejected and notable inputs. Every rejection increments

@@ -47,8 +47,12 @@ func TestAdmissionWaitingRoomAndMetadata(t *testing.T) {
 	if len(wr) != 1 || wr[0].Name != "Joiner Grace Hopper" || wr[0].Session != j.sid || !wr[0].Identity.Equal(j.id.Public()) {
 		t.Fatalf("waiting room = %+v", wr)
 	}
-	if wr[0].Safety == "" || len(strings.ReplaceAll(wr[0].Safety, " ", "")) != 60 {
-		t.Fatalf("waiting room safety number %q, want 60 digits", wr[0].Safety)
+	sn := h.m.SafetyNumber(wr[0].Identity)
+	if len(strings.ReplaceAll(sn, " ", "")) != 60 {
+		t.Fatalf("waiting room safety number %q, want 60 digits", sn)
+	}
+	if h.m.Waiting()[0].Safety != sn {
+		t.Fatal("waiting room does not show the computed safety number")
 	}
 	if j.sender != nil {
 		t.Fatal("joiner has a send key before admission")
@@ -66,9 +70,12 @@ func TestAdmissionWaitingRoomAndMetadata(t *testing.T) {
 	if h.m.Epoch() != 2 {
 		t.Fatalf("epoch %d after one admission, want 2", h.m.Epoch())
 	}
+	if j.m.SafetyNumber(h.id.Public()) != sn {
+		t.Fatal("joiner and host see different safety numbers")
+	}
 	for _, mv := range j.m.Roster().Members {
-		if !mv.Self && mv.Safety != wr[0].Safety {
-			t.Fatal("joiner and host see different safety numbers")
+		if !mv.Self && mv.Safety != sn {
+			t.Fatal("roster view does not show the safety number")
 		}
 	}
 	if err := h.m.SendChat("a secret chat line"); err != nil {
@@ -163,6 +170,20 @@ func TestPolicyAdmitVerified(t *testing.T) {
 	}
 	if !sawChanged {
 		t.Fatal("waiting room does not flag the changed key")
+	}
+	var checked bool
+	for _, e := range h.events {
+		if c, ok := e.(ContactChecked); ok && c.Session == f.sid && c.Status == identity.StatusVerified {
+			checked = true
+		}
+	}
+	for _, mv := range h.m.Roster().Members {
+		if mv.Session == f.sid && mv.Contact != identity.StatusVerified {
+			checked = false
+		}
+	}
+	if !checked {
+		t.Fatal("roster does not show the verified contact")
 	}
 }
 

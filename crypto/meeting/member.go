@@ -153,7 +153,7 @@ type peer struct {
 	send    cipherAEAD // K_{self→peer}
 	recv    cipherAEAD // K_{peer→self}
 	contact identity.Status
-	safety  string
+	checked bool // the contacts store was consulted
 
 	hasKey bool   // holds a key of the current epoch
 	kid    uint64 // current receive KID when hasKey
@@ -165,7 +165,6 @@ type peer struct {
 type waiter struct {
 	RosterMember
 	contact identity.Status
-	safety  string
 }
 
 type outKey struct {
@@ -246,12 +245,13 @@ type Member struct {
 	reprocessing bool
 	again        bool
 
-	seen     map[MemberKey]bool // every member key of every roster accepted
-	present  map[SessionID]time.Time
-	lobby    map[MemberKey]*waiter // host only
-	denied   map[MemberKey]SessionID
-	lobbySID map[SessionID]bool // members: the host's Lobby
-	alerted  map[alertKey]time.Time
+	seen        map[MemberKey]bool // every member key of every roster accepted
+	safetyCache map[[identity.FingerprintSize]byte]string
+	present     map[SessionID]time.Time
+	lobby       map[MemberKey]*waiter // host only
+	denied      map[MemberKey]SessionID
+	lobbySID    map[SessionID]bool // members: the host's Lobby
+	alerted     map[alertKey]time.Time
 
 	out      []Outgoing
 	events   []Event
@@ -266,19 +266,20 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		return nil, errors.New("meeting: config needs an identity and a session")
 	}
 	m := &Member{
-		cfg:      cfg,
-		rand:     cfg.Rand,
-		self:     cfg.Identity.Public(),
-		now:      now,
-		peers:    make(map[MemberKey]*peer),
-		windows:  make(map[MemberKey]*replayWindow),
-		outbox:   make(map[outKey]*pendingMsg),
-		present:  make(map[SessionID]time.Time),
-		seen:     make(map[MemberKey]bool),
-		lobby:    make(map[MemberKey]*waiter),
-		denied:   make(map[MemberKey]SessionID),
-		lobbySID: make(map[SessionID]bool),
-		alerted:  make(map[alertKey]time.Time),
+		cfg:         cfg,
+		rand:        cfg.Rand,
+		self:        cfg.Identity.Public(),
+		now:         now,
+		peers:       make(map[MemberKey]*peer),
+		windows:     make(map[MemberKey]*replayWindow),
+		outbox:      make(map[outKey]*pendingMsg),
+		present:     make(map[SessionID]time.Time),
+		seen:        make(map[MemberKey]bool),
+		safetyCache: make(map[[identity.FingerprintSize]byte]string),
+		lobby:       make(map[MemberKey]*waiter),
+		denied:      make(map[MemberKey]SessionID),
+		lobbySID:    make(map[SessionID]bool),
+		alerted:     make(map[alertKey]time.Time),
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader
@@ -419,7 +420,8 @@ func (m *Member) Roster() RosterView {
 			mv.Self, mv.HasKey = true, m.hasSend
 			mv.KID = m.sendKID
 		} else if p := m.peers[e.MemberKey]; p != nil {
-			mv.Safety, mv.Contact, mv.HasKey, mv.KID = p.safety, p.contact, p.hasKey, p.kid
+			mv.Contact, mv.HasKey, mv.KID = p.contact, p.hasKey, p.kid
+			mv.Safety = m.safetyCache[mv.Fingerprint]
 		}
 		v.Members = append(v.Members, mv)
 	}
@@ -430,7 +432,8 @@ func (m *Member) Roster() RosterView {
 func (m *Member) Waiting() []Waiting {
 	var w []Waiting
 	for _, x := range m.lobby {
-		w = append(w, Waiting{Session: x.Session, Name: x.Name, Identity: x.Identity, Fingerprint: x.Identity.Fingerprint(), Safety: x.safety, Contact: x.contact})
+		fp := x.Identity.Fingerprint()
+		w = append(w, Waiting{Session: x.Session, Name: x.Name, Identity: x.Identity, Fingerprint: fp, Safety: m.safetyCache[fp], Contact: x.contact})
 	}
 	slices.SortFunc(w, func(a, b Waiting) int { return bytes.Compare(a.Session[:], b.Session[:]) })
 	return w
@@ -580,7 +583,7 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 	}
 	m.window(h.sender).mark(in.seq)
 	w := &waiter{RosterMember: RosterMember{Session: from, Identity: pub, MemberKey: h.sender, Name: name}}
-	w.contact, w.safety = m.lookup(name, pub, from)
+	w.contact = m.observe(name, pub, from)
 	m.lobby[h.sender] = w
 	m.lobbyChanged()
 	switch {
@@ -590,22 +593,57 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 	}
 }
 
-// lookup consults the contacts store and the safety number function.
-func (m *Member) lookup(name string, pub identity.Public, sid SessionID) (identity.Status, string) {
-	var st identity.Status
-	if m.cfg.Contacts != nil {
-		s, err := m.cfg.Contacts.Observe(name, pub)
-		if err == nil {
-			st = s
+// observe consults the contacts store, raising the key-changed alert.
+func (m *Member) observe(name string, pub identity.Public, sid SessionID) identity.Status {
+	if m.cfg.Contacts == nil {
+		return 0
+	}
+	st, err := m.cfg.Contacts.Observe(name, pub)
+	if err != nil {
+		return 0
+	}
+	if st == identity.StatusKeyChanged {
+		m.alert(AlertKeyChanged, sid, name)
+	}
+	return st
+}
+
+// checkContacts consults the contacts store for members not yet checked.
+// It runs from Tick, after a roster change's keys went out: the store
+// writes to disk, which must not delay a key rotation.
+func (m *Member) checkContacts() {
+	for _, mk := range m.peerOrder() {
+		p := m.peers[mk]
+		if p.checked {
+			continue
 		}
-		if s == identity.StatusKeyChanged {
-			m.alert(AlertKeyChanged, sid, name)
+		p.checked = true
+		p.contact = m.observe(p.Name, p.Identity, p.Session)
+		if p.contact != 0 {
+			m.emit(ContactChecked{Session: p.Session, Status: p.contact})
 		}
 	}
+}
+
+// SafetyNumber returns the pairwise safety number (§2) with pub, formatted
+// in groups. It costs thousands of hash rounds the first time for each
+// identity, so the core never computes it on the protocol's hot path; views
+// show it once it was asked for.
+func (m *Member) SafetyNumber(pub identity.Public) string {
+	fp := pub.Fingerprint()
+	if sn, ok := m.safetyCache[fp]; ok {
+		return sn
+	}
+	var sn string
 	if m.cfg.SafetyNumber != nil {
-		return st, m.cfg.SafetyNumber(m.self, pub)
+		sn = m.cfg.SafetyNumber(m.self, pub)
+	} else {
+		sn = safety.Format(safety.Number(m.self.SafetyKey(), nil, pub.SafetyKey(), nil))
 	}
-	return st, safety.Format(safety.Number(m.self.SafetyKey(), nil, pub.SafetyKey(), nil))
+	if len(m.safetyCache) < 4*MaxMembers {
+		m.safetyCache[fp] = sn
+	}
+	return sn
 }
 
 func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at time.Time) {
@@ -907,7 +945,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 				m.counters.RosterRejected++
 				continue
 			}
-			p.contact, p.safety = m.lookup(e.Name, e.Identity, e.Session)
+			p.checked = m.cfg.Contacts == nil
 		}
 		p.RosterMember, p.index = e, i
 		p.hasKey, p.warned = false, false
@@ -1193,6 +1231,7 @@ func (m *Member) Tick(now time.Time) {
 		return
 	}
 	m.retransmit()
+	m.checkContacts()
 	if m.next.active && !now.Before(m.next.deadline) {
 		m.counters.SwitchTimeouts++
 		m.switchKey()
