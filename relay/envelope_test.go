@@ -3,7 +3,11 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +127,53 @@ func TestEnvelopes(t *testing.T) {
 	if st.EnvelopesIn != n+2 || st.EnvelopesOut != n+n/2+2 {
 		t.Fatalf("envelope counters in=%d out=%d, want %d and %d", st.EnvelopesIn, st.EnvelopesOut, n+2, n+n/2+2)
 	}
+}
+
+// The relay's logs at info level (the default) carry no payloads, no SDP,
+// no addresses and not the meeting ID itself. (Debug level adds the WebRTC
+// stack's own messages, which may name addresses.)
+func TestLogsCarryNoContent(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	_, url := startRelay(t, relay.Config{Logger: log})
+	meeting := signal.NewID()
+	cfg := transport.Config{URL: url, MeetingID: meeting}
+	a, b := newClient(t, cfg), newClient(t, cfg)
+	a.publish()
+	waitFor(t, 20*time.Second, "media", func() bool { return b.receivedAtLeast(5, a) })
+	secret := []byte("TOP-SECRET-ENVELOPE-CONTENT")
+	if err := a.conn.SendEnvelope(b.conn.SessionID(), secret); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEvent[transport.Envelope](t, b.conn, 5*time.Second); !bytes.Equal(e.Payload, secret) {
+		t.Fatal("envelope not delivered")
+	}
+	a.close()
+	waitFor(t, 5*time.Second, "leave logged", func() bool { return strings.Contains(buf.String(), "session left") })
+	logs := buf.String()
+	if !strings.Contains(logs, a.conn.SessionID()) {
+		t.Fatalf("logs do not mention sessions at all; the check below would prove nothing:\n%s", logs)
+	}
+	for _, bad := range []string{meeting, string(secret), base64.StdEncoding.EncodeToString(secret), "v=0", "a=fingerprint", "127.0.0.1"} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("logs contain %q", bad)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

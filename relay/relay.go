@@ -112,7 +112,7 @@ func New(cfg Config) (*Relay, error) {
 	reg.Add(rr)
 	reg.Add(sr)
 
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: log}}
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
