@@ -31,6 +31,10 @@ type Limits struct {
 	MaxMeetings int
 	// MaxTracksPerSession bounds the tracks one session may publish.
 	MaxTracksPerSession int
+	// MaxTrackPacketRate is the sustained RTP packets per second the relay
+	// forwards for one published track; it also allows bursts of that many
+	// packets (a large keyframe). Packets above it are dropped and counted.
+	MaxTrackPacketRate int
 	// IdleTimeout closes a session that sent nothing (not even a ping) for
 	// this long.
 	IdleTimeout time.Duration
@@ -51,6 +55,7 @@ var DefaultLimits = Limits{
 	MaxSessionsPerMeeting: 50,
 	MaxMeetings:           1000,
 	MaxTracksPerSession:   4,
+	MaxTrackPacketRate:    1000,
 	IdleTimeout:           60 * time.Second,
 	JoinTimeout:           10 * time.Second,
 	SendQueue:             512,
@@ -81,6 +86,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxTracksPerSession <= 0 {
 		l.MaxTracksPerSession = d.MaxTracksPerSession
+	}
+	if l.MaxTrackPacketRate <= 0 {
+		l.MaxTrackPacketRate = d.MaxTrackPacketRate
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = d.IdleTimeout

@@ -120,6 +120,8 @@ func (f *forwarder) readLoop() {
 	buf := make([]byte, readBufferLen)
 	var pkt rtp.Packet
 	m := f.r.m
+	rate := f.r.lim.MaxTrackPacketRate
+	limit := newBucket(float64(rate), rate)
 	for {
 		n, _, err := f.remote.Read(buf)
 		if err != nil {
@@ -130,6 +132,10 @@ func (f *forwarder) readLoop() {
 		}
 		m.packetsIn.Add(1)
 		m.bytesIn.Add(int64(n))
+		if !limit.allow() {
+			m.packetsDropped.Add(1)
+			continue
+		}
 		if len(pkt.Payload) == 0 {
 			continue // padding-only probe: nothing to forward
 		}

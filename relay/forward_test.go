@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay"
@@ -126,5 +127,49 @@ func TestUnpublishAndKeyframeRequest(t *testing.T) {
 	waitFor(t, 5*time.Second, "audio to keep flowing", func() bool { return audio.good.Load() > n+10 })
 	if audio.ended.Load() {
 		t.Fatal("audio ended with the video")
+	}
+}
+
+// A publisher flooding RTP is held to the per-track packet rate: the excess
+// is dropped and counted, not forwarded.
+func TestRTPFloodCapped(t *testing.T) {
+	r, url := startRelay(t, relay.Config{Limits: relay.Limits{MaxTrackPacketRate: 100}})
+	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
+	pub, sub := newClient(t, cfg), newClient(t, cfg)
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "flood", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.conn.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	pub.trackIDs = []string{"flood"}
+	// Trickle until the receiver has the track, then flood.
+	var n uint32
+	send := func() {
+		track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000}, Payload: payloadFor("flood", n)})
+		n++
+	}
+	waitFor(t, 20*time.Second, "the track at the receiver", func() bool {
+		send()
+		return sub.receivedAtLeast(1, pub)
+	})
+	start := time.Now()
+	base := sub.stats(pub.conn.SessionID(), "flood").good.Load()
+	const flood = 3000
+	for i := 0; i < flood; i++ {
+		send()
+		if i%100 == 99 {
+			time.Sleep(time.Millisecond) // let the kernel keep up; still ~30× the limit
+		}
+	}
+	elapsed := time.Since(start)
+	waitFor(t, 5*time.Second, "drops counted", func() bool { return r.Stats().PacketsDropped > 0 })
+	time.Sleep(300 * time.Millisecond)
+	got := sub.stats(pub.conn.SessionID(), "flood").good.Load() - base
+	allowed := int64(100 + 100*(elapsed+300*time.Millisecond).Seconds() + 20)
+	t.Logf("flood of %d in %v: receiver got %d, relay dropped %d", flood, elapsed, got, r.Stats().PacketsDropped)
+	if got > allowed {
+		t.Fatalf("receiver got %d packets of a flood, limit allows about %d", got, allowed)
 	}
 }

@@ -17,6 +17,7 @@ type Stats struct {
 	BytesIn         int64            `json:"bytes_in"`          // RTP bytes (header+payload) received
 	PacketsOut      int64            `json:"packets_out"`       // RTP packets forwarded to receivers
 	BytesOut        int64            `json:"bytes_out"`         // RTP bytes forwarded
+	PacketsDropped  int64            `json:"packets_dropped"`   // RTP packets over a track's rate limit
 	EnvelopesIn     int64            `json:"envelopes_in"`      // envelopes accepted from clients
 	EnvelopesOut    int64            `json:"envelopes_out"`     // envelope deliveries
 	KeyframeReqs    int64            `json:"keyframe_requests"` // PLIs sent to publishers
@@ -36,6 +37,7 @@ type metrics struct {
 	bytesIn         atomic.Int64
 	packetsOut      atomic.Int64
 	bytesOut        atomic.Int64
+	packetsDropped  atomic.Int64
 	envelopesIn     atomic.Int64
 	envelopesOut    atomic.Int64
 	keyframeReqs    atomic.Int64
@@ -76,6 +78,7 @@ func (m *metrics) snapshot() Stats {
 		BytesIn:         m.bytesIn.Load(),
 		PacketsOut:      m.packetsOut.Load(),
 		BytesOut:        m.bytesOut.Load(),
+		PacketsDropped:  m.packetsDropped.Load(),
 		EnvelopesIn:     m.envelopesIn.Load(),
 		EnvelopesOut:    m.envelopesOut.Load(),
 		KeyframeReqs:    m.keyframeReqs.Load(),

@@ -81,6 +81,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.lim.MaxSessionsPerMeeting, "max-sessions", d.MaxSessionsPerMeeting, "participants per meeting")
 	fs.IntVar(&c.lim.MaxMeetings, "max-meetings", d.MaxMeetings, "meetings on this relay")
 	fs.IntVar(&c.lim.MaxTracksPerSession, "max-tracks", d.MaxTracksPerSession, "tracks one participant may publish")
+	fs.IntVar(&c.lim.MaxTrackPacketRate, "max-track-pps", d.MaxTrackPacketRate, "RTP packets per second forwarded per track (and burst)")
 	fs.DurationVar(&c.lim.IdleTimeout, "idle-timeout", d.IdleTimeout, "close sessions silent this long")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Second, "time clients get to close on shutdown")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
