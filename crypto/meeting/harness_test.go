@@ -99,7 +99,12 @@ func (w *world) newNode(name string) *node {
 
 // connect announces n to the relay: others see it join, it sees them.
 func (w *world) connect(n *node) {
+	known := false
 	for _, o := range w.nodes {
+		if o == n {
+			known = true // a reconnection under a new session
+			continue
+		}
 		if !o.online {
 			continue
 		}
@@ -110,7 +115,9 @@ func (w *world) connect(n *node) {
 			n.m.PeerJoined(o.sid, w.now)
 		}
 	}
-	w.nodes = append(w.nodes, n)
+	if !known {
+		w.nodes = append(w.nodes, n)
+	}
 	n.drain()
 	for _, o := range w.nodes {
 		o.drain()

@@ -518,3 +518,38 @@ const (
 	codeVectorDigits = "49747 28422 24773 64039 51373 87362"
 	codeVectorWords  = "tiger cable noodle snail chess angle"
 )
+
+func TestHostReconnects(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	w.disconnect(h)
+	w.run(time.Second)
+	if !a.hasAlert(AlertHostGone, h.sid) {
+		t.Fatal("no host-gone alert")
+	}
+	// The host process comes back on a new relay session.
+	old := h.sid
+	h.sid = randomSID(t)
+	h.online = true
+	w.connect(h)
+	if err := h.m.Reconnected(h.sid, w.now); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(time.Second)
+	requireSameCode(t, h, a, b)
+	w.requireAllDecode(t, h, a, b)
+	if a.m.Roster().Host != h.sid || h.sid == old {
+		t.Fatal("roster does not name the host's new session")
+	}
+	// It can admit again.
+	c := w.join("c", h.m.Invite())
+	w.run(20 * time.Millisecond)
+	w.admitAll(t, h)
+	w.run(time.Second)
+	requireSameCode(t, h, a, b, c)
+	w.requireAllDecode(t, h, a, b, c)
+	if err := a.m.Reconnected(randomSID(t), w.now); !errors.Is(err, ErrNotHost) {
+		t.Fatalf("member reconnect: %v", err)
+	}
+}

@@ -947,6 +947,9 @@ func (m *Member) applyRoster(r *roster, send bool) {
 			}
 			p.checked = m.cfg.Contacts == nil
 		}
+		if p.Session != e.Session {
+			p.gone = false // the member is back under a new session
+		}
 		p.RosterMember, p.index = e, i
 		p.hasKey, p.warned = false, false
 		peers[e.MemberKey] = p
@@ -1545,6 +1548,25 @@ func (m *Member) onHandOver(p *peer, in inner) {
 	m.invitePriv, m.invitePub = &ip, pub
 	members := slices.Clone(m.roster.members)
 	m.publish(members, m.selfIndex, append(slices.Clone(m.roster.certs), cert))
+}
+
+// Reconnected tells the core that this member's relay connection was
+// replaced and now has session sid. A host publishes the next roster with
+// its new session (§6.8 "Host back"); other members cannot change their
+// roster entry and must knock again with a new Member.
+func (m *Member) Reconnected(sid SessionID, now time.Time) error {
+	m.now = now
+	if !m.IsHost() {
+		return ErrNotHost
+	}
+	if sid.IsZero() {
+		return ErrNoSuchEntry
+	}
+	m.cfg.Session = sid
+	members := slices.Clone(m.roster.members)
+	members[m.selfIndex].Session = sid
+	m.publish(members, m.roster.host, m.roster.certs)
+	return nil
 }
 
 // SendChat sends an end-to-end encrypted chat message to every member.
