@@ -15,7 +15,7 @@ typedef struct {
 	vpx_image_t img;
 } raw_enc;
 
-static raw_enc *raw_open(unsigned w, unsigned h, unsigned kbps, unsigned threads) {
+static raw_enc *raw_open(unsigned w, unsigned h, unsigned kbps, unsigned threads, unsigned drop) {
 	raw_enc *e = calloc(1, sizeof(raw_enc));
 	vpx_codec_enc_cfg_t cfg;
 	if (vpx_codec_enc_config_default(vpx_codec_vp8_cx(), &cfg, 0)) { free(e); return NULL; }
@@ -30,7 +30,7 @@ static raw_enc *raw_open(unsigned w, unsigned h, unsigned kbps, unsigned threads
 	cfg.rc_min_quantizer = 2; cfg.rc_max_quantizer = 63;
 	cfg.rc_undershoot_pct = 100; cfg.rc_overshoot_pct = 15;
 	cfg.rc_buf_initial_sz = 500; cfg.rc_buf_optimal_sz = 600; cfg.rc_buf_sz = 1000;
-	cfg.rc_dropframe_thresh = 30;
+	cfg.rc_dropframe_thresh = drop;
 	cfg.kf_mode = VPX_KF_AUTO; cfg.kf_max_dist = 90;
 	if (vpx_codec_enc_init(&e->ctx, vpx_codec_vp8_cx(), &cfg, 0)) { free(e); return NULL; }
 	vpx_codec_control(&e->ctx, VP8E_SET_CPUUSED, -6);
@@ -68,9 +68,10 @@ import (
 // Encoder is a bare libvpx VP8 encoder.
 type Encoder struct{ e *C.raw_enc }
 
-// New opens the baseline encoder.
-func New(width, height, kbps, threads int) (*Encoder, error) {
-	e := C.raw_open(C.uint(width), C.uint(height), C.uint(kbps), C.uint(threads))
+// New opens the baseline encoder. drop is rc_dropframe_thresh (0: never
+// drop a frame).
+func New(width, height, kbps, threads, drop int) (*Encoder, error) {
+	e := C.raw_open(C.uint(width), C.uint(height), C.uint(kbps), C.uint(threads), C.uint(drop))
 	if e == nil {
 		return nil, errors.New("vpxraw: open failed")
 	}
