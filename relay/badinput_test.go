@@ -225,7 +225,7 @@ func TestBadInputs(t *testing.T) {
 				c.send(`{"type":"ping"}`)
 			}
 		}, signal.CodeRateLimited, true},
-		{"idle", relay.Limits{IdleTimeout: 200 * time.Millisecond}, func(c *raw, _ *relay.Relay, m string) {
+		{"idle", relay.Limits{IdleTimeout: time.Second}, func(c *raw, _ *relay.Relay, m string) {
 			c.join(m)
 		}, signal.CodeIdle, true},
 	}

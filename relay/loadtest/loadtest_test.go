@@ -14,14 +14,19 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	// 3 participants × 2 receivers × (105 video + 50 audio) ≈ 930 packets/s.
-	if res.PacketsOutPerSec < 700 || res.PacketsOutPerSec > 1200 {
-		t.Fatalf("forwarded %.0f packets/s, want about 930", res.PacketsOutPerSec)
+	// 3 participants × (105 video + 50 audio) ≈ 465 packets/s in, each
+	// forwarded to 2 receivers. Paced senders may fall behind on a loaded
+	// machine, so the bounds are loose; the 2:1 ratio is not.
+	if res.PacketsInPerSec < 150 || res.PacketsInPerSec > 600 {
+		t.Fatalf("relay received %.0f packets/s, want about 465", res.PacketsInPerSec)
+	}
+	if ratio := res.PacketsOutPerSec / res.PacketsInPerSec; ratio < 1.8 || ratio > 2.2 {
+		t.Fatalf("out/in = %.2f, want 2 (each packet to two receivers)", ratio)
 	}
 	if res.Expected == 0 || res.Received == 0 {
 		t.Fatalf("receivers measured nothing: %+v", res)
 	}
-	if res.LossPercent > 1 {
+	if res.LossPercent > 2 {
 		t.Fatalf("loss %.2f%% on loopback", res.LossPercent)
 	}
 	if res.LatencyP50 <= 0 || res.LatencyP50 > 500*time.Millisecond {
