@@ -110,11 +110,22 @@ func run() error {
 	return nil
 }
 
+// uiReport is app.Report plus how long the UI thread took to pick up the
+// request (its responsiveness while video plays).
+type uiReport struct {
+	app.Report
+	UIDelayMillis float64 `json:"ui_delay_ms"`
+}
+
 // writeReports rewrites path with the app's on-screen state.
 func writeReports(a *app.App, path string) {
 	for range time.Tick(reportEvery) {
-		var r app.Report
-		fyne.DoAndWait(func() { r = a.Report() })
+		var r uiReport
+		asked := time.Now()
+		fyne.DoAndWait(func() {
+			r.UIDelayMillis = float64(time.Since(asked).Microseconds()) / 1000
+			r.Report = a.Report()
+		})
 		b, err := json.Marshal(r)
 		if err != nil {
 			continue

@@ -131,6 +131,19 @@ func (r *runningApp) state(t testing.TB) (app.Report, bool) {
 	return rep, true
 }
 
+// uiDelay returns the UI thread's latest pick-up delay in milliseconds.
+func (r *runningApp) uiDelay() float64 {
+	b, err := os.ReadFile(r.report)
+	if err != nil {
+		return 0
+	}
+	var u struct {
+		D float64 `json:"ui_delay_ms"`
+	}
+	json.Unmarshal(b, &u)
+	return u.D
+}
+
 // waitFor polls the report until cond holds.
 func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(app.Report) bool) app.Report {
 	t.Helper()
@@ -367,7 +380,13 @@ func BenchmarkDemoRender(b *testing.B) {
 	}
 	t0 := time.Now()
 	b.ResetTimer()
+	// While frames flow, sample how long the UI thread takes to run a
+	// request (the report writer measures it every 250 ms).
+	maxDelay := 0.0
 	rep := a.waitFor(b, "frames", 10*time.Minute, func(r app.Report) bool {
+		if d := a.uiDelay(); d > maxDelay {
+			maxDelay = d
+		}
 		return totalShown(r)-totalShown(start) >= uint64(b.N)
 	})
 	b.StopTimer()
@@ -393,6 +412,7 @@ func BenchmarkDemoRender(b *testing.B) {
 	b.ReportMetric(shown/float64(remote)/elapsed, "shown-fps/tile")
 	b.ReportMetric(offered/float64(remote)/elapsed, "offered-fps/tile")
 	b.ReportMetric(100*(cpu1-cpu0)/elapsed, "cpu%")
+	b.ReportMetric(maxDelay, "max-ui-delay-ms")
 }
 
 func totalShown(r app.Report) uint64 {
