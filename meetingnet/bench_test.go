@@ -135,6 +135,7 @@ func BenchmarkRotationLoopback(b *testing.B) {
 		b.ReportMetric(float64(pct(st.joins, .5).Microseconds())/1000, "join-p50-ms")
 		b.ReportMetric(float64(pct(st.joins, .95).Microseconds())/1000, "join-p95-ms")
 		b.ReportMetric(float64(st.lost), "lost-frames")
+		b.ReportMetric(float64(st.retransmits)/float64(st.rotations), "resends/rotation")
 	})
 }
 
