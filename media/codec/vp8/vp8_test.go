@@ -7,6 +7,7 @@ import (
 	"image"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -443,9 +444,6 @@ func BenchmarkEncode(b *testing.B) {
 	}{{"640x480", 640, 480, 800}, {"1280x720", 1280, 720, 1500}} {
 		in := syntheticPictures(b, c.w, c.h, 60)
 		threads := 1
-		if c.w*c.h >= 1280*720 {
-			threads = 2
-		}
 		b.Run(c.name+"/sotto", func(b *testing.B) {
 			enc, err := vp8.NewEncoder(c.w, c.h, vp8.Params{Bitrate: c.kbps * 1000, Threads: threads, DropFrameThreshold: -1})
 			if err != nil {
@@ -479,6 +477,71 @@ func BenchmarkEncode(b *testing.B) {
 				bytes += n
 			}
 			b.ReportMetric(float64(bytes)*8*fps/float64(b.N)/1000, "kbit/s")
+		})
+	}
+}
+
+// cpuNow is the process's user+system CPU time.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkEncodeInterleaved encodes every picture with Sotto's encoder and
+// then with bare libvpx, alternating frame by frame, so that both see the
+// same background load on a shared machine. It reports wall and CPU time
+// per frame for each and their ratios (sotto/libvpx).
+func BenchmarkEncodeInterleaved(b *testing.B) {
+	for _, c := range []struct {
+		name                string
+		w, h, kbps, threads int
+	}{
+		{"640x480", 640, 480, 800, 1},
+		{"1280x720", 1280, 720, 1500, 1},
+		// libvpx's VP8 worker threads spin-wait; on a busy machine two
+		// threads cost far more than one (see BENCHMARKS.md).
+		{"1280x720-2threads", 1280, 720, 1500, 2},
+	} {
+		in := syntheticPictures(b, c.w, c.h, 60)
+		threads := c.threads
+		b.Run(c.name, func(b *testing.B) {
+			enc, err := vp8.NewEncoder(c.w, c.h, vp8.Params{Bitrate: c.kbps * 1000, Threads: threads, DropFrameThreshold: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer enc.Close()
+			raw, err := vpxraw.New(c.w, c.h, c.kbps, threads, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer raw.Close()
+			var wallS, wallR, cpuS, cpuR time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := in[i%len(in)]
+				pts := int64(i) * 3000
+				t0, c0 := time.Now(), cpuNow()
+				if _, err := enc.Encode(p, pts, 3000); err != nil {
+					b.Fatal(err)
+				}
+				t1, c1 := time.Now(), cpuNow()
+				if raw.Encode(p, pts, 3000) < 0 {
+					b.Fatal("encode failed")
+				}
+				t2, c2 := time.Now(), cpuNow()
+				wallS += t1.Sub(t0)
+				wallR += t2.Sub(t1)
+				cpuS += c1 - c0
+				cpuR += c2 - c1
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(wallS.Microseconds())/1000/n, "sotto-ms/frame")
+			b.ReportMetric(float64(wallR.Microseconds())/1000/n, "libvpx-ms/frame")
+			b.ReportMetric(float64(wallS)/float64(wallR), "wall-ratio")
+			b.ReportMetric(float64(cpuS.Microseconds())/1000/n, "sotto-cpu-ms/frame")
+			b.ReportMetric(float64(cpuR.Microseconds())/1000/n, "libvpx-cpu-ms/frame")
+			b.ReportMetric(float64(cpuS)/float64(cpuR), "cpu-ratio")
 		})
 	}
 }
