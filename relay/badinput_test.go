@@ -311,3 +311,51 @@ func TestBadInputsWebSocket(t *testing.T) {
 	_ = errors.New
 	_ = fmt.Sprint
 }
+
+// A client that stops reading is closed as a slow consumer once its queue
+// is full, and the sender and the rest of the meeting carry on.
+func TestSlowConsumer(t *testing.T) {
+	r := pipeRelay(t, relay.Config{Limits: relay.Limits{SendQueue: 8, EnvelopeRate: 1000, EnvelopeBurst: 1000}})
+	meeting := signal.NewID()
+	stuck := &raw{t: t, conn: pipeConn(r)}
+	stuck.join(meeting)
+	a := dialPipe(t, r, meeting)
+	// Pipe buffers (64) plus the queue (8) overflow well before 200.
+	for i := 0; i < 200; i++ {
+		if err := a.SendEnvelope("", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "all envelopes processed", func() bool { return r.Stats().EnvelopesIn == 200 })
+	if r.Stats().Rejected[signal.CodeSlow] != 1 {
+		t.Fatalf("slow consumers closed: %d, want 1", r.Stats().Rejected[signal.CodeSlow])
+	}
+	// The stuck client finds a prefix of what was sent (peer-joined, then
+	// envelopes in order; the relay abandons the rest of its queue), then
+	// the reason.
+	for i := -1; ; i++ {
+		switch m := stuck.next().(type) {
+		case signal.PeerJoined:
+			if i != -1 {
+				t.Fatal("peer-joined out of order")
+			}
+		case closed:
+			if m.reason != signal.CodeSlow {
+				t.Fatalf("closed with %q, want %q", m.reason, signal.CodeSlow)
+			}
+			if r.Stats().DroppedMessages == 0 {
+				t.Fatal("dropped messages not counted")
+			}
+			// The sender carries on with a newcomer.
+			b := dialPipe(t, r, meeting)
+			checkHealthy(t, a, b)
+			return
+		case signal.Envelope:
+			if i < 0 || m.Payload[0] != byte(i) {
+				t.Fatalf("envelope %d out of order", i)
+			}
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+}

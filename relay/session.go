@@ -31,6 +31,8 @@ type session struct {
 	log *slog.Logger
 
 	out        chan []byte
+	abortCtx   context.Context // cancelled to abandon writes to a stuck client
+	abort      context.CancelFunc
 	quit       chan struct{}
 	quitOnce   sync.Once
 	final      []byte // last message written before closing, if any
@@ -145,7 +147,10 @@ func (r *Relay) newSession(c signal.Conn) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	abortCtx, abort := context.WithCancel(context.Background())
 	s := &session{
+		abortCtx:   abortCtx,
+		abort:      abort,
 		r:          r,
 		id:         signal.NewID(),
 		sig:        c,
@@ -281,6 +286,7 @@ func (s *session) leave() {
 	}
 	s.pc.Close()
 	<-s.writerDone
+	s.abort()
 	r.m.sessions.Add(-1)
 	s.log.Info("session left", "reason", s.closeReason())
 }
@@ -343,43 +349,45 @@ func (s *session) enqueue(b []byte) bool {
 		s.r.m.droppedMessages.Add(1)
 		s.r.m.reject(signal.CodeSlow)
 		s.closeWith(nil, signal.CodeSlow)
+		s.abort() // the write in progress is to a client that does not read
 		return false
 	}
 }
 
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
-	write := func(b []byte, d time.Duration) error {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		return s.sig.Write(ctx, b)
-	}
 	for {
 		select {
 		case b := <-s.out:
-			if err := write(b, writeTimeout); err != nil {
+			ctx, cancel := context.WithTimeout(s.abortCtx, writeTimeout)
+			err := s.sig.Write(ctx, b)
+			cancel()
+			if err != nil {
 				s.closeWith(nil, "write failed")
-				s.sig.Close("write failed")
+				s.sig.Close(s.closeReason())
 				return
 			}
 		case <-s.quit:
 			s.mu.Lock()
 			final, why := s.final, s.closeWhy
 			s.mu.Unlock()
+			// Flush what is queued, then the final message, all within one
+			// flushTimeout: a client that does not read cannot hold the
+			// session open.
+			ctx, cancel := context.WithTimeout(s.abortCtx, flushTimeout)
 			ok := true
 			for ok {
 				select {
 				case b := <-s.out:
-					if write(b, flushTimeout) != nil {
-						ok = false
-					}
+					ok = s.sig.Write(ctx, b) == nil
 				default:
 					if final != nil {
-						_ = write(final, flushTimeout)
+						_ = s.sig.Write(ctx, final)
 					}
 					ok = false
 				}
 			}
+			cancel()
 			s.sig.Close(why)
 			return
 		}
