@@ -47,6 +47,9 @@ const (
 const (
 	// maxHeld bounds the hold queue.
 	maxHeld = 256
+	// maxPresent bounds the sessions tracked as present (the relay could
+	// announce any number).
+	maxPresent = 4 * MaxMembers
 	// maxWaiting bounds the waiting room.
 	maxWaiting = 64
 	// maxOutbox bounds messages awaiting acknowledgement.
@@ -581,7 +584,6 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 		m.counters.LobbyFull++
 		return
 	}
-	m.window(h.sender).mark(in.seq)
 	w := &waiter{RosterMember: RosterMember{Session: from, Identity: pub, MemberKey: h.sender, Name: name}}
 	w.contact = m.observe(name, pub, from)
 	m.lobby[h.sender] = w
@@ -1311,7 +1313,7 @@ func (m *Member) PeerJoined(sid SessionID, now time.Time) {
 	if sid == m.cfg.Session {
 		return
 	}
-	if _, ok := m.present[sid]; !ok {
+	if _, ok := m.present[sid]; !ok && len(m.present) < maxPresent {
 		m.present[sid] = now
 	}
 	for _, p := range m.peers {
