@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,46 @@ func TestEmbeddedTURN(t *testing.T) {
 	waitFor(t, 20*time.Second, "media through TURN", func() bool { return sub.receivedAtLeast(20, pub) })
 	if p := selectedPair(t, sub.conn); !strings.HasPrefix(p, "relay/") {
 		t.Fatalf("selected candidate %q, want relay", p)
+	}
+}
+
+// The relay's ICE candidates use the configured UDP port range and announce
+// the configured public address instead of the local one.
+func TestPortRangeAndPublicIP(t *testing.T) {
+	r := pipeRelay(t, relay.Config{UDPPortMin: 41000, UDPPortMax: 41009, PublicIPs: []string{"203.0.113.9"}})
+	c := &raw{t: t, conn: pipeConn(r)}
+	c.join(signal.NewID())
+	c.send(`{"type":"publish","kind":"audio"}`)
+	var cands []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(cands) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no candidates from the relay")
+		}
+		switch m := c.next().(type) {
+		case signal.Offer:
+			for _, line := range strings.Split(m.SDP, "\n") {
+				if strings.HasPrefix(line, "a=candidate:") {
+					cands = append(cands, strings.TrimPrefix(strings.TrimSpace(line), "a="))
+				}
+			}
+		case signal.Candidate:
+			cands = append(cands, m.Candidate)
+		}
+	}
+	t.Logf("candidates: %q", cands)
+	for _, cand := range cands {
+		f := strings.Fields(cand) // candidate:foundation component proto prio addr port typ host
+		if len(f) < 8 {
+			t.Fatalf("odd candidate %q", cand)
+		}
+		if f[4] != "203.0.113.9" {
+			t.Errorf("candidate announces %s, want the public IP", f[4])
+		}
+		if strings.EqualFold(f[2], "udp") {
+			if p, _ := strconv.Atoi(f[5]); p < 41000 || p > 41009 {
+				t.Errorf("udp candidate on port %d, outside 41000-41009", p)
+			}
+		}
 	}
 }
