@@ -56,9 +56,12 @@ const (
 
 // Defaults applied by Open.
 const (
-	DefaultWidth        = 640
-	DefaultHeight       = 480
-	DefaultFPS          = 30
+	DefaultWidth  = 640
+	DefaultHeight = 480
+	DefaultFPS    = 30
+	// DefaultScreenFPS is the default rate for screen sharing, where
+	// detail matters more than motion.
+	DefaultScreenFPS    = 10
 	DefaultAudioBitrate = 32000
 	// AudioFrameDuration is the Opus packet duration.
 	AudioFrameDuration = 20 * time.Millisecond
@@ -118,7 +121,7 @@ type Options struct {
 	// Cameras deliver their closest mode; the synthetic pattern is scaled;
 	// screens keep their own size.
 	Width, Height int
-	// FPS is the requested frame rate (default 30).
+	// FPS is the requested frame rate (default 30; 10 for screens).
 	FPS int
 	// VideoBitrate is the VP8 CBR target in bits/s (default by size:
 	// 800 kbit/s up to 640×480, 1.5 Mbit/s up to 1280×720, else 2.5 Mbit/s).
@@ -137,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FPS <= 0 {
 		o.FPS = DefaultFPS
+		if o.Video.Kind == SourceScreen {
+			o.FPS = DefaultScreenFPS
+		}
 	}
 	if o.VideoBitrate <= 0 {
 		switch px := o.Width * o.Height; {

@@ -165,8 +165,6 @@ func (s *sub) release() {
 	s.once.Do(func() {
 		close(s.done)
 		h := s.h
-		hubsMu.Lock()
-		defer hubsMu.Unlock()
 		h.mu.Lock()
 		delete(h.subs, s)
 		h.refs--
@@ -176,17 +174,27 @@ func (s *sub) release() {
 		}
 		h.mu.Unlock()
 		if last {
-			if hubs[h.drv.ID()] == h {
-				delete(hubs, h.drv.ID())
-			}
-			// Closing makes the driver's reader return; the synthetic video
-			// driver may instead leave its reader blocked on a stopped
-			// ticker, which only parks the pump goroutine.
-			h.drv.Close()
+			h.retire()
 		}
 	})
 }
 
+// retire unregisters the hub and closes its driver, once: whoever removes
+// the hub from the registry closes the driver, so a failed hub's late
+// subscribers never close a driver that a newer hub reopened. Closing makes
+// the driver's reader return; the synthetic video driver may instead leave
+// its reader blocked on a stopped ticker, which only parks the pump.
+func (h *hub) retire() {
+	hubsMu.Lock()
+	defer hubsMu.Unlock() // held while closing: a new Open waits for it
+	if hubs[h.drv.ID()] == h {
+		delete(hubs, h.drv.ID())
+		h.drv.Close()
+	}
+}
+
+// fail ends the hub after a source error: subscribers see err, and the
+// device is released at once so that it can be opened again.
 func (h *hub) fail(err error) {
 	h.mu.Lock()
 	if h.err == nil {
@@ -196,6 +204,7 @@ func (h *hub) fail(err error) {
 		s.signal()
 	}
 	h.mu.Unlock()
+	h.retire()
 }
 
 func (h *hub) failed() error {
