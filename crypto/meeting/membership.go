@@ -1,0 +1,295 @@
+package meeting
+
+// Roster updates, their acceptance rules and their application
+// (docs/PROTOCOL.md §6.4).
+
+import (
+	"bytes"
+	"slices"
+)
+
+// onWelcome handles a roster or deny addressed to a waiting joiner.
+func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
+	switch in.kind {
+	case kindRoster:
+		r, err := parseRoster(in.body, m.cfg.MeetingID)
+		if err != nil || !r.verifyLineage(m.hostFP) {
+			m.counters.RosterRejected++
+			m.alert(AlertRosterRejected, from, "")
+			return
+		}
+		host := r.members[r.host]
+		if host.MemberKey != h.sender || host.Session != from || !in.verify(host.Identity, m.cfg.MeetingID, h.sender, m.mk) {
+			m.counters.AuthFailed++
+			m.alert(AlertForged, from, "")
+			return
+		}
+		me := m.selfEntry()
+		found := false
+		for _, e := range r.members {
+			if e.MemberKey == m.mk {
+				found = e.Session == me.Session && e.Identity.Equal(me.Identity) && e.Name == me.Name
+			}
+		}
+		if !found {
+			m.counters.RosterRejected++
+			m.alert(AlertRosterRejected, from, "")
+			return
+		}
+		m.window(h.sender).mark(in.seq)
+		m.state = StateMember
+		m.helloMsg = nil
+		m.emit(Admitted{Epoch: r.epoch})
+		m.applyRoster(r, false)
+		if p := m.peers[h.sender]; p != nil {
+			m.sendAck(p, in.seq)
+		}
+	case kindDeny:
+		rd := &reader{b: in.body}
+		signer := rd.public()
+		r := &roster{meetingID: m.cfg.MeetingID, epoch: ^uint64(0), origin: rd.public()}
+		c := rd.u8()
+		if c > maxCerts {
+			rd.bad = true
+		}
+		for range c {
+			r.certs = append(r.certs, rd.cert())
+		}
+		if rd.bad || len(rd.b) != 0 {
+			m.counters.Malformed++
+			return
+		}
+		r.members, r.host = []RosterMember{{Identity: signer}}, 0
+		if !r.verifyLineage(m.hostFP) || !in.verify(signer, m.cfg.MeetingID, h.sender, m.mk) {
+			m.counters.AuthFailed++
+			m.alert(AlertForged, from, "")
+			return
+		}
+		m.state = StateDenied
+		m.wipe()
+		m.emit(Denied{})
+	}
+}
+
+// onRosterUpdate applies §6.4 "Accepting a roster update".
+func (m *Member) onRosterUpdate(p *peer, in inner) bool {
+	r, err := parseRoster(in.body, m.cfg.MeetingID)
+	if err != nil {
+		m.counters.RosterRejected++
+		m.alert(AlertRosterRejected, p.Session, "")
+		return true
+	}
+	cur := m.roster
+	switch {
+	case r.epoch <= cur.epoch:
+		m.counters.Stale++
+		return true
+	case r.epoch > cur.epoch+1:
+		return false
+	}
+	if !m.acceptable(cur, r, p) {
+		m.counters.RosterRejected++
+		m.alert(AlertRosterRejected, p.Session, "")
+		return true
+	}
+	m.applyRoster(r, false)
+	return true
+}
+
+// acceptable checks rules 1–4 of §6.4 for r following cur, sent by p.
+func (m *Member) acceptable(cur, r *roster, p *peer) bool {
+	if r.prev != cur.hash || !r.origin.Equal(cur.origin) || !r.verifyLineage(m.hostFP) {
+		return false
+	}
+	newHost := r.members[r.host]
+	if newHost.MemberKey != p.MemberKey {
+		return false
+	}
+	curHost := cur.members[cur.host].Identity
+	prefix := func(n int) bool {
+		if len(r.certs) != n {
+			return false
+		}
+		for i := range cur.certs {
+			if !bytes.Equal(cur.certs[i].Sig, r.certs[i].Sig) {
+				return false
+			}
+		}
+		return true
+	}
+	if newHost.Identity.Equal(curHost) {
+		return prefix(len(cur.certs))
+	}
+	if !prefix(len(cur.certs) + 1) {
+		return false
+	}
+	last := r.certs[len(r.certs)-1]
+	return last.Epoch == r.epoch && last.Host.Equal(newHost.Identity) &&
+		curHost.Verify(hostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
+}
+
+// applyRoster installs r (already verified) and starts the new epoch's key
+// schedule (§6.6). With send set, r is first sent to every other member.
+func (m *Member) applyRoster(r *roster, send bool) {
+	self := -1
+	for i, e := range r.members {
+		if e.MemberKey == m.mk {
+			self = i
+		}
+	}
+	if self < 0 {
+		m.state = StateRemoved
+		m.wipe()
+		m.emit(Removed{})
+		return
+	}
+	wasHost := m.IsHost()
+	peers := make(map[MemberKey]*peer, len(r.members))
+	for i, e := range r.members {
+		m.seen[e.MemberKey] = true
+		if i == self {
+			continue
+		}
+		p := m.peers[e.MemberKey]
+		if p == nil {
+			var err error
+			p = &peer{kids: make(map[uint64]bool)}
+			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, m.mk, e.MemberKey)
+			if err == nil {
+				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, e.MemberKey, m.mk)
+			}
+			if err != nil {
+				// A low-order member key: the host admitted garbage. Nobody
+				// can talk to it; leave it out of the key schedule.
+				m.counters.RosterRejected++
+				continue
+			}
+			p.checked = m.cfg.Contacts == nil
+		}
+		if p.Session != e.Session {
+			p.gone = false // the member is back under a new session
+		}
+		p.RosterMember, p.index = e, i
+		p.hasKey, p.warned = false, false
+		peers[e.MemberKey] = p
+	}
+	var enc []byte
+	if send {
+		enc = r.encoded()
+	}
+	for _, mk := range m.peerOrder() {
+		if p := m.peers[mk]; peers[mk] == nil {
+			if send {
+				// Tell a removed member once, so it knows to stop (§6.4);
+				// it is not re-sent: nothing else goes to it any more.
+				m.seq++
+				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindRoster, enc, m.seq)})
+			}
+			m.dropPeer(p)
+		}
+	}
+	m.peers = peers
+	m.roster, m.selfIndex, m.rosterAt = r, self, m.now
+	m.code = securityCode(r.meetingID, r.epoch, r.hash)
+	for sid := range m.lobbySID {
+		for _, e := range r.members {
+			if e.Session == sid {
+				delete(m.lobbySID, sid)
+			}
+		}
+	}
+	if r.host != self && m.invitePriv != nil {
+		clear(m.invitePriv[:])
+		m.invitePriv = nil
+		m.lobby = make(map[MemberKey]*waiter)
+	}
+	if send {
+		for _, mk := range m.peerOrder() {
+			m.sendReliable(m.peers[mk], kindRoster, enc)
+		}
+	}
+	m.emit(RosterChanged{Roster: m.Roster()})
+	m.rekey(0)
+	m.updateMissing()
+	if !wasHost && m.IsHost() && r.epoch > 1 {
+		m.emit(BecameHost{})
+	}
+	m.reprocessHeld()
+}
+
+// peerOrder lists peers in roster order (deterministic output).
+func (m *Member) peerOrder() []MemberKey {
+	out := make([]MemberKey, 0, len(m.peers))
+	if m.roster == nil {
+		return out
+	}
+	for _, e := range m.roster.members {
+		if m.peers[e.MemberKey] != nil {
+			out = append(out, e.MemberKey)
+		}
+	}
+	return out
+}
+
+// dropPeer forgets a departed member: its receive keys go at once, and
+// nothing more is sent to it.
+func (m *Member) dropPeer(p *peer) {
+	for _, kid := range sortedKIDs(p.kids) {
+		m.emit(DropReceiveKey{KID: kid})
+	}
+	clear(p.kids)
+	for k := range m.outbox {
+		if k.to == p.MemberKey {
+			delete(m.outbox, k)
+		}
+	}
+	delete(m.windows, p.MemberKey)
+}
+
+func sortedKIDs(s map[uint64]bool) []uint64 {
+	out := make([]uint64, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// wipe zeroes and drops all secrets of this member.
+func (m *Member) wipe() {
+	for _, p := range m.peers {
+		m.dropPeer(p)
+	}
+	if m.hasSend {
+		m.emit(StopSending{})
+	}
+	m.peers = map[MemberKey]*peer{}
+	clear(m.next.key)
+	m.next = nextKey{}
+	m.hasSend = false
+	clear(m.mkPriv[:])
+	if m.invitePriv != nil {
+		clear(m.invitePriv[:])
+		m.invitePriv = nil
+	}
+	m.outbox = map[outKey]*pendingMsg{}
+	m.held = nil
+	m.lobby = map[MemberKey]*waiter{}
+}
+
+// publish signs a roster following the current one with the given members,
+// host and certificates, installs it and sends it to everyone in it.
+func (m *Member) publish(members []RosterMember, host int, certs []HostCert) {
+	cur := m.roster
+	r := &roster{
+		meetingID: cur.meetingID,
+		epoch:     cur.epoch + 1,
+		prev:      cur.hash,
+		host:      host,
+		members:   members,
+		origin:    cur.origin,
+		certs:     certs,
+	}
+	r.sign(m.cfg.Identity)
+	m.applyRoster(r, true)
+}

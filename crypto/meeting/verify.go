@@ -1,0 +1,61 @@
+package meeting
+
+// Verification: contacts and pairwise safety numbers (docs/PROTOCOL.md §6.7).
+
+import (
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/safety"
+)
+
+// observe consults the contacts store, raising the key-changed alert.
+func (m *Member) observe(name string, pub identity.Public, sid SessionID) identity.Status {
+	if m.cfg.Contacts == nil {
+		return 0
+	}
+	st, err := m.cfg.Contacts.Observe(name, pub)
+	if err != nil {
+		return 0
+	}
+	if st == identity.StatusKeyChanged {
+		m.alert(AlertKeyChanged, sid, name)
+	}
+	return st
+}
+
+// checkContacts consults the contacts store for members not yet checked.
+// It runs from Tick, after a roster change's keys went out: the store
+// writes to disk, which must not delay a key rotation.
+func (m *Member) checkContacts() {
+	for _, mk := range m.peerOrder() {
+		p := m.peers[mk]
+		if p.checked {
+			continue
+		}
+		p.checked = true
+		p.contact = m.observe(p.Name, p.Identity, p.Session)
+		if p.contact != 0 {
+			m.emit(ContactChecked{Session: p.Session, Status: p.contact})
+		}
+	}
+}
+
+// SafetyNumber returns the pairwise safety number (§2) with pub, formatted
+// in groups. It costs thousands of hash rounds the first time for each
+// identity, so the core never computes it on the protocol's hot path; views
+// show it once it was asked for.
+func (m *Member) SafetyNumber(pub identity.Public) string {
+	fp := pub.Fingerprint()
+	if sn, ok := m.safetyCache[fp]; ok {
+		return sn
+	}
+	var sn string
+	if m.cfg.SafetyNumber != nil {
+		sn = m.cfg.SafetyNumber(m.self, pub)
+	} else {
+		sn = safety.Format(safety.Number(m.self.SafetyKey(), nil, pub.SafetyKey(), nil))
+	}
+	if len(m.safetyCache) < 4*MaxMembers {
+		m.safetyCache[fp] = sn
+	}
+	return sn
+}
