@@ -594,6 +594,13 @@ func (s *session) applyAnswer(sdp string) {
 	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		s.negMu.Unlock()
+		if s.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			// The client closed its side (DTLS close_notify closes ours):
+			// it is leaving, not misbehaving.
+			s.closeWith(nil, "client closed")
+			return
+		}
+		s.log.Debug("answer rejected", "err", err)
 		s.rejectClose(signal.CodeBadSDP, "answer rejected")
 		return
 	}
@@ -627,7 +634,7 @@ func (s *session) addCandidate(v signal.Candidate) {
 		return
 	}
 	s.negMu.Unlock()
-	if err := s.pc.AddICECandidate(init); err != nil {
+	if err := s.pc.AddICECandidate(init); err != nil && s.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
 		s.rejectReply(signal.CodeBadSDP, "candidate rejected")
 	}
 }
