@@ -200,19 +200,19 @@ type Waiting struct {
 // Counters count rejected and notable inputs. Every rejection increments
 // exactly one counter.
 type Counters struct {
-	Malformed      uint64 // bytes that did not parse
-	AuthFailed     uint64 // decryption, signature or addressing failures
-	Misaddressed   uint64 // sealed to a member key that is not ours
-	Replayed       uint64 // sequence numbers already accepted
-	TooOld         uint64 // sequence numbers below the replay window
-	Stale          uint64 // authentic messages for an epoch already left
-	RosterRejected uint64 // roster updates that failed §6.4
-	KeyRejected    uint64 // frame keys in another member's name
-	HeldExpired    uint64 // messages never made processable by a roster
-	HeldDropped    uint64 // messages dropped because the hold queue was full
-	Retransmits    uint64 // envelopes re-sent for lack of acknowledgement
-	GaveUp         uint64 // messages abandoned after RetransmitGiveUp
-	SwitchTimeouts uint64 // send key switches forced by SwitchTimeout
-	LobbyFull      uint64 // hellos dropped because the waiting room was full
-	BadChat        uint64 // chat messages that were not valid UTF-8
+	Malformed      uint64 `json:"malformed"`       // bytes that did not parse
+	AuthFailed     uint64 `json:"auth_failed"`     // decryption, signature or addressing failures
+	Misaddressed   uint64 `json:"misaddressed"`    // sealed to a member key that is not ours
+	Replayed       uint64 `json:"replayed"`        // sequence numbers already accepted
+	TooOld         uint64 `json:"too_old"`         // sequence numbers below the replay window
+	Stale          uint64 `json:"stale"`           // authentic messages for an epoch already left
+	RosterRejected uint64 `json:"roster_rejected"` // roster updates that failed §6.4
+	KeyRejected    uint64 `json:"key_rejected"`    // frame keys in another member's name
+	HeldExpired    uint64 `json:"held_expired"`    // messages never made processable by a roster
+	HeldDropped    uint64 `json:"held_dropped"`    // messages dropped because the hold queue was full
+	Retransmits    uint64 `json:"retransmits"`     // envelopes re-sent for lack of acknowledgement
+	GaveUp         uint64 `json:"gave_up"`         // messages abandoned after RetransmitGiveUp
+	SwitchTimeouts uint64 `json:"switch_timeouts"` // send key switches forced by SwitchTimeout
+	LobbyFull      uint64 `json:"lobby_full"`      // hellos dropped because the waiting room was full
+	BadChat        uint64 `json:"bad_chat"`        // chat messages that were not valid UTF-8
 }
