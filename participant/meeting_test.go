@@ -289,17 +289,28 @@ func TestMeetingThreeParticipantsLoopback(t *testing.T) {
 	}
 	connect(t, w, ms)
 	time.Sleep(3 * time.Second)
-	// Stage 5: each mixer plays both other speakers (the test reads it
-	// the way the output device callback does).
-	for _, m := range ms {
-		buf := make([]float32, playout.FrameSamples)
-		for range 10 {
+	// Stage 5: each mixer plays both other speakers. The test reads the
+	// mixers every 20 ms for a second, the way the output device callback
+	// does, and keeps each speaker's loudest level.
+	heard := make([]map[string]float64, len(ms))
+	buf := make([]float32, playout.FrameSamples)
+	for range 50 {
+		for i, m := range ms {
 			m.mix.Read(buf)
+			if heard[i] == nil {
+				heard[i] = map[string]float64{}
+			}
+			for id, l := range m.mix.Levels() {
+				heard[i][id] = max(heard[i][id], l)
+			}
 		}
-		levels := m.mix.Levels()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, m := range ms {
 		for _, o := range ms {
-			if o != m && levels[*o.me] < 0.05 {
-				t.Errorf("%s hears %s at level %.3f", *m.me, *o.me, levels[*o.me])
+			// The synthetic sine is at a quarter of full scale (RMS 0.18).
+			if o != m && heard[i][*o.me] < 0.05 {
+				t.Errorf("%s hears %s at level %.3f", *m.me, *o.me, heard[i][*o.me])
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
@@ -70,8 +71,13 @@ func TestTwoBotsExchangeMedia(t *testing.T) {
 			t.Errorf("bot %d decoded video %d of %d, audio %d of %d", i,
 				rem.Video.FramesDecoded, sentV, rem.Audio.FramesDecoded, sentA)
 		}
-		if rem.Video.Dropped.DecryptFailures() != 0 || rem.Audio.Dropped.DecryptFailures() != 0 {
-			t.Errorf("bot %d decrypt failures: %s", i, out[i].String())
+		// Frames can arrive before a bot has installed the key of a peer
+		// that just joined (unknown_kid, for a moment); nothing may fail
+		// authentication or replay.
+		for _, d := range []receive.Drops{rem.Video.Dropped, rem.Audio.Dropped} {
+			if d.Auth != 0 || d.Replay != 0 || d.Malformed != 0 || d.UnknownKID > 50 {
+				t.Errorf("bot %d decrypt failures: %s", i, out[i].String())
+			}
 		}
 	}
 }
