@@ -7,10 +7,13 @@ package main
 //	host:   sotto-bot -relay ws://127.0.0.1:8080/ws -meeting <id> -host -admit all -link-out link.txt
 //	joiner: sotto-bot -link "$(cat link.txt)" -identity bot.key -name "Bot 2"
 //
-// Wiring into the command line (main.go): parseFlags calls
-// registerMeetingFlags(fs) and, after parsing, fills -relay and -meeting
-// from -link with meetingTransport; newKeying returns newMeetingKeying()
-// when meetingMode() is true; run prints statsLine(st, keys) instead of st.
+// A host bot prints its link to stderr (and -link-out); with -admit all it
+// admits every joiner, which only test meetings should do.
+//
+// main.go wires it in: parseFlags calls registerMeetingFlags and takes
+// -relay and -meeting from -link (meetingTransport); newKeying picks
+// newMeetingKeying in meeting mode; run prints statsLine, which adds the
+// roster epoch, security code and per-sender key state.
 
 import (
 	"context"
