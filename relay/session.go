@@ -363,7 +363,7 @@ func (s *session) writeLoop() {
 			err := s.sig.Write(ctx, b)
 			cancel()
 			if err != nil {
-				s.closeWith(nil, "write failed")
+				s.closeWith(nil, "connection lost")
 				s.sig.Close(s.closeReason())
 				return
 			}

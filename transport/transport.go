@@ -498,10 +498,10 @@ func (c *Conn) readLoop() {
 	reason := ""
 	defer func() {
 		c.shutdown(reason)
+		// The first reason wins: a local Close before the relay's bye
+		// reports the local one.
 		c.mu.Lock()
-		if c.closeWhy != "" && reason == "" {
-			reason = c.closeWhy
-		}
+		reason = c.closeWhy
 		c.mu.Unlock()
 		// Closed is delivered even when the application stopped reading
 		// earlier events: drop the oldest to make room.
