@@ -2,6 +2,7 @@ package meetingnet
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -279,15 +280,8 @@ func TestLoopbackMeetingLifecycle(t *testing.T) {
 		requireDecodeEachOther(t, cur...)
 		t.Logf("%s: %d members agree on %s", what, len(cur), code)
 	}
-	for _, name := range []string{"a", "b", "c"} {
-		j := start(t, e, name, mid, &inv, memberOpts{media: true})
-		admit(t, host, j)
-		ms = append(ms, j)
-		step("join "+name, ms)
-	}
-	a, b, c := ms[1], ms[2], ms[3]
-	// From here on, no remaining member may fail to decrypt any frame of
-	// another remaining member.
+	// No member present on both sides of a change may fail to decrypt any
+	// frame of another such member.
 	type pair struct{ to, from string }
 	base := map[pair]uint64{}
 	remember := func(cur []*member) {
@@ -307,6 +301,17 @@ func TestLoopbackMeetingLifecycle(t *testing.T) {
 			}
 		}
 	}
+
+	for _, name := range []string{"a", "b", "c"} {
+		remember(ms)
+		prev := slices.Clone(ms)
+		j := start(t, e, name, mid, &inv, memberOpts{media: true})
+		admit(t, host, j)
+		ms = append(ms, j)
+		step("join "+name, ms)
+		check("join "+name, prev)
+	}
+	a, b, c := ms[1], ms[2], ms[3]
 
 	remember(ms)
 	a.s.Leave(time.Second)

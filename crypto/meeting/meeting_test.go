@@ -553,3 +553,59 @@ func TestHostReconnects(t *testing.T) {
 		t.Fatalf("member reconnect: %v", err)
 	}
 }
+
+// TestVerifiedContactAcrossMeetings uses the real contacts store: a contact
+// marked verified in one meeting is admitted as verified in the next, and
+// an imposter presenting the same name with another key stays flagged.
+func TestVerifiedContactAcrossMeetings(t *testing.T) {
+	path := t.TempDir() + "/contacts.json"
+	open := func() *identity.Contacts {
+		c, err := identity.OpenContacts(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	friend, _ := identity.Generate()
+
+	w1 := newWorld(t)
+	c1 := open()
+	w1.contacts = map[string]ContactBook{"host": c1}
+	h1 := w1.host("host")
+	w1.joinWith("Friend", friend, h1.m.Invite())
+	w1.run(20 * time.Millisecond)
+	if st := h1.m.Waiting()[0].Contact; st != identity.StatusNew {
+		t.Fatalf("first meeting: friend is %v", st)
+	}
+	if err := c1.MarkVerified(friend.Public()); err != nil {
+		t.Fatal(err)
+	}
+
+	w2 := newWorld(t)
+	w2.contacts = map[string]ContactBook{"host": open()}
+	h2 := w2.host("host")
+	h2.m.SetPolicy(PolicyAdmitVerified)
+	f := w2.joinWith("Friend", friend, h2.m.Invite())
+	imp := w2.join("Friend", h2.m.Invite())
+	w2.run(time.Second)
+	if f.m.State() != StateMember || imp.m.State() != StateWaiting {
+		t.Fatalf("friend %v, imposter %v", f.m.State(), imp.m.State())
+	}
+	if !h2.hasAlert(AlertKeyChanged, imp.sid) {
+		t.Fatal("no key-changed alert for the imposter")
+	}
+	w2.admitAll(t, h2)
+	w2.run(time.Second)
+	for _, mv := range h2.m.Roster().Members {
+		switch mv.Session {
+		case f.sid:
+			if mv.Contact != identity.StatusVerified {
+				t.Fatalf("verified friend shown as %v", mv.Contact)
+			}
+		case imp.sid:
+			if mv.Contact != identity.StatusKeyChanged {
+				t.Fatalf("admitted imposter shown as %v", mv.Contact)
+			}
+		}
+	}
+}

@@ -247,6 +247,7 @@ type Member struct {
 
 	seen        map[MemberKey]bool // every member key of every roster accepted
 	safetyCache map[[identity.FingerprintSize]byte]string
+	contactSeen map[[identity.FingerprintSize]byte]identity.Status
 	present     map[SessionID]time.Time
 	lobby       map[MemberKey]*waiter // host only
 	denied      map[MemberKey]SessionID
@@ -276,6 +277,7 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		present:     make(map[SessionID]time.Time),
 		seen:        make(map[MemberKey]bool),
 		safetyCache: make(map[[identity.FingerprintSize]byte]string),
+		contactSeen: make(map[[identity.FingerprintSize]byte]identity.Status),
 		lobby:       make(map[MemberKey]*waiter),
 		denied:      make(map[MemberKey]SessionID),
 		lobbySID:    make(map[SessionID]bool),

@@ -162,6 +162,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 				// A low-order member key: the host admitted garbage. Nobody
 				// can talk to it; leave it out of the key schedule.
 				m.counters.RosterRejected++
+				m.alert(AlertRosterRejected, e.Session, "")
 				continue
 			}
 			p.checked = m.cfg.Contacts == nil

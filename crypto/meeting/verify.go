@@ -8,13 +8,25 @@ import (
 )
 
 // observe consults the contacts store, raising the key-changed alert.
+//
+// The first answer for an identity holds for the whole meeting: the store
+// remembers what it was told, so asking again (the host asks when the
+// joiner knocks and again when it becomes a member) would turn "key
+// changed" into "known".
 func (m *Member) observe(name string, pub identity.Public, sid SessionID) identity.Status {
 	if m.cfg.Contacts == nil {
 		return 0
 	}
-	st, err := m.cfg.Contacts.Observe(name, pub)
-	if err != nil {
-		return 0
+	fp := pub.Fingerprint()
+	st, ok := m.contactSeen[fp]
+	if !ok {
+		var err error
+		if st, err = m.cfg.Contacts.Observe(name, pub); err != nil {
+			return 0
+		}
+		if len(m.contactSeen) < 4*MaxMembers {
+			m.contactSeen[fp] = st
+		}
 	}
 	if st == identity.StatusKeyChanged {
 		m.alert(AlertKeyChanged, sid, name)
