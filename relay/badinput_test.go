@@ -213,6 +213,10 @@ func TestBadInputs(t *testing.T) {
 		{"relay full", relay.Limits{MaxMeetings: 2}, func(c *raw, r *relay.Relay, m string) {
 			c.send(`{"type":"join","meeting":"` + m + `"}`) // the healthy meeting is the first
 		}, signal.CodeRelayFull, true},
+		{"too many connections", relay.Limits{MaxConnections: 2}, func(c *raw, _ *relay.Relay, m string) {
+			// The healthy pair holds both connections; this third is refused
+			// before it can send anything.
+		}, signal.CodeRelayFull, true},
 		{"envelope flood", relay.Limits{EnvelopeRate: 1, EnvelopeBurst: 3}, func(c *raw, _ *relay.Relay, m string) {
 			c.join(m)
 			for i := 0; i < 4; i++ {
@@ -358,4 +362,32 @@ func TestSlowConsumer(t *testing.T) {
 			t.Fatalf("unexpected %T", m)
 		}
 	}
+}
+
+// Shutdown does not wait for connections that never joined: they are told
+// and closed at once.
+func TestShutdownClosesPendingConnections(t *testing.T) {
+	r, err := relay.New(relay.Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := &raw{t: t, conn: pipeConn(r)}
+	joined := &raw{t: t, conn: pipeConn(r)}
+	joined.join(signal.NewID())
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	pending.expect(signal.CodeShutdown, true)
+	if m := joined.next(); m.MessageType() != signal.TypeBye {
+		t.Fatalf("joined client got %#v, want bye", m)
+	}
+	// New connections are refused.
+	late := &raw{t: t, conn: pipeConn(r)}
+	late.expect(signal.CodeShutdown, true)
 }

@@ -29,6 +29,9 @@ type Limits struct {
 	MaxSessionsPerMeeting int
 	// MaxMeetings bounds the meetings on this relay.
 	MaxMeetings int
+	// MaxConnections bounds signaling connections, joined or not; more are
+	// closed at once with relay-full.
+	MaxConnections int
 	// MaxTracksPerSession bounds the tracks one session may publish.
 	MaxTracksPerSession int
 	// MaxTrackPacketRate is the sustained RTP packets per second the relay
@@ -54,6 +57,7 @@ var DefaultLimits = Limits{
 	MessageBurst:          400,
 	MaxSessionsPerMeeting: 50,
 	MaxMeetings:           1000,
+	MaxConnections:        10000,
 	MaxTracksPerSession:   4,
 	MaxTrackPacketRate:    1000,
 	IdleTimeout:           60 * time.Second,
@@ -83,6 +87,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxMeetings <= 0 {
 		l.MaxMeetings = d.MaxMeetings
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = d.MaxConnections
 	}
 	if l.MaxTracksPerSession <= 0 {
 		l.MaxTracksPerSession = d.MaxTracksPerSession

@@ -58,9 +58,15 @@ type Relay struct {
 	m      *metrics
 	tcpMux ice.TCPMux
 
+	// stopping is cancelled by Shutdown; connections still waiting for
+	// their join watch it.
+	stopping context.Context
+	stop     context.CancelFunc
+
 	mu       sync.Mutex
 	meetings map[string]*meeting
 	sessions map[*session]struct{}
+	conns    int // ServeConn calls in progress
 	closing  bool
 	wg       sync.WaitGroup
 }
@@ -78,7 +84,10 @@ func New(cfg Config) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	stopping, stop := context.WithCancel(context.Background())
 	r := &Relay{
+		stopping: stopping,
+		stop:     stop,
 		cfg:      cfg,
 		lim:      cfg.Limits.withDefaults(),
 		log:      log,
@@ -207,6 +216,7 @@ var ErrClosing = errors.New("relay: shutting down")
 func (r *Relay) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.closing = true
+	r.stop()
 	all := make([]*session, 0, len(r.sessions))
 	for s := range r.sessions {
 		all = append(all, s)

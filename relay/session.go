@@ -60,12 +60,24 @@ func (r *Relay) ServeConn(ctx context.Context, c signal.Conn) error {
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
-		c.Close(signal.CodeShutdown)
+		r.closeEarly(c, signal.CodeShutdown, "relay shutting down")
 		return ErrClosing
 	}
+	if r.conns >= r.lim.MaxConnections {
+		r.mu.Unlock()
+		r.m.reject(signal.CodeRelayFull)
+		r.closeEarly(c, signal.CodeRelayFull, "too many connections")
+		return errors.New("relay: too many connections")
+	}
+	r.conns++
 	r.wg.Add(1)
 	r.mu.Unlock()
-	defer r.wg.Done()
+	defer func() {
+		r.mu.Lock()
+		r.conns--
+		r.mu.Unlock()
+		r.wg.Done()
+	}()
 
 	join, err := r.readJoin(ctx, c)
 	if err != nil {
@@ -79,7 +91,9 @@ func (r *Relay) ServeConn(ctx context.Context, c signal.Conn) error {
 	}
 	if code := r.admit(s, join.Meeting); code != "" {
 		s.pc.Close()
-		r.m.reject(code)
+		if code != signal.CodeShutdown {
+			r.m.reject(code)
+		}
 		r.closeEarly(c, code, "join refused")
 		return errors.New("relay: join refused: " + code)
 	}
@@ -93,10 +107,15 @@ func (r *Relay) ServeConn(ctx context.Context, c signal.Conn) error {
 func (r *Relay) readJoin(ctx context.Context, c signal.Conn) (signal.Join, error) {
 	jctx, cancel := context.WithTimeout(ctx, r.lim.JoinTimeout)
 	defer cancel()
+	unwatch := context.AfterFunc(r.stopping, cancel)
+	defer unwatch()
 	b, err := c.Read(jctx)
 	if err != nil {
 		code := ""
 		switch {
+		case r.stopping.Err() != nil:
+			r.closeEarly(c, signal.CodeShutdown, "relay shutting down")
+			return signal.Join{}, ErrClosing
 		case errors.Is(err, signal.ErrTooBig):
 			code = signal.CodeTooBig
 		case errors.Is(err, signal.ErrBinaryFrame):

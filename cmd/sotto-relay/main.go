@@ -80,6 +80,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Float64Var(&c.lim.MessageRate, "message-rate", d.MessageRate, "signaling messages per second per session before it is closed")
 	fs.IntVar(&c.lim.MaxSessionsPerMeeting, "max-sessions", d.MaxSessionsPerMeeting, "participants per meeting")
 	fs.IntVar(&c.lim.MaxMeetings, "max-meetings", d.MaxMeetings, "meetings on this relay")
+	fs.IntVar(&c.lim.MaxConnections, "max-connections", d.MaxConnections, "signaling connections, joined or not")
 	fs.IntVar(&c.lim.MaxTracksPerSession, "max-tracks", d.MaxTracksPerSession, "tracks one participant may publish")
 	fs.IntVar(&c.lim.MaxTrackPacketRate, "max-track-pps", d.MaxTrackPacketRate, "RTP packets per second forwarded per track (and burst)")
 	fs.DurationVar(&c.lim.IdleTimeout, "idle-timeout", d.IdleTimeout, "close sessions silent this long")
