@@ -428,3 +428,18 @@ func TestAdversaryRemovedMemberKeepsReceivingMedia(t *testing.T) {
 	}
 	w.requireAllDecode(t, h, a)
 }
+
+// A false "left" from the relay while the host is present must not stop a
+// member from sending keys to a member the roster still lists.
+func TestAdversaryFalsePeerLeft(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	a.m.PeerLeft(b.sid, w.now)
+	a.drain()
+	c := w.join("c", h.m.Invite())
+	w.run(20 * time.Millisecond)
+	w.admitAll(t, h)
+	w.run(time.Second)
+	requireSameCode(t, h, a, b, c)
+	w.requireAllDecode(t, h, a, b, c)
+}

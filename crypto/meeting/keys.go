@@ -37,7 +37,7 @@ func (m *Member) rekey(gen int) {
 	body = append(body, key...)
 	for _, mk := range m.peerOrder() {
 		p := m.peers[mk]
-		if p.gone {
+		if p.gone && m.hostGone() {
 			continue
 		}
 		m.next.waiting[mk] = m.sendReliable(p, kindSenderKey, body)

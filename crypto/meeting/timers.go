@@ -138,13 +138,8 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 		_ = m.Remove(sid)
 		return
 	}
-	host := m.roster.members[m.roster.host]
-	hostGone := host.MemberKey == left.MemberKey
-	if hp := m.peers[host.MemberKey]; hp != nil && hp.gone {
-		hostGone = true
-	}
-	if hostGone {
-		if host.MemberKey == left.MemberKey {
+	if m.hostGone() {
+		if m.roster.members[m.roster.host].MemberKey == left.MemberKey {
 			m.alert(AlertHostGone, sid, "")
 		}
 		gen := int(m.next.kid & 0xff)
@@ -156,4 +151,13 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 		}
 	}
 	m.updateMissing()
+}
+
+// hostGone reports whether the relay said the host's session left (§6.8):
+// only then do members re-key on their own when someone leaves. While the
+// host is present the roster alone decides who gets keys, so a false
+// "left" from the relay cannot cut a member off.
+func (m *Member) hostGone() bool {
+	p := m.peers[m.roster.members[m.roster.host].MemberKey]
+	return p != nil && p.gone
 }
