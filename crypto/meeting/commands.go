@@ -44,7 +44,9 @@ func (m *Member) Admit(sid SessionID) error {
 		return ErrFull
 	}
 	delete(m.lobby, w.MemberKey)
-	m.lobbyChanged()
+	// Members drop the sid from their copy of the Lobby once it is in the
+	// roster, so only the user interface needs telling.
+	m.lobbyChanged(false)
 	m.publish(append(members, w.RosterMember), host, m.roster.certs)
 	return nil
 }
@@ -63,7 +65,7 @@ func (m *Member) Deny(sid SessionID) error {
 		m.denied[w.MemberKey] = w.Session
 	}
 	m.sendDeny(w.MemberKey, w.Session)
-	m.lobbyChanged()
+	m.lobbyChanged(true)
 	return nil
 }
 
@@ -85,10 +87,14 @@ func (m *Member) sendDeny(mk MemberKey, sid SessionID) {
 	}
 }
 
-// lobbyChanged tells the UI and the members about the waiting room.
-func (m *Member) lobbyChanged() {
-	m.emit(WaitingRoomChanged{Waiting: m.Waiting()})
+// lobbyChanged tells the user interface, and with members set the members
+// (Lobby, §6.5), about the waiting room.
+func (m *Member) lobbyChanged(members bool) {
 	w := m.Waiting()
+	m.emit(WaitingRoomChanged{Waiting: w})
+	if !members {
+		return
+	}
 	body := binary.BigEndian.AppendUint64(nil, m.roster.epoch)
 	body = append(body, byte(len(w)))
 	for _, x := range w {

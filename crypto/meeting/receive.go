@@ -100,15 +100,20 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 		m.counters.LobbyFull++
 		return
 	}
+	for mk, old := range m.lobby {
+		if old.Session == from {
+			delete(m.lobby, mk) // the same session knocking with a new member key
+		}
+	}
 	w := &waiter{RosterMember: RosterMember{Session: from, Identity: pub, MemberKey: h.sender, Name: name}}
 	w.contact = m.observe(name, pub, from)
 	m.lobby[h.sender] = w
-	m.lobbyChanged()
-	switch {
-	case m.cfg.Policy == PolicyAdmitAll,
-		m.cfg.Policy == PolicyAdmitVerified && w.contact == identity.StatusVerified:
-		_ = m.Admit(from)
+	if m.cfg.Policy == PolicyAdmitAll || m.cfg.Policy == PolicyAdmitVerified && w.contact == identity.StatusVerified {
+		if m.Admit(from) == nil {
+			return
+		}
 	}
+	m.lobbyChanged(true)
 }
 
 func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at time.Time) {

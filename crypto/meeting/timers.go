@@ -121,7 +121,7 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 	for mk, w := range m.lobby {
 		if w.Session == sid {
 			delete(m.lobby, mk)
-			m.lobbyChanged()
+			m.lobbyChanged(true)
 		}
 	}
 	var left *peer
