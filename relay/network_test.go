@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay"
@@ -108,5 +109,47 @@ func TestPortRangeAndPublicIP(t *testing.T) {
 				t.Errorf("udp candidate on port %d, outside 41000-41009", p)
 			}
 		}
+	}
+}
+
+// The embedded TURN server is not an open proxy: with valid credentials a
+// client may relay to this host's addresses, but not to anyone else; and
+// made-up credentials get no allocation.
+func TestTURNIsNotAnOpenProxy(t *testing.T) {
+	tn, err := relay.StartTURN(relay.TURNConfig{Listen: "127.0.0.1:0", Host: "127.0.0.1", RelayIP: "127.0.0.1", PortMin: 41100, PortMax: 41199}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close()
+	srv := strings.TrimSuffix(strings.TrimPrefix(tn.URL(), "turn:"), "?transport=udp")
+	newTURNClient := func(user, pass string) *turn.Client {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: srv, STUNServerAddr: srv, Username: user, Password: pass, Realm: "sotto", Conn: conn, RTO: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if err := c.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := newTURNClient("1999999999", "guessed").Allocate(); err == nil {
+		t.Fatal("allocation with made-up credentials succeeded")
+	}
+	ice := tn.ICEServers()[0]
+	c := newTURNClient(ice.Username, ice.Credential)
+	if _, err := c.Allocate(); err != nil {
+		t.Fatalf("allocate with issued credentials: %v", err)
+	}
+	if err := c.CreatePermission(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}); err != nil {
+		t.Fatalf("permission to this host refused: %v", err)
+	}
+	if err := c.CreatePermission(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5000}); err == nil {
+		t.Fatal("permission to a foreign address granted: open proxy")
 	}
 }
