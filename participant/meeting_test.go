@@ -54,6 +54,7 @@ type world struct {
 	plain     map[[16]byte]bool                 // 16-byte aligned blocks of every encoded frame
 	plainHash map[[32]byte]bool                 // hashes of every encoded frame
 	sent      map[frameKey]time.Time            // capture time of every sent frame
+	sentAt    map[frameKey]time.Time            // when each frame was handed to the track
 	decoded   map[string]map[frameKey]time.Time // by receiver session
 	wire      map[string][][]byte               // raw RTP as received, by receiver session
 	unsent    int                               // decoder inputs that no sender encoded
@@ -64,7 +65,7 @@ type world struct {
 
 func newWorld() *world {
 	return &world{
-		plain: map[[16]byte]bool{}, plainHash: map[[32]byte]bool{}, sent: map[frameKey]time.Time{},
+		plain: map[[16]byte]bool{}, plainHash: map[[32]byte]bool{}, sent: map[frameKey]time.Time{}, sentAt: map[frameKey]time.Time{},
 		decoded: map[string]map[frameKey]time.Time{}, wire: map[string][][]byte{},
 		width: 320, height: 240,
 	}
@@ -139,6 +140,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 		OnSent: func(f send.SentFrame) {
 			w.mu.Lock()
 			w.sent[frameKey{f.Kind, f.KID, f.CTR}] = f.CaptureTime
+			w.sentAt[frameKey{f.Kind, f.KID, f.CTR}] = time.Now()
 			w.mu.Unlock()
 		},
 		OnDecoded: func(from string, fi receive.FrameInfo) {
@@ -208,6 +210,7 @@ func connect(t testing.TB, w *world, ms []*member) {
 	}
 	w.mu.Lock()
 	clear(w.sent)
+	clear(w.sentAt)
 	w.mu.Unlock()
 }
 
@@ -265,6 +268,21 @@ func (w *world) latencies(kind framing.Kind) []time.Duration {
 			if c, ok := w.sent[k]; ok && k.kind == kind {
 				out = append(out, at.Sub(c))
 			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sendLatencies returns capture-to-send times (encode, seal, packetize,
+// SRTP write) of every sent frame of kind.
+func (w *world) sendLatencies(kind framing.Kind) []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Duration
+	for k, at := range w.sentAt {
+		if k.kind == kind {
+			out = append(out, at.Sub(w.sent[k]))
 		}
 	}
 	slices.Sort(out)
