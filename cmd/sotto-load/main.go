@@ -83,6 +83,8 @@ func main() {
 	fmt.Printf("relay CPU           %.2f cores\n", res.RelayCores)
 	fmt.Printf("out packets/core/s  %.0f\n", res.PacketsPerCore)
 	fmt.Printf("loss                %d of %d (%.3f%%)\n", res.Lost, res.Expected, res.LossPercent)
-	fmt.Printf("latency p50/p99/max %v / %v / %v (send→receive through the relay)\n",
-		res.LatencyP50.Round(10*time.Microsecond), res.LatencyP99.Round(10*time.Microsecond), res.LatencyMax.Round(10*time.Microsecond))
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	fmt.Printf("latency p50/p99/max %v / %v / %v (send→receive through the relay)\n", r(res.LatencyP50), r(res.LatencyP99), r(res.LatencyMax))
+	fmt.Printf("direct p50/p99      %v / %v (same stack, no relay, same time)\n", r(res.DirectP50), r(res.DirectP99))
+	fmt.Printf("added by relay p50  %v\n", r(res.AddedP50))
 }

@@ -103,6 +103,8 @@ func BenchmarkRelayForwarding(b *testing.B) {
 		b.ReportMetric(res.LossPercent, "loss-%")
 		b.ReportMetric(float64(res.LatencyP50.Microseconds()), "p50-µs")
 		b.ReportMetric(float64(res.LatencyP99.Microseconds()), "p99-µs")
+		b.ReportMetric(float64(res.DirectP50.Microseconds()), "direct-p50-µs")
+		b.ReportMetric(float64(res.AddedP50.Microseconds()), "added-p50-µs")
 	}
 }
 

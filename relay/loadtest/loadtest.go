@@ -14,7 +14,8 @@
 //  3. snapshot the relay's counters and CPU, measure for Duration,
 //     snapshot again;
 //  4. compute rates, loss (sequence gaps per received track in the
-//     window) and one-way latency percentiles (same clock on both ends).
+//     window) and one-way latency percentiles (same clock on both ends),
+//     against a direct peer-to-peer pair run alongside as the baseline.
 package loadtest
 
 import (
@@ -86,6 +87,11 @@ type Result struct {
 	LatencyP50       time.Duration // send → receive through the relay, loopback
 	LatencyP99       time.Duration
 	LatencyMax       time.Duration
+	// DirectP50 and DirectP99: the same video between two peers connected
+	// without a relay, measured at the same time in the same process.
+	DirectP50, DirectP99 time.Duration
+	// AddedP50 = LatencyP50 - DirectP50: the latency the relay adds.
+	AddedP50 time.Duration
 }
 
 func (o *Options) defaults() {
@@ -241,6 +247,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	direct, err := startDirectPair(ctx, o, pnet)
+	if err != nil {
+		return res, err
+	}
+	defer direct.close()
 	o.Log("all tracks flowing; warming up %v", o.Warmup)
 	time.Sleep(o.Warmup)
 
@@ -253,6 +264,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	for _, p := range parts {
 		p.setMeasuring(true)
 	}
+	direct.setMeasuring(true)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()
@@ -261,6 +273,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	for _, p := range parts {
 		p.setMeasuring(false)
 	}
+	direct.setMeasuring(false)
 	after, err := stats()
 	if err != nil {
 		return res, err
@@ -301,6 +314,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.LatencyP99 = lats[len(lats)*99/100]
 		res.LatencyMax = lats[len(lats)-1]
 	}
+	res.DirectP50, res.DirectP99 = direct.percentiles()
+	res.AddedP50 = res.LatencyP50 - res.DirectP50
 	return res, nil
 }
 

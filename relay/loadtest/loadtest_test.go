@@ -32,6 +32,9 @@ func TestRunSmall(t *testing.T) {
 	if res.LatencyP50 <= 0 || res.LatencyP50 > 500*time.Millisecond {
 		t.Fatalf("implausible latency %v", res.LatencyP50)
 	}
+	if res.DirectP50 <= 0 {
+		t.Fatalf("no direct baseline latency")
+	}
 	if res.RelayCPUSeconds <= 0 {
 		t.Fatalf("no CPU measured")
 	}
