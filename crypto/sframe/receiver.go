@@ -130,17 +130,20 @@ func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
 		return nil, h, ErrUnknownKey
 	}
 	rk.mu.Lock()
-	defer rk.mu.Unlock()
-	if rk.k == nil {
-		return nil, h, ErrUnknownKey
+	switch {
+	case rk.k == nil:
+		err = ErrUnknownKey
+	case !rk.win.check(h.CTR):
+		err = ErrReplay
+	default:
+		dst, err = rk.k.open(dst, frame[:n], h.CTR, frame[n:], metadata)
+		if err == nil {
+			rk.win.accept(h.CTR)
+		}
 	}
-	if !rk.win.check(h.CTR) {
-		return nil, h, ErrReplay
-	}
-	pt, err := rk.k.open(dst, frame[:n], h.CTR, frame[n:], metadata)
+	rk.mu.Unlock()
 	if err != nil {
 		return nil, h, err
 	}
-	rk.win.accept(h.CTR)
-	return pt, h, nil
+	return dst, h, nil
 }
