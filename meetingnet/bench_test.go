@@ -115,6 +115,14 @@ func TestRotationTiming(t *testing.T) {
 	p95 := pct(st.switchLags, .95)
 	t.Logf("%d rotations: switch p50 %v p95 %v max %v; join p50 %v p95 %v; lost frames %d; relay errors %d, re-sends %d",
 		st.rotations, pct(st.switchLags, .5), p95, pct(st.switchLags, 1), pct(st.joins, .5), pct(st.joins, .95), st.lost, st.relayErrors, st.retransmits)
+	if raceEnabled {
+		// Under the race detector everything runs about ten times slower,
+		// acknowledgements miss SwitchTimeout and frames are lost by
+		// design; the scenario above still had to converge. The bounds are
+		// checked by the ordinary (non-race) run and the benchmark.
+		t.Log("race detector: timing and loss bounds not checked")
+		return
+	}
 	if p95 > time.Second {
 		t.Fatalf("switch p95 %v exceeds 1 s", p95)
 	}

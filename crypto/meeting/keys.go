@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"io"
 	"slices"
+	"time"
 )
 
 func makeKID(epoch uint64, index, gen int) uint64 {
@@ -20,7 +21,7 @@ func splitKID(kid uint64) (epoch uint64, index, gen int) {
 
 // rekey draws a fresh base key for the current epoch and generation, sends
 // it to every present member and switches once all acknowledged (§6.6).
-func (m *Member) rekey(gen int) {
+func (m *Member) rekey(gen int, timeout time.Duration) {
 	clear(m.next.key)
 	key := make([]byte, baseKeySize)
 	if _, err := io.ReadFull(m.rand, key); err != nil {
@@ -31,7 +32,7 @@ func (m *Member) rekey(gen int) {
 		kid:      makeKID(m.roster.epoch, m.selfIndex, gen),
 		key:      key,
 		waiting:  make(map[MemberKey]uint64),
-		deadline: m.now.Add(SwitchTimeout),
+		deadline: m.now.Add(timeout),
 	}
 	body := binary.BigEndian.AppendUint64(nil, m.next.kid)
 	body = append(body, key...)

@@ -609,3 +609,30 @@ func TestVerifiedContactAcrossMeetings(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinSwitchWaitsLongerThanRemoval(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	j := w.join("silent", h.m.Invite())
+	w.run(20 * time.Millisecond)
+	// Once admitted, the joiner never answers.
+	w.tap = func(p pkt) []pkt {
+		if p.to == j.sid || p.from == j.sid {
+			return nil
+		}
+		return []pkt{p}
+	}
+	before := mustKID(t, a)
+	w.admitAll(t, h)
+	w.run(SwitchTimeout + 200*time.Millisecond)
+	if mustKID(t, a) != before {
+		t.Fatal("a switched before JoinSwitchTimeout although nobody left")
+	}
+	w.run(JoinSwitchTimeout)
+	if mustKID(t, a) == before {
+		t.Fatal("a never switched")
+	}
+	if a.m.Counters().SwitchTimeouts != 1 {
+		t.Fatalf("switch timeouts %d", a.m.Counters().SwitchTimeouts)
+	}
+}

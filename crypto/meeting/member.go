@@ -23,6 +23,10 @@ const (
 	// SwitchTimeout bounds how long a sender keeps its previous key after a
 	// roster change when not every member acknowledged the new one.
 	SwitchTimeout = 500 * time.Millisecond
+	// JoinSwitchTimeout replaces SwitchTimeout when a roster change only
+	// added members (or changed the host): the previous key may stay in
+	// use a little longer without exposing anything to a departed member.
+	JoinSwitchTimeout = 2 * time.Second
 	// ReceiveGrace is how long a sender's previous receive key stays
 	// installed after its newer key arrived.
 	ReceiveGrace = 5 * time.Second

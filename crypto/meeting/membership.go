@@ -178,8 +178,10 @@ func (m *Member) applyRoster(r *roster, send bool) {
 	if send {
 		enc = r.encoded()
 	}
+	departed := false
 	for _, mk := range m.peerOrder() {
 		if p := m.peers[mk]; peers[mk] == nil {
+			departed = true
 			if send {
 				// Tell a removed member once, so it knows to stop (§6.4);
 				// it is not re-sent: nothing else goes to it any more.
@@ -210,7 +212,13 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		}
 	}
 	m.emit(RosterChanged{Roster: m.Roster()})
-	m.rekey(0)
+	timeout := SwitchTimeout
+	if !departed {
+		// Nobody left: the previous key stays safe to use, so wait longer
+		// for acknowledgements before switching and losing frames.
+		timeout = JoinSwitchTimeout
+	}
+	m.rekey(0, timeout)
 	m.updateMissing()
 	if !wasHost && m.IsHost() && r.epoch > 1 {
 		m.emit(BecameHost{})

@@ -147,7 +147,7 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 			gen = int(m.sendKID & 0xff)
 		}
 		if gen < maxGeneration {
-			m.rekey(gen + 1)
+			m.rekey(gen+1, SwitchTimeout)
 		}
 	}
 	m.updateMissing()
