@@ -272,7 +272,9 @@ func encodeSequence(tb testing.TB, w, h, bps, n int) ([][]byte, float64) {
 		frames = append(frames, f.Data)
 		total += len(f.Data)
 	}
-	tb.Logf("%dx%d: %d of %d frames dropped", w, h, dropped, n)
+	if t, ok := tb.(*testing.T); ok {
+		t.Logf("%dx%d: %d of %d frames dropped", w, h, dropped, n)
+	}
 	return frames, float64(total) * 8 * fps / float64(n)
 }
 
@@ -556,11 +558,13 @@ func BenchmarkDecode(b *testing.B) {
 			dec, _ := vp8.NewDecoder()
 			defer dec.Close()
 			b.ResetTimer()
+			c0 := cpuNow()
 			for i := 0; i < b.N; i++ {
 				if _, err := dec.Decode(frames[i%len(frames)]); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64((cpuNow()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/frame")
 		})
 	}
 }
