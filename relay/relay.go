@@ -11,7 +11,8 @@
 // Forwarding pipeline for one published track:
 //  1. the publisher's PeerConnection decrypts SRTP and runs the upstream
 //     interceptors (NACK generator, receiver reports);
-//  2. forwarder.readLoop reads each RTP packet and counts it;
+//  2. forwarder.readLoop reads each RTP packet, counts it, and drops it if
+//     the track is over its packet rate limit;
 //  3. fwdTrack.write rewrites SSRC and payload type for each receiver,
 //     drops header extensions, and keeps sequence numbers, timestamps,
 //     marker and payload as they are;
