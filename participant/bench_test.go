@@ -39,7 +39,8 @@ func benchLatency(b *testing.B, n int) {
 	stopSending(ms)
 	msec := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	v, a := w.latencies(framing.KindVideo), w.latencies(framing.KindAudio)
-	if len(v) < b.N {
+	// Each of n senders' frames reaches n−1 receivers; allow for start-up.
+	if b.N >= 30 && len(v) < b.N*(n-1)*n/2 {
 		b.Fatalf("only %d video frames decoded in %d frame times", len(v), b.N)
 	}
 	b.ReportMetric(msec(percentile(v, .50)), "video-p50-ms")

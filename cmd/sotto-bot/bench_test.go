@@ -2,18 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sottohq/sotto/participant"
-	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -25,14 +21,7 @@ import (
 // and synthetic pattern generation included.
 func BenchmarkBotCPU(b *testing.B) {
 	bin := buildBot(b)
-	r, err := relay.New(relay.Config{LoopbackOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	url := startRelay(b)
 	const seconds = 10
 
 	for _, n := range []int{1, 4} {

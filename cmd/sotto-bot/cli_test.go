@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -30,14 +27,7 @@ func buildBot(t testing.TB) string {
 // admission and print one statistics line with media and meeting state.
 func TestCommandLineHostAndJoin(t *testing.T) {
 	bin := buildBot(t)
-	r, err := relay.New(relay.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	relayURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	relayURL := startRelay(t)
 	linkFile := filepath.Join(t.TempDir(), "link")
 	small := []string{"-loopback", "-width", "160", "-height", "120", "-fps", "15"}
 

@@ -17,15 +17,23 @@ import (
 	"github.com/sottohq/sotto/relay/signal"
 )
 
-func TestTwoBotsExchangeMedia(t *testing.T) {
+// startRelay runs the real relay on loopback and returns its WebSocket URL.
+func startRelay(t testing.TB) string {
+	t.Helper()
 	r, err := relay.New(relay.Config{LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	t.Cleanup(func() {
+		r.Shutdown(context.Background())
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+func TestTwoBotsExchangeMedia(t *testing.T) {
+	url := startRelay(t)
 	meeting := signal.NewID()
 
 	args := []string{"-relay", url, "-meeting", meeting, "-duration", "4s", "-loopback",
