@@ -33,6 +33,7 @@ type Stats struct {
 	FramesDecoded    uint64  `json:"frames_decoded"`
 	Keyframes        uint64  `json:"keyframes"`
 	Dropped          Drops   `json:"dropped"`
+	DecryptFailures  uint64  `json:"decrypt_failures"` // Dropped.DecryptFailures()
 	BitrateBps       uint64  `json:"bitrate_bps"`
 	KID              *uint64 `json:"kid,omitempty"` // KID of the last frame that decrypted
 	KeyframeRequests uint64  `json:"keyframe_requests"`
@@ -66,6 +67,7 @@ func (c *counters) snapshot(now time.Time) Stats {
 			DecodeError: c.decodeErr.Load(), Late: c.late.Load(),
 		},
 	}
+	s.DecryptFailures = s.Dropped.DecryptFailures()
 	if c.hasKID.Load() {
 		k := c.kid.Load()
 		s.KID = &k
