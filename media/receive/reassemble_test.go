@@ -244,3 +244,41 @@ func TestReassembleAudio(t *testing.T) {
 		t.Fatalf("oversize audio packet passed: %+v", r.Stats())
 	}
 }
+
+// FuzzReassembler feeds hostile packet sequences: nothing may panic and
+// every frame stays within its size bound.
+func FuzzReassembler(f *testing.F) {
+	var seed []byte
+	for _, p := range packetize(testFrames(3), 65534, 300) {
+		b, _ := p.Marshal()
+		seed = append(seed, byte(len(b)>>8), byte(len(b)))
+		seed = append(seed, b...)
+	}
+	f.Add(seed, false)
+	f.Add([]byte{0, 13, 0x80, 0x80, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0x10}, true)
+	f.Fuzz(func(t *testing.T, data []byte, audio bool) {
+		kind := framing.KindVideo
+		if audio {
+			kind = framing.KindAudio
+		}
+		r := NewReassembler(kind, 30*time.Millisecond)
+		now := time.Unix(0, 0)
+		for len(data) >= 2 {
+			n := int(data[0])<<8 | int(data[1])
+			data = data[2:]
+			if n > len(data) {
+				n = len(data)
+			}
+			var p rtp.Packet
+			if err := p.Unmarshal(data[:n]); err == nil {
+				r.Push(&p, now, func(a Assembled) {
+					if len(a.Data) > MaxVideoFrame || (audio && len(a.Data) > MaxAudioFrame) {
+						t.Fatalf("frame of %d bytes", len(a.Data))
+					}
+				})
+			}
+			data = data[n:]
+			now = now.Add(10 * time.Millisecond)
+		}
+	})
+}
