@@ -310,22 +310,22 @@ func (t *fwdTrack) Kind() webrtc.RTPCodecType { return t.kind }
 func (t *fwdTrack) write(p *rtp.Packet) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	var n, bytes int64
+	h := p.Header
+	h.Extension = false
+	h.Extensions = nil
+	h.ExtensionProfile = 0
+	h.Padding = false
+	h.PaddingSize = 0
+	size := int64(h.MarshalSize() + len(p.Payload))
+	var n int64
 	for i := range t.bindings {
 		b := &t.bindings[i]
-		h := p.Header
 		h.SSRC = b.ssrc
 		h.PayloadType = b.pt
-		h.Extension = false
-		h.Extensions = nil
-		h.ExtensionProfile = 0
-		h.Padding = false
-		h.PaddingSize = 0
 		if _, err := b.w.WriteRTP(&h, p.Payload); err == nil {
 			n++
-			bytes += int64(h.MarshalSize() + len(p.Payload))
 		}
 	}
 	t.m.packetsOut.Add(n)
-	t.m.bytesOut.Add(bytes)
+	t.m.bytesOut.Add(n * size)
 }

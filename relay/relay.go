@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 
@@ -43,6 +42,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay/signal"
+	"github.com/sottohq/sotto/transport"
 )
 
 // nackBufferPackets is the per-receiver send history kept for NACK answers:
@@ -96,8 +96,9 @@ func New(cfg Config) (*Relay, error) {
 		meetings: make(map[string]*meeting),
 		sessions: make(map[*session]struct{}),
 	}
+	// Clients and relay register the same codecs from one definition.
 	me := &webrtc.MediaEngine{}
-	if err := registerCodecs(me); err != nil {
+	if err := transport.RegisterCodecs(me); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
@@ -128,10 +129,8 @@ func New(cfg Config) (*Relay, error) {
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
 	if cfg.LoopbackOnly {
-		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-		se.SetIncludeLoopbackCandidate(true)
+		transport.LoopbackOnly(&se)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
-		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
@@ -153,25 +152,6 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	return r, nil
-}
-
-// registerCodecs registers the codecs the relay forwards: VP8 (96) and
-// Opus (111). They must match the clients' (transport.RegisterCodecs).
-func registerCodecs(m *webrtc.MediaEngine) error {
-	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
-		PayloadType:        96,
-	}, webrtc.RTPCodecTypeVideo); err != nil {
-		return fmt.Errorf("relay: register vp8: %w", err)
-	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-		PayloadType:        111,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return fmt.Errorf("relay: register opus: %w", err)
-	}
-	return nil
 }
 
 // Stats returns a snapshot of the counters.

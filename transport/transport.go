@@ -113,10 +113,8 @@ var ErrClosed = errors.New("transport: connection closed")
 
 // Conn is one participant's connection to a relay.
 type Conn struct {
-	cfg     Config
 	log     *slog.Logger
 	sig     signal.Conn
-	api     *webrtc.API
 	pc      *webrtc.PeerConnection
 	session string
 	events  chan Event
@@ -210,10 +208,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		cfg:     cfg,
 		log:     log,
 		sig:     sig,
-		api:     api,
 		pc:      pc,
 		session: joined.Session,
 		events:  make(chan Event, eventBuffer),

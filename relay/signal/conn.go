@@ -29,8 +29,6 @@ type Conn interface {
 // Reason is the closing side's reason, which may be empty.
 type CloseError struct {
 	Reason string
-	// Local is true when this side closed the connection.
-	Local bool
 }
 
 func (e *CloseError) Error() string {
@@ -64,24 +62,22 @@ func Pipe() (Conn, Conn) {
 	ab := make(chan []byte, 64)
 	ba := make(chan []byte, 64)
 	st := &pipeState{done: make(chan struct{})}
-	return &pipeConn{in: ba, out: ab, st: st, side: 0}, &pipeConn{in: ab, out: ba, st: st, side: 1}
+	return &pipeConn{in: ba, out: ab, st: st}, &pipeConn{in: ab, out: ba, st: st}
 }
 
 type pipeState struct {
 	once   sync.Once
 	done   chan struct{}
 	reason string
-	closer int
 }
 
 type pipeConn struct {
 	in, out chan []byte
 	st      *pipeState
-	side    int
 }
 
 func (p *pipeConn) closeErr() error {
-	return &CloseError{Reason: p.st.reason, Local: p.st.closer == p.side}
+	return &CloseError{Reason: p.st.reason}
 }
 
 func (p *pipeConn) Read(ctx context.Context) ([]byte, error) {
@@ -127,7 +123,6 @@ func (p *pipeConn) Write(ctx context.Context, msg []byte) error {
 func (p *pipeConn) Close(reason string) error {
 	p.st.once.Do(func() {
 		p.st.reason = cutReason(reason)
-		p.st.closer = p.side
 		close(p.st.done)
 	})
 	return nil
@@ -159,7 +154,7 @@ func (w *wsConn) mapErr(err error) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
 		if ce.Code == websocket.StatusMessageTooBig {
-			return errors.Join(ErrTooBig, &CloseError{Reason: ce.Reason, Local: true})
+			return errors.Join(ErrTooBig, &CloseError{Reason: ce.Reason})
 		}
 		return &CloseError{Reason: ce.Reason}
 	}
