@@ -1,15 +1,14 @@
 package main
 
-// A meeting session joins the three halves of a participant:
+// A meeting session puts one participant together:
 //
-//  1. transport (inside participant): the relay connection, envelopes and
-//     presence events;
-//  2. crypto/meeting: the protocol state machine, driven from one goroutine
-//     (run) with envelopes, presence, ticks and user commands;
-//  3. participant: the media engine, which receives the SFrame keys the
-//     protocol hands out and delivers decoded pictures;
-//
-// and translates protocol events into the app's events.
+//  1. capture (media/capture) opens the camera and microphone encoders;
+//  2. participant connects to the relay and runs the media pipelines,
+//     delivering decoded pictures and audio;
+//  3. meetingnet runs the meeting protocol over the relay connection and
+//     installs the frame keys it hands out in the participant;
+//  4. run translates protocol events into the app's events and tracks the
+//     active speaker; pictures go to the app's video channel, copied.
 
 import (
 	"context"
@@ -30,13 +29,14 @@ import (
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
+	"github.com/sottohq/sotto/meetingnet"
 	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/transport"
 )
 
 const (
-	// tickEvery drives the protocol's timers (re-sends, key switches).
-	tickEvery = 100 * time.Millisecond
+	// leaveTimeout bounds how long leaving waits for the notice to go out.
+	leaveTimeout = 2 * time.Second
 	// eventBuffer and videoBuffer size the channels to the UI. Video is
 	// dropped when the UI lags; events are not.
 	eventBuffer = 256
@@ -77,7 +77,7 @@ type session struct {
 	cfg   sessionConfig
 	src   *capture.Source
 	part  *participant.Participant
-	m     *meeting.Member
+	ns    *meetingnet.Session
 	self  string
 	link  string
 	mixer *playout.Mixer
@@ -85,7 +85,6 @@ type session struct {
 	// audioNote, if set, tells the user why they hear nothing.
 	audioNote string
 
-	cmds   chan func()
 	quit   chan struct{}
 	done   chan struct{}
 	events chan app.Event
@@ -95,11 +94,15 @@ type session struct {
 	videoClosed bool
 	untap       func()
 
+	codeMu sync.Mutex
+	code   app.SecurityCode
+
 	// Owned by run.
 	rotating bool
 	epoch    uint64
 	speaker  string
 	ended    bool
+	netDone  chan struct{}
 
 	quitOnce sync.Once
 	micOn    atomic.Bool
@@ -113,7 +116,6 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 	}
 	s := &session{
 		cfg:    cfg,
-		cmds:   make(chan func()),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		events: make(chan app.Event, eventBuffer),
@@ -167,31 +169,31 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		return nil, err
 	}
 	s.self = s.part.SessionID()
-	sid, err := meeting.ParseSessionID(s.self)
-	if err != nil {
-		s.closeMedia()
-		return nil, fmt.Errorf("relay gave a malformed session id: %w", err)
+	nc := meetingnet.Config{
+		Conn: s.part.Conn(), Engine: s.part, Identity: cfg.Self, Name: cfg.Name,
+		Peers: s.part.Conn().Peers(),
 	}
-	mc := meeting.Config{MeetingID: meetingID, Session: sid, Identity: cfg.Self, Name: cfg.Name, Contacts: cfg.Contacts}
-	now := time.Now()
+	if cfg.Contacts != nil {
+		nc.Contacts = cfg.Contacts
+	}
 	if cfg.Host {
-		s.m, err = meeting.NewHost(mc, now)
+		s.ns, err = meetingnet.Host(nc, meetingID)
 		if err == nil {
-			l := meeting.Link{Relay: cfg.Link.Relay, Insecure: cfg.Link.Insecure, Invite: s.m.Invite()}
+			l := meeting.Link{Relay: cfg.Link.Relay, Insecure: cfg.Link.Insecure, Invite: s.ns.Invite()}
 			s.link = l.String()
 		}
 	} else {
-		s.m, err = meeting.NewJoiner(mc, cfg.Link.Invite, now)
+		s.ns, err = meetingnet.Join(nc, cfg.Link.Invite)
 	}
 	if err != nil {
 		s.closeMedia()
 		return nil, err
 	}
-	for _, p := range s.part.Conn().Peers() {
-		if psid, err := meeting.ParseSessionID(p); err == nil {
-			s.m.PeerJoined(psid, now)
-		}
-	}
+	s.netDone = make(chan struct{})
+	go func() {
+		defer close(s.netDone)
+		s.ns.Run(context.Background(), s.part.Conn().Events())
+	}()
 	s.part.SetVideoEnabled(cfg.CameraOn)
 	s.part.SetAudioEnabled(cfg.MicOn)
 	s.micOn.Store(cfg.MicOn)
@@ -237,57 +239,43 @@ func clonePicture(img image.Image) image.Image {
 	return out
 }
 
-// run is the protocol goroutine: the only one touching s.m.
+// run turns protocol events into app events until the meeting ends for
+// this user.
 func (s *session) run() {
 	defer close(s.done)
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
 	speak := time.NewTicker(speakerEvery)
 	defer speak.Stop()
-	conn := s.part.Conn()
 	if !s.cfg.Host {
 		s.emit(app.Progress{Task: app.TaskAdmission})
 	}
 	if s.audioNote != "" {
 		s.emit(app.Warning{Text: s.audioNote})
 	}
-	s.flush()
 	for !s.ended {
 		select {
-		case ev := <-conn.Events():
-			now := time.Now()
-			switch e := ev.(type) {
-			case transport.Envelope:
-				if sid, err := meeting.ParseSessionID(e.From); err == nil {
-					s.m.Receive(sid, e.Payload, now)
-				}
-			case transport.PeerJoined:
-				if sid, err := meeting.ParseSessionID(e.ID); err == nil {
-					s.m.PeerJoined(sid, now)
-				}
-			case transport.PeerLeft:
-				if sid, err := meeting.ParseSessionID(e.ID); err == nil {
-					s.m.PeerLeft(sid, now)
-				}
-			case transport.Closed:
-				s.finish("the relay closed the connection")
-			}
-		case <-conn.Done():
+		case ev := <-s.ns.Events():
+			s.handle(ev)
+		case <-s.netDone:
 			s.finish("the connection to the relay was lost")
-		case <-tick.C:
-			s.m.Tick(time.Now())
 		case <-speak.C:
 			s.updateSpeaker()
-		case f := <-s.cmds:
-			f()
+			s.checkRotation()
 		case <-s.quit:
-			s.m.Leave()
-			s.flush()
+			s.ns.Leave(leaveTimeout)
 			s.finish("")
 		}
-		if !s.ended {
-			s.flush()
-		}
+	}
+}
+
+// checkRotation ends the key-rotation progress once this member switched
+// to its key for the current roster epoch.
+func (s *session) checkRotation() {
+	if !s.rotating {
+		return
+	}
+	if tr := s.ns.LastTransition(); tr.Epoch == s.epoch && !tr.SwitchedAt.IsZero() {
+		s.rotating = false
+		s.emit(app.Progress{Task: app.TaskKeyRotation, Done: true})
 	}
 }
 
@@ -325,6 +313,9 @@ func (s *session) openOutput() error {
 }
 
 func (s *session) closeMedia() {
+	if s.ns != nil {
+		s.ns.Close()
+	}
 	if s.untap != nil {
 		s.untap()
 	}
@@ -350,59 +341,25 @@ func (s *session) emit(e app.Event) {
 
 func isEnded(e app.Event) bool { _, ok := e.(app.Ended); return ok }
 
-// flush sends the protocol's outgoing envelopes and handles its events.
-func (s *session) flush() {
-	conn := s.part.Conn()
-	for _, o := range s.m.Outgoing() {
-		to := ""
-		if !o.To.IsZero() {
-			to = o.To.String()
-		}
-		if err := conn.SendEnvelope(to, o.Payload); err != nil {
-			s.cfg.Logger.Debug("envelope not sent", "err", err)
-		}
-	}
-	for _, ev := range s.m.Events() {
-		s.handle(ev)
-		if s.ended {
-			return
-		}
-	}
-}
-
 func (s *session) handle(ev meeting.Event) {
 	switch e := ev.(type) {
-	case meeting.SendKey:
-		if err := s.part.SetSendKey(e.KID, e.Key); err != nil {
-			s.cfg.Logger.Warn("send key not installed", "err", err)
-		}
-		clear(e.Key)
-		if s.rotating {
-			s.rotating = false
-			s.emit(app.Progress{Task: app.TaskKeyRotation, Done: true})
-		}
-	case meeting.StopSending:
-		s.part.StopSending()
-	case meeting.ReceiveKey:
-		if err := s.part.SetReceiveKey(e.KID, e.Key); err != nil {
-			s.cfg.Logger.Warn("receive key not installed", "err", err)
-		}
-		clear(e.Key)
-	case meeting.DropReceiveKey:
-		s.part.RemoveReceiveKey(e.KID)
 	case meeting.RosterChanged:
 		if s.epoch != 0 && e.Roster.Epoch != s.epoch && !s.rotating {
 			s.rotating = true
 			s.emit(app.Progress{Task: app.TaskKeyRotation})
 		}
 		s.epoch = e.Roster.Epoch
+		code := securityCode(e.Roster.Code)
+		s.codeMu.Lock()
+		s.code = code
+		s.codeMu.Unlock()
 		s.emit(app.RosterChanged{Members: members(e.Roster)})
-		s.emit(app.SecurityCodeChanged{Code: securityCode(e.Roster.Code)})
+		s.emit(app.SecurityCodeChanged{Code: code})
 	case meeting.WaitingRoomChanged:
 		js := make([]app.Joiner, 0, len(e.Waiting))
 		for _, w := range e.Waiting {
 			if s.cfg.AutoAdmit != nil && s.cfg.AutoAdmit(w.Identity) {
-				if err := s.m.Admit(w.Session); err == nil {
+				if err := s.ns.Admit(w.Session.String()); err == nil {
 					continue
 				}
 			}
@@ -417,7 +374,7 @@ func (s *session) handle(ev meeting.Event) {
 	case meeting.Removed:
 		s.finish("you are no longer in the meeting")
 	case meeting.BecameHost:
-		s.emit(app.RosterChanged{Members: members(s.m.Roster())})
+		s.emit(app.Warning{Text: "You are now the host: you admit, deny and remove members."})
 	case meeting.ChatMessage:
 		s.emit(app.ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
 	case meeting.KeysChanged:
@@ -466,19 +423,6 @@ func (s *session) updateSpeaker() {
 	}
 }
 
-// do runs f on the protocol goroutine and returns its error.
-func (s *session) do(f func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case s.cmds <- func() { errc <- f() }:
-		return <-errc
-	case <-s.done:
-		return errors.New("the meeting has ended")
-	}
-}
-
-func (s *session) sid(id string) (meeting.SessionID, error) { return meeting.ParseSessionID(id) }
-
 // Events implements app.Meeting.
 func (s *session) Events() <-chan app.Event { return s.events }
 
@@ -490,51 +434,25 @@ func (s *session) InviteLink() string { return s.link }
 
 // SecurityCode implements app.Meeting.
 func (s *session) SecurityCode() app.SecurityCode {
-	var c app.SecurityCode
-	s.do(func() error { c = securityCode(s.m.SecurityCode()); return nil })
-	return c
+	s.codeMu.Lock()
+	defer s.codeMu.Unlock()
+	return s.code
 }
 
 // Admit implements app.Meeting.
-func (s *session) Admit(id string) error {
-	sid, err := s.sid(id)
-	if err != nil {
-		return err
-	}
-	return s.do(func() error { return s.m.Admit(sid) })
-}
+func (s *session) Admit(id string) error { return s.ns.Admit(id) }
 
 // Deny implements app.Meeting.
-func (s *session) Deny(id string) error {
-	sid, err := s.sid(id)
-	if err != nil {
-		return err
-	}
-	return s.do(func() error { return s.m.Deny(sid) })
-}
+func (s *session) Deny(id string) error { return s.ns.Deny(id) }
 
 // Remove implements app.Meeting.
-func (s *session) Remove(id string) error {
-	sid, err := s.sid(id)
-	if err != nil {
-		return err
-	}
-	return s.do(func() error { return s.m.Remove(sid) })
-}
+func (s *session) Remove(id string) error { return s.ns.Remove(id) }
 
 // HandOver implements app.Meeting.
-func (s *session) HandOver(id string) error {
-	sid, err := s.sid(id)
-	if err != nil {
-		return err
-	}
-	return s.do(func() error { return s.m.HandOver(sid) })
-}
+func (s *session) HandOver(id string) error { return s.ns.HandOver(id) }
 
 // SendChat implements app.Meeting.
-func (s *session) SendChat(text string) error {
-	return s.do(func() error { return s.m.SendChat(text) })
-}
+func (s *session) SendChat(text string) error { return s.ns.SendChat(text) }
 
 // SetMicrophone implements app.Meeting.
 func (s *session) SetMicrophone(on bool) error {
