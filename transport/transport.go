@@ -194,7 +194,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return fail(fmt.Errorf("transport: unexpected %s before joined", m.MessageType()))
 	}
 
-	api, err := newAPI(cfg)
+	api, err := NewAPI(cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -259,9 +259,10 @@ func LoopbackOnly(se *webrtc.SettingEngine) {
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 }
 
-// newAPI builds the pion API: VP8 and Opus, NACK generator and responder,
-// RTCP sender/receiver reports.
-func newAPI(cfg Config) (*webrtc.API, error) {
+// NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
+// VP8 and Opus, NACK generator and responder, RTCP sender/receiver reports.
+// Tests use it for peers that must match a Conn's stack.
+func NewAPI(cfg Config) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := RegisterCodecs(m); err != nil {
 		return nil, err

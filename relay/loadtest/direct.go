@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
@@ -30,26 +29,8 @@ type directPair struct {
 	lat       []time.Duration
 }
 
-func newDirectAPI(o Options, n pionnet.Net) (*webrtc.API, error) {
-	m := &webrtc.MediaEngine{}
-	if err := transport.RegisterCodecs(m); err != nil {
-		return nil, err
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, err
-	}
-	se := webrtc.SettingEngine{}
-	se.SetNet(n)
-	o.SettingEngine(&se)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
-}
-
 func startDirectPair(ctx context.Context, o Options, n pionnet.Net) (*directPair, error) {
-	api, err := newDirectAPI(o, n)
+	api, err := transport.NewAPI(transport.Config{Net: n, SettingEngine: o.SettingEngine})
 	if err != nil {
 		return nil, err
 	}
