@@ -33,6 +33,14 @@ type connector struct {
 	// demo: everything runs on one machine).
 	loopbackOnly bool
 	relayPort    int
+	// advertise, if set, is the host name or IP put in invite links for the
+	// embedded relay (a public address with port forwarding); otherwise the
+	// first private LAN address.
+	advertise string
+	// udpMin, udpMax restrict the embedded relay's media ports (so they can
+	// be forwarded); publicIPs are announced for 1:1 NAT.
+	udpMin, udpMax uint16
+	publicIPs      []string
 	// syntheticMedia replaces camera and microphone (demo).
 	syntheticMedia bool
 	// autoAdmit and onHosted are demo hooks.
@@ -146,7 +154,10 @@ func (c *connector) startEmbedded() (*embeddedRelay, error) {
 	if c.embedded != nil {
 		return c.embedded, nil
 	}
-	r, err := relay.New(relay.Config{Logger: c.log, LoopbackOnly: c.loopbackOnly})
+	r, err := relay.New(relay.Config{
+		Logger: c.log, LoopbackOnly: c.loopbackOnly,
+		UDPPortMin: c.udpMin, UDPPortMax: c.udpMax, PublicIPs: c.publicIPs,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("start the relay on this computer: %w", err)
 	}
@@ -166,7 +177,11 @@ func (c *connector) startEmbedded() (*embeddedRelay, error) {
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	adv := "127.0.0.1"
-	if !c.loopbackOnly {
+	switch {
+	case c.loopbackOnly:
+	case c.advertise != "":
+		adv = c.advertise
+	default:
 		if ip := lanAddress(); ip != "" {
 			adv = ip
 		}

@@ -15,7 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -50,6 +53,9 @@ func run() error {
 	demoMode := flag.Bool("demo", false, "host a demo meeting on this computer with two synthetic participants")
 	relayAddr := flag.String("relay", "", "default relay address: host:port (TLS) or ws://host:port")
 	port := flag.Int("port", DefaultRelayPort, "signaling port of the relay when hosting on this computer")
+	advertise := flag.String("advertise", "", "host name or IP to put in invite links when hosting on this computer (default: this computer's LAN address)")
+	mediaPorts := flag.String("media-ports", "", "UDP port range for media when hosting on this computer, e.g. 50000-50100 (default: any)")
+	publicIP := flag.String("public-ip", "", "public IP to announce for media when this computer is behind a 1:1 NAT or port forwarding")
 	demoBots := flag.Int("demo-participants", 2, "number of synthetic participants in the demo (1-8)")
 	verbose := flag.Bool("v", false, "log connection events to standard error (never keys or content)")
 	flag.Parse()
@@ -63,7 +69,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	conn := &connector{log: log, relayPort: *port}
+	conn := &connector{log: log, relayPort: *port, advertise: *advertise}
+	if *mediaPorts != "" {
+		if conn.udpMin, conn.udpMax, err = parsePortRange(*mediaPorts); err != nil {
+			return err
+		}
+	}
+	if *publicIP != "" {
+		if net.ParseIP(*publicIP) == nil {
+			return fmt.Errorf("--public-ip %q is not an IP address", *publicIP)
+		}
+		conn.publicIPs = []string{*publicIP}
+	}
 	var d *demo
 	if *demoMode {
 		// The demo keeps nothing: a throw-away identity and contacts.
@@ -108,6 +125,17 @@ func run() error {
 	}
 	a.Window().ShowAndRun()
 	return nil
+}
+
+// parsePortRange reads "low-high".
+func parsePortRange(s string) (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	l, err1 := strconv.ParseUint(a, 10, 16)
+	h, err2 := strconv.ParseUint(b, 10, 16)
+	if !ok || err1 != nil || err2 != nil || l == 0 || l > h {
+		return 0, 0, fmt.Errorf("--media-ports %q: want low-high, e.g. 50000-50100", s)
+	}
+	return uint16(l), uint16(h), nil
 }
 
 // uiReport is app.Report plus how long the UI thread took to pick up the
