@@ -20,8 +20,10 @@ const (
 	benchKID   = 0x1234 // a two-byte KID, as Sotto's per-sender KIDs are
 )
 
-// benchMetadata stands in for the media metadata Sotto binds as AAD.
-var benchMetadata = []byte("sotto-md-v1:")
+// benchMetadata has the size of the media metadata Sotto binds as AAD
+// (docs/PROTOCOL.md section 5): 14-byte label, length byte, a 16-byte
+// meeting ID and the kind byte.
+var benchMetadata = []byte("sotto media v1\x100123456789abcdef\x02")
 
 func benchKey(n int) []byte {
 	k := make([]byte, n)
