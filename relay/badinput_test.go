@@ -2,8 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -312,8 +310,6 @@ func TestBadInputsWebSocket(t *testing.T) {
 		t.Fatalf("healthz after abuse: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	_ = errors.New
-	_ = fmt.Sprint
 }
 
 // A client that stops reading is closed as a slow consumer once its queue
