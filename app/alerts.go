@@ -49,8 +49,10 @@ type alertRow struct {
 type alertBar struct {
 	box  *fyne.Container
 	rows []*alertRow
-	// now is replaced in tests.
 	after func(time.Duration, func())
+	// onResize runs after the bar's height may have changed, so the window
+	// lays out its content again.
+	onResize func()
 }
 
 func newAlertBar() *alertBar {
@@ -78,10 +80,7 @@ func (b *alertBar) show(al Alert) {
 	icon := widget.NewIcon(alertIcon(al.Kind))
 	text := widget.NewLabel(al.Text)
 	text.Wrapping = fyne.TextWrapWord
-	text.Importance = widget.HighImportance
-	if al.Kind == AlertInfo {
-		text.Importance = widget.MediumImportance
-	}
+	text.TextStyle.Bold = al.Kind != AlertInfo
 	closeBtn := widget.NewButtonWithIcon("", theme.CancelIcon(), func() { b.remove(row) })
 	closeBtn.Importance = widget.LowImportance
 	row.obj = container.NewStack(bg, container.NewBorder(nil, nil, icon, closeBtn, text))
@@ -140,6 +139,9 @@ func (b *alertBar) sync() {
 	}
 	b.box.Objects = objs
 	b.box.Refresh()
+	if b.onResize != nil {
+		b.onResize()
+	}
 }
 
 func alertColor(k AlertKind) fyne.ThemeColorName {

@@ -95,7 +95,9 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win.SetIcon(resourceIconPng)
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	a.win.SetContent(container.NewBorder(a.alerts.box, nil, nil, nil, a.body))
+	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)
+	a.alerts.onResize = root.Refresh
+	a.win.SetContent(root)
 	a.win.SetOnClosed(func() {
 		if a.meeting != nil {
 			a.meeting.leave()

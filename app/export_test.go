@@ -159,3 +159,6 @@ var (
 )
 
 func (a *App) SelfPublic() identity.Public { return a.self.Public() }
+
+// ShowWaitingRoom selects the waiting-room tab.
+func (v *MeetingView) ShowWaitingRoom() { v.s.tabs.Select(v.s.waitingTab) }

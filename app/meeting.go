@@ -154,8 +154,8 @@ func (s *meetingScreen) build() {
 	chat := container.NewBorder(
 		widget.NewLabel("Only members can read these messages."), container.NewBorder(nil, nil, nil, send, s.chatEntry),
 		nil, nil, s.chatScroll)
-	s.peopleTab = container.NewTabItem("Participants", container.NewVScroll(s.participants))
-	s.waitingTab = container.NewTabItem("Waiting room", container.NewVScroll(s.waiting))
+	s.peopleTab = container.NewTabItem("People", container.NewVScroll(s.participants))
+	s.waitingTab = container.NewTabItem("Waiting", container.NewVScroll(s.waiting))
 	s.tabs = container.NewAppTabs(s.peopleTab, container.NewTabItem("Chat", chat))
 
 	s.muteBtn = widget.NewButton("", func() { s.toggleMic() })
@@ -471,7 +471,7 @@ func (s *meetingScreen) syncParticipants() {
 		row.Add(widget.NewSeparator())
 		s.participants.Add(row)
 	}
-	s.peopleTab.Text = fmt.Sprintf("Participants (%d)", len(s.members))
+	s.peopleTab.Text = fmt.Sprintf("People (%d)", len(s.members))
 	s.tabs.Refresh()
 }
 
@@ -496,7 +496,7 @@ func (s *meetingScreen) syncWaiting() {
 		s.waiting.Add(container.NewVBox(name, status, widget.NewLabel("Safety number:"), number,
 			container.NewHBox(admit, deny, qr), widget.NewSeparator()))
 	}
-	s.waitingTab.Text = fmt.Sprintf("Waiting room (%d)", len(s.joiners))
+	s.waitingTab.Text = fmt.Sprintf("Waiting (%d)", len(s.joiners))
 	s.tabs.Refresh()
 }
 
