@@ -214,13 +214,36 @@ func connect(t testing.TB, w *world, ms []*member) {
 	w.mu.Unlock()
 }
 
-// stopSending mutes everyone and lets the last packets arrive.
+// stopSending mutes everyone and waits until the frames in flight have
+// arrived: until no receiver decodes anything new for half a second (on a
+// loaded machine, under the race detector, that can take seconds).
 func stopSending(ms []*member) {
 	for _, m := range ms {
 		m.p.SetVideoEnabled(false)
 		m.p.SetAudioEnabled(false)
 	}
-	time.Sleep(500 * time.Millisecond)
+	decoded := func() (n uint64) {
+		for _, m := range ms {
+			for _, r := range m.p.Stats().Remotes {
+				if r.Video != nil {
+					n += r.Video.FramesDecoded
+				}
+				if r.Audio != nil {
+					n += r.Audio.FramesDecoded
+				}
+			}
+		}
+		return n
+	}
+	last := decoded()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		n := decoded()
+		if n == last {
+			return
+		}
+		last = n
+	}
 }
 
 // delivery returns, for receiver m and sender o, how many of o's frames of
