@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
@@ -45,25 +47,88 @@ type meetingOptions struct {
 	admit    string
 }
 
-// meetingOpts is filled by the flags registerMeetingFlags adds.
-var meetingOpts meetingOptions
+// meetingOpts is filled by the flags registerMeetingFlags adds. Flag values
+// are written and read under meetingOptsMu, so tests may parse the command
+// line of one bot while another bot runs.
+var (
+	meetingOptsMu sync.Mutex
+	meetingOpts   meetingOptions
+)
 
-// registerMeetingFlags adds the meeting protocol's flags to fs.
+// registerMeetingFlags adds the meeting protocol's flags to fs and resets
+// them to their defaults.
 func registerMeetingFlags(fs *flag.FlagSet) {
-	fs.StringVar(&meetingOpts.link, "link", "", "join the meeting of this link (sotto:// or sotto+insecure://) through its waiting room")
-	fs.BoolVar(&meetingOpts.host, "host", false, "host a new meeting on -relay with ID -meeting and print its link")
-	fs.StringVar(&meetingOpts.linkOut, "link-out", "", "with -host: also write the link to this file")
-	fs.StringVar(&meetingOpts.identity, "identity", "", "identity keystore (created if missing; passphrase from $"+passphraseEnv+"); default: a fresh identity per run")
-	fs.StringVar(&meetingOpts.name, "name", "", "display name (default: the keystore's, else \"sotto-bot\")")
-	fs.StringVar(&meetingOpts.admit, "admit", "ask", "with -host: who is admitted without asking: ask (nobody), verified, all (test bots)")
+	meetingOptsMu.Lock()
+	meetingOpts = meetingOptions{admit: "ask"}
+	meetingOptsMu.Unlock()
+	fs.Var(lockedString{&meetingOpts.link}, "link", "join the meeting of this `link` (sotto:// or sotto+insecure://) through its waiting room")
+	fs.Var(lockedBool{&meetingOpts.host}, "host", "host a new meeting on -relay with ID -meeting and print its link")
+	fs.Var(lockedString{&meetingOpts.linkOut}, "link-out", "with -host: also write the link to this `file`")
+	fs.Var(lockedString{&meetingOpts.identity}, "identity", "identity keystore `file` (created if missing; passphrase from $"+passphraseEnv+"); default: a fresh identity per run")
+	fs.Var(lockedString{&meetingOpts.name}, "name", "display `name` (default: the keystore's, else \"sotto-bot\")")
+	fs.Var(lockedString{&meetingOpts.admit}, "admit", "with -host: admission `policy`: ask (the host decides; nobody for a bot), verified (verified contacts), all (test bots)")
+}
+
+// currentMeetingOptions returns a copy of the parsed flags.
+func currentMeetingOptions() meetingOptions {
+	meetingOptsMu.Lock()
+	defer meetingOptsMu.Unlock()
+	return meetingOpts
+}
+
+// lockedString is a string flag written under meetingOptsMu.
+type lockedString struct{ p *string }
+
+func (v lockedString) String() string {
+	if v.p == nil {
+		return ""
+	}
+	meetingOptsMu.Lock()
+	defer meetingOptsMu.Unlock()
+	return *v.p
+}
+
+func (v lockedString) Set(s string) error {
+	meetingOptsMu.Lock()
+	defer meetingOptsMu.Unlock()
+	*v.p = s
+	return nil
+}
+
+// lockedBool is a boolean flag written under meetingOptsMu.
+type lockedBool struct{ p *bool }
+
+func (v lockedBool) IsBoolFlag() bool { return true }
+
+func (v lockedBool) String() string {
+	if v.p == nil {
+		return "false"
+	}
+	meetingOptsMu.Lock()
+	defer meetingOptsMu.Unlock()
+	return strconv.FormatBool(*v.p)
+}
+
+func (v lockedBool) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	meetingOptsMu.Lock()
+	defer meetingOptsMu.Unlock()
+	*v.p = b
+	return nil
 }
 
 // meetingMode reports whether the meeting protocol supplies the keys.
-func meetingMode() bool { return meetingOpts.link != "" || meetingOpts.host }
+func meetingMode() bool {
+	o := currentMeetingOptions()
+	return o.link != "" || o.host
+}
 
 // meetingTransport returns the relay URL and meeting ID named by -link.
 func meetingTransport() (relayURL, meetingID string, err error) {
-	l, err := meeting.ParseLink(meetingOpts.link)
+	l, err := meeting.ParseLink(currentMeetingOptions().link)
 	if err != nil {
 		return "", "", err
 	}
@@ -89,7 +154,7 @@ type meetingKeying struct {
 // newMeetingKeying prepares the meeting protocol for a bot joining meeting
 // meetingID on relayURL (the -relay and -meeting flags).
 func newMeetingKeying(relayURL, meetingID string) (*meetingKeying, error) {
-	o := meetingOpts
+	o := currentMeetingOptions()
 	if o.host == (o.link != "") {
 		return nil, errors.New("give exactly one of -host and -link")
 	}

@@ -29,7 +29,6 @@ type bot struct {
 
 func startBot(t *testing.T, relayURL, meetingID string, args []string) *bot {
 	t.Helper()
-	meetingOpts = meetingOptions{}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	registerMeetingFlags(fs)
@@ -39,7 +38,7 @@ func startBot(t *testing.T, relayURL, meetingID string, args []string) *bot {
 	if !meetingMode() {
 		t.Fatal("meeting mode not selected")
 	}
-	if meetingOpts.link != "" {
+	if currentMeetingOptions().link != "" {
 		u, m, err := meetingTransport()
 		if err != nil || u != relayURL || m != meetingID {
 			t.Fatalf("link names %s %s (%v)", u, m, err)
@@ -173,7 +172,6 @@ func TestMeetingFlagErrors(t *testing.T) {
 		{"-link", "https://example.org/"},
 		{"-host", "-admit", "sometimes"},
 	} {
-		meetingOpts = meetingOptions{}
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		registerMeetingFlags(fs)
