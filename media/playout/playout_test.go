@@ -393,6 +393,25 @@ func TestOutputMissingDeviceIsClearError(t *testing.T) {
 	}
 }
 
+// The platform's default output: on a machine without sound hardware it
+// must fail with the clear ErrNoOutputDevice; where a device exists it
+// must play.
+func TestOutputDefaultDevice(t *testing.T) {
+	out, err := playout.OpenOutput(playout.NewMixer(), playout.OutputOptions{})
+	if err != nil {
+		if !errors.Is(err, playout.ErrNoOutputDevice) {
+			t.Fatalf("default output failed without ErrNoOutputDevice: %v", err)
+		}
+		t.Logf("no output device: %v", err)
+		return
+	}
+	defer out.Close()
+	time.Sleep(200 * time.Millisecond)
+	if frames, _ := out.Played(); frames == 0 {
+		t.Fatal("default output opened but never asked for audio")
+	}
+}
+
 func BenchmarkMixerRead(b *testing.B) {
 	pk := sine(b)
 	for _, senders := range []int{1, 4} {
