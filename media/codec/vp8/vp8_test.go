@@ -161,6 +161,67 @@ func TestForceKeyFrame(t *testing.T) {
 	}
 }
 
+func TestKeyFrameIntervalBounded(t *testing.T) {
+	in := syntheticPictures(t, 640, 480, 60)
+	enc := newEncoderParams(t, 640, 480, vp8.Params{Bitrate: 800_000, KeyFrameInterval: 10, DropFrameThreshold: -1})
+	last := -1
+	for i := 0; i < 45; i++ {
+		f, err := enc.Encode(in[i], int64(i)*3000, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Keyframe {
+			last = i
+		}
+		if i-last > 10 {
+			t.Fatalf("frame %d: %d frames since the last keyframe", i, i-last)
+		}
+	}
+	if _, keys := enc.Stats(); keys < 4 {
+		t.Fatalf("%d keyframes in 45 frames with interval 10", keys)
+	}
+}
+
+// Keyframe requests and bitrate changes from other goroutines while
+// encoding (run with -race).
+func TestControlsConcurrentWithEncode(t *testing.T) {
+	in := syntheticPictures(t, 640, 480, 30)
+	enc := newEncoder(t, 640, 480, 800_000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				enc.ForceKeyFrame()
+				enc.SetBitRate(300_000 + (i%5)*100_000)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	keys := 0
+	for i, p := range in {
+		f, err := enc.Encode(p, int64(i)*3000, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Keyframe {
+			keys++
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if keys < 2 {
+		t.Fatalf("only %d keyframes under constant requests", keys)
+	}
+}
+
 // blockingReader never yields a picture, like a stalled camera.
 type blockingReader struct{ release chan struct{} }
 
