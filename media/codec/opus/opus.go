@@ -10,8 +10,11 @@
 // safety for a decoder that parses data from other meeting members, and it
 // is wrapped here so a panic inside it on hostile input becomes an error.
 //
-// pion/opus has no packet-loss concealment; media/playout conceals lost
-// packets itself.
+// Output is float32 (or int16 through pion/opus directly) at 48 kHz. The
+// tests feed it mediadevices' Opus at 12, 32 and 64 kbit/s, which covers
+// the SILK-only, hybrid and CELT modes, and check the decoded tone's level
+// and frequency. pion/opus has no packet-loss concealment; media/playout
+// conceals lost packets itself.
 package opus
 
 import (

@@ -2,6 +2,7 @@ package opus_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"syscall"
@@ -15,8 +16,12 @@ import (
 // encodedSine captures n packets of mediadevices' synthetic 480 Hz sine
 // encoded by mediadevices' Opus encoder.
 func encodedSine(t testing.TB, n int) [][]byte {
+	return encodedSineAt(t, n, 0)
+}
+
+func encodedSineAt(t testing.TB, n, bitrate int) [][]byte {
 	t.Helper()
-	src, err := capture.Open(capture.Options{Audio: capture.SyntheticAudio()})
+	src, err := capture.Open(capture.Options{Audio: capture.SyntheticAudio(), AudioBitrate: bitrate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,45 +50,74 @@ func goertzel(x []float32, f float64) float64 {
 	return (s1*s1 + s2*s2 - c*s1*s2) * 2 / float64(len(x)) / float64(len(x))
 }
 
+// Each bitrate drives libopus into a different mode: SILK-only at 12
+// kbit/s, hybrid then CELT at 32 and 64 kbit/s. The decoder must
+// reproduce the tone in all of them, and the packet sizes must follow the
+// configured bitrate.
 func TestDecodesSyntheticSine(t *testing.T) {
-	pkts := encodedSine(t, 50) // 1 s
-	dec, err := opus.NewDecoder(1)
-	if err != nil {
-		t.Fatal(err)
+	for _, bitrate := range []int{12000, 32000, 64000} {
+		t.Run(fmt.Sprint(bitrate), func(t *testing.T) {
+			pkts := encodedSineAt(t, 50, bitrate) // 1 s
+			dec, err := opus.NewDecoder(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pcm []float32
+			buf := make([]float32, opus.MaxPacketSamples)
+			modes := map[string]bool{}
+			bytes := 0
+			for i, p := range pkts {
+				want, err := opus.PacketSamples(p)
+				if err != nil || want != 960 {
+					t.Fatalf("packet %d: PacketSamples %d, %v", i, want, err)
+				}
+				modes[mode(p[0])] = true
+				bytes += len(p)
+				n, err := dec.Decode(p, buf)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				if n != 960 {
+					t.Fatalf("packet %d: %d samples, want 960", i, n)
+				}
+				pcm = append(pcm, buf[:n]...)
+			}
+			got := float64(bytes) * 8 / float64(len(pkts)) * 50
+			t.Logf("modes %v, %.1f kbit/s", modes, got/1000)
+			if got < 0.5*float64(bitrate) || got > 1.3*float64(bitrate) {
+				t.Fatalf("encoded at %.0f bit/s for a %d target", got, bitrate)
+			}
+			tail := pcm[len(pcm)/2:] // past the encoder's start-up
+			var energy float64
+			for _, v := range tail {
+				energy += float64(v) * float64(v)
+			}
+			rms := math.Sqrt(energy / float64(len(tail)))
+			// The source is a 0.25-amplitude sine: RMS 0.177.
+			if rms < 0.14 || rms > 0.21 {
+				t.Fatalf("decoded RMS %.3f, want ≈0.177", rms)
+			}
+			// Nearly all power sits at 480 Hz (power of a sine = a²/2).
+			tone := goertzel(tail, 480)
+			if share := tone / (rms * rms); share < 0.9 {
+				t.Fatalf("480 Hz holds %.2f of the power, want > 0.9", share)
+			}
+			if off := goertzel(tail, 1000) / (rms * rms); off > 0.01 {
+				t.Fatalf("1 kHz holds %.3f of the power", off)
+			}
+		})
 	}
-	var pcm []float32
-	buf := make([]float32, opus.MaxPacketSamples)
-	for i, p := range pkts {
-		want, err := opus.PacketSamples(p)
-		if err != nil || want != 960 {
-			t.Fatalf("packet %d: PacketSamples %d, %v", i, want, err)
-		}
-		n, err := dec.Decode(p, buf)
-		if err != nil {
-			t.Fatalf("packet %d: %v", i, err)
-		}
-		if n != 960 {
-			t.Fatalf("packet %d: %d samples, want 960", i, n)
-		}
-		pcm = append(pcm, buf[:n]...)
-	}
-	tail := pcm[len(pcm)/2:] // past the encoder's start-up
-	var energy float64
-	for _, v := range tail {
-		energy += float64(v) * float64(v)
-	}
-	rms := math.Sqrt(energy / float64(len(tail)))
-	// The source is a 0.25-amplitude sine: RMS 0.177.
-	if rms < 0.14 || rms > 0.21 {
-		t.Fatalf("decoded RMS %.3f, want ≈0.177", rms)
-	}
-	// Nearly all power sits at 480 Hz (power of a sine = a²/2).
-	tone := goertzel(tail, 480)
-	if share := tone / (rms * rms); share < 0.9 {
-		t.Fatalf("480 Hz holds %.2f of the power, want > 0.9", share)
-	}
-	if off := goertzel(tail, 1000) / (rms * rms); off > 0.01 {
-		t.Fatalf("1 kHz holds %.3f of the power", off)
+}
+
+// mode names an Opus packet's coding mode from its TOC byte (RFC 6716 §3.1).
+func mode(toc byte) string {
+	switch c := toc >> 3; {
+	case c < 12:
+		return "SILK"
+	case c < 16:
+		return "hybrid"
+	default:
+		return "CELT"
 	}
 }
 
