@@ -59,7 +59,7 @@ func newAlertBar() *alertBar {
 	return &alertBar{
 		box: container.NewVBox(),
 		after: func(d time.Duration, f func()) {
-			time.AfterFunc(d, func() { fyne.Do(f) })
+			time.AfterFunc(d, func() { uiDo(f) })
 		},
 	}
 }

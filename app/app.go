@@ -180,3 +180,11 @@ var (
 	iconUnverified = theme.NewWarningThemedResource(theme.QuestionIcon())
 	iconKeyChanged = theme.NewErrorThemedResource(theme.WarningIcon())
 )
+
+// uiDo and uiDoAndWait hand work to the UI goroutine. They are variables
+// so the tests, where Fyne's test driver runs such work on the calling
+// goroutine, can serialise it with their own actions.
+var (
+	uiDo        = fyne.Do
+	uiDoAndWait = fyne.DoAndWait
+)

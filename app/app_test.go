@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,31 @@ func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
 	return a
 }
 
-// eventually polls cond for up to 10 s.
+// The test driver runs UI work on whichever goroutine asks for it. So that
+// the app's background work (key derivation results, meeting events, video
+// frames) never touches widgets while a test does, a test holds uiMu while
+// it runs and lets the app's work in only while it waits in eventually.
+var uiMu sync.Mutex
+
+func serialised(f func()) {
+	uiMu.Lock()
+	defer uiMu.Unlock()
+	f()
+}
+
+func TestMain(m *testing.M) {
+	app.SetDispatch(serialised, serialised)
+	os.Exit(m.Run())
+}
+
+// lockUI makes the calling test the UI goroutine until it ends.
+func lockUI(t *testing.T) {
+	uiMu.Lock()
+	t.Cleanup(uiMu.Unlock)
+}
+
+// eventually polls cond for up to 10 s, letting the app's background work
+// reach the UI between polls.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -51,9 +76,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+		uiMu.Unlock()
 		time.Sleep(10 * time.Millisecond)
+		uiMu.Lock()
 	}
 }
+
+func tap(b fyne.Tappable)               { test.Tap(b) }
+func typ(e *widget.Entry, s string)     { test.Type(e, s) }
+func setText(e *widget.Entry, s string) { e.SetText(s) }
 
 // createIdentity runs the first-run screen to completion.
 func createIdentity(t *testing.T, a *app.App, name, pass string) {
@@ -62,33 +93,34 @@ func createIdentity(t *testing.T, a *app.App, name, pass string) {
 	if v == nil {
 		t.Fatal("first-run screen not shown")
 	}
-	test.Type(v.Name, name)
-	test.Type(v.Pass, pass)
-	test.Type(v.Confirm, pass)
-	test.Tap(v.Create)
+	typ(v.Name, name)
+	typ(v.Pass, pass)
+	typ(v.Confirm, pass)
+	tap(v.Create)
 	eventually(t, "home screen", func() bool { return a.HomeView() != nil })
 }
 
 func TestCreateIdentityThenUnlock(t *testing.T) {
+	lockUI(t)
 	dir := t.TempDir()
 	a := newApp(t, dir, nil)
 	v := a.FirstRunView()
 	if !v.Warning.Visible() {
 		t.Fatal("empty-passphrase warning hidden while the passphrase is empty")
 	}
-	test.Type(v.Pass, "x")
+	typ(v.Pass, "x")
 	if v.Warning.Visible() {
 		t.Fatal("empty-passphrase warning shown with a passphrase")
 	}
 	// Mismatched confirmation is refused without creating anything.
-	test.Type(v.Name, "Ada")
-	test.Type(v.Confirm, "y")
-	test.Tap(v.Create)
+	typ(v.Name, "Ada")
+	typ(v.Confirm, "y")
+	tap(v.Create)
 	if v.Error.Text == "" || identity.Exists(filepath.Join(dir, identity.KeystoreFileName)) {
 		t.Fatalf("mismatched passphrases: error %q, keystore created anyway?", v.Error.Text)
 	}
-	v.Confirm.SetText("x")
-	test.Tap(v.Create)
+	setText(v.Confirm, "x")
+	tap(v.Create)
 	eventually(t, "home screen", func() bool { return a.HomeView() != nil })
 	fp := a.HomeView().Fingerprint.Text
 
@@ -105,8 +137,8 @@ func TestCreateIdentityThenUnlock(t *testing.T) {
 	if u == nil {
 		t.Fatal("unlock screen not shown on second start")
 	}
-	test.Type(u.Pass, "wrong")
-	test.Tap(u.Unlock)
+	typ(u.Pass, "wrong")
+	tap(u.Unlock)
 	eventually(t, "wrong-passphrase message", func() bool { return u.Error.Text == app.TextWrongPassphrase })
 	if b.HomeView() != nil {
 		t.Fatal("home shown after a wrong passphrase")
@@ -115,8 +147,8 @@ func TestCreateIdentityThenUnlock(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("keystore changed after a wrong passphrase")
 	}
-	test.Type(u.Pass, "x")
-	test.Tap(u.Unlock)
+	typ(u.Pass, "x")
+	tap(u.Unlock)
 	eventually(t, "home after unlock", func() bool { return b.HomeView() != nil })
 	if got := b.HomeView().Fingerprint.Text; got != fp {
 		t.Fatalf("fingerprint after unlock %q, want %q", got, fp)
@@ -124,6 +156,7 @@ func TestCreateIdentityThenUnlock(t *testing.T) {
 }
 
 func TestDamagedKeystoreIsNotOverwritten(t *testing.T) {
+	lockUI(t)
 	dir := t.TempDir()
 	a := newApp(t, dir, nil)
 	createIdentity(t, a, "Ada", "pw")
@@ -135,8 +168,8 @@ func TestDamagedKeystoreIsNotOverwritten(t *testing.T) {
 	}
 	b := newApp(t, dir, nil)
 	u := b.UnlockView()
-	test.Type(u.Pass, "pw")
-	test.Tap(u.Unlock)
+	typ(u.Pass, "pw")
+	tap(u.Unlock)
 	eventually(t, "damaged-file message", func() bool { return u.Error.Text == app.TextCorrupt })
 	after, _ := os.ReadFile(path)
 	if !bytes.Equal(data, after) {
@@ -155,22 +188,23 @@ func validLink(t *testing.T) string {
 }
 
 func TestJoinByLink(t *testing.T) {
+	lockUI(t)
 	m := apptest.NewMeeting()
 	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
 	h := a.HomeView()
 
 	for _, bad := range []string{"", "https://example.com/x", "sotto://relay.example:8443/nothex#AAAA", validLink(t)[:40]} {
-		h.Link.SetText(bad)
-		test.Tap(h.Join)
+		setText(h.Link, bad)
+		tap(h.Join)
 		if !strings.Contains(h.JoinError.Text, "not a valid invite link") || a.LobbyView() != nil {
 			t.Fatalf("malformed link %q: error %q, lobby %v", bad, h.JoinError.Text, a.LobbyView() != nil)
 		}
 	}
 
 	link := validLink(t)
-	h.Link.SetText("  " + link + "\n")
-	test.Tap(h.Join)
+	setText(h.Link, "  "+link+"\n")
+	tap(h.Join)
 	lv := a.LobbyView()
 	if lv == nil {
 		t.Fatalf("valid link did not open the lobby (error %q)", h.JoinError.Text)
@@ -178,7 +212,7 @@ func TestJoinByLink(t *testing.T) {
 	if lv.Invite.Relay != "relay.example:8443" || lv.Invite.Link != link {
 		t.Fatalf("lobby invite %+v", lv.Invite)
 	}
-	test.Tap(lv.Enter)
+	tap(lv.Enter)
 	eventually(t, "meeting screen", func() bool { return a.MeetingView() != nil })
 	mv := a.MeetingView()
 	if !mv.Progress.Visible() || mv.ProgressText.Text != string(app.TaskAdmission) {
@@ -211,6 +245,7 @@ func selfMember(a *app.App) app.Member {
 }
 
 func TestWaitingRoomAdmitDeny(t *testing.T) {
+	lockUI(t)
 	m := apptest.NewMeeting()
 	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
@@ -238,8 +273,8 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 		t.Fatalf("waiting entry lacks the contact status: %q", texts)
 	}
 
-	test.Tap(button(t, mv.Waiting.Objects[0], "Admit"))
-	test.Tap(button(t, mv.Waiting.Objects[1], "Deny"))
+	tap(button(t, mv.Waiting.Objects[0], "Admit"))
+	tap(button(t, mv.Waiting.Objects[1], "Deny"))
 	eventually(t, "admit and deny calls", func() bool {
 		c := m.Calls()
 		return slices.Contains(c, "Admit j-bob") && slices.Contains(c, "Deny j-eve")
@@ -250,6 +285,7 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 }
 
 func TestVerificationDialog(t *testing.T) {
+	lockUI(t)
 	m := apptest.NewMeeting()
 	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
@@ -278,7 +314,7 @@ func TestVerificationDialog(t *testing.T) {
 	if ok, err := safety.VerifyScanned(peerView, v.QR); !ok || err != nil {
 		t.Fatalf("scannable form does not verify: %v %v", ok, err)
 	}
-	test.Tap(v.Mark)
+	tap(v.Mark)
 	c, ok := a.Contacts().Get(bob)
 	if !ok || !c.Verified {
 		t.Fatal("mark as verified did not reach the contacts store")
@@ -297,6 +333,7 @@ func TestVerificationDialog(t *testing.T) {
 }
 
 func TestAlerts(t *testing.T) {
+	lockUI(t)
 	dir := t.TempDir()
 	// Before the meeting, the contacts store knows "Bob" with one key.
 	contacts, err := identity.OpenContacts(filepath.Join(dir, identity.ContactsFileName))
@@ -333,6 +370,7 @@ func TestAlerts(t *testing.T) {
 }
 
 func TestVideoTilesShowFrames(t *testing.T) {
+	lockUI(t)
 	m := apptest.NewMeeting()
 	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
@@ -352,9 +390,9 @@ func TestVideoTilesShowFrames(t *testing.T) {
 	}
 	// A frame for someone not in the roster is dropped, not shown anywhere.
 	m.Frame("ghost", apptest.Pattern(64, 48, 0))
-	test.Tap(mv.Mute)
+	tap(mv.Mute)
 	eventually(t, "mute call", func() bool { return slices.Contains(m.Calls(), "SetMicrophone false") })
-	test.Tap(mv.Leave)
+	tap(mv.Leave)
 	eventually(t, "home after leaving", func() bool { return a.HomeView() != nil })
 }
 

@@ -162,3 +162,6 @@ func (a *App) SelfPublic() identity.Public { return a.self.Public() }
 
 // ShowWaitingRoom selects the waiting-room tab.
 func (v *MeetingView) ShowWaitingRoom() { v.s.tabs.Select(v.s.waitingTab) }
+
+// SetDispatch replaces how background work reaches the UI.
+func SetDispatch(do, wait func(func())) { uiDo, uiDoAndWait = do, wait }

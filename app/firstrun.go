@@ -99,7 +99,7 @@ func (a *App) createIdentity(s *firstRunScreen) {
 			err = identity.SaveWithParams(path, id, name, pass, kdf)
 		}
 		clear(pass)
-		fyne.Do(func() {
+		uiDo(func() {
 			s.progress.Stop()
 			s.progress.Hide()
 			s.create.Enable()
@@ -159,7 +159,7 @@ func (a *App) unlockIdentity(s *unlockScreen) {
 	go func() {
 		st, err := identity.Load(path, pass)
 		clear(pass)
-		fyne.Do(func() {
+		uiDo(func() {
 			s.progress.Stop()
 			s.progress.Hide()
 			s.unlock.Enable()

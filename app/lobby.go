@@ -135,7 +135,7 @@ func (a *App) restartPreview(s *lobbyScreen) {
 							return
 						}
 						dst := tile.convert(img)
-						fyne.DoAndWait(func() {
+						uiDoAndWait(func() {
 							if ctx.Err() == nil {
 								s.preview.Image = dst
 								s.preview.Refresh()
@@ -162,7 +162,7 @@ func (a *App) restartPreview(s *lobbyScreen) {
 						if !ok {
 							return
 						}
-						fyne.Do(func() {
+						uiDo(func() {
 							if ctx.Err() == nil {
 								s.level.SetValue(v)
 							}

@@ -84,7 +84,7 @@ func (a *App) startMeeting(start func(context.Context) (Meeting, error), hosting
 	a.connecting = dlg
 	go func() {
 		m, err := start(ctx)
-		fyne.Do(func() {
+		uiDo(func() {
 			finished = true
 			dlg.Hide()
 			a.connecting = nil
@@ -216,9 +216,9 @@ func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFun
 				}
 			}
 		}
-		fyne.Do(func() { s.handle(ev, fresh) })
+		uiDo(func() { s.handle(ev, fresh) })
 	}
-	fyne.Do(func() {
+	uiDo(func() {
 		if !s.ended {
 			s.end("The connection to the meeting was lost.")
 		}
@@ -586,7 +586,7 @@ func (s *meetingScreen) toggleShare() {
 func (s *meetingScreen) call(what string, f func() error) {
 	go func() {
 		if err := f(); err != nil {
-			fyne.Do(func() {
+			uiDo(func() {
 				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "op:" + what, Text: "Could not " + what + ": " + errorText(err)})
 			})
 		}

@@ -22,6 +22,7 @@ var shotDir = flag.String("screenshots", "", "write screen images into this dire
 // painter and checks they are not blank; with -screenshots it saves them
 // for the documentation.
 func TestScreens(t *testing.T) {
+	lockUI(t)
 	m := apptest.NewMeeting()
 	m.Link = validLink(t)
 	m.Code = app.SecurityCode{Digits: "31415 92653 58979", Words: []string{"amber", "falcon", "river", "quiet", "lantern", "moss"}}

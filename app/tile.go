@@ -167,7 +167,7 @@ func (t *videoTile) run() {
 		}
 		dst := t.convert(src)
 		first := !t.live.Load()
-		fyne.DoAndWait(func() {
+		uiDoAndWait(func() {
 			if first {
 				t.placeholder.Hide()
 				t.img.Show()
