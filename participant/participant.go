@@ -91,17 +91,12 @@ type Participant struct {
 
 	keys  *send.Keys
 	rx    *sframe.Receiver
-	video *outTrack
-	audio *outTrack
+	video *send.Pipeline // nil without a local video stream
+	audio *send.Pipeline
 
 	mu      sync.Mutex
 	remotes map[string]*remote
 	closed  bool
-}
-
-type outTrack struct {
-	pipe   *send.Pipeline
-	sender *webrtc.RTPSender
 }
 
 // remote is one other participant, by relay session ID.
@@ -163,7 +158,7 @@ func Join(ctx context.Context, cfg Config) (*Participant, error) {
 }
 
 // publish runs the send pipeline of one local stream.
-func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*outTrack, error) {
+func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pipeline, error) {
 	capab := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: framing.VideoClockRate}
 	if kind == framing.KindAudio {
 		capab = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: framing.AudioClockRate, Channels: 2}
@@ -193,7 +188,7 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*outTrack
 			p.log.Warn("send pipeline ended", "kind", kind.String(), "err", err)
 		}
 	}()
-	return &outTrack{pipe: pipe, sender: sender}, nil
+	return pipe, nil
 }
 
 // readRTCP turns receivers' keyframe requests into keyframes. Reading also
@@ -362,7 +357,7 @@ func (p *Participant) SetSendKey(kid uint64, baseKey []byte) error {
 	}
 	if !had && p.video != nil {
 		// Receivers have seen nothing decodable yet: start with a keyframe.
-		p.video.pipe.RequestKeyframe()
+		p.video.RequestKeyframe()
 	}
 	return nil
 }
@@ -389,14 +384,14 @@ func (p *Participant) RemoveReceiveKey(kid uint64) { p.rx.RemoveKey(kid) }
 // being read). It does nothing without a video stream.
 func (p *Participant) SetVideoEnabled(on bool) {
 	if p.video != nil {
-		p.video.pipe.SetEnabled(on)
+		p.video.SetEnabled(on)
 	}
 }
 
 // SetAudioEnabled mutes (false) or unmutes the microphone.
 func (p *Participant) SetAudioEnabled(on bool) {
 	if p.audio != nil {
-		p.audio.pipe.SetEnabled(on)
+		p.audio.SetEnabled(on)
 	}
 }
 
@@ -427,11 +422,11 @@ func (p *Participant) Stats() Stats {
 		s.SendKID = &kid
 	}
 	if p.video != nil {
-		v := p.video.pipe.Stats()
+		v := p.video.Stats()
 		s.Sent.Video = &v
 	}
 	if p.audio != nil {
-		a := p.audio.pipe.Stats()
+		a := p.audio.Stats()
 		s.Sent.Audio = &a
 	}
 	p.mu.Lock()
