@@ -467,7 +467,7 @@ func (a *audioStream) ReadFrame() (Frame, error) {
 		Data:        data,
 		Duration:    AudioFrameDuration,
 		Samples:     uint32(AudioClockRate * AudioFrameDuration / time.Second),
-		CaptureTime: time.Now(),
+		CaptureTime: time.Unix(0, a.sub.lastAt.Load()),
 		Release:     func() {},
 	}, nil
 }

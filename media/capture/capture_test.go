@@ -244,6 +244,9 @@ func TestAudioLevelTracksSine(t *testing.T) {
 		if f.Samples != 960 || f.Duration != 20*time.Millisecond {
 			t.Fatalf("audio frame timing %d samples %v", f.Samples, f.Duration)
 		}
+		if age := time.Since(f.CaptureTime); age < 0 || age > time.Second {
+			t.Fatalf("audio capture time %v ago", age)
+		}
 	}
 	// The synthetic sine has amplitude 0.25: RMS 0.177.
 	if l := src.AudioLevel(); l < 0.16 || l > 0.19 {

@@ -74,6 +74,8 @@ type sub struct {
 	free    []*image.YCbCr
 
 	chunks chan chunk // audio
+	// lastAt is the capture time (unix ns) of the last chunk read.
+	lastAt atomic.Int64
 }
 
 const audioQueue = 16 // chunks (320 ms at 20 ms) before dropping the oldest
@@ -264,7 +266,9 @@ func (h *hub) pumpVideo(r video.Reader) {
 
 func (h *hub) pumpAudio(read func() (wave.Audio, func(), error)) {
 	for {
-		a, release, err := read()
+		// The chunk is shared read-only with every subscriber, so it is
+		// never handed back to the driver for reuse (no release call).
+		a, _, err := read()
 		if err != nil {
 			h.fail(fmt.Errorf("capture: audio source ended: %w", err))
 			return
@@ -274,16 +278,12 @@ func (h *hub) pumpAudio(read func() (wave.Audio, func(), error)) {
 		h.mu.Lock()
 		if h.err != nil {
 			h.mu.Unlock()
-			release()
 			return
 		}
 		for s := range h.subs {
 			s.putAudio(chunk{audio: a, at: at})
 		}
 		h.mu.Unlock()
-		// The chunk is shared with subscribers, so it is never handed back
-		// to the driver for reuse.
-		_ = release
 	}
 }
 
@@ -359,6 +359,7 @@ func (s *sub) putAudio(c chunk) {
 func (s *sub) readAudio() (wave.Audio, func(), error) {
 	select {
 	case c := <-s.chunks:
+		s.lastAt.Store(c.at.UnixNano())
 		return c.audio, func() {}, nil
 	case <-s.done:
 		return nil, func() {}, io.EOF
@@ -370,6 +371,7 @@ func (s *sub) readAudio() (wave.Audio, func(), error) {
 		}
 		select {
 		case c := <-s.chunks:
+			s.lastAt.Store(c.at.UnixNano())
 			return c.audio, func() {}, nil
 		case <-s.done:
 			return nil, func() {}, io.EOF
