@@ -32,8 +32,6 @@ type Assembled struct {
 	// AfterGap is set when frames before this one were lost: the decoder
 	// state is broken until the next keyframe.
 	AfterGap bool
-	// Packets is how many RTP packets made the frame.
-	Packets int
 }
 
 // ReassemblyStats counts what the reassembler threw away.
@@ -165,7 +163,7 @@ func (r *Reassembler) pushAudio(p *rtp.Packet, payload []byte, emit func(Assembl
 		return
 	}
 	r.frame = append(r.frame[:0], payload...)
-	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp, AfterGap: r.gap, Packets: 1})
+	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp, AfterGap: r.gap})
 	r.gap = false
 }
 
@@ -270,7 +268,7 @@ func (r *Reassembler) emitHead(emit func(Assembled)) headState {
 		r.frame = append(r.frame, s.payload...)
 		s.full = false
 	}
-	emit(Assembled{Data: r.frame, Timestamp: head.ts, AfterGap: r.gap, Packets: int(end - r.next + 1)})
+	emit(Assembled{Data: r.frame, Timestamp: head.ts, AfterGap: r.gap})
 	r.gap, r.emitted = false, true
 	r.next = end + 1
 	return headDone
