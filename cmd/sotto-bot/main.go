@@ -1,6 +1,7 @@
 // Command sotto-bot is a headless meeting participant: it joins a relay
-// meeting with synthetic (or device) media, publishes and receives exactly
-// like the desktop app, and at exit prints one JSON line of statistics:
+// meeting with synthetic, device or file (VP8 in IVF) media, publishes and
+// receives exactly like the desktop app, and at exit prints one JSON line
+// of statistics:
 // what it sent, and per remote participant what it received, decrypted and
 // decoded, and why frames were dropped. Integration tests, demos and load
 // tests run it.
@@ -55,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.relay, "relay", "", "relay signaling URL, e.g. ws://127.0.0.1:8080/ws")
 	fs.StringVar(&o.meeting, "meeting", "", "meeting ID (32 hex digits)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to stay in the meeting")
-	fs.StringVar(&o.video, "video", "synthetic", "video source: synthetic, none or camera:ID")
+	fs.StringVar(&o.video, "video", "synthetic", "video source: synthetic, none, camera:ID or ivf:FILE (VP8, looped)")
 	fs.StringVar(&o.audio, "audio", "synthetic", "audio source: synthetic, none or mic:ID")
 	fs.IntVar(&o.width, "width", 640, "video width")
 	fs.IntVar(&o.height, "height", 480, "video height")
@@ -127,6 +128,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if v := src.Video(); v != nil {
 		cfg.Video = v
 	}
+	if path, ok := strings.CutPrefix(o.video, "ivf:"); ok {
+		f, err := openIVF(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Video = f
+	}
 	if a := src.Audio(); a != nil {
 		cfg.Audio = a
 	}
@@ -174,7 +183,7 @@ func captureOptions(o options) (capture.Options, error) {
 	switch v := o.video; {
 	case v == "synthetic":
 		opts.Video = capture.SyntheticVideo()
-	case v == "none":
+	case v == "none", strings.HasPrefix(v, "ivf:"):
 	case strings.HasPrefix(v, "camera:"):
 		opts.Video = capture.Camera(strings.TrimPrefix(v, "camera:"))
 	default:

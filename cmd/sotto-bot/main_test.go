@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"image"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay"
@@ -108,5 +113,116 @@ func TestFlagsRequireRelayMeetingAndKey(t *testing.T) {
 	o.video = "webcam"
 	if _, err := captureOptions(o); err == nil {
 		t.Error("unknown video source accepted")
+	}
+}
+
+// writeIVF encodes frames of a test pattern into a VP8 IVF file.
+func writeIVF(t *testing.T, path string, frames int) {
+	t.Helper()
+	enc, err := vp8.NewEncoder(160, 120, vp8.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	img := image.NewYCbCr(image.Rect(0, 0, 160, 120), image.YCbCrSubsampleRatio420)
+	h := make([]byte, ivfFileHeaderLen)
+	copy(h, ivfSignature)
+	binary.LittleEndian.PutUint16(h[6:], ivfFileHeaderLen)
+	copy(h[8:], ivfFourCCVP8)
+	binary.LittleEndian.PutUint16(h[12:], 160)
+	binary.LittleEndian.PutUint16(h[14:], 120)
+	binary.LittleEndian.PutUint32(h[16:], 30) // timebase 1/30 s
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint32(h[24:], uint32(frames))
+	out := h
+	for i := range frames {
+		for j := range img.Y {
+			img.Y[j] = byte(j + 5*i)
+		}
+		f, err := enc.Encode(img, int64(i)*3000, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(f.Data)))
+		out = binary.LittleEndian.AppendUint64(out, uint64(i))
+		out = append(out, f.Data...)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A bot plays a VP8 file (looping a 1 s clip for 4 s); another bot decodes it.
+func TestBotPlaysIVFFile(t *testing.T) {
+	url := startRelay(t)
+	meeting := signal.NewID()
+	path := filepath.Join(t.TempDir(), "clip.ivf")
+	writeIVF(t, path, 30)
+	key := "000102030405060708090a0b0c0d0e0f"
+	var wg sync.WaitGroup
+	var fileOut, viewOut bytes.Buffer
+	for _, c := range []struct {
+		args []string
+		out  *bytes.Buffer
+	}{
+		{[]string{"-video", "ivf:" + path, "-audio", "none", "-duration", "5s"}, &fileOut},
+		{[]string{"-video", "none", "-audio", "none", "-duration", "4s"}, &viewOut},
+	} {
+		o, err := parseFlags(append([]string{"-relay", url, "-meeting", meeting, "-loopback", "-test-key", key}, c.args...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(context.Background(), o, c.out, io.Discard); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var sender, viewer participant.Stats
+	if err := json.Unmarshal(fileOut.Bytes(), &sender); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(viewOut.Bytes(), &viewer); err != nil {
+		t.Fatal(err)
+	}
+	v := viewer.Remotes[sender.Session].Video
+	// The clip loops: more frames than it holds, paced at 30 frames/s.
+	if sender.Sent.Video == nil || sender.Sent.Video.Frames < 60 || sender.Sent.Video.Frames > 160 {
+		t.Fatalf("sent %+v", sender.Sent.Video)
+	}
+	if v == nil || v.FramesDecoded < 45 || v.DecryptFailures != 0 {
+		t.Fatalf("viewer decoded %+v", v)
+	}
+}
+
+func TestIVFRejectsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{
+		"short":       []byte("DKIF"),
+		"not vp8":     append([]byte("DKIF\x00\x00\x20\x00VP90"), make([]byte, 20)...),
+		"no timebase": append([]byte("DKIF\x00\x00\x20\x00VP80"), make([]byte, 20)...),
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+		os.WriteFile(p, data, 0o600)
+		if _, err := openIVF(p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A frame header claiming 4 GB is refused before anything is allocated.
+	p := filepath.Join(dir, "huge")
+	writeIVF(t, p, 1)
+	b, _ := os.ReadFile(p)
+	binary.LittleEndian.PutUint32(b[ivfFileHeaderLen:], 0xffffffff)
+	os.WriteFile(p, b, 0o600)
+	s, err := openIVF(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ReadFrame(); err == nil {
+		t.Error("4 GB frame accepted")
 	}
 }
