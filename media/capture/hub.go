@@ -61,6 +61,8 @@ type hub struct {
 
 	// requested output size for scaled (synthetic) video, 0 = as captured.
 	scaleW, scaleH int
+
+	pumpDone chan struct{} // closed when the pump goroutine returns
 }
 
 type sub struct {
@@ -116,7 +118,8 @@ func startHub(drv driver.Driver, want prop.MediaConstraints, isVideo bool, scale
 		drv.Close()
 		return nil, err
 	}
-	h := &hub{drv: drv, media: media, video: isVideo, subs: map[*sub]struct{}{}, taps: map[int]func(image.Image){}, scaleW: scaleW, scaleH: scaleH}
+	h := &hub{drv: drv, media: media, video: isVideo, subs: map[*sub]struct{}{}, taps: map[int]func(image.Image){},
+		scaleW: scaleW, scaleH: scaleH, pumpDone: make(chan struct{})}
 	if isVideo {
 		rec, ok := drv.(driver.VideoRecorder)
 		if !ok {
@@ -176,23 +179,38 @@ func (s *sub) release() {
 		}
 		h.mu.Unlock()
 		if last {
-			h.retire()
+			h.retire(false)
 		}
 	})
 }
 
+// stopWait bounds how long closing waits for the pump to come back from
+// the driver's Read (normally one capture period).
+const stopWait = 500 * time.Millisecond
+
 // retire unregisters the hub and closes its driver, once: whoever removes
 // the hub from the registry closes the driver, so a failed hub's late
-// subscribers never close a driver that a newer hub reopened. Closing makes
-// the driver's reader return; the synthetic video driver may instead leave
-// its reader blocked on a stopped ticker, which only parks the pump.
-func (h *hub) retire() {
+// subscribers never close a driver that a newer hub reopened.
+//
+// Unless called by the pump itself, it first waits for the pump to leave
+// the driver's Read (h.err is already set, so the pump stops after it):
+// mediadevices' drivers are not safe to close during a Read (the
+// microphone driver races on its chunk channel; the synthetic video
+// driver would leave the Read blocked forever on its stopped ticker).
+func (h *hub) retire(fromPump bool) {
 	hubsMu.Lock()
 	defer hubsMu.Unlock() // held while closing: a new Open waits for it
-	if hubs[h.drv.ID()] == h {
-		delete(hubs, h.drv.ID())
-		h.drv.Close()
+	if hubs[h.drv.ID()] != h {
+		return
 	}
+	delete(hubs, h.drv.ID())
+	if !fromPump {
+		select {
+		case <-h.pumpDone:
+		case <-time.After(stopWait):
+		}
+	}
+	h.drv.Close()
 }
 
 // fail ends the hub after a source error: subscribers see err, and the
@@ -206,7 +224,7 @@ func (h *hub) fail(err error) {
 		s.signal()
 	}
 	h.mu.Unlock()
-	h.retire()
+	h.retire(true)
 }
 
 func (h *hub) failed() error {
@@ -229,6 +247,7 @@ func (h *hub) addTap(f func(image.Image)) func() {
 }
 
 func (h *hub) pumpVideo(r video.Reader) {
+	defer close(h.pumpDone)
 	var scaled *image.YCbCr
 	for {
 		img, release, err := r.Read()
@@ -265,6 +284,7 @@ func (h *hub) pumpVideo(r video.Reader) {
 }
 
 func (h *hub) pumpAudio(read func() (wave.Audio, func(), error)) {
+	defer close(h.pumpDone)
 	for {
 		// The chunk is shared read-only with every subscriber, so it is
 		// never handed back to the driver for reuse (no release call).
