@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,5 +252,34 @@ func TestAudioLevelTracksSine(t *testing.T) {
 	// The synthetic sine has amplitude 0.25: RMS 0.177.
 	if l := src.AudioLevel(); l < 0.16 || l > 0.19 {
 		t.Fatalf("audio level %.3f, want ≈0.177", l)
+	}
+}
+
+func TestCloseStopsCaptureGoroutines(t *testing.T) {
+	open := func() {
+		s, err := Open(Options{Video: SyntheticVideo(), Audio: SyntheticAudio()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Video().ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Audio().ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	open() // warm up lazily started runtime goroutines
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		open()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after closing, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
