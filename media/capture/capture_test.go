@@ -283,3 +283,29 @@ func TestCloseStopsCaptureGoroutines(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Opens and closes racing each other on the same shared devices.
+func TestConcurrentOpenClose(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				s, err := Open(Options{Video: SyntheticVideo(), Audio: SyntheticAudio(), Width: 160, Height: 120})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Audio().ReadFrame(); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.Video().ReadFrame(); err != nil {
+					t.Error(err)
+				}
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}

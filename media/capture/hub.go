@@ -82,8 +82,23 @@ type sub struct {
 
 const audioQueue = 16 // chunks (320 ms at 20 ms) before dropping the oldest
 
-// acquireHub opens drv (or joins its running hub) and subscribes.
+// acquireHub opens drv (or joins its running hub) and subscribes. A hub
+// whose last subscriber is just leaving is waited for, then reopened.
 func acquireHub(drv driver.Driver, want prop.MediaConstraints, isVideo bool, scaleW, scaleH int) (*hub, *sub, error) {
+	deadline := time.Now().Add(2 * stopWait)
+	for {
+		h, s, err := tryAcquire(drv, want, isVideo, scaleW, scaleH)
+		if err == nil || !errors.Is(err, errRetiring) || time.Now().After(deadline) {
+			return h, s, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// errRetiring reports a hub that is being closed.
+var errRetiring = errors.New("capture: device is closing")
+
+func tryAcquire(drv driver.Driver, want prop.MediaConstraints, isVideo bool, scaleW, scaleH int) (*hub, *sub, error) {
 	hubsMu.Lock()
 	defer hubsMu.Unlock()
 	h := hubs[drv.ID()]
@@ -98,7 +113,7 @@ func acquireHub(drv driver.Driver, want prop.MediaConstraints, isVideo bool, sca
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err != nil {
-		return nil, nil, h.err
+		return nil, nil, errRetiring
 	}
 	s := &sub{h: h, done: make(chan struct{}), ready: make(chan struct{}, 1), chunks: make(chan chunk, audioQueue)}
 	h.subs[s] = struct{}{}
