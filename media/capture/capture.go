@@ -119,7 +119,8 @@ type Options struct {
 	Audio AudioSource
 	// Width and Height are the requested picture size (default 640×480).
 	// Cameras deliver their closest mode; the synthetic pattern is scaled;
-	// screens keep their own size.
+	// screens keep their own size. A device already open in this process
+	// (devices are shared, see hub.go) keeps the mode it was opened with.
 	Width, Height int
 	// FPS is the requested frame rate (default 30; 10 for screens).
 	FPS int
