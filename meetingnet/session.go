@@ -91,9 +91,8 @@ type Session struct {
 	cfg  Config
 	self meeting.SessionID
 
-	mu   sync.Mutex
-	m    *meeting.Member
-	last Transition
+	mu sync.Mutex
+	m  *meeting.Member
 
 	events  chan meeting.Event
 	out     chan meeting.Outgoing
@@ -101,17 +100,6 @@ type Session struct {
 	closeMu sync.Once
 
 	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions, relayErrors atomic.Uint64
-}
-
-// Transition is the timing of the latest key switch of this member.
-type Transition struct {
-	// Epoch is the roster epoch.
-	Epoch uint64
-	// RosterAt is when the roster epoch arrived.
-	RosterAt time.Time
-	// SwitchedAt is when this member switched its send key for it (zero
-	// until then).
-	SwitchedAt time.Time
 }
 
 func newSession(cfg Config) (*Session, error) {
@@ -275,16 +263,11 @@ func (s *Session) flush() {
 // OnEvent has seen them.
 func (s *Session) apply(e meeting.Event) {
 	switch e := e.(type) {
-	case meeting.RosterChanged:
-		s.last = Transition{Epoch: e.Roster.Epoch, RosterAt: time.Now()}
 	case meeting.SendKey:
 		if s.cfg.Engine != nil {
 			if err := s.cfg.Engine.SetSendKey(e.KID, e.Key); err != nil {
 				s.engineErrors.Add(1)
 			}
-		}
-		if s.last.SwitchedAt.IsZero() {
-			s.last.SwitchedAt = time.Now()
 		}
 	case meeting.ReceiveKey:
 		if s.cfg.Engine != nil {
@@ -328,9 +311,6 @@ func (s *Session) Events() <-chan meeting.Event { return s.events }
 func (s *Session) Close() {
 	s.closeMu.Do(func() { close(s.done) })
 }
-
-// Done is closed by Close.
-func (s *Session) Done() <-chan struct{} { return s.done }
 
 func (s *Session) command(f func(m *meeting.Member) error) error {
 	s.mu.Lock()
@@ -414,14 +394,6 @@ func (s *Session) Invite() meeting.Invite {
 
 // SessionID returns this member's relay session ID.
 func (s *Session) SessionID() string { return s.self.String() }
-
-// LastTransition returns the timing of this member's latest roster change
-// and key switch.
-func (s *Session) LastTransition() Transition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last
-}
 
 // RunTimers ticks the protocol until ctx ends or Close is called, for
 // drivers that read the relay's events themselves and pass them to Handle.
