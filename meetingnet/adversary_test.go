@@ -110,19 +110,19 @@ func dropping(to, from string, on func() bool) hook {
 	}
 }
 
-type flag struct {
+type toggle struct {
 	mu sync.Mutex
 	on bool
 }
 
-func (f *flag) set(v bool) { f.mu.Lock(); f.on = v; f.mu.Unlock() }
-func (f *flag) get() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
+func (f *toggle) set(v bool) { f.mu.Lock(); f.on = v; f.mu.Unlock() }
+func (f *toggle) get() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
 
 func TestRelaySplitView(t *testing.T) {
 	e := newEvilRelay(t)
 	mid, inv, ms := meetingOf(t, e, "a", "b")
 	host, a, b := ms[0], ms[1], ms[2]
-	var withhold flag
+	var withhold toggle
 	withhold.set(true)
 	e.setHook(dropping(b.sid(), host.sid(), withhold.get))
 	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
@@ -194,7 +194,7 @@ func TestRelayTampering(t *testing.T) {
 	e := newEvilRelay(t)
 	mid, inv, ms := meetingOf(t, e, "a")
 	host, a := ms[0], ms[1]
-	var tamper flag
+	var tamper toggle
 	tamper.set(true)
 	e.setHook(func(client string, dir direction, m signal.Message) []signal.Message {
 		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == a.sid() && tamper.get() {
@@ -228,7 +228,7 @@ func TestRelayWithholdKeys(t *testing.T) {
 	e := newEvilRelay(t)
 	mid, inv, ms := meetingOf(t, e, "a", "b")
 	host, a, b := ms[0], ms[1], ms[2]
-	var withhold flag
+	var withhold toggle
 	withhold.set(true)
 	e.setHook(dropping(b.sid(), a.sid(), withhold.get))
 	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
@@ -259,7 +259,7 @@ func TestRelayRemovedMemberKeepsReceivingMedia(t *testing.T) {
 	requireDecodeEachOther(t, ms...)
 	// The relay hides every envelope from b from now on: b never learns it
 	// was removed, and keeps receiving the forwarded media.
-	var hide flag
+	var hide toggle
 	hide.set(true)
 	e.setHook(dropping(b.sid(), "", hide.get))
 	if err := host.s.Remove(b.sid()); err != nil {
