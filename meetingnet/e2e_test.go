@@ -2,6 +2,7 @@ package meetingnet
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ type memberOpts struct {
 // nil, as a joiner of inv otherwise.
 func start(t testing.TB, e *evilRelay, name string, mid meeting.MeetingID, inv *meeting.Invite, o memberOpts) *member {
 	t.Helper()
-	m := &member{name: name, id: o.id, decoded: map[string]map[uint64]int{}, ran: make(chan struct{}),
+	m := &member{name: name, id: o.id, decoded: map[string]map[uint64]int{},
 		rosterAt: map[uint64]time.Time{}, switchAt: map[uint64]time.Time{}}
 	if m.id == nil {
 		var err error
@@ -67,35 +68,8 @@ func start(t testing.TB, e *evilRelay, name string, mid meeting.MeetingID, inv *
 			t.Fatal(err)
 		}
 	}
-	pcfg := participant.Config{
-		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
-		OnDecoded: func(from string, fi receive.FrameInfo) {
-			m.mu.Lock()
-			d := m.decoded[from]
-			if d == nil {
-				d = map[uint64]int{}
-				m.decoded[from] = d
-			}
-			d[fi.KID]++
-			m.mu.Unlock()
-		},
-	}
-	if o.media {
-		src, err := capture.Open(capture.Options{
-			Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 160, Height: 120, FPS: 15,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { src.Close() })
-		pcfg.Video, pcfg.Audio = src.Video(), src.Audio()
-	}
+	m.p = m.connect(t, e, mid, o.media)
 	var err error
-	m.p, err = participant.Join(context.Background(), pcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.p.Close() })
 	cfg := Config{
 		Conn: m.p.Conn(), Engine: m.p, Identity: m.id, Name: name, Policy: o.policy, Peers: m.p.Conn().Peers(),
 		OnEvent: func(ev meeting.Event) {
@@ -122,14 +96,56 @@ func start(t testing.TB, e *evilRelay, name string, mid meeting.MeetingID, inv *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.stop = cancel
-	go func() {
-		defer close(m.ran)
-		m.s.Run(ctx, m.p.Conn().Events())
-	}()
+	m.run()
 	t.Cleanup(func() { m.close() })
 	return m
+}
+
+// connect opens a relay connection with (optionally) synthetic media whose
+// decoded frames m records.
+func (m *member) connect(t testing.TB, e *evilRelay, mid meeting.MeetingID, media bool) *participant.Participant {
+	t.Helper()
+	pcfg := participant.Config{
+		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
+		OnDecoded: func(from string, fi receive.FrameInfo) {
+			m.mu.Lock()
+			d := m.decoded[from]
+			if d == nil {
+				d = map[uint64]int{}
+				m.decoded[from] = d
+			}
+			d[fi.KID]++
+			m.mu.Unlock()
+		},
+	}
+	if media {
+		src, err := capture.Open(capture.Options{
+			Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 160, Height: 120, FPS: 15,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		pcfg.Video, pcfg.Audio = src.Video(), src.Audio()
+	}
+	p, err := participant.Join(context.Background(), pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// run drives m's session on its connection's events until close.
+func (m *member) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	m.ran = make(chan struct{})
+	p := m.p
+	go func() {
+		defer close(m.ran)
+		m.s.Run(ctx, p.Conn().Events())
+	}()
 }
 
 func (m *member) close() {
@@ -348,4 +364,75 @@ func TestLoopbackMeetingLifecycle(t *testing.T) {
 			t.Errorf("%s counted %d authentication failures on an honest relay", m.name, n)
 		}
 	}
+}
+
+// TestHostRebindsAfterConnectionLoss: the host's connection drops, the
+// meeting keeps going without it, and the host comes back on a new
+// connection with its role, its roster and fresh keys (§6.8).
+func TestHostRebindsAfterConnectionLoss(t *testing.T) {
+	e := newEvilRelay(t)
+	mid := newMeetingID(t)
+	host := start(t, e, "host", mid, nil, memberOpts{media: true})
+	inv := host.s.Invite()
+	ms := []*member{host}
+	for _, n := range []string{"a", "b"} {
+		j := start(t, e, n, mid, &inv, memberOpts{media: true})
+		admit(t, host, j)
+		ms = append(ms, j)
+		requireConverged(t, ms...)
+	}
+	a, b := ms[1], ms[2]
+	requireDecodeEachOther(t, ms...)
+	old := host.sid()
+	host.p.Close()
+	<-host.ran
+	waitFor(t, "members to notice the host left", 10*time.Second, func() bool {
+		return a.hasAlert(meeting.AlertHostGone, old) && b.hasAlert(meeting.AlertHostGone, old)
+	})
+	// Without the host, a and b re-key among themselves (generation 1) and
+	// keep decoding each other under the new keys.
+	waitFor(t, "a and b to re-key without the host", 10*time.Second, func() bool {
+		for _, x := range []*member{a, b} {
+			if s := x.s.Snapshot(); s.SendKID == nil || *s.SendKID&0xff != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, "a and b to decode each other's new keys", 10*time.Second, func() bool {
+		return decodedUnder(b, a) >= 5 && decodedUnder(a, b) >= 5
+	})
+
+	host.p = host.connect(t, e, mid, true)
+	if err := host.s.Rebind(host.p.Conn(), host.p, host.p.Conn().Peers()); err != nil {
+		t.Fatal(err)
+	}
+	host.run()
+	code := requireConverged(t, host, a, b)
+	requireDecodeEachOther(t, host, a, b)
+	if s := a.s.Snapshot(); s.Members[0].Session != host.sid() || !s.Members[0].Host {
+		t.Fatal("roster does not name the host's new session")
+	}
+	if err := a.s.Rebind(a.p.Conn(), a.p, nil); !errors.Is(err, meeting.ErrNotHost) {
+		t.Fatalf("member rebind: %v", err)
+	}
+	// Still the host: it admits a newcomer.
+	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
+	admit(t, host, c)
+	if requireConverged(t, host, a, b, c) == code {
+		t.Fatal("security code did not change with the roster")
+	}
+	requireDecodeEachOther(t, host, a, b, c)
+}
+
+// decodedUnder returns how many frames of sender r decoded under the
+// sender's current send KID.
+func decodedUnder(r, sender *member) int {
+	kid := sender.s.Snapshot().SendKID
+	if kid == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.decoded[sender.sid()][*kid]
 }

@@ -91,8 +91,11 @@ type Session struct {
 	cfg  Config
 	self meeting.SessionID
 
-	mu sync.Mutex
-	m  *meeting.Member
+	mu     sync.Mutex
+	m      *meeting.Member
+	engine Engine // cfg.Engine, or the one given to Rebind; guarded by mu
+
+	conn atomic.Pointer[connHolder] // read by the sending goroutine
 
 	events  chan meeting.Event
 	out     chan meeting.Outgoing
@@ -101,6 +104,8 @@ type Session struct {
 
 	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions, relayErrors atomic.Uint64
 }
+
+type connHolder struct{ Envelopes }
 
 func newSession(cfg Config) (*Session, error) {
 	if cfg.Conn == nil || cfg.Identity == nil {
@@ -113,13 +118,16 @@ func newSession(cfg Config) (*Session, error) {
 	if cfg.TickEvery <= 0 {
 		cfg.TickEvery = DefaultTick
 	}
-	return &Session{
+	s := &Session{
 		cfg:    cfg,
 		self:   self,
+		engine: cfg.Engine,
 		events: make(chan meeting.Event, eventBuffer),
 		out:    make(chan meeting.Outgoing, sendBuffer),
 		done:   make(chan struct{}),
-	}, nil
+	}
+	s.conn.Store(&connHolder{cfg.Conn})
+	return s, nil
 }
 
 func (s *Session) coreConfig(id meeting.MeetingID) meeting.Config {
@@ -264,23 +272,23 @@ func (s *Session) flush() {
 func (s *Session) apply(e meeting.Event) {
 	switch e := e.(type) {
 	case meeting.SendKey:
-		if s.cfg.Engine != nil {
-			if err := s.cfg.Engine.SetSendKey(e.KID, e.Key); err != nil {
+		if s.engine != nil {
+			if err := s.engine.SetSendKey(e.KID, e.Key); err != nil {
 				s.engineErrors.Add(1)
 			}
 		}
 	case meeting.ReceiveKey:
-		if s.cfg.Engine != nil {
-			if err := s.cfg.Engine.SetReceiveKey(e.KID, e.Key); err != nil {
+		if s.engine != nil {
+			if err := s.engine.SetReceiveKey(e.KID, e.Key); err != nil {
 				s.engineErrors.Add(1)
 			}
 		}
 	case meeting.DropReceiveKey:
-		if s.cfg.Engine != nil {
-			s.cfg.Engine.RemoveReceiveKey(e.KID)
+		if s.engine != nil {
+			s.engine.RemoveReceiveKey(e.KID)
 		}
 	case meeting.StopSending:
-		if st, ok := s.cfg.Engine.(StopSender); ok {
+		if st, ok := s.engine.(StopSender); ok {
 			st.StopSending()
 		}
 	}
@@ -296,7 +304,7 @@ func (s *Session) sendLoop() {
 			if !o.To.IsZero() {
 				to = o.To.String()
 			}
-			if err := s.cfg.Conn.SendEnvelope(to, o.Payload); err != nil {
+			if err := s.conn.Load().SendEnvelope(to, o.Payload); err != nil {
 				s.sendErrors.Add(1)
 			}
 		}
@@ -393,7 +401,40 @@ func (s *Session) Invite() meeting.Invite {
 }
 
 // SessionID returns this member's relay session ID.
-func (s *Session) SessionID() string { return s.self.String() }
+func (s *Session) SessionID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.self.String()
+}
+
+// Rebind moves a host's meeting to a new relay connection and media engine
+// after its connection dropped (§6.8 "Host back"): the host publishes the
+// next roster with its new session and every member re-keys, so the new
+// engine receives every key it needs. peers are the sessions present on the
+// new connection. Other members cannot keep their place; they join again.
+// The caller runs the session on the new connection's events.
+func (s *Session) Rebind(conn Envelopes, engine Engine, peers []string) error {
+	sid, err := meeting.ParseSessionID(conn.SessionID())
+	if err != nil {
+		return fmt.Errorf("meetingnet: own session id: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.m.IsHost() {
+		return meeting.ErrNotHost
+	}
+	s.conn.Store(&connHolder{conn})
+	s.engine, s.self = engine, sid
+	now := time.Now()
+	for _, p := range peers {
+		if psid, err := meeting.ParseSessionID(p); err == nil {
+			s.m.PeerJoined(psid, now)
+		}
+	}
+	err = s.m.Reconnected(sid, now)
+	s.flush()
+	return err
+}
 
 // RunTimers ticks the protocol until ctx ends or Close is called, for
 // drivers that read the relay's events themselves and pass them to Handle.
