@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -178,7 +179,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// 1+2. capture and encode.
 		f, err := p.cfg.Source.ReadFrame()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return nil
 			}
 			return fmt.Errorf("send %s: read frame: %w", p.cfg.Kind, err)

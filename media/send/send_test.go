@@ -71,8 +71,8 @@ func TestSendPacketizesCiphertextWithCaptureTimestamps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(context.Background()); !errors.Is(err, io.EOF) {
-		t.Fatalf("run: %v", err)
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("run ended with %v at the end of the source", err)
 	}
 	if len(sent) != 3 || sent[0].CTR != 0 || sent[2].CTR != 2 || sent[1].KID != 3 {
 		t.Fatalf("sent %+v", sent)
