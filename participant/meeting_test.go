@@ -188,7 +188,7 @@ func connect(t testing.TB, w *world, ms []*member) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ok := true
 		for _, m := range ms {

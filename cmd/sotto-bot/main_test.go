@@ -78,9 +78,11 @@ func TestTwoBotsExchangeMedia(t *testing.T) {
 			t.Fatalf("bot %d has no stats for %s: %s", i, other.Session, out[i].String())
 		}
 		sentV, sentA := other.Sent.Video.Frames, other.Sent.Audio.Frames
-		// The later bot joins 200 ms late and the first keyframe needs a
-		// round trip: most, not all, frames decode.
-		if rem.Video.FramesDecoded < sentV*3/4 || rem.Audio.FramesDecoded < sentA*3/4 {
+		// The bots join and leave 200 ms apart, the first keyframe needs a
+		// round trip and frames still in flight at exit are lost: most,
+		// not all, frames decode (the participant tests hold delivery to
+		// 90%; this checks the command end to end).
+		if rem.Video.FramesDecoded < sentV/2 || rem.Audio.FramesDecoded < sentA/2 {
 			t.Errorf("bot %d decoded video %d of %d, audio %d of %d", i,
 				rem.Video.FramesDecoded, sentV, rem.Audio.FramesDecoded, sentA)
 		}
