@@ -436,3 +436,19 @@ func decodedUnder(r, sender *member) int {
 	defer r.mu.Unlock()
 	return r.decoded[sender.sid()][*kid]
 }
+
+func TestLastTransition(t *testing.T) {
+	e := newEvilRelay(t)
+	mid := newMeetingID(t)
+	host := start(t, e, "host", mid, nil, memberOpts{})
+	inv := host.s.Invite()
+	j := start(t, e, "j", mid, &inv, memberOpts{})
+	admit(t, host, j)
+	requireConverged(t, host, j)
+	for _, m := range []*member{host, j} {
+		tr := m.s.LastTransition()
+		if tr.Epoch != 2 || tr.RosterAt.IsZero() || tr.SwitchedAt.Before(tr.RosterAt) {
+			t.Fatalf("%s: transition %+v", m.name, tr)
+		}
+	}
+}

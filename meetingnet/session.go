@@ -94,6 +94,7 @@ type Session struct {
 	mu     sync.Mutex
 	m      *meeting.Member
 	engine Engine // cfg.Engine, or the one given to Rebind; guarded by mu
+	last   Transition
 
 	conn atomic.Pointer[connHolder] // read by the sending goroutine
 
@@ -103,6 +104,18 @@ type Session struct {
 	closeMu sync.Once
 
 	droppedEvents, droppedSends, sendErrors, engineErrors, badSessions, relayErrors atomic.Uint64
+}
+
+// Transition is the timing of this member's latest roster change and key
+// switch (for a "rotating keys…" indicator).
+type Transition struct {
+	// Epoch is the roster epoch.
+	Epoch uint64
+	// RosterAt is when the roster epoch arrived.
+	RosterAt time.Time
+	// SwitchedAt is when this member switched its send key for it (zero
+	// until then).
+	SwitchedAt time.Time
 }
 
 type connHolder struct{ Envelopes }
@@ -271,7 +284,12 @@ func (s *Session) flush() {
 // OnEvent has seen them.
 func (s *Session) apply(e meeting.Event) {
 	switch e := e.(type) {
+	case meeting.RosterChanged:
+		s.last = Transition{Epoch: e.Roster.Epoch, RosterAt: time.Now()}
 	case meeting.SendKey:
+		if e.KID>>16 == s.last.Epoch && s.last.SwitchedAt.IsZero() {
+			s.last.SwitchedAt = time.Now()
+		}
 		if s.engine != nil {
 			if err := s.engine.SetSendKey(e.KID, e.Key); err != nil {
 				s.engineErrors.Add(1)
@@ -434,6 +452,14 @@ func (s *Session) Rebind(conn Envelopes, engine Engine, peers []string) error {
 	err = s.m.Reconnected(sid, now)
 	s.flush()
 	return err
+}
+
+// LastTransition returns the timing of this member's latest roster change
+// and key switch.
+func (s *Session) LastTransition() Transition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // RunTimers ticks the protocol until ctx ends or Close is called, for
