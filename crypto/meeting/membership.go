@@ -288,7 +288,7 @@ func (m *Member) wipe() {
 
 // publish signs a roster following the current one with the given members,
 // host and certificates, installs it and sends it to everyone in it.
-func (m *Member) publish(members []RosterMember, host int, certs []HostCert) {
+func (m *Member) publish(members []RosterMember, host int, certs []hostCert) {
 	cur := m.roster
 	r := &roster{
 		meetingID: cur.meetingID,

@@ -54,9 +54,9 @@ type RosterMember struct {
 	Name      string
 }
 
-// HostCert hands the host role to Host from epoch Epoch on; it is signed by
+// hostCert hands the host role to Host from epoch Epoch on; it is signed by
 // the previous host (§6.4).
-type HostCert struct {
+type hostCert struct {
 	Epoch uint64
 	Host  identity.Public
 	Sig   []byte
@@ -70,7 +70,7 @@ type roster struct {
 	host      int
 	members   []RosterMember
 	origin    identity.Public // H_0, whose fingerprint is in the link
-	certs     []HostCert
+	certs     []hostCert
 	sig       []byte
 
 	body []byte // encoding without the signature
@@ -98,11 +98,11 @@ func hostCertMessage(meetingID MeetingID, epoch uint64, host identity.Public) []
 }
 
 // signHostCert makes the certificate by which s hands the host role to host.
-func signHostCert(s Signer, meetingID MeetingID, epoch uint64, host identity.Public) HostCert {
-	return HostCert{Epoch: epoch, Host: host, Sig: s.Sign(hostCertMessage(meetingID, epoch, host))}
+func signHostCert(s Signer, meetingID MeetingID, epoch uint64, host identity.Public) hostCert {
+	return hostCert{Epoch: epoch, Host: host, Sig: s.Sign(hostCertMessage(meetingID, epoch, host))}
 }
 
-func appendCert(b []byte, c HostCert) []byte {
+func appendCert(b []byte, c hostCert) []byte {
 	b = binary.BigEndian.AppendUint64(b, c.Epoch)
 	b = append(b, c.Host.Marshal()...)
 	return append(b, c.Sig...)
@@ -179,8 +179,8 @@ func (r *reader) public() identity.Public {
 	return p
 }
 
-func (r *reader) cert() HostCert {
-	var c HostCert
+func (r *reader) cert() hostCert {
+	var c hostCert
 	c.Epoch = r.u64()
 	c.Host = r.public()
 	c.Sig = bytes.Clone(r.take(sigSize))
