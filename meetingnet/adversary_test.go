@@ -118,15 +118,24 @@ type toggle struct {
 func (f *toggle) set(v bool) { f.mu.Lock(); f.on = v; f.mu.Unlock() }
 func (f *toggle) get() bool  { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
 
-func TestRelaySplitView(t *testing.T) {
+// joinWhileDropping starts a meeting of host, a and b, makes the relay drop
+// the envelopes route picks (to, from), and admits c meanwhile. Setting the
+// returned toggle to false ends the dropping.
+func joinWhileDropping(t *testing.T, route func(host, a, b *member) (to, from string)) (host, a, b, c *member, drop *toggle) {
 	e := newEvilRelay(t)
 	mid, inv, ms := meetingOf(t, e, "a", "b")
-	host, a, b := ms[0], ms[1], ms[2]
-	var withhold toggle
-	withhold.set(true)
-	e.setHook(dropping(b.sid(), host.sid(), withhold.get))
-	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
+	host, a, b = ms[0], ms[1], ms[2]
+	drop = new(toggle)
+	drop.set(true)
+	to, from := route(host, a, b)
+	e.setHook(dropping(to, from, drop.get))
+	c = start(t, e, "c", mid, &inv, memberOpts{media: true})
 	admit(t, host, c)
+	return host, a, b, c, drop
+}
+
+func TestRelaySplitView(t *testing.T) {
+	host, a, b, c, withhold := joinWhileDropping(t, func(host, a, b *member) (string, string) { return b.sid(), host.sid() })
 	requireSameRoster(t, host, a, c)
 	if sa, sb := a.s.Snapshot(), b.s.Snapshot(); sa.SecurityCode == sb.SecurityCode || sa.Epoch == sb.Epoch {
 		t.Fatalf("members with different rosters show the same code (epochs %d and %d)", sa.Epoch, sb.Epoch)
@@ -225,14 +234,7 @@ func TestRelayTampering(t *testing.T) {
 }
 
 func TestRelayWithholdKeys(t *testing.T) {
-	e := newEvilRelay(t)
-	mid, inv, ms := meetingOf(t, e, "a", "b")
-	host, a, b := ms[0], ms[1], ms[2]
-	var withhold toggle
-	withhold.set(true)
-	e.setHook(dropping(b.sid(), a.sid(), withhold.get))
-	c := start(t, e, "c", mid, &inv, memberOpts{media: true})
-	admit(t, host, c)
+	host, a, b, c, withhold := joinWhileDropping(t, func(host, a, b *member) (string, string) { return b.sid(), a.sid() })
 	waitFor(t, "b to report a's key missing", 10*time.Second, func() bool {
 		s := b.s.Snapshot()
 		return len(s.Missing) == 1 && s.Missing[0] == a.sid()
