@@ -475,3 +475,66 @@ func TestMeetingTamperedForwardingIsCountedNeverDecoded(t *testing.T) {
 		t.Error("no keyframe requested after a dropped video frame")
 	}
 }
+
+// Key rotation as the meeting protocol drives it: receivers get the new key
+// first, the sender switches between two frames, the old key is removed.
+// Nothing fails to decrypt, every frame decodes, and after StopSending
+// nothing more is sent.
+func TestMeetingKeyRotationAndStopSending(t *testing.T) {
+	url := startRelay(t)
+	meeting := signal.NewID()
+	w := newWorld()
+	a, b := w.join(t, url, meeting, 1, nil), w.join(t, url, meeting, 2, nil)
+	ms := []*member{a, b}
+	connect(t, w, ms)
+	time.Sleep(time.Second)
+	newKey := []byte("the rotated key of member one...")
+	if err := b.p.SetReceiveKey(101, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.SetSendKey(101, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.SetSendKey(101, newKey); err == nil {
+		t.Fatal("a KID was accepted twice for sending")
+	}
+	time.Sleep(time.Second)
+	b.p.RemoveReceiveKey(a.kid)
+	time.Sleep(500 * time.Millisecond)
+
+	a.p.StopSending()
+	before := a.p.Stats().Sent
+	time.Sleep(500 * time.Millisecond)
+	after := a.p.Stats().Sent
+	stopSending(ms)
+
+	st := b.p.Stats().Remotes[*a.me]
+	if st.Video.DecryptFailures != 0 || st.Audio.DecryptFailures != 0 {
+		t.Errorf("decrypt failures across the rotation: video %+v audio %+v", st.Video.Dropped, st.Audio.Dropped)
+	}
+	if st.Video.KID == nil || *st.Video.KID != 101 || st.Audio.KID == nil || *st.Audio.KID != 101 {
+		t.Errorf("receiver's current KID is not the rotated one: %+v", st.Video)
+	}
+	// Frames under both keys decoded: at least 90% of each kind under each.
+	sent, decoded := map[frameKey]int{}, map[frameKey]int{}
+	w.mu.Lock()
+	for k := range w.sent {
+		byKey := frameKey{kind: k.kind, kid: k.kid}
+		sent[byKey]++
+		if _, ok := w.decoded[*b.me][k]; ok {
+			decoded[byKey]++
+		}
+	}
+	w.mu.Unlock()
+	for _, kind := range []framing.Kind{framing.KindVideo, framing.KindAudio} {
+		for _, kid := range []uint64{a.kid, 101} {
+			k := frameKey{kind: kind, kid: kid}
+			if sent[k] < 15 || decoded[k] < sent[k]*9/10 {
+				t.Errorf("%s under kid %d: decoded %d of %d", kind, kid, decoded[k], sent[k])
+			}
+		}
+	}
+	if after.Video.Frames != before.Video.Frames || after.Video.NoKey <= before.Video.NoKey {
+		t.Errorf("frames sent after StopSending: before %+v after %+v", before.Video, after.Video)
+	}
+}
