@@ -70,8 +70,9 @@ func (k *keyState) open(dst []byte, hdr []byte, ctr uint64, ct, metadata []byte)
 	if len(ct) < k.p.nt {
 		return nil, ErrAuthentication
 	}
-	_, out := sliceForAppend(dst, len(ct)-k.p.nt)
-	if inexactOverlap(out, ct) {
+	// The AEAD writes the plaintext into dst's spare capacity if it is large
+	// enough, else into new memory that cannot overlap.
+	if n := len(ct) - k.p.nt; cap(dst)-len(dst) >= n && inexactOverlap(dst[len(dst):len(dst)+n], ct) {
 		return nil, ErrBufferOverlap
 	}
 	k.aad = append(append(k.aad[:0], hdr...), metadata...)
