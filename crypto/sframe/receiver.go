@@ -1,6 +1,7 @@
 package sframe
 
 import (
+	"crypto/subtle"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -36,10 +37,10 @@ func NewReceiver(s CipherSuite) *Receiver {
 func (r *Receiver) Suite() CipherSuite { return r.suite }
 
 // SetKey installs baseKey for KID kid, for decryption only (RFC 9605
-// §4.4.1), replacing and zeroing any previous key of that KID. A replaced
-// KID starts a fresh replay window, so a KID must never be reused with a
-// different base key in a way that lets old frames replay: give every new
-// base key a new KID.
+// §4.4.1). Installing the key a KID already has changes nothing: its replay
+// window is kept. A different key replaces and zeroes the old one and starts
+// a fresh replay window, so frames of the old key could be accepted again
+// if they still authenticated: give every new base key a new KID.
 func (r *Receiver) SetKey(kid uint64, baseKey []byte) error {
 	k, err := newKeyState(r.suite, kid, baseKey)
 	if err != nil {
@@ -54,8 +55,13 @@ func (r *Receiver) SetKey(kid uint64, baseKey []byte) error {
 	next := map[uint64]*recvKey{}
 	var old *recvKey
 	if cur := r.keys.Load(); cur != nil {
-		next = maps.Clone(*cur)
 		old = (*cur)[kid]
+		if old.sameKey(k) {
+			r.wmu.Unlock()
+			k.destroy()
+			return nil
+		}
+		next = maps.Clone(*cur)
 	}
 	next[kid] = &recvKey{k: k}
 	r.keys.Store(&next)
@@ -93,6 +99,17 @@ func (r *Receiver) Destroy() {
 			rk.destroy()
 		}
 	}
+}
+
+// sameKey reports whether rk holds the key of k. Equal salts mean equal
+// base keys for the same KID and suite, up to a 96-bit HKDF collision.
+func (rk *recvKey) sameKey(k *keyState) bool {
+	if rk == nil {
+		return false
+	}
+	rk.mu.Lock()
+	defer rk.mu.Unlock()
+	return rk.k != nil && subtle.ConstantTimeCompare(rk.k.salt[:], k.salt[:]) == 1
 }
 
 func (rk *recvKey) destroy() {

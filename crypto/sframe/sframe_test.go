@@ -447,6 +447,24 @@ func TestReplayWindowNotAdvancedByForgery(t *testing.T) {
 	}
 }
 
+func TestSetSameKeyKeepsReplayWindow(t *testing.T) {
+	s := AES128GCMSHA256_128
+	base := randBytes(t, 16)
+	rcv := NewReceiver(s)
+	rcv.SetKey(3, base)
+	snd, _ := NewSender(s, 3, base)
+	f, _ := snd.Seal(nil, []byte("x"), nil)
+	if _, _, err := rcv.Open(nil, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.SetKey(3, bytes.Clone(base)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rcv.Open(nil, f, nil); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay after re-installing the same key: %v", err)
+	}
+}
+
 func TestReplaceKeyResetsState(t *testing.T) {
 	s := AES128GCMSHA256_128
 	a, b := randBytes(t, 16), randBytes(t, 16)
