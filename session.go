@@ -103,6 +103,8 @@ type session struct {
 	speaker  string
 	ended    bool
 	netDone  chan struct{}
+	// pendingAdmit holds auto-admitted joiners whose admission failed.
+	pendingAdmit map[string]bool
 
 	quitOnce sync.Once
 	micOn    atomic.Bool
@@ -121,6 +123,8 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		events: make(chan app.Event, eventBuffer),
 		video:  make(chan app.VideoFrame, videoBuffer),
 		mixer:  playout.NewMixer(),
+
+		pendingAdmit: map[string]bool{},
 	}
 	var err error
 	s.src, err = capture.Open(cfg.Capture)
@@ -260,6 +264,11 @@ func (s *session) run() {
 		case <-speak.C:
 			s.updateSpeaker()
 			s.checkRotation()
+			for sid := range s.pendingAdmit {
+				if err := s.ns.Admit(sid); err == nil || errors.Is(err, meeting.ErrNoSuchEntry) {
+					delete(s.pendingAdmit, sid)
+				}
+			}
 		case <-s.quit:
 			s.ns.Leave(leaveTimeout)
 			s.finish("")
@@ -359,9 +368,10 @@ func (s *session) handle(ev meeting.Event) {
 		js := make([]app.Joiner, 0, len(e.Waiting))
 		for _, w := range e.Waiting {
 			if s.cfg.AutoAdmit != nil && s.cfg.AutoAdmit(w.Identity) {
-				if err := s.ns.Admit(w.Session.String()); err == nil {
-					continue
+				if s.ns.Admit(w.Session.String()) != nil {
+					s.pendingAdmit[w.Session.String()] = true // retried by run
 				}
+				continue
 			}
 			js = append(js, app.Joiner{ID: w.Session.String(), Name: w.Name, Public: w.Identity, Contact: w.Contact})
 		}
@@ -377,6 +387,8 @@ func (s *session) handle(ev meeting.Event) {
 		s.emit(app.Warning{Text: "You are now the host: you admit, deny and remove members."})
 	case meeting.ChatMessage:
 		s.emit(app.ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
+	case meeting.ContactChecked:
+		s.emit(app.ContactStatus{Member: e.Session.String(), Status: e.Status})
 	case meeting.KeysChanged:
 		for _, sid := range e.Missing {
 			s.emit(app.Undecryptable{Member: sid.String()})

@@ -47,8 +47,8 @@ type alertRow struct {
 
 // alertBar is the strip of alerts above every screen.
 type alertBar struct {
-	box  *fyne.Container
-	rows []*alertRow
+	box   *fyne.Container
+	rows  []*alertRow
 	after func(time.Duration, func())
 	// onResize runs after the bar's height may have changed, so the window
 	// lays out its content again.

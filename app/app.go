@@ -37,6 +37,12 @@ type Config struct {
 	DefaultRelay string
 	Connector    Connector
 	Devices      Devices
+	// ContactsByProtocol says the meeting protocol consults the contacts
+	// store (it is handed Contacts in each request) and reports the
+	// answers as ContactStatus events; the app then never asks the store
+	// about members itself, which would turn a first "key changed" answer
+	// into "known".
+	ContactsByProtocol bool
 }
 
 // App is the running desktop application: one window whose content is one

@@ -28,6 +28,11 @@ var fastKDF = identity.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
 	t.Helper()
+	return newAppWith(t, dir, m, false)
+}
+
+func newAppWith(t *testing.T, dir string, m *apptest.Meeting, byProtocol bool) *app.App {
+	t.Helper()
 	fa := test.NewTempApp(t)
 	if m == nil {
 		m = apptest.NewMeeting()
@@ -35,6 +40,7 @@ func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
 	a, err := app.New(fa, app.Config{
 		Dir: dir, KDF: fastKDF, DefaultRelay: "relay.example:8443",
 		Connector: apptest.NewConnector(m), Devices: apptest.Devices{},
+		ContactsByProtocol: byProtocol,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -437,4 +443,32 @@ func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 			walk(x, f)
 		}
 	}
+}
+
+// When the protocol consults the contacts store, the app shows its answer
+// and never asks the store itself (a second question would turn "key
+// changed" into "known").
+func TestContactStatusFromProtocol(t *testing.T) {
+	lockUI(t)
+	m := apptest.NewMeeting()
+	a := newAppWith(t, t.TempDir(), m, true)
+	createIdentity(t, a, "Ada", "")
+	mv := hostMeeting(t, a, m)
+	bob := newPeer(t)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
+	eventually(t, "member listed as being checked", func() bool {
+		return slices.Contains(labelTexts(mv.Members), "not verified (checking contacts…)")
+	})
+	m.Emit(app.ContactStatus{Member: "bob", Status: identity.StatusKeyChanged})
+	eventually(t, "key-changed alert and badge", func() bool {
+		return hasAlert(a, app.AlertDanger, "The key of Bob changed") && mv.TileBadge("bob") == app.IconKeyChanged
+	})
+	if n := len(a.Contacts().List()); n != 0 {
+		t.Fatalf("the app wrote %d contacts itself", n)
+	}
+	// A later roster (Contact still zero in it) keeps the answer.
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob, Muted: true}}})
+	eventually(t, "roster applied", func() bool {
+		return slices.Contains(labelTexts(mv.Members), "KEY CHANGED since you last met, not verified")
+	})
 }

@@ -189,6 +189,9 @@ func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFun
 			return t, false
 		}
 		t := trustFromStatus(known)
+		if known == 0 && s.a.cfg.ContactsByProtocol {
+			return t, false // the protocol reports it later
+		}
 		if known == 0 {
 			// The protocol did not consult the contacts store: do it here.
 			if st, err := s.a.contacts.Observe(name, pub); err == nil {
@@ -281,10 +284,46 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 	case RelayInjected:
 		al.show(Alert{Kind: AlertDanger, Key: "injected",
 			Text: "The relay tried to add a participant the host never admitted. Sotto ignored it; nobody joined. The relay may be misbehaving."})
+	case ContactStatus:
+		s.applyContact(e.Member, trustFromStatus(e.Status))
 	case Warning:
 		al.show(Alert{Kind: AlertWarning, Key: "warning:" + e.Text, Text: e.Text})
 	case Ended:
 		s.end(e.Reason)
+	}
+}
+
+// applyContact records a contacts answer for a member or joiner.
+func (s *meetingScreen) applyContact(id string, t memberTrust) {
+	for _, j := range s.joiners {
+		if j.ID == id {
+			s.jtrust[id] = t
+			if t == trustKeyChanged && s.isHost {
+				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "keychanged:" + id,
+					Text: "The name " + displayName(j.Name) + " was used by a different key when you last met. Compare safety numbers before admitting."})
+			}
+			s.syncWaiting()
+		}
+	}
+	for _, m := range s.members {
+		if m.ID != id || m.Self {
+			continue
+		}
+		if s.trust[id] == t {
+			return
+		}
+		s.trust[id] = t
+		if t == trustKeyChanged {
+			s.a.alerts.show(Alert{Kind: AlertDanger, Key: "keychanged:" + id,
+				Text: "The key of " + displayName(m.Name) + " changed since you last met. This is what an impersonator looks like (or a reinstall): compare safety numbers before trusting them."})
+		}
+		s.tilesMu.Lock()
+		if tl := s.tiles[id]; tl != nil {
+			tl.setStatus(t)
+		}
+		s.tilesMu.Unlock()
+		s.syncParticipants()
+		s.syncUnverified()
 	}
 }
 
@@ -306,8 +345,12 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	now := map[string]bool{}
 	for _, m := range members {
 		now[m.ID] = true
-		if t, ok := fresh[m.ID]; ok {
+		if t, ok := fresh[m.ID]; ok && (t != trustUnknown || s.trust[m.ID] == trustUnknown) {
 			s.trust[m.ID] = t
+		} else if _, known := s.trust[m.ID]; !known {
+			if jt, ok := s.jtrust[m.ID]; ok {
+				s.trust[m.ID] = jt // admitted from the waiting room
+			}
 		}
 		if m.Self {
 			s.selfID = m.ID

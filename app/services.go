@@ -127,8 +127,8 @@ type Member struct {
 	Muted     bool
 	CameraOff bool
 	// Contact is what the contacts store said when the meeting protocol
-	// saw this key; zero if the protocol does not consult contacts, and
-	// the app then asks the store itself.
+	// saw this key; zero if it has not (yet). Without
+	// Config.ContactsByProtocol the app then asks the store itself.
 	Contact identity.Status
 }
 
@@ -203,6 +203,14 @@ type Undecryptable struct{ Member string }
 // never admitted; the protocol ignored it.
 type RelayInjected struct{ Session string }
 
+// ContactStatus reports what the contacts store said about a member or
+// joiner, when the meeting protocol consults the store itself
+// (Config.ContactsByProtocol).
+type ContactStatus struct {
+	Member string
+	Status identity.Status
+}
+
 // Warning is something the user should know that is not a security
 // alert (for example: no audio output device).
 type Warning struct{ Text string }
@@ -223,6 +231,7 @@ func (Undecryptable) isEvent()       {}
 func (RelayInjected) isEvent()       {}
 func (Ended) isEvent()               {}
 func (Warning) isEvent()             {}
+func (ContactStatus) isEvent()       {}
 
 // Devices lists capture and playback devices and gives the lobby a live
 // preview and microphone level.

@@ -48,7 +48,7 @@ func (t memberTrust) label() string {
 	case trustKeyChanged:
 		return "KEY CHANGED since you last met, not verified"
 	}
-	return "not verified"
+	return "not verified (checking contacts…)"
 }
 
 func (t memberTrust) icon() fyne.Resource {
