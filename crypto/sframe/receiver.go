@@ -132,7 +132,7 @@ func (rk *recvKey) destroy() {
 // (ErrAuthentication). The replay window advances only after the frame
 // authenticates. If dst has spare capacity Open allocates nothing. dst must
 // not overlap frame except exactly in place, dst = frame[n:n] with n the
-// header length.
+// header length; other overlaps fail with ErrBufferOverlap.
 func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
 	h, n, err := ParseHeader(frame)
 	if err != nil {

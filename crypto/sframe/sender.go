@@ -61,7 +61,8 @@ func (s *Sender) Counter() uint64 {
 // Overhead(suite, KID, CTR) bytes longer than plaintext. If dst has enough
 // spare capacity Seal allocates nothing. plaintext must not overlap the
 // appended bytes except exactly in place: plaintext starting at
-// dst[len(dst)+headerLen:]. The counter advances only when Seal succeeds.
+// dst[len(dst)+headerLen:]; other overlaps fail with ErrBufferOverlap. The
+// counter advances only when Seal succeeds.
 func (s *Sender) Seal(dst, plaintext, metadata []byte) ([]byte, error) {
 	s.mu.Lock()
 	if s.k == nil {
