@@ -108,7 +108,7 @@ func (c *connector) Join(ctx context.Context, req app.JoinRequest) (app.Meeting,
 	cfg := c.sessionConfig(req.Self, req.Name, req.Contacts, req.Media)
 	cfg.Link = l
 	cfg.RelayURL = l.RelayURL()
-	if er := c.current(); er != nil && (l.Relay == er.advertise || strings.HasPrefix(l.Relay, "127.0.0.1:")) {
+	if er := c.current(); er != nil && (l.Relay == er.advertise || l.Relay == fmt.Sprintf("127.0.0.1:%d", er.port)) {
 		// Joining our own embedded relay: talk to it over loopback.
 		cfg.RelayURL = fmt.Sprintf("ws://127.0.0.1:%d/ws", er.port)
 	}

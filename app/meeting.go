@@ -19,8 +19,9 @@ import (
 // maxChatLines bounds the chat history kept on screen.
 const maxChatLines = 500
 
-// maxChatInput bounds an outgoing chat message in bytes.
-const maxChatInput = 4000
+// maxChatInput bounds an outgoing chat message in bytes (the protocol's
+// limit, crypto/meeting.MaxChat).
+const maxChatInput = 2000
 
 // meetingScreen is the in-meeting view.
 type meetingScreen struct {
