@@ -128,7 +128,7 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 
 func (s *meetingScreen) build() {
 	s.grid = container.New(gridLayout{})
-	lock := widget.NewIcon(theme.NewSuccessThemedResource(theme.VisibilityOffIcon()))
+	lock := widget.NewIcon(iconLock)
 	enc := widget.NewLabelWithStyle("End-to-end encrypted", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	enc.Importance = widget.SuccessImportance
 	s.unverified = widget.NewLabel("")
