@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -471,4 +472,28 @@ func TestContactStatusFromProtocol(t *testing.T) {
 	eventually(t, "roster applied", func() bool {
 		return slices.Contains(labelTexts(mv.Members), "KEY CHANGED since you last met, not verified")
 	})
+}
+
+func TestConnectFailureIsReported(t *testing.T) {
+	lockUI(t)
+	m := apptest.NewMeeting()
+	fa := test.NewTempApp(t)
+	conn := apptest.NewConnector(m)
+	conn.Err = errors.New("relay unreachable")
+	a, err := app.New(fa, app.Config{Dir: t.TempDir(), KDF: fastKDF, Connector: conn, Devices: apptest.Devices{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createIdentity(t, a, "Ada", "")
+	h := a.HomeView()
+	setText(h.Link, validLink(t))
+	tap(h.Join)
+	tap(a.LobbyView().Enter)
+	eventually(t, "failure alert", func() bool { return hasAlert(a, app.AlertDanger, "Could not start the meeting: relay unreachable") })
+	if a.MeetingView() != nil {
+		t.Fatal("meeting screen shown after a failed connection")
+	}
+	if j := conn.Joins(); len(j) != 1 || j[0].Name != "Ada" || j[0].Contacts == nil {
+		t.Fatalf("join requests %+v", j)
+	}
 }

@@ -89,9 +89,15 @@ func (a *App) startMeeting(start func(context.Context) (Meeting, error), hosting
 			finished = true
 			dlg.Hide()
 			a.connecting = nil
+			if err == nil && ctx.Err() != nil {
+				// Cancelled just as it connected: leave at once.
+				go m.Leave()
+				return
+			}
 			if err != nil {
+				cancelled := ctx.Err() != nil
 				cancel()
-				if ctx.Err() != nil {
+				if cancelled {
 					return // the user cancelled
 				}
 				a.alerts.show(Alert{Kind: AlertDanger, Text: "Could not start the meeting: " + errorText(err), Key: "connect"})
