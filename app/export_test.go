@@ -55,16 +55,20 @@ func (a *App) HomeView() *HomeView {
 }
 
 type LobbyView struct {
-	Enter  *widget.Button
-	Invite Invite
+	Enter, Back *widget.Button
+	Invite      Invite
+	s           *lobbyScreen
 }
+
+// PreviewFrames counts camera frames the lobby has shown.
+func (v *LobbyView) PreviewFrames() int { return int(v.s.shown.Load()) }
 
 func (a *App) LobbyView() *LobbyView {
 	s := a.lobby
 	if s == nil {
 		return nil
 	}
-	return &LobbyView{s.enter, s.invite}
+	return &LobbyView{s.enter, s.back, s.invite, s}
 }
 
 type MeetingView struct {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"image"
+	"sync/atomic"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -33,6 +34,9 @@ type lobbyScreen struct {
 	camOn   *widget.Check
 	micOn   *widget.Check
 	enter   *widget.Button
+	back    *widget.Button
+	// shown counts preview frames put on screen.
+	shown atomic.Int64
 
 	cancel context.CancelFunc // stops preview and level
 }
@@ -66,7 +70,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 	}
 	s.enter = widget.NewButtonWithIcon(label, theme.LoginIcon(), func() { a.enterFromLobby(s) })
 	s.enter.Importance = widget.HighImportance
-	back := widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
+	s.back = widget.NewButtonWithIcon("Back", theme.NavigateBackIcon(), func() {
 		s.stop()
 		a.showHome()
 	})
@@ -101,7 +105,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		seen,
 		widget.NewLabel(where),
 		widget.NewSeparator(),
-		container.NewHBox(back, s.enter),
+		container.NewHBox(s.back, s.enter),
 	)
 	split := container.NewHSplit(container.NewPadded(left), container.NewVScroll(container.NewPadded(right)))
 	split.Offset = 0.55
@@ -139,6 +143,7 @@ func (a *App) restartPreview(s *lobbyScreen) {
 							if ctx.Err() == nil {
 								s.preview.Image = dst
 								s.preview.Refresh()
+								s.shown.Add(1)
 							}
 						})
 					}

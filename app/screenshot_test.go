@@ -33,6 +33,13 @@ func TestScreens(t *testing.T) {
 	createIdentity(t, a, "Ada", "correct horse")
 	shot(t, a, "home")
 
+	h := a.HomeView()
+	setText(h.Link, validLink(t))
+	tap(h.Join)
+	eventually(t, "camera preview", func() bool { return a.LobbyView().PreviewFrames() > 0 })
+	shot(t, a, "lobby")
+	tap(a.LobbyView().Back)
+
 	mv := hostMeeting(t, a, m)
 	bob, eve := newPeer(t), newPeer(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
