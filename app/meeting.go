@@ -615,28 +615,36 @@ func (s *meetingScreen) toggleMic() {
 	s.micOn = !s.micOn
 	on := s.micOn
 	s.syncControls()
-	s.call("microphone", func() error { return s.m.SetMicrophone(on) })
+	s.callUndo("switch the microphone", func() error { return s.m.SetMicrophone(on) }, func() { s.micOn = !on })
 }
 
 func (s *meetingScreen) toggleCamera() {
 	s.camOn = !s.camOn
 	on := s.camOn
 	s.syncControls()
-	s.call("camera", func() error { return s.m.SetCamera(on) })
+	s.callUndo("switch the camera", func() error { return s.m.SetCamera(on) }, func() { s.camOn = !on })
 }
 
 func (s *meetingScreen) toggleShare() {
 	s.sharing = !s.sharing
 	on := s.sharing
 	s.syncControls()
-	s.call("screen sharing", func() error { return s.m.SetScreenShare(on) })
+	s.callUndo("share the screen", func() error { return s.m.SetScreenShare(on) }, func() { s.sharing = !on })
 }
 
 // call runs a meeting operation off the UI thread and reports failure.
-func (s *meetingScreen) call(what string, f func() error) {
+func (s *meetingScreen) call(what string, f func() error) { s.callUndo(what, f, nil) }
+
+// callUndo is call, and on failure also runs undo (on the UI thread) to
+// put a toggled control back.
+func (s *meetingScreen) callUndo(what string, f func() error, undo func()) {
 	go func() {
 		if err := f(); err != nil {
 			uiDo(func() {
+				if undo != nil {
+					undo()
+					s.syncControls()
+				}
 				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "op:" + what, Text: "Could not " + what + ": " + errorText(err)})
 			})
 		}
