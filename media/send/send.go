@@ -11,6 +11,12 @@
 //     and RTCP are the PeerConnection's)
 //
 // Nothing in this package sees a key: Keys holds the sealer.
+//
+// A running pipeline can change its source (SetSource: camera to screen and
+// back) between two frames. The RTP track, sequence numbers, timestamps and
+// the SFrame key and counter carry on; the first frame sent from a new video
+// source is a keyframe, so receivers see one continuous VP8 stream whose
+// picture size may change at that keyframe.
 package send
 
 import (
@@ -82,26 +88,34 @@ type Pipeline struct {
 	packetizer framing.Packetizer
 	clock      uint32
 	seq        rtp.Sequencer
-	ssrcTS     uint32 // random RTP timestamp offset (RFC 3550 §5.1)
 
+	source       atomic.Pointer[sourceBox] // current source (SetSource)
 	wantKeyframe atomic.Bool
 	enabled      atomic.Bool
 	stats        counters
 
 	// Owned by the Run goroutine.
-	buf    []byte
-	pkt    rtp.Packet
-	firstT time.Time
-	nextTS uint32
-	ts     uint32 // of the frame being packetized
-	emit   func(payload []byte, last bool) error
+	// originTS is the RTP timestamp of firstT: random at the start (RFC
+	// 3550 §5.1), then where the previous source left off after a switch.
+	originTS uint32
+	awaitKey bool // a new video source has not yet produced a keyframe
+	buf      []byte
+	pkt      rtp.Packet
+	firstT   time.Time
+	nextTS   uint32
+	ts       uint32 // of the frame being packetized
+	emit     func(payload []byte, last bool) error
 }
 
 type counters struct {
 	frames, keyframes, bytes, packets atomic.Uint64
 	noKey, sealErrors, writeErrors    atomic.Uint64
 	keyframeRequests, skippedMuted    atomic.Uint64
+	switches, skippedSwitch           atomic.Uint64
 }
+
+// sourceBox lets an interface value live in an atomic.Pointer.
+type sourceBox struct{ s Source }
 
 // Stats is a snapshot of a send pipeline's counters.
 type Stats struct {
@@ -114,6 +128,11 @@ type Stats struct {
 	WriteErrors      uint64 `json:"write_errors"`
 	KeyframeRequests uint64 `json:"keyframe_requests"`
 	Muted            uint64 `json:"dropped_muted"`
+	// SourceSwitches counts SetSource calls that took effect;
+	// SwitchDropped counts frames not sent across a switch (the old
+	// source's last frame, the new one's frames before its keyframe).
+	SourceSwitches uint64 `json:"source_switches"`
+	SwitchDropped  uint64 `json:"dropped_switching"`
 }
 
 // New checks cfg and returns a pipeline; Run starts it.
@@ -129,9 +148,10 @@ func New(cfg Config) (*Pipeline, error) {
 		packetizer: framing.Packetizer{Kind: cfg.Kind},
 		clock:      framing.ClockRate(cfg.Kind),
 		seq:        rtp.NewRandomSequencer(),
-		ssrcTS:     rand.Uint32(),
+		originTS:   rand.Uint32(),
 	}
-	p.nextTS = p.ssrcTS
+	p.source.Store(&sourceBox{cfg.Source})
+	p.nextTS = p.originTS
 	p.emit = p.writePacket
 	p.enabled.Store(true)
 	return p, nil
@@ -155,6 +175,22 @@ func (p *Pipeline) SetEnabled(on bool) {
 	}
 }
 
+// SetSource replaces the pipeline's source from the next frame on, for
+// example the camera by the screen. Safe from any goroutine. The frame the
+// pipeline may be waiting for from the old source is dropped when it comes;
+// an error from the old source after the switch (the caller closed it) is
+// ignored. For video, frames of the new source are dropped until its first
+// keyframe (which the pipeline requests at once), so receivers never get an
+// inter frame that refers to the other source's pictures. The caller keeps
+// ownership of both sources.
+func (p *Pipeline) SetSource(s Source) error {
+	if s == nil {
+		return errors.New("send: nil source")
+	}
+	p.source.Store(&sourceBox{s})
+	return nil
+}
+
 // Enabled reports whether the track is sending.
 func (p *Pipeline) Enabled() bool { return p.enabled.Load() }
 
@@ -165,28 +201,67 @@ func (p *Pipeline) Stats() Stats {
 		Frames: c.frames.Load(), Keyframes: c.keyframes.Load(), Bytes: c.bytes.Load(),
 		Packets: c.packets.Load(), NoKey: c.noKey.Load(), SealErrors: c.sealErrors.Load(),
 		WriteErrors: c.writeErrors.Load(), KeyframeRequests: c.keyframeRequests.Load(),
-		Muted: c.skippedMuted.Load(),
+		Muted: c.skippedMuted.Load(), SourceSwitches: c.switches.Load(), SwitchDropped: c.skippedSwitch.Load(),
 	}
 }
 
 // Run moves frames from the source to the track until the source fails or
 // ctx ends. It returns nil on a clean end (ctx cancelled or source EOF).
 func (p *Pipeline) Run(ctx context.Context) error {
+	cur := p.source.Load()
 	for ctx.Err() == nil {
+		if b := p.source.Load(); b != cur {
+			cur = b
+			p.switched()
+		}
 		if p.wantKeyframe.Swap(false) {
-			p.cfg.Source.RequestKeyframe()
+			cur.s.RequestKeyframe()
 		}
 		// 1+2. capture and encode.
-		f, err := p.cfg.Source.ReadFrame()
+		f, err := cur.s.ReadFrame()
+		if p.source.Load() != cur {
+			// SetSource ran while we waited: this frame (or error) is
+			// the old source's.
+			if err == nil && f.Release != nil {
+				f.Release()
+			}
+			if err == nil {
+				p.stats.skippedSwitch.Add(1)
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return nil
 			}
 			return fmt.Errorf("send %s: read frame: %w", p.cfg.Kind, err)
 		}
+		if p.awaitKey {
+			if !f.Keyframe {
+				p.stats.skippedSwitch.Add(1)
+				p.wantKeyframe.Store(true)
+				if f.Release != nil {
+					f.Release()
+				}
+				continue
+			}
+			p.awaitKey = false
+		}
 		p.sendFrame(f)
 	}
 	return nil
+}
+
+// switched starts the timeline of a new source where the old one ended,
+// and for video waits for the new source's keyframe.
+func (p *Pipeline) switched() {
+	p.stats.switches.Add(1)
+	p.originTS = p.nextTS
+	p.firstT = time.Time{}
+	if p.cfg.Kind == framing.KindVideo {
+		p.awaitKey = true
+		p.wantKeyframe.Store(true)
+	}
 }
 
 func (p *Pipeline) sendFrame(f Frame) {
@@ -247,15 +322,17 @@ func (p *Pipeline) writePacket(payload []byte, last bool) error {
 // timestamp maps a frame to its RTP timestamp: capture time relative to the
 // first frame, on the codec clock, from a random origin (RFC 3550 §5.1), so
 // receivers see true media timing and no wall-clock time reaches the relay.
+// After a source switch the new source's first frame continues from the
+// old source's last timestamp plus its duration.
 // Frames without a capture time advance by their duration.
 func (p *Pipeline) timestamp(f Frame) uint32 {
 	var ts uint32
 	switch {
 	case !f.CaptureTime.IsZero() && !p.firstT.IsZero():
-		ts = p.ssrcTS + p.ticks(f.CaptureTime.Sub(p.firstT))
+		ts = p.originTS + p.ticks(f.CaptureTime.Sub(p.firstT))
 	case !f.CaptureTime.IsZero():
 		p.firstT = f.CaptureTime
-		ts = p.ssrcTS
+		ts = p.originTS
 	default:
 		ts = p.nextTS
 	}

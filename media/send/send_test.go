@@ -195,3 +195,118 @@ func TestKeysCloseStopsSealingUntilANewKID(t *testing.T) {
 		t.Fatalf("seal: kid %d, %v", kid, err)
 	}
 }
+
+// keyed is a video Source whose frames are keyframes only when asked for
+// (after ignoring the first `ignore` requests), like a real encoder that
+// had a frame in flight.
+type keyed struct {
+	frames
+	ignore, requests int
+	pending          bool
+}
+
+func (k *keyed) RequestKeyframe() {
+	k.requests++
+	if k.requests > k.ignore {
+		k.pending = true
+	}
+}
+
+func (k *keyed) ReadFrame() (send.Frame, error) {
+	f, err := k.frames.ReadFrame()
+	f.Keyframe, k.pending = k.pending, false
+	return f, err
+}
+
+func TestSetSourceSwitchesBetweenFramesOnOneStream(t *testing.T) {
+	a := &keyed{frames: frames{t0: time.Unix(5000, 0)}}
+	b := &keyed{frames: frames{t0: time.Unix(100, 0)}, ignore: 1} // its clock is far behind a's
+	for i := 0; i < 4; i++ {
+		a.data = append(a.data, []byte{'A', byte(i)})
+		b.data = append(b.data, []byte{'B', byte(i)})
+	}
+	var out sink
+	var sent []send.SentFrame
+	p, err := send.New(send.Config{Kind: framing.KindVideo, Metadata: md(t), Source: a, Keys: newKeys(t), Track: &out,
+		OnSent: func(f send.SentFrame) { sent = append(sent, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetSource(nil); err == nil {
+		t.Fatal("nil source accepted")
+	}
+	a.before = func(n int) {
+		if n == 2 {
+			p.SetSource(b) // a's frame 2 is in flight: it must not be sent
+		}
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// Sent: a0 a1, then b1 (b0 was no keyframe: dropped), b2 b3.
+	if len(sent) != 5 {
+		t.Fatalf("sent %d frames, want 5: %+v", len(sent), sent)
+	}
+	for i, f := range sent {
+		if f.KID != 3 || f.CTR != uint64(i) {
+			t.Fatalf("frame %d sealed as KID %d CTR %d: key and counter must carry on", i, f.KID, f.CTR)
+		}
+	}
+	// Timestamps continue across the switch (a1 + 1/30 s) although b's
+	// capture clock is behind, then follow b's capture times.
+	if d := sent[2].RTPTimestamp - sent[1].RTPTimestamp; d != 3000 {
+		t.Fatalf("first frame of the new source %d ticks after the old one's last, want 3000", d)
+	}
+	if d := sent[3].RTPTimestamp - sent[2].RTPTimestamp; d != 3000 {
+		t.Fatalf("new source frames %d ticks apart, want 3000", d)
+	}
+	for i, pkt := range out.pkts {
+		if i > 0 && pkt.SequenceNumber != out.pkts[i-1].SequenceNumber+1 {
+			t.Fatal("sequence gap across the switch")
+		}
+	}
+	if b.requests < 2 {
+		t.Fatalf("new source asked for %d keyframes, want at least 2 (one ignored)", b.requests)
+	}
+	if st := p.Stats(); st.SourceSwitches != 1 || st.SwitchDropped != 2 || st.Frames != 5 || st.Keyframes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// failing is a source whose reads fail once the caller closes it.
+type failing struct{ closed chan struct{} }
+
+func (f failing) ReadFrame() (send.Frame, error) {
+	<-f.closed
+	return send.Frame{}, errors.New("device closed")
+}
+func (failing) RequestKeyframe() {}
+
+func TestSetSourceOldSourceClosedAfterSwitchKeepsRunning(t *testing.T) {
+	old := failing{closed: make(chan struct{})}
+	next := &keyed{frames: frames{t0: time.Unix(1, 0)}}
+	for i := 0; i < 3; i++ {
+		next.data = append(next.data, []byte{'N', byte(i)})
+	}
+	var out sink
+	p, err := send.New(send.Config{Kind: framing.KindVideo, Metadata: md(t), Source: old, Keys: newKeys(t), Track: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	time.Sleep(20 * time.Millisecond) // Run is blocked in old.ReadFrame
+	p.SetSource(next)
+	close(old.closed) // the caller closes the camera after switching
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("pipeline ended with the old source's error: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pipeline stuck")
+	}
+	if st := p.Stats(); st.Frames != 3 || st.Keyframes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
