@@ -19,6 +19,16 @@ const (
 	flushTimeout = time.Second
 	// maxBufferedCandidates bounds candidates held before an answer arrives.
 	maxBufferedCandidates = 64
+	// maxRemoteCandidates bounds the ICE candidates one session may add
+	// over its lifetime, buffered or applied: the ICE agent keeps every
+	// remote candidate and pairs it with each local one.
+	maxRemoteCandidates = 256
+	// slotChurnFactor bounds the upload slots one session may open over
+	// its lifetime to this many times MaxTracksPerSession. A stopped
+	// transceiver is never freed (its m-line stays in every later offer),
+	// so publish/unpublish cycles would otherwise grow the session's
+	// PeerConnection and SDP without bound.
+	slotChurnFactor = 4
 )
 
 // session is one participant: a signaling connection and a PeerConnection.
@@ -46,9 +56,11 @@ type session struct {
 	needNeg      bool
 	haveRemote   bool
 	remoteCands  []webrtc.ICECandidateInit
+	candCount    int // remote candidates received, buffered or applied
 
 	mu        sync.Mutex
-	slots     int                              // upload slots opened
+	slots     int                              // upload slots open now
+	opened    int                              // upload slots opened in the session's lifetime
 	published map[string]*forwarder            // by the relay-side mid
 	down      map[*forwarder]*webrtc.RTPSender // tracks forwarded to this session
 	gone      bool
@@ -426,6 +438,12 @@ func (s *session) readLoop(ctx context.Context) {
 		if err != nil {
 			switch {
 			case errors.Is(err, signal.ErrBinaryFrame):
+				// A binary frame is a message too: it counts against
+				// the message rate before it costs an error reply.
+				if !s.msgBucket.allow() {
+					s.rejectClose(signal.CodeRateLimited, "message flood")
+					return
+				}
 				s.rejectReply(signal.CodeBadMessage, "binary frame")
 				continue
 			case errors.Is(err, signal.ErrTooBig):
@@ -532,7 +550,13 @@ func (s *session) publish(kind string) {
 		s.rejectReply(signal.CodeTooManyTracks, "track limit reached")
 		return
 	}
+	if s.opened >= slotChurnFactor*s.r.lim.MaxTracksPerSession {
+		s.mu.Unlock()
+		s.rejectReply(signal.CodeTooManyTracks, "upload slot churn limit reached")
+		return
+	}
 	s.slots++
+	s.opened++
 	s.mu.Unlock()
 	k := webrtc.RTPCodecTypeAudio
 	if kind == signal.KindVideo {
@@ -642,6 +666,12 @@ func (s *session) applyAnswer(sdp string) {
 func (s *session) addCandidate(v signal.Candidate) {
 	init := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
 	s.negMu.Lock()
+	if s.candCount >= maxRemoteCandidates {
+		s.negMu.Unlock()
+		s.rejectReply(signal.CodeUnexpected, "too many candidates")
+		return
+	}
+	s.candCount++
 	if !s.haveRemote {
 		if len(s.remoteCands) >= maxBufferedCandidates {
 			s.negMu.Unlock()
