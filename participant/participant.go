@@ -388,6 +388,23 @@ func (p *Participant) SetVideoEnabled(on bool) {
 	}
 }
 
+// SetVideoSource switches the published video track to another local
+// stream, for example from the camera to a screen and back, between two
+// frames. Receivers see the same track: the SFrame key and counter, RTP
+// sequence and timestamps carry on, and the first frame of the new stream
+// is a keyframe (at the new picture size, which the receivers' decoders
+// follow). The caller keeps ownership of both streams and may close the
+// old one once this returns. It fails when Join published no video.
+func (p *Participant) SetVideoSource(s Stream) error {
+	if s == nil {
+		return errors.New("participant: nil video stream")
+	}
+	if p.video == nil {
+		return errors.New("participant: no video track published")
+	}
+	return p.video.SetSource(streamSource{s})
+}
+
 // SetAudioEnabled mutes (false) or unmutes the microphone.
 func (p *Participant) SetAudioEnabled(on bool) {
 	if p.audio != nil {
