@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -41,6 +42,9 @@ const (
 	// eventBuffer is the capacity of the Events channel. When it is full,
 	// reading from the relay pauses until the application catches up.
 	eventBuffer = 1024
+	// maxBufferedCandidates bounds the relay's ICE candidates held until
+	// its first offer arrives (the relay holds as many of ours).
+	maxBufferedCandidates = 64
 )
 
 // Config configures Dial.
@@ -124,6 +128,7 @@ type Conn struct {
 	done   chan struct{} // closed when the read loop ends
 
 	writeMu sync.Mutex
+	dropped atomic.Uint64 // relay messages over a bound
 
 	mu         sync.Mutex
 	peers      map[string]struct{}
@@ -317,6 +322,11 @@ func (c *Conn) Peers() []string {
 	}
 	return out
 }
+
+// Dropped counts messages from the relay that were dropped because they
+// went over a bound: ICE candidates beyond 64 before the first offer, and
+// peers announced beyond signal.MaxPeers. An honest relay never causes one.
+func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
 
 // PeerConnection exposes the underlying PeerConnection (for stats and
 // state callbacks). Do not create offers or add tracks on it directly.
@@ -543,6 +553,11 @@ func (c *Conn) readLoop() {
 			init := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
 			c.mu.Lock()
 			if c.pc.RemoteDescription() == nil {
+				if len(c.candidates) >= maxBufferedCandidates {
+					c.mu.Unlock()
+					c.drop("ice candidate before the first offer")
+					continue
+				}
 				c.candidates = append(c.candidates, init)
 				c.mu.Unlock()
 				continue
@@ -557,6 +572,12 @@ func (c *Conn) readLoop() {
 			}
 		case signal.PeerJoined:
 			c.mu.Lock()
+			_, known := c.peers[v.Session]
+			if !known && len(c.peers) >= signal.MaxPeers {
+				c.mu.Unlock()
+				c.drop("peer beyond the peer limit")
+				continue
+			}
 			c.peers[v.Session] = struct{}{}
 			c.mu.Unlock()
 			if !c.emit(PeerJoined{ID: v.Session}) {
@@ -584,6 +605,13 @@ func (c *Conn) readLoop() {
 		default:
 			c.log.Debug("ignoring unexpected message", "type", m.MessageType())
 		}
+	}
+}
+
+// drop counts and logs a relay message dropped as over a bound.
+func (c *Conn) drop(what string) {
+	if c.dropped.Add(1) == 1 {
+		c.log.Warn("relay message dropped", "what", what)
 	}
 }
 

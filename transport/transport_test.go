@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,76 @@ func TestClosedOnShutdown(t *testing.T) {
 	<-a.Done()
 	if err := a.SendEnvelope("", []byte("late")); err != transport.ErrClosed {
 		t.Fatalf("send after close: %v", err)
+	}
+}
+
+// hostileRelay plays a relay on the other end of a pipe: it answers the
+// join, then sends msgs.
+func hostileRelay(t *testing.T, msgs func(send func(signal.Message))) *transport.Conn {
+	t.Helper()
+	cli, srv := signal.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	go func() {
+		if _, err := srv.Read(ctx); err != nil {
+			return
+		}
+		send := func(m signal.Message) {
+			b, err := signal.Encode(m)
+			if err != nil {
+				panic(err)
+			}
+			_ = srv.Write(ctx, b)
+		}
+		send(signal.Joined{Session: signal.NewID()})
+		msgs(send)
+		send(signal.Bye{Reason: "done"})
+	}()
+	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: transport.LoopbackOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// drain reads events until Closed.
+func drain(t *testing.T, c *transport.Conn) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				return
+			}
+			if _, ok := e.(transport.Closed); ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("connection did not close")
+		}
+	}
+}
+
+// A relay cannot grow a client's state without bound: announcing endless
+// peers or sending endless candidates before its offer.
+func TestHostileRelayGrowthIsBounded(t *testing.T) {
+	const extra = 500
+	c := hostileRelay(t, func(send func(signal.Message)) {
+		for i := 0; i < signal.MaxPeers+extra; i++ {
+			send(signal.PeerJoined{Session: signal.NewID()})
+		}
+		for i := 0; i < 1000; i++ {
+			send(signal.Candidate{Candidate: fmt.Sprintf("candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host", i, 10000+i)})
+		}
+	})
+	drain(t, c)
+	if n := len(c.Peers()); n > signal.MaxPeers {
+		t.Fatalf("%d peers held, want at most %d", n, signal.MaxPeers)
+	}
+	// 500 peers and 1000-64 candidates over the bounds.
+	if got, want := c.Dropped(), uint64(extra+1000-64); got != want {
+		t.Fatalf("dropped %d relay messages, want %d", got, want)
 	}
 }
