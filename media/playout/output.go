@@ -3,6 +3,7 @@ package playout
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -23,6 +24,60 @@ const OutputChannels = 2
 // ErrNoOutputDevice means no audio output device could be opened.
 var ErrNoOutputDevice = errors.New("playout: no audio output device found (check that speakers or headphones are connected and the sound system is running)")
 
+// ErrDeviceGone means the chosen playback device is not (or no longer)
+// present; the caller should offer the device list again.
+var ErrDeviceGone = errors.New("playout: the chosen audio output device is not available (it may have been unplugged); choose another")
+
+// Device is one playback device.
+type Device struct {
+	// ID names the device for OutputOptions.DeviceID: the hexadecimal form
+	// of miniaudio's device ID. It is stable while the device stays
+	// connected (and usually across runs, but store Name as well).
+	ID string
+	// Name is the backend's human-readable name.
+	Name string
+	// Default marks the system's default output.
+	Default bool
+}
+
+// Devices lists the playback devices of the first backend that works, in
+// the order given (nil: miniaudio's platform defaults). It returns an error
+// wrapping ErrNoOutputDevice when no backend can be initialised.
+func Devices(backends ...malgo.Backend) ([]Device, error) {
+	ctx, err := malgo.InitContext(backends, malgo.ContextConfig{}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoOutputDevice, err)
+	}
+	defer func() {
+		_ = ctx.Uninit()
+		ctx.Free()
+	}()
+	infos, err := ctx.Devices(malgo.Playback)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing devices: %v", ErrNoOutputDevice, err)
+	}
+	out := make([]Device, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, Device{ID: in.ID.String(), Name: in.Name(), Default: in.IsDefault != 0})
+	}
+	return out, nil
+}
+
+// findDevice returns the playback device whose ID is id.
+func findDevice(ctx *malgo.AllocatedContext, id string) (*malgo.DeviceID, error) {
+	infos, err := ctx.Devices(malgo.Playback)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing devices: %v", ErrNoOutputDevice, err)
+	}
+	for _, in := range infos {
+		if in.ID.String() == id {
+			dev := in.ID
+			return &dev, nil
+		}
+	}
+	return nil, ErrDeviceGone
+}
+
 // Reader is what an Output plays: Mixer implements it.
 type Reader interface {
 	// Read fills out with mono 48 kHz samples in −1…1 without blocking.
@@ -36,12 +91,18 @@ type OutputOptions struct {
 	Backends []malgo.Backend
 	// PeriodMillis is the device period (default 10 ms).
 	PeriodMillis int
+	// DeviceID chooses the playback device (Device.ID from Devices);
+	// empty means the system default. A device that is not present is
+	// an error wrapping ErrDeviceGone: Sotto never silently plays to
+	// another device than the one chosen.
+	DeviceID string
 }
 
-// Output plays a Reader on the default playback device.
+// Output plays a Reader on a playback device.
 type Output struct {
 	ctx    *malgo.AllocatedContext
 	dev    *malgo.Device
+	pin    runtime.Pinner // keeps the chosen device ID in place for miniaudio
 	src    Reader
 	mono   []float32
 	frames atomic.Uint64
@@ -49,9 +110,10 @@ type Output struct {
 	once   sync.Once
 }
 
-// OpenOutput opens the default playback device at 48 kHz, stereo float32,
-// and starts playing src. It returns an error wrapping ErrNoOutputDevice
-// when the system has no usable output.
+// OpenOutput opens the chosen (or default) playback device at 48 kHz,
+// stereo float32, and starts playing src. It returns an error wrapping
+// ErrNoOutputDevice when the system has no usable output, and one wrapping
+// ErrDeviceGone when opts.DeviceID names no present device.
 func OpenOutput(src Reader, opts OutputOptions) (*Output, error) {
 	if src == nil {
 		return nil, errors.New("playout: nil reader")
@@ -70,15 +132,32 @@ func OpenOutput(src Reader, opts OutputOptions) (*Output, error) {
 		cfg.PeriodSizeInMilliseconds = uint32(opts.PeriodMillis)
 	}
 	cfg.PerformanceProfile = malgo.LowLatency
+	if opts.DeviceID != "" {
+		id, err := findDevice(ctx, opts.DeviceID)
+		if err != nil {
+			_ = ctx.Uninit()
+			ctx.Free()
+			return nil, err
+		}
+		// miniaudio reads the ID through this pointer: pin it (cgo rules)
+		// until the device is closed.
+		o.pin.Pin(id)
+		cfg.Playback.DeviceID = unsafe.Pointer(id)
+	}
 	dev, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{Data: o.callback})
 	if err != nil {
+		o.pin.Unpin()
 		_ = ctx.Uninit()
 		ctx.Free()
+		if opts.DeviceID != "" {
+			return nil, fmt.Errorf("%w: %v", ErrDeviceGone, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrNoOutputDevice, err)
 	}
 	o.dev = dev
 	if err := dev.Start(); err != nil {
 		dev.Uninit()
+		o.pin.Unpin()
 		_ = ctx.Uninit()
 		ctx.Free()
 		return nil, fmt.Errorf("%w: starting playback: %v", ErrNoOutputDevice, err)
@@ -116,6 +195,7 @@ func (o *Output) Played() (frames, callbacks uint64) {
 func (o *Output) Close() error {
 	o.once.Do(func() {
 		o.dev.Uninit()
+		o.pin.Unpin()
 		_ = o.ctx.Uninit()
 		o.ctx.Free()
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -428,5 +429,44 @@ func BenchmarkMixerRead(b *testing.B) {
 				mix.Read(out)
 			}
 		})
+	}
+}
+
+// Speaker choice on the null backend: its one playback device is listed,
+// opening it by ID plays, and an ID that names no device is a clear error
+// (never a silent fall-back to another device).
+func TestOutputDevicesAndChosenDevice(t *testing.T) {
+	devs, err := playout.Devices(playout.BackendNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) == 0 {
+		t.Fatal("the null backend lists no playback device")
+	}
+	d := devs[0]
+	t.Logf("devices: %+v", devs)
+	if d.ID == "" || d.Name == "" {
+		t.Fatalf("device without ID or name: %+v", d)
+	}
+	if !slices.ContainsFunc(devs, func(d playout.Device) bool { return d.Default }) {
+		t.Errorf("no default device among %+v", devs)
+	}
+	out, err := playout.OpenOutput(playout.NewMixer(), playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}, DeviceID: d.ID})
+	if err != nil {
+		t.Fatalf("open %q by ID: %v", d.Name, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	frames, _ := out.Played()
+	out.Close()
+	if frames == 0 {
+		t.Fatal("the chosen device never asked for audio")
+	}
+
+	_, err = playout.OpenOutput(playout.NewMixer(), playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}, DeviceID: "ffee01"})
+	if !errors.Is(err, playout.ErrDeviceGone) {
+		t.Fatalf("unknown device: got %v, want ErrDeviceGone", err)
+	}
+	if _, err := playout.Devices(malgo.BackendWasapi); !errors.Is(err, playout.ErrNoOutputDevice) {
+		t.Fatalf("listing without a backend: got %v, want ErrNoOutputDevice", err)
 	}
 }
