@@ -96,12 +96,27 @@ type Participant struct {
 
 	mu      sync.Mutex
 	remotes map[string]*remote
+	running int    // receive pipelines running, all sessions
+	refused uint64 // remote tracks refused over maxRemoteTracks
 	closed  bool
 }
+
+// Bounds on what the relay can make a participant hold: the relay decides
+// which tracks it offers, and a hostile one could offer without end.
+var (
+	// maxRemoteTracks bounds the receive pipelines running at once; each
+	// holds a decoder and a goroutine. Further tracks are refused (and
+	// counted) until one ends.
+	maxRemoteTracks = 256
+	// maxRemotes bounds the per-session statistics kept: beyond it, the
+	// entries of sessions with no track running are forgotten.
+	maxRemotes = 1024
+)
 
 // remote is one other participant, by relay session ID.
 type remote struct {
 	video, audio interface{ Stats() receive.Stats }
+	running      int // receive pipelines running for this session
 }
 
 // Join connects to the relay, publishes the local streams and starts
@@ -211,6 +226,21 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
 // onTrack starts the receive pipeline of one remote track.
 func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte) {
 	session := rt.SessionID
+	// Reserve a pipeline before building a decoder for it.
+	p.mu.Lock()
+	if p.running >= maxRemoteTracks {
+		p.refused++
+		p.mu.Unlock()
+		p.log.Warn("remote track refused: too many running")
+		return
+	}
+	p.running++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.running--
+		p.mu.Unlock()
+	}()
 	ssrc := rt.Track.SSRC()
 	requestKeyframe := func() {
 		if err := p.conn.RequestKeyframe(ssrc); err != nil {
@@ -291,6 +321,14 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 	}
 	r := p.remotes[session]
 	if r == nil {
+		if len(p.remotes) >= maxRemotes {
+			for id, o := range p.remotes {
+				if o.running == 0 {
+					delete(p.remotes, id)
+					break
+				}
+			}
+		}
 		r = &remote{}
 		p.remotes[session] = r
 	}
@@ -299,10 +337,16 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 	} else {
 		r.audio = stats
 	}
+	r.running++
 	p.wg.Add(1)
 	p.mu.Unlock()
 	p.log.Info("receiving", "session", session, "kind", kind.String())
-	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		r.running--
+		p.mu.Unlock()
+		p.wg.Done()
+	}()
 	if err := run(p.ctx); err != nil {
 		p.log.Debug("receive pipeline ended", "session", session, "kind", kind.String(), "err", err)
 	}
@@ -418,6 +462,9 @@ type Stats struct {
 	SendKID *uint64                `json:"send_kid,omitempty"`
 	Sent    SentStats              `json:"sent"`
 	Remotes map[string]RemoteStats `json:"remotes"` // by relay session ID
+	// RefusedTracks counts remote tracks not received because too many
+	// were running (a relay offering more tracks than a meeting has).
+	RefusedTracks uint64 `json:"refused_tracks,omitempty"`
 }
 
 // SentStats are the local tracks' counters.
@@ -448,6 +495,7 @@ func (p *Participant) Stats() Stats {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	s.RefusedTracks = p.refused
 	for id, r := range p.remotes {
 		var rs RemoteStats
 		if r.video != nil {
