@@ -452,3 +452,25 @@ func TestLastTransition(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseZeroesSecrets: a session closed without Leave (its connection
+// was lost) keeps no key: the core has left and wiped its member key and,
+// for the host, the invite key.
+func TestCloseZeroesSecrets(t *testing.T) {
+	e := newEvilRelay(t)
+	mid := newMeetingID(t)
+	host := start(t, e, "host", mid, nil, memberOpts{})
+	inv := host.s.Invite()
+	j := start(t, e, "j", mid, &inv, memberOpts{})
+	admit(t, host, j)
+	requireConverged(t, host, j)
+	for _, m := range []*member{host, j} {
+		m.close()
+		m.s.mu.Lock()
+		st, isHost := m.s.m.State(), m.s.m.IsHost()
+		m.s.mu.Unlock()
+		if st != meeting.StateLeft || isHost {
+			t.Fatalf("%s after Close: state %v, host %v; want left and no invite key", m.name, st, isHost)
+		}
+	}
+}

@@ -333,9 +333,26 @@ func (s *Session) sendLoop() {
 // life-cycle events (never keys) for the user interface.
 func (s *Session) Events() <-chan meeting.Event { return s.events }
 
-// Close stops the session's goroutines. It does not close the connection.
+// Close stops the session's goroutines and zeroes the member's secrets
+// (its member key, the invite key of a host, a prepared send key): a
+// session closed without Leave, because its connection was lost, holds no
+// key afterwards. It does not close the connection; nothing more is sent.
 func (s *Session) Close() {
-	s.closeMu.Do(func() { close(s.done) })
+	s.closeMu.Do(func() {
+		close(s.done)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.m.Leave()
+		s.m.Outgoing() // the leave notice: the connection is not ours to use now
+		for _, e := range s.m.Events() {
+			switch e := e.(type) {
+			case meeting.SendKey:
+				clear(e.Key)
+			case meeting.ReceiveKey:
+				clear(e.Key)
+			}
+		}
+	})
 }
 
 func (s *Session) command(f func(m *meeting.Member) error) error {
