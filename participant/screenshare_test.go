@@ -225,6 +225,9 @@ func TestVideoSourceSwitchChangesSizeOnOneTrack(t *testing.T) {
 	v.mu.Lock()
 	atSwitch := len(v.sizes)
 	v.mu.Unlock()
+	switched := time.Now()
+	v.waitFor(t, large, 1, "after switching to the shared source")
+	t.Logf("first picture of the new source decoded %v after the switch", time.Since(switched).Round(time.Millisecond))
 	v.waitFor(t, large, 20, "after switching to the shared source")
 	v.mu.Lock()
 	left, right := v.left, v.right
