@@ -126,6 +126,7 @@ func (m *Member) updateMissing() {
 func (m *Member) seal(p *peer, kind byte, body []byte, seq uint64) []byte {
 	in := encodeInner(m.cfg.Identity, m.cfg.MeetingID, m.mk, p.MemberKey, kind, m.cfg.Session, p.Session, seq, body)
 	env, err := sealEnvelope(p.send, m.rand, m.mk, p.MemberKey, in)
+	clear(in) // a copy of body, which may be a key
 	if err != nil {
 		panic("meeting: random source failed: " + err.Error())
 	}

@@ -145,6 +145,11 @@ func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at t
 		m.counters.Malformed++
 		return
 	}
+	if in.kind == kindSenderKey || in.kind == kindHandOver {
+		// The plaintext holds a base key or the invite private key; what
+		// is kept of it is copied out, so the plaintext goes on return.
+		defer clear(raw)
+	}
 	if in.to != m.cfg.Session || in.from != from {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")

@@ -251,7 +251,9 @@ func sealHello(a cipherAEAD, r io.Reader, mJ MemberKey, innerMsg []byte) ([]byte
 	if _, err := io.ReadFull(r, out[2+keySize:helloHeaderSize]); err != nil {
 		return nil, fmt.Errorf("meeting: nonce: %w", err)
 	}
-	return a.Seal(out, out[2+keySize:helloHeaderSize], pad(innerMsg), out[:helloHeaderSize]), nil
+	pt := pad(innerMsg)
+	defer clear(pt)
+	return a.Seal(out, out[2+keySize:helloHeaderSize], pt, out[:helloHeaderSize]), nil
 }
 
 // sealEnvelope builds a sealed envelope from mS to mR (§6.3).
@@ -263,7 +265,11 @@ func sealEnvelope(a cipherAEAD, r io.Reader, mS, mR MemberKey, innerMsg []byte) 
 	if _, err := io.ReadFull(r, out[2+2*keySize:sealedHeaderSize]); err != nil {
 		return nil, fmt.Errorf("meeting: nonce: %w", err)
 	}
-	return a.Seal(out, out[2+2*keySize:sealedHeaderSize], pad(innerMsg), out[:sealedHeaderSize]), nil
+	// The plaintext may carry a sender key or the invite key (HandOver):
+	// no copy outlives the call.
+	pt := pad(innerMsg)
+	defer clear(pt)
+	return a.Seal(out, out[2+2*keySize:sealedHeaderSize], pt, out[:sealedHeaderSize]), nil
 }
 
 // envelopeHeader is the clear part of an envelope.
