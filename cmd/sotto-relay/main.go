@@ -207,7 +207,10 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(url st
 	if err != nil {
 		return fmt.Errorf("-listen: %w", err)
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The HTTP server's own messages (a failed TLS handshake names the
+	// client's address) go to the relay's log at debug level, like the
+	// WebRTC stack's: never to the standard log, never above debug.
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	tls := c.tlsCert != ""
 	if !tls {
 		if h, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(h).IsLoopback() {
