@@ -54,6 +54,14 @@ type Engine interface {
 	RemoveReceiveKey(kid uint64)
 }
 
+// SessionKeyer is implemented by engines that bind a receive key to the
+// relay session of its sender (participant.Participant does), so that the
+// relay cannot present one member's media as another's. meetingnet
+// prefers it to Engine.SetReceiveKey.
+type SessionKeyer interface {
+	SetReceiveKeyFrom(session string, kid uint64, baseKey []byte) error
+}
+
 // StopSender is implemented by engines that can stop sealing frames when
 // this member leaves or is removed.
 type StopSender interface {
@@ -297,7 +305,13 @@ func (s *Session) apply(e meeting.Event) {
 		}
 	case meeting.ReceiveKey:
 		if s.engine != nil {
-			if err := s.engine.SetReceiveKey(e.KID, e.Key); err != nil {
+			var err error
+			if sk, ok := s.engine.(SessionKeyer); ok {
+				err = sk.SetReceiveKeyFrom(e.Session.String(), e.KID, e.Key)
+			} else {
+				err = s.engine.SetReceiveKey(e.KID, e.Key)
+			}
+			if err != nil {
 				s.engineErrors.Add(1)
 			}
 		}

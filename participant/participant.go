@@ -6,8 +6,9 @@
 // media through it.
 //
 // Keys come from outside: the meeting protocol calls SetSendKey when this
-// participant rotates its key, and SetReceiveKey / RemoveReceiveKey as
-// other participants' keys arrive and expire. All three are safe to call
+// participant rotates its key, and SetReceiveKeyFrom / RemoveReceiveKey as
+// other participants' keys arrive and expire. A key installed with
+// SetReceiveKeyFrom opens frames only on its sender's own tracks. All three are safe to call
 // while media flows; a send key switch takes effect between two frames.
 // Until a send key is set nothing is sent; frames whose KID has no receive
 // key are counted and dropped.
@@ -94,6 +95,11 @@ type Participant struct {
 	video *send.Pipeline // nil without a local video stream
 	audio *send.Pipeline
 
+	// owners binds a receive KID to the relay session whose track may
+	// carry it (SetReceiveKeyFrom).
+	ownersMu sync.RWMutex
+	owners   map[uint64]string
+
 	mu      sync.Mutex
 	remotes map[string]*remote
 	running int    // receive pipelines running, all sessions
@@ -148,6 +154,7 @@ func Join(ctx context.Context, cfg Config) (*Participant, error) {
 			return sframe.NewSender(framing.Suite, kid, key)
 		}),
 		rx:      sframe.NewReceiver(framing.Suite),
+		owners:  make(map[uint64]string),
 		remotes: make(map[string]*remote),
 	}
 	tc := cfg.Transport
@@ -261,7 +268,7 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 			return
 		}
 		pipe, err := receive.New(receive.Config[*image.YCbCr]{
-			Kind: kind, Metadata: videoMD, Opener: p.rx,
+			Kind: kind, Metadata: videoMD, Opener: trackOpener{p, session},
 			Decode: decoder(p, session, kind, dec.Decode),
 			Render: func(img *image.YCbCr, fi receive.FrameInfo) {
 				if p.cfg.OnDecoded != nil {
@@ -291,7 +298,7 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 			return
 		}
 		pipe, err := receive.New(receive.Config[[]float32]{
-			Kind: kind, Metadata: audioMD, Opener: p.rx,
+			Kind: kind, Metadata: audioMD, Opener: trackOpener{p, session},
 			Decode: decoder(p, session, kind, play.Decode),
 			Render: func(pcm []float32, fi receive.FrameInfo) {
 				if p.cfg.OnDecoded != nil {
@@ -414,15 +421,69 @@ func (p *Participant) StopSending() { p.keys.Close() }
 // SendKID returns the current send KID, false before SetSendKey.
 func (p *Participant) SendKID() (uint64, bool) { return p.keys.KID() }
 
-// SetReceiveKey installs another participant's key for KID kid. The caller
-// may zero baseKey afterwards.
+// SetReceiveKey installs another participant's key for KID kid, on
+// whichever track its frames arrive. The caller may zero baseKey
+// afterwards. Prefer SetReceiveKeyFrom when the sender's session is known.
 func (p *Participant) SetReceiveKey(kid uint64, baseKey []byte) error {
+	p.ownersMu.Lock()
+	delete(p.owners, kid)
+	p.ownersMu.Unlock()
 	return p.rx.SetKey(kid, baseKey)
+}
+
+// SetReceiveKeyFrom installs the key for KID kid of the participant whose
+// relay session is session: frames under kid are accepted only on that
+// session's tracks. The relay names the publisher of each track it
+// forwards, so without the binding it could show one member's media in
+// another's place; with it, such frames are dropped and counted as auth
+// failures. The caller may zero baseKey afterwards.
+func (p *Participant) SetReceiveKeyFrom(session string, kid uint64, baseKey []byte) error {
+	p.ownersMu.Lock()
+	p.owners[kid] = session
+	p.ownersMu.Unlock()
+	if err := p.rx.SetKey(kid, baseKey); err != nil {
+		p.ownersMu.Lock()
+		delete(p.owners, kid)
+		p.ownersMu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // RemoveReceiveKey forgets (and zeroes) the key of KID kid: later frames
 // under it are dropped as unknown_kid.
-func (p *Participant) RemoveReceiveKey(kid uint64) { p.rx.RemoveKey(kid) }
+func (p *Participant) RemoveReceiveKey(kid uint64) {
+	p.rx.RemoveKey(kid)
+	p.ownersMu.Lock()
+	delete(p.owners, kid)
+	p.ownersMu.Unlock()
+}
+
+// errOtherSender reports a frame sealed under a KID bound to another
+// session than the track's: the relay moved a member's media.
+var errOtherSender = fmt.Errorf("participant: frame under another session's key: %w", sframe.ErrAuthentication)
+
+// trackOpener is stage 3 for one remote track: it refuses frames whose KID
+// is bound to another session before they reach the SFrame receiver (and
+// its replay window), then opens them.
+type trackOpener struct {
+	p       *Participant
+	session string
+}
+
+func (o trackOpener) Open(dst, frame, metadata []byte) ([]byte, sframe.Header, error) {
+	h, _, err := sframe.ParseHeader(frame)
+	if err != nil {
+		return nil, h, err
+	}
+	o.p.ownersMu.RLock()
+	owner, bound := o.p.owners[h.KID]
+	o.p.ownersMu.RUnlock()
+	if bound && owner != o.session {
+		return nil, h, errOtherSender
+	}
+	return o.p.rx.Open(dst, frame, metadata)
+}
 
 // SetVideoEnabled turns the camera's sending on or off (the stream keeps
 // being read). It does nothing without a video stream.
