@@ -7,8 +7,10 @@ package main
 //	host:   sotto-bot -relay ws://127.0.0.1:8080/ws -meeting <id> -host -admit all -link-out link.txt
 //	joiner: sotto-bot -link "$(cat link.txt)" -identity bot.key -name "Bot 2"
 //
-// A host bot prints its link to stderr (and -link-out); with -admit all it
-// admits every joiner, which only test meetings should do.
+// A host bot writes its link to -link-out, or prints it to stderr without
+// one (the link carries the invite key: with a file, it stays out of the
+// bot's log stream); with -admit all it admits every joiner, which only
+// test meetings should do.
 //
 // main.go wires it in: parseFlags calls registerMeetingFlags and takes
 // -relay and -meeting from -link (meetingTransport); newKeying picks
@@ -63,7 +65,7 @@ func registerMeetingFlags(fs *flag.FlagSet) {
 	meetingOptsMu.Unlock()
 	fs.Var(lockedString{&meetingOpts.link}, "link", "join the meeting of this `link` (sotto:// or sotto+insecure://) through its waiting room")
 	fs.Var(lockedBool{&meetingOpts.host}, "host", "host a new meeting on -relay with ID -meeting and print its link")
-	fs.Var(lockedString{&meetingOpts.linkOut}, "link-out", "with -host: also write the link to this `file`")
+	fs.Var(lockedString{&meetingOpts.linkOut}, "link-out", "with -host: write the link to this `file` (mode 0600) instead of stderr")
 	fs.Var(lockedString{&meetingOpts.identity}, "identity", "identity keystore `file` (created if missing; passphrase from $"+passphraseEnv+"); default: a fresh identity per run")
 	fs.Var(lockedString{&meetingOpts.name}, "name", "display `name` (default: the keystore's, else \"sotto-bot\")")
 	fs.Var(lockedString{&meetingOpts.admit}, "admit", "with -host: admission `policy`: ask (the host decides; nobody for a bot), verified (verified contacts), all (test bots)")
@@ -257,11 +259,8 @@ func (k *meetingKeying) start(p *participant.Participant) error {
 		if k.link, err = hostLink(k.relayURL, k.s.Invite()); err != nil {
 			return err
 		}
-		k.linkWriter(k.link.String())
-		if k.opts.linkOut != "" {
-			if err := os.WriteFile(k.opts.linkOut, []byte(k.link.String()+"\n"), 0o600); err != nil {
-				return fmt.Errorf("write link: %w", err)
-			}
+		if err := k.announceLink(k.link.String()); err != nil {
+			return err
 		}
 	} else if k.s, err = meetingnet.Join(cfg, k.link.Invite); err != nil {
 		return err
@@ -269,6 +268,21 @@ func (k *meetingKeying) start(p *participant.Participant) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	go k.s.RunTimers(ctx)
+	return nil
+}
+
+// announceLink gives the host's link to the operator: in the -link-out
+// file when there is one, else on stderr. The link's fragment is the
+// invite key, so it goes to the bot's log stream only when there is no file
+// for it.
+func (k *meetingKeying) announceLink(link string) error {
+	if k.opts.linkOut == "" {
+		k.linkWriter(link)
+		return nil
+	}
+	if err := os.WriteFile(k.opts.linkOut, []byte(link+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write link: %w", err)
+	}
 	return nil
 }
 
