@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,22 +46,11 @@ func runFingerprint(path string) (passed, failed int, err error) {
 }
 
 func checkFingerprint(r io.Reader, out io.Writer) (passed, failed int, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFingerprintFile+1))
-	if err != nil {
-		return 0, 0, fmt.Errorf("fingerprint vectors: %w", err)
-	}
-	if len(data) > maxFingerprintFile {
-		return 0, 0, errors.New("fingerprint vectors: file too large")
-	}
 	var file struct {
 		Fingerprint *[]json.RawMessage `json:"fingerprint"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&file); err != nil {
-		return 0, 0, fmt.Errorf("fingerprint vectors: %w", err)
-	}
-	if dec.More() {
-		return 0, 0, errors.New("fingerprint vectors: trailing data after the JSON object")
+	if err := decodeVectorFile(r, maxFingerprintFile, "fingerprint vectors", &file); err != nil {
+		return 0, 0, err
 	}
 	if file.Fingerprint == nil {
 		return 0, 0, errors.New(`fingerprint vectors: no "fingerprint" array`)

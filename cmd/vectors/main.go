@@ -11,6 +11,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,4 +57,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// decodeVectorFile reads at most limit bytes of a vector file from r and
+// decodes its one JSON object into v; a larger file or trailing data after
+// the object is an error. Errors start with what ("sframe vectors").
+func decodeVectorFile(r io.Reader, limit int64, what string, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if int64(len(data)) > limit {
+		return errors.New(what + ": file too large")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if dec.More() {
+		return errors.New(what + ": trailing data after the JSON object")
+	}
+	return nil
 }

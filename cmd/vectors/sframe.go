@@ -33,24 +33,13 @@ func runSFrame(path string) (passed, failed int, err error) {
 }
 
 func checkSFrame(r io.Reader, out io.Writer) (passed, failed int, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxSFrameFile+1))
-	if err != nil {
-		return 0, 0, fmt.Errorf("sframe vectors: %w", err)
-	}
-	if len(data) > maxSFrameFile {
-		return 0, 0, errors.New("sframe vectors: file too large")
-	}
 	var file struct {
 		Header     *[]json.RawMessage `json:"header"`
 		AESCTRHMAC *[]json.RawMessage `json:"aes_ctr_hmac"`
 		SFrame     *[]json.RawMessage `json:"sframe"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&file); err != nil {
-		return 0, 0, fmt.Errorf("sframe vectors: %w", err)
-	}
-	if dec.More() {
-		return 0, 0, errors.New("sframe vectors: trailing data after the JSON object")
+	if err := decodeVectorFile(r, maxSFrameFile, "sframe vectors", &file); err != nil {
+		return 0, 0, err
 	}
 	if file.Header == nil && file.AESCTRHMAC == nil && file.SFrame == nil {
 		return 0, 0, errors.New(`sframe vectors: no "header", "aes_ctr_hmac" or "sframe" array`)
