@@ -95,7 +95,7 @@ func BenchmarkSFrameOpen(b *testing.B) {
 
 // rewind forgets every counter accepted for kid (benchmarks only).
 func (r *Receiver) rewind(kid uint64) {
-	rk := (*r.keys.Load())[kid]
+	rk := r.keys.Load().find(kid)
 	rk.mu.Lock()
 	rk.win = replayWindow{}
 	rk.mu.Unlock()

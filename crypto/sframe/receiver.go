@@ -2,7 +2,6 @@ package sframe
 
 import (
 	"crypto/subtle"
-	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -16,7 +15,7 @@ type Receiver struct {
 	suite CipherSuite
 	wmu   sync.Mutex // serializes SetKey, RemoveKey and Destroy
 	dead  bool       // guarded by wmu
-	keys  atomic.Pointer[map[uint64]*recvKey]
+	keys  atomic.Pointer[keyTable]
 }
 
 // recvKey is the receive state of one KID. mu guards every field and is
@@ -52,18 +51,17 @@ func (r *Receiver) SetKey(kid uint64, baseKey []byte) error {
 		k.destroy()
 		return ErrDestroyed
 	}
-	next := map[uint64]*recvKey{}
-	var old *recvKey
-	if cur := r.keys.Load(); cur != nil {
-		old = (*cur)[kid]
-		if old.sameKey(k) {
-			r.wmu.Unlock()
-			k.destroy()
-			return nil
-		}
-		next = maps.Clone(*cur)
+	var cur keyTable
+	if t := r.keys.Load(); t != nil {
+		cur = *t
 	}
-	next[kid] = &recvKey{k: k}
+	old := cur.find(kid)
+	if old.sameKey(k) {
+		r.wmu.Unlock()
+		k.destroy()
+		return nil
+	}
+	next := cur.with(kid, &recvKey{k: k})
 	r.keys.Store(&next)
 	r.wmu.Unlock()
 	old.destroy()
@@ -75,13 +73,15 @@ func (r *Receiver) SetKey(kid uint64, baseKey []byte) error {
 func (r *Receiver) RemoveKey(kid uint64) {
 	r.wmu.Lock()
 	cur := r.keys.Load()
-	if cur == nil || (*cur)[kid] == nil {
+	var old *recvKey
+	if cur != nil {
+		old = cur.find(kid)
+	}
+	if old == nil {
 		r.wmu.Unlock()
 		return
 	}
-	next := maps.Clone(*cur)
-	old := next[kid]
-	delete(next, kid)
+	next := cur.without(kid)
 	r.keys.Store(&next)
 	r.wmu.Unlock()
 	old.destroy()
@@ -95,8 +95,8 @@ func (r *Receiver) Destroy() {
 	cur := r.keys.Swap(nil)
 	r.wmu.Unlock()
 	if cur != nil {
-		for _, rk := range *cur {
-			rk.destroy()
+		for _, e := range *cur {
+			e.rk.destroy()
 		}
 	}
 }
@@ -142,7 +142,7 @@ func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
 	if tab == nil {
 		return nil, h, ErrUnknownKey
 	}
-	rk := (*tab)[h.KID]
+	rk := tab.find(h.KID)
 	if rk == nil {
 		return nil, h, ErrUnknownKey
 	}

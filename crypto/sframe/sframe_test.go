@@ -2,6 +2,7 @@ package sframe
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -14,6 +15,8 @@ import (
 	"hash"
 	"io"
 	"math"
+	mathrand "math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -664,33 +667,63 @@ func TestConcurrentKeyRotation(t *testing.T) {
 	}
 }
 
+// TestConcurrentSealDistinctCounters hammers one Sender from many
+// goroutines (run with -race): every frame must get its own CTR, the CTRs
+// must be exactly the next ones in order with none skipped, and every frame
+// must open, so no two frames share a nonce (RFC 9605 §9.1).
 func TestConcurrentSealDistinctCounters(t *testing.T) {
-	s := AES128GCMSHA256_128
-	base := randBytes(t, 16)
-	snd, _ := NewSender(s, 1, base)
-	var mu sync.Mutex
-	seen := map[uint64]bool{}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 250 {
-				f, err := snd.Seal(nil, []byte("x"), nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				h, _, _ := ParseHeader(f)
-				mu.Lock()
-				seen[h.CTR] = true
-				mu.Unlock()
+	for _, s := range []CipherSuite{AES128GCMSHA256_128, AES128CTRHMACSHA256_80} {
+		t.Run(s.String(), func(t *testing.T) {
+			const goroutines, perG, first = 16, 200, 1000
+			base := randBytes(t, 16)
+			snd, _ := NewSenderAt(s, 1, base, first)
+			frames := make([][][]byte, goroutines)
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					dst := make([]byte, 0, 256)
+					for i := range perG {
+						f, err := snd.Seal(dst[:0], []byte{byte(g), byte(i)}, []byte("md"))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						frames[g] = append(frames[g], bytes.Clone(f))
+					}
+				}()
 			}
-		}()
-	}
-	wg.Wait()
-	if len(seen) != 1000 || snd.Counter() != 1000 {
-		t.Fatalf("%d distinct counters, next %d", len(seen), snd.Counter())
+			wg.Wait()
+			rcv := NewReceiver(s)
+			rcv.SetKey(1, base)
+			// Open in CTR order so that the replay window keeps up.
+			byCTR := map[uint64][]byte{}
+			want := map[uint64][2]byte{}
+			for g := range goroutines {
+				for i, f := range frames[g] {
+					h, _, err := ParseHeader(f)
+					if _, dup := byCTR[h.CTR]; err != nil || dup {
+						t.Fatalf("ctr %d used twice (%v)", h.CTR, err)
+					}
+					byCTR[h.CTR] = f
+					want[h.CTR] = [2]byte{byte(g), byte(i)}
+				}
+			}
+			for c := uint64(first); c < first+goroutines*perG; c++ {
+				f, ok := byCTR[c]
+				if !ok {
+					t.Fatalf("ctr %d skipped", c)
+				}
+				pt, _, err := rcv.Open(nil, f, []byte("md"))
+				if err != nil || [2]byte(pt) != want[c] {
+					t.Fatalf("frame with ctr %d: %v", c, err)
+				}
+			}
+			if snd.Counter() != first+goroutines*perG {
+				t.Fatalf("next counter %d", snd.Counter())
+			}
+		})
 	}
 }
 
@@ -705,7 +738,7 @@ func TestDestroyZeroesKeys(t *testing.T) {
 	}
 	rcv := NewReceiver(AES128GCMSHA256_128)
 	rcv.SetKey(1, base)
-	rk := (*rcv.keys.Load())[1]
+	rk := rcv.keys.Load().find(1)
 	ks := rk.k
 	rcv.Destroy()
 	if !allZero(ks.salt[:]) || rk.k != nil {
@@ -720,4 +753,51 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestManyKIDs installs, replaces and removes keys of many KIDs in random
+// order (beyond the table's linear-scan size) and checks that every frame
+// opens under exactly its own KID's key.
+func TestManyKIDs(t *testing.T) {
+	s := AES128GCMSHA256_128
+	rcv := NewReceiver(s)
+	const n = 40
+	kids := make([]uint64, n)
+	bases := map[uint64][]byte{}
+	for i := range kids {
+		kids[i] = uint64(i)*7919 + 3 // spread out, some extended
+	}
+	perm := mathrand.Perm(n)
+	for _, i := range perm {
+		bases[kids[i]] = randBytes(t, 16)
+		if err := rcv.SetKey(kids[i], bases[kids[i]]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range perm[:n/2] { // replace half of them
+		bases[kids[i]] = randBytes(t, 16)
+		rcv.SetKey(kids[i], bases[kids[i]])
+	}
+	for _, i := range perm[n/4 : n/2] { // remove a quarter
+		rcv.RemoveKey(kids[i])
+		delete(bases, kids[i])
+	}
+	for _, kid := range kids {
+		base, ok := bases[kid]
+		if !ok {
+			base = randBytes(t, 16)
+		}
+		snd, _ := NewSender(s, kid, base)
+		f, _ := snd.Seal(nil, []byte("x"), nil)
+		_, h, err := rcv.Open(nil, f, nil)
+		switch {
+		case !ok && !errors.Is(err, ErrUnknownKey):
+			t.Fatalf("removed kid %d: %v", kid, err)
+		case ok && (err != nil || h.KID != kid):
+			t.Fatalf("kid %d: %v", kid, err)
+		}
+	}
+	if tab := *rcv.keys.Load(); len(tab) != len(bases) || !slices.IsSortedFunc(tab, func(a, b keyEntry) int { return cmp.Compare(a.kid, b.kid) }) {
+		t.Fatalf("table of %d entries (want %d), sorted: %v", len(tab), len(bases), tab)
+	}
 }
