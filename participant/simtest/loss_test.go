@@ -41,9 +41,10 @@ const (
 	width, height = 320, 240
 	frameInterval = time.Second / 30
 	audioPacket   = 20 * time.Millisecond
-	// outage is long enough that NACK cannot repair it (the relay keeps
-	// 256 packets, the NACK generator gives up sooner): the receiver
-	// must detect the gap and ask for a keyframe.
+	// outage is a loss burst far longer than the 5% random loss: whether
+	// NACK can still repair it depends on the relay's 256-packet buffer
+	// and on timing, so the test accepts NACK or a keyframe request, as
+	// long as video is back within a second.
 	outage = time.Second
 )
 
@@ -184,8 +185,8 @@ func (l *lossyLink) set(rate float64, outage bool) {
 
 // A publisher sends VP8 and Opus through the relay to a receiver whose
 // downlink drops 5% of packets, plus one 1 s outage. NACK repairs the
-// random loss; after the outage the receiver asks for a keyframe and video
-// is back within a second. Audio keeps playing throughout.
+// random loss; after the outage NACK or a keyframe request brings video back
+// within a second. Audio keeps playing throughout.
 func TestLossyDownlinkRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
@@ -320,9 +321,14 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		if aGap > 250*time.Millisecond {
 			t.Errorf("audio stalled for %v outside the outage", aGap)
 		}
-		// The outage was detected as a gap and repaired with a keyframe.
-		if after.Video.Dropped.Gap == 0 || after.Video.KeyframeRequests == 0 {
-			t.Errorf("outage not handled by keyframe request: %+v", after.Video)
+		// The outage is repaired one of two ways, depending on whether the
+		// NACK round trip beats the reassembler's wait (goroutine order in
+		// the bubble decides): the relay still holds the lost packets and
+		// resends them, or the reassembler gives up, counts a gap and asks
+		// for a keyframe. Either way video is back within a second (checked
+		// above); a gap must never be left without a keyframe request.
+		if after.Video.Dropped.Gap > 0 && after.Video.KeyframeRequests == 0 {
+			t.Errorf("gap not followed by a keyframe request: %+v", after.Video)
 		}
 		// 5% random loss is repaired by NACK; the outage costs at most
 		// its own length plus a second of video.
