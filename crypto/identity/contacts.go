@@ -34,15 +34,26 @@ import (
 const (
 	// contactsVersion is the only contacts file version this code knows.
 	contactsVersion = 1
-	// maxContactsFile bounds how much OpenContacts reads.
+	// maxContactsFile bounds how much OpenContacts reads; commit never
+	// writes a larger file.
 	maxContactsFile = 16 << 20
 )
+
+// maxContacts bounds the store. Every identity that knocks is observed, so
+// without a bound anyone holding a meeting link could grow the file (by
+// knocking under ever new keys) until it no longer loads. At the bound, a
+// new contact replaces the unverified one seen longest ago; verified
+// contacts are never dropped. A record encodes to at most about 3.5 KiB (a
+// 256-byte name escaped, twice), so the bound keeps the file under
+// maxContactsFile.
+var maxContacts = 4096
 
 // Contacts errors.
 var (
 	ErrContactsCorrupt = errors.New("identity: contacts file is corrupt")
 	ErrContactsVersion = errors.New("identity: unsupported contacts file version")
 	ErrUnknownContact  = errors.New("identity: no such contact")
+	ErrContactsFull    = errors.New("identity: contacts store is full of verified contacts")
 )
 
 // Status is the outcome of Observe.
@@ -160,6 +171,9 @@ func (c *Contacts) Observe(name string, pub Public) (Status, error) {
 	byID, names := c.copyState()
 	rec, known := byID[id]
 	if !known {
+		if len(byID) >= maxContacts && !evictOldestUnverified(byID, names) {
+			return 0, fmt.Errorf("observe contact: %w", ErrContactsFull)
+		}
 		rec = Contact{ID: id, Public: pub.clone(), FirstSeen: now}
 	}
 	holder, claimed := names[key]
@@ -233,6 +247,31 @@ func (c *Contacts) List() []Contact {
 	return out
 }
 
+// evictOldestUnverified removes the unverified contact seen longest ago
+// (and the names pointing at it) and reports whether there was one.
+func evictOldestUnverified(byID map[string]Contact, names map[string]string) bool {
+	var victim *Contact
+	for _, rec := range byID {
+		if rec.Verified {
+			continue
+		}
+		if victim == nil || rec.LastSeen.Before(victim.LastSeen) || rec.LastSeen.Equal(victim.LastSeen) && rec.ID < victim.ID {
+			r := rec
+			victim = &r
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(byID, victim.ID)
+	for name, id := range names {
+		if id == victim.ID {
+			delete(names, name)
+		}
+	}
+	return true
+}
+
 // copyState returns copies to change, so that a failed write leaves the
 // store as it was.
 func (c *Contacts) copyState() (map[string]Contact, map[string]string) {
@@ -244,6 +283,10 @@ func (c *Contacts) commit(byID map[string]Contact, names map[string]string) erro
 	data, err := encodeContacts(byID, names)
 	if err != nil {
 		return err
+	}
+	if len(data) > maxContactsFile {
+		// OpenContacts would refuse the file: keep the one on disk.
+		return fmt.Errorf("encode contacts: %d bytes exceeds %d: %w", len(data), maxContactsFile, ErrContactsFull)
 	}
 	if err := writeFileAtomic(c.path, data); err != nil {
 		return err
