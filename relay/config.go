@@ -25,7 +25,8 @@ type Limits struct {
 	MessageRate float64
 	// MessageBurst is the burst allowance for MessageRate.
 	MessageBurst int
-	// MaxSessionsPerMeeting bounds the participants of one meeting.
+	// MaxSessionsPerMeeting bounds the participants of one meeting (at
+	// most signal.MaxPeers+1: clients refuse a longer peer list).
 	MaxSessionsPerMeeting int
 	// MaxMeetings bounds the meetings on this relay.
 	MaxMeetings int
@@ -84,6 +85,11 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSessionsPerMeeting <= 0 {
 		l.MaxSessionsPerMeeting = d.MaxSessionsPerMeeting
+	}
+	if l.MaxSessionsPerMeeting > signal.MaxPeers+1 {
+		// A joined message lists every other session; clients refuse a
+		// list longer than signal.MaxPeers.
+		l.MaxSessionsPerMeeting = signal.MaxPeers + 1
 	}
 	if l.MaxMeetings <= 0 {
 		l.MaxMeetings = d.MaxMeetings

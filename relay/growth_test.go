@@ -185,3 +185,20 @@ func TestBinaryFrameFloodIsRateLimited(t *testing.T) {
 		t.Fatal("binary flood not counted as rate-limited")
 	}
 }
+
+// A meeting can never hold more sessions than a joined message can list:
+// clients refuse a peer list longer than signal.MaxPeers, so a larger
+// configured limit would lock everyone out of a big meeting.
+func TestSessionLimitFitsThePeerList(t *testing.T) {
+	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: relay.Limits{MaxSessionsPerMeeting: 100000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	if got := r.Limits().MaxSessionsPerMeeting; got != signal.MaxPeers+1 {
+		t.Fatalf("sessions per meeting %d, want %d", got, signal.MaxPeers+1)
+	}
+	if got := r.Limits().EnvelopeRate; got != relay.DefaultLimits.EnvelopeRate {
+		t.Fatalf("default envelope rate %v, want %v", got, relay.DefaultLimits.EnvelopeRate)
+	}
+}

@@ -154,6 +154,10 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
+// Limits returns the limits in force: the configured ones with defaults
+// filled in and out-of-range values clamped.
+func (r *Relay) Limits() Limits { return r.lim }
+
 // Stats returns a snapshot of the counters.
 func (r *Relay) Stats() Stats { return r.m.snapshot() }
 
