@@ -159,6 +159,11 @@ func (m *Member) HandOver(sid SessionID) error {
 	if target == nil {
 		return ErrNoSuchEntry
 	}
+	if len(m.roster.certs) >= maxCerts {
+		// The next roster would carry one certificate too many and every
+		// member would reject it.
+		return ErrTooManyHandOvers
+	}
 	cert := signHostCert(m.cfg.Identity, m.cfg.MeetingID, m.roster.epoch+1, target.Identity)
 	body := appendCert(nil, cert)
 	body = append(body, m.invitePriv[:]...)

@@ -149,6 +149,9 @@ var (
 	ErrBadName     = errors.New("meeting: display name must be 1-64 bytes of text")
 	ErrBadChat     = errors.New("meeting: chat message must be 1-2000 bytes of text")
 	ErrFull        = errors.New("meeting: roster is full")
+	// ErrTooManyHandOvers: the roster's host lineage is full (16 hand-overs
+	// in one meeting); the host keeps the role.
+	ErrTooManyHandOvers = errors.New("meeting: too many hand-overs in this meeting")
 )
 
 type peer struct {
