@@ -128,7 +128,7 @@ type Conn struct {
 	done   chan struct{} // closed when the read loop ends
 
 	writeMu sync.Mutex
-	dropped atomic.Uint64 // relay messages over a bound
+	dropped atomic.Uint64 // relay messages undecodable or over a bound
 
 	mu         sync.Mutex
 	peers      map[string]struct{}
@@ -323,9 +323,10 @@ func (c *Conn) Peers() []string {
 	return out
 }
 
-// Dropped counts messages from the relay that were dropped because they
-// went over a bound: ICE candidates beyond 64 before the first offer, and
-// peers announced beyond signal.MaxPeers. An honest relay never causes one.
+// Dropped counts messages from the relay that were dropped: undecodable
+// ones, and those over a bound (ICE candidates beyond 64 before the first
+// offer, peers announced beyond signal.MaxPeers). An honest relay never
+// causes one.
 func (c *Conn) Dropped() uint64 { return c.dropped.Load() }
 
 // PeerConnection exposes the underlying PeerConnection (for stats and
@@ -539,6 +540,7 @@ func (c *Conn) readLoop() {
 		}
 		m, err := signal.Decode(b)
 		if err != nil {
+			c.dropped.Add(1)
 			c.log.Warn("bad message from relay", "err", err)
 			continue
 		}

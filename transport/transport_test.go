@@ -125,6 +125,11 @@ func TestClosedOnShutdown(t *testing.T) {
 // hostileRelay plays a relay on the other end of a pipe: it answers the
 // join, then sends msgs.
 func hostileRelay(t *testing.T, msgs func(send func(signal.Message))) *transport.Conn {
+	return hostileRelayRaw(t, func(send func(signal.Message), _ func([]byte)) { msgs(send) })
+}
+
+// hostileRelayRaw is hostileRelay that may also write raw bytes.
+func hostileRelayRaw(t *testing.T, msgs func(send func(signal.Message), raw func([]byte))) *transport.Conn {
 	t.Helper()
 	cli, srv := signal.Pipe()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -141,7 +146,7 @@ func hostileRelay(t *testing.T, msgs func(send func(signal.Message))) *transport
 			_ = srv.Write(ctx, b)
 		}
 		send(signal.Joined{Session: signal.NewID()})
-		msgs(send)
+		msgs(send, func(b []byte) { _ = srv.Write(ctx, b) })
 		send(signal.Bye{Reason: "done"})
 	}()
 	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: transport.LoopbackOnly})
@@ -190,5 +195,24 @@ func TestHostileRelayGrowthIsBounded(t *testing.T) {
 	// 500 peers and 1000-64 candidates over the bounds.
 	if got, want := c.Dropped(), uint64(extra+1000-64); got != want {
 		t.Fatalf("dropped %d relay messages, want %d", got, want)
+	}
+}
+
+// Undecodable messages from the relay are dropped and counted; the
+// connection carries on.
+func TestHostileRelayBadMessagesAreCounted(t *testing.T) {
+	peer := signal.NewID()
+	c := hostileRelayRaw(t, func(send func(signal.Message), raw func([]byte)) {
+		raw([]byte("not json"))
+		raw([]byte(`{"type":"teleport"}`))
+		raw([]byte(`{"type":"peer-joined","session":"../x"}`))
+		send(signal.PeerJoined{Session: peer})
+	})
+	drain(t, c)
+	if got := c.Dropped(); got != 3 {
+		t.Fatalf("dropped %d relay messages, want 3", got)
+	}
+	if p := c.Peers(); len(p) != 1 || p[0] != peer {
+		t.Fatalf("peers %v after bad messages, want [%s]", p, peer)
 	}
 }
