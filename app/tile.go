@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"image/draw"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode"
 
@@ -22,10 +23,13 @@ import (
 //  2. the meeting screen's demultiplexer hands each frame to its tile's
 //     one-slot mailbox, replacing a frame not yet taken (a slow screen
 //     drops frames, never queues them);
-//  3. the tile's goroutine converts the frame to RGBA into a spare buffer,
-//     off the UI thread;
-//  4. fyne.DoAndWait swaps the buffer into the tile's image and refreshes
-//     it on the UI thread: the only UI-thread work per frame.
+//  3. the tile's goroutine converts the frame to RGBA (scaled to the
+//     tile's pixel size) into a spare buffer, off the UI thread, and leaves
+//     it as the tile's next picture, replacing one not yet on screen;
+//  4. the display clock (videoclock.go), once per tick for all tiles
+//     together, swaps each next picture into its tile's image and refreshes
+//     that image only, on the UI thread: the only UI-thread work per frame,
+//     and at most one window repaint per tick.
 
 // videoTile shows one member: live video, or a placeholder with initials
 // until the first frame; name, verification badge and active-speaker ring.
@@ -45,12 +49,21 @@ type videoTile struct {
 
 	mailbox chan image.Image
 	done    chan struct{}
-	// bufs alternate: the UI shows one while the tile goroutine fills the
-	// other. DoAndWait guarantees the swap completed before the next fill.
+	// bufs alternate for convert's callers that wait for the UI to take
+	// each picture before converting the next (the lobby preview).
 	bufs [2]*image.RGBA
 	next int
 
-	// shown counts frames handed to the screen; live is set after the first.
+	// Three buffers circulate between the tile goroutine and the UI: one
+	// on screen (img.Image, touched only on the UI thread), one waiting
+	// (next picture), one being filled. The one being filled is never the
+	// one on screen: that returns to spare only when replaced.
+	picMu   sync.Mutex
+	nextPic *image.RGBA   // converted, not yet on screen
+	spare   []*image.RGBA // free buffers
+	clock   *displayClock
+
+	// shown counts frames put on screen; live is set after the first.
 	shown atomic.Uint64
 	live  atomic.Bool
 	// offered counts frames handed to the tile (shown + dropped).
@@ -70,6 +83,7 @@ func newVideoTile(member, name string, self bool) *videoTile {
 		badge:   widget.NewIcon(iconUnverified),
 		mic:     widget.NewIcon(theme.VolumeUpIcon()),
 		ring:    canvas.NewRectangle(color.Transparent),
+		clock:   screenClock,
 	}
 	t.img.FillMode = canvas.ImageFillContain
 	t.img.ScaleMode = canvas.ImageScaleFastest
@@ -165,25 +179,67 @@ func (t *videoTile) run() {
 			return
 		case src = <-t.mailbox:
 		}
-		dst := t.convert(src)
-		first := !t.live.Load()
-		uiDoAndWait(func() {
-			if first {
-				t.placeholder.Hide()
-				t.img.Show()
-			}
-			t.img.Image = dst
-			t.img.Refresh()
-		})
-		t.live.Store(true)
-		t.shown.Add(1)
+		t.picMu.Lock()
+		var dst *image.RGBA
+		if n := len(t.spare); n > 0 {
+			dst, t.spare = t.spare[n-1], t.spare[:n-1]
+		}
+		t.picMu.Unlock()
+		dst = t.convertInto(dst, src)
+		t.picMu.Lock()
+		queued := t.nextPic != nil
+		if queued {
+			t.spare = append(t.spare, t.nextPic) // dropped: never shown
+		}
+		t.nextPic = dst
+		t.picMu.Unlock()
+		if !queued {
+			t.clock.mark(t)
+		}
 	}
 }
 
-// convert copies src into the spare RGBA buffer, scaled down (nearest
-// neighbour) to the tile's size on screen when the picture is larger, so
-// neither this stage nor the texture upload handles pixels nobody sees.
+// present puts the tile's next picture on screen, if it has one. Call on
+// the UI goroutine.
+func (t *videoTile) present() {
+	t.picMu.Lock()
+	pic := t.nextPic
+	t.nextPic = nil
+	t.picMu.Unlock()
+	if pic == nil {
+		return
+	}
+	if !t.live.Load() {
+		t.placeholder.Hide()
+		t.img.Show()
+		t.live.Store(true)
+	}
+	old, _ := t.img.Image.(*image.RGBA)
+	t.img.Image = pic
+	t.img.Refresh()
+	t.shown.Add(1)
+	if old != nil {
+		t.picMu.Lock()
+		t.spare = append(t.spare, old)
+		t.picMu.Unlock()
+	}
+}
+
+// convert copies src into the next of two alternating buffers (see
+// convertInto): for a caller that waits until the UI has taken each
+// picture before converting the next.
 func (t *videoTile) convert(src image.Image) *image.RGBA {
+	dst := t.convertInto(t.bufs[t.next], src)
+	t.bufs[t.next] = dst
+	t.next ^= 1
+	return dst
+}
+
+// convertInto copies src into dst (allocating a new buffer when dst is nil
+// or of another size), scaled down (nearest neighbour) to the tile's size
+// on screen when the picture is larger, so neither this stage nor the
+// texture upload handles pixels nobody sees.
+func (t *videoTile) convertInto(dst *image.RGBA, src image.Image) *image.RGBA {
 	b := src.Bounds()
 	sw, sh := b.Dx(), b.Dy()
 	dw, dh := sw, sh
@@ -195,12 +251,9 @@ func (t *videoTile) convert(src image.Image) *image.RGBA {
 			dw, dh = max(1, sw*th/sh), th
 		}
 	}
-	dst := t.bufs[t.next]
 	if dst == nil || dst.Rect.Dx() != dw || dst.Rect.Dy() != dh {
 		dst = image.NewRGBA(image.Rect(0, 0, dw, dh))
-		t.bufs[t.next] = dst
 	}
-	t.next ^= 1
 	if y, ok := src.(*image.YCbCr); ok {
 		ycbcrToRGBA(dst, y)
 	} else if dw == sw && dh == sh {

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/draw"
 	"testing"
+	"time"
 )
 
 // pattern is a 640×480 4:2:0 picture like the VP8 decoder's output.
@@ -98,6 +99,95 @@ func TestTileConvertMatchesColorModel(t *testing.T) {
 	if d3 := tile.convert(src); d3 != dst {
 		t.Fatal("buffers are not reused")
 	}
+}
+
+// Frames arriving faster than the display clock ticks are gathered: the
+// UI thread gets at most one batch per tick, a tile puts at most one
+// picture up per batch (the newest), and three buffers circulate, the one
+// on screen never being refilled (the race detector checks the reads).
+func TestTilePresentsOncePerTick(t *testing.T) {
+	const every = 40 * time.Millisecond
+	c := &displayClock{every: every}
+	tile := newVideoTile("m1", "Ana Example", false)
+	defer tile.stop()
+	tile.clock = c
+	src := image.NewYCbCr(image.Rect(0, 0, 64, 48), image.YCbCrSubsampleRatio420)
+	for i := range src.Cb {
+		src.Cb[i], src.Cr[i] = 128, 128
+	}
+	const frames = 60
+	seen := map[*image.RGBA]bool{}
+	start := time.Now()
+	for i := range frames {
+		frame := *src
+		frame.Y = make([]byte, len(src.Y))
+		for j := range frame.Y {
+			frame.Y[j] = uint8(i + 1)
+		}
+		tile.offer(&frame)
+		time.Sleep(5 * time.Millisecond)
+		// What is on screen is one whole frame (each frame is uniform),
+		// whatever the tile goroutine is filling meanwhile.
+		var mixed bool
+		uiDoAndWait(func() {
+			if pic, ok := tile.img.Image.(*image.RGBA); ok {
+				seen[pic] = true
+				for j := 0; j < len(pic.Pix); j += 4 {
+					mixed = mixed || pic.Pix[j] != pic.Pix[0]
+				}
+			}
+		})
+		if mixed {
+			t.Fatal("the picture on screen mixes two frames")
+		}
+	}
+	// The newest frame reaches the screen once frames stop.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var last uint8
+		uiDoAndWait(func() {
+			if pic, ok := tile.img.Image.(*image.RGBA); ok {
+				last = pic.Pix[0]
+			}
+		})
+		if last == frames {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last frame never reached the screen (shows Y=%d)", last)
+		}
+		time.Sleep(every)
+	}
+	elapsed := time.Since(start)
+	c.mu.Lock()
+	batches := c.ticks
+	c.mu.Unlock()
+	shown := tile.shown.Load()
+	if max := uint64(elapsed/every) + 1; batches > max {
+		t.Errorf("%d batches in %v, more than one per %v tick", batches, elapsed, every)
+	}
+	if shown > batches || shown == 0 {
+		t.Errorf("%d pictures shown in %d batches", shown, batches)
+	}
+	if offered := tile.offered.Load(); offered != frames || shown >= offered {
+		t.Errorf("offered %d, shown %d: frames were not gathered", offered, shown)
+	}
+	tile.picMu.Lock()
+	bufs := len(tile.spare) + 1
+	if tile.nextPic != nil {
+		bufs++
+	}
+	tile.picMu.Unlock()
+	if bufs > 3 {
+		t.Errorf("%d buffers in circulation, want at most 3", bufs)
+	}
+	if len(seen) > 3 {
+		t.Errorf("%d distinct buffers went on screen, want at most 3", len(seen))
+	}
+	if !tile.live.Load() || tile.placeholder.Visible() {
+		t.Error("the placeholder still shows after video")
+	}
+	t.Logf("%d frames offered, %d shown in %d batches over %v", frames, shown, batches, elapsed.Round(time.Millisecond))
 }
 
 func TestGridShape(t *testing.T) {
