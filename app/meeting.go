@@ -77,6 +77,7 @@ func (a *App) startMeeting(start func(context.Context) (Meeting, error), hosting
 	finished := false
 	dlg = dialog.NewCustom("Please wait", "Cancel", container.NewVBox(msg, bar), a.win)
 	dlg.SetOnClosed(func() {
+		bar.Stop() // it would keep animating, and repainting the window, after the dialog
 		if !finished {
 			cancel()
 		}
@@ -142,9 +143,9 @@ func (s *meetingScreen) build() {
 	s.inviteBtn = widget.NewButtonWithIcon("Copy invite link", theme.ContentCopyIcon(), func() { s.copyInvite() })
 	s.progress = widget.NewProgressBarInfinite()
 	s.progressLabel = widget.NewLabel("")
-	s.progressBox = container.NewBorder(nil, nil, s.progressLabel, nil, s.progress)
+	// The bar joins the box only while a task runs (see setTask).
+	s.progressBox = container.NewBorder(nil, nil, s.progressLabel, nil)
 	s.progressBox.Hide()
-	s.progress.Stop()
 	top := container.NewVBox(
 		container.NewBorder(nil, nil, container.NewHBox(lock, enc, s.unverified), container.NewHBox(s.codeBtn, s.inviteBtn)),
 		s.progressBox,
@@ -475,12 +476,17 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 			break
 		}
 	}
+	// Fyne's infinite bar animates from the moment it is first measured
+	// or drawn, even inside a hidden container, and each step repaints the
+	// whole window (60 times a second): keep it out of the tree when idle.
+	s.progressBox.Remove(s.progress)
 	if show == "" {
 		s.progress.Stop()
 		s.progressBox.Hide()
 		return
 	}
 	s.progressLabel.SetText(string(show))
+	s.progressBox.Add(s.progress)
 	s.progressBox.Show()
 	s.progress.Start()
 }
