@@ -140,6 +140,9 @@ func (a *App) kdf() identity.KDFParams {
 // setScreen replaces the window content below the alert bar.
 func (a *App) setScreen(o fyne.CanvasObject) {
 	a.firstRun, a.unlock, a.home, a.lobby, a.meeting = nil, nil, nil, nil, nil
+	for _, old := range a.body.Objects {
+		stopSpinners(old)
+	}
 	a.body.Objects = []fyne.CanvasObject{o}
 	a.body.Refresh()
 }

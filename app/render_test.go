@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/app/apptest"
+	"github.com/sottohq/sotto/crypto/identity"
 )
 
 // runningSpinners counts infinite progress bars under o that animate.
@@ -46,5 +48,60 @@ func TestIdleMeetingAnimatesNothing(t *testing.T) {
 	eventually(t, "progress gone", func() bool { return !mv.Progress.Visible() })
 	if n := runningSpinners(content); n != 0 {
 		t.Fatalf("%d progress bars still animate after the task", n)
+	}
+}
+
+// A screen that is replaced leaves no spinner animating behind it (Fyne
+// keeps an unseen widget's animation running for about a minute).
+func TestReplacedScreenAnimatesNothing(t *testing.T) {
+	lockUI(t)
+	a := newApp(t, t.TempDir(), apptest.NewMeeting())
+	var bars []*widget.ProgressBarInfinite
+	walkParts(a.Window().Canvas().Content(), func(o fyne.CanvasObject) {
+		if p, ok := o.(*widget.ProgressBarInfinite); ok {
+			bars = append(bars, p)
+		}
+	})
+	if len(bars) == 0 {
+		t.Fatal("no progress bar on the first-run screen")
+	}
+	// The driver creates a widget's renderer when it first measures or
+	// draws it, hidden or not; Fyne's infinite bar starts animating then.
+	for _, p := range bars {
+		test.WidgetRenderer(p)
+		if !p.Running() {
+			t.Fatal("the progress bar did not start with its renderer: this test no longer checks anything")
+		}
+	}
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(id.Destroy)
+	a.UseIdentity(id, "Ada")
+	if a.HomeView() == nil {
+		t.Fatal("no home screen")
+	}
+	for _, p := range bars {
+		if p.Running() {
+			t.Fatal("the first-run screen's progress bar still animates after the screen was replaced")
+		}
+	}
+}
+
+// walkParts visits o and everything under it, widgets' parts included
+// (except the parts of the visited progress bars).
+func walkParts(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
+	f(o)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walkParts(c, f)
+		}
+	case *widget.ProgressBarInfinite:
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walkParts(c, f)
+		}
 	}
 }

@@ -46,6 +46,7 @@ type videoTile struct {
 	badge       *widget.Icon
 	mic         *widget.Icon
 	ring        *canvas.Rectangle
+	speaking    bool // the ring shows (UI goroutine only)
 
 	mailbox chan image.Image
 	done    chan struct{}
@@ -135,6 +136,10 @@ func (t *videoTile) setMuted(m bool) {
 }
 
 func (t *videoTile) setSpeaking(on bool) {
+	if on == t.speaking {
+		return // a refresh would repaint the window for nothing
+	}
+	t.speaking = on
 	if on {
 		t.ring.StrokeColor = theme.Color(theme.ColorNamePrimary)
 	} else {
