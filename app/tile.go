@@ -24,12 +24,18 @@ import (
 //     one-slot mailbox, replacing a frame not yet taken (a slow screen
 //     drops frames, never queues them);
 //  3. the tile's goroutine converts the frame to RGBA (scaled to the
-//     tile's pixel size) into a spare buffer, off the UI thread, and leaves
-//     it as the tile's next picture, replacing one not yet on screen;
+//     tile's pixel size) into a spare buffer, off the UI thread, and queues
+//     it; the queue holds maxQueued pictures, dropping the oldest, so a
+//     burst of frames is spread over the next ticks instead of lost;
 //  4. the display clock (videoclock.go), once per tick for all tiles
-//     together, swaps each next picture into its tile's image and refreshes
-//     that image only, on the UI thread: the only UI-thread work per frame,
-//     and at most one window repaint per tick.
+//     together, swaps each tile's oldest queued picture into its image and
+//     refreshes that image only, on the UI thread: the only UI-thread work
+//     per frame, and at most one window repaint per tick.
+
+// maxQueued is how many converted pictures a tile holds for the screen:
+// two absorb the bursts of a decoder that got no CPU for a while, at the
+// cost of at most one tick of extra delay.
+const maxQueued = 2
 
 // videoTile shows one member: live video, or a placeholder with initials
 // until the first frame; name, verification badge and active-speaker ring.
@@ -55,14 +61,14 @@ type videoTile struct {
 	bufs [2]*image.RGBA
 	next int
 
-	// Three buffers circulate between the tile goroutine and the UI: one
-	// on screen (img.Image, touched only on the UI thread), one waiting
-	// (next picture), one being filled. The one being filled is never the
-	// one on screen: that returns to spare only when replaced.
-	picMu   sync.Mutex
-	nextPic *image.RGBA   // converted, not yet on screen
-	spare   []*image.RGBA // free buffers
-	clock   *displayClock
+	// Buffers circulate between the tile goroutine and the UI: one on
+	// screen (img.Image, touched only on the UI thread), up to maxQueued
+	// waiting, one being filled. The one being filled is never the one on
+	// screen: that returns to spare only when replaced.
+	picMu  sync.Mutex
+	queued []*image.RGBA // converted, not yet on screen, oldest first
+	spare  []*image.RGBA // free buffers
+	clock  *displayClock
 
 	// shown counts frames put on screen; live is set after the first.
 	shown atomic.Uint64
@@ -192,27 +198,34 @@ func (t *videoTile) run() {
 		t.picMu.Unlock()
 		dst = t.convertInto(dst, src)
 		t.picMu.Lock()
-		queued := t.nextPic != nil
-		if queued {
-			t.spare = append(t.spare, t.nextPic) // dropped: never shown
+		idle := len(t.queued) == 0
+		if len(t.queued) == maxQueued {
+			t.spare = append(t.spare, t.queued[0]) // dropped: never shown
+			t.queued = append(t.queued[:0], t.queued[1:]...)
 		}
-		t.nextPic = dst
+		t.queued = append(t.queued, dst)
 		t.picMu.Unlock()
-		if !queued {
+		if idle {
 			t.clock.mark(t)
 		}
 	}
 }
 
-// present puts the tile's next picture on screen, if it has one. Call on
-// the UI goroutine.
+// present puts the tile's oldest queued picture on screen, if it has one,
+// and queues the tile for the next tick if more wait. Call on the UI
+// goroutine.
 func (t *videoTile) present() {
 	t.picMu.Lock()
-	pic := t.nextPic
-	t.nextPic = nil
-	t.picMu.Unlock()
-	if pic == nil {
+	if len(t.queued) == 0 {
+		t.picMu.Unlock()
 		return
+	}
+	pic := t.queued[0]
+	t.queued = append(t.queued[:0], t.queued[1:]...)
+	more := len(t.queued) > 0
+	t.picMu.Unlock()
+	if more {
+		t.clock.mark(t)
 	}
 	if !t.live.Load() {
 		t.placeholder.Hide()

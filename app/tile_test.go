@@ -103,8 +103,9 @@ func TestTileConvertMatchesColorModel(t *testing.T) {
 
 // Frames arriving faster than the display clock ticks are gathered: the
 // UI thread gets at most one batch per tick, a tile puts at most one
-// picture up per batch (the newest), and three buffers circulate, the one
-// on screen never being refilled (the race detector checks the reads).
+// picture up per batch, the newest frame ends on screen, and a few buffers
+// circulate, the one on screen never being refilled (the race detector
+// checks the reads).
 func TestTilePresentsOncePerTick(t *testing.T) {
 	const every = 40 * time.Millisecond
 	c := &displayClock{every: every}
@@ -172,22 +173,66 @@ func TestTilePresentsOncePerTick(t *testing.T) {
 	if offered := tile.offered.Load(); offered != frames || shown >= offered {
 		t.Errorf("offered %d, shown %d: frames were not gathered", offered, shown)
 	}
+	const maxBufs = maxQueued + 2 // on screen, queued, being filled
 	tile.picMu.Lock()
-	bufs := len(tile.spare) + 1
-	if tile.nextPic != nil {
-		bufs++
-	}
+	bufs := len(tile.spare) + len(tile.queued) + 1
 	tile.picMu.Unlock()
-	if bufs > 3 {
-		t.Errorf("%d buffers in circulation, want at most 3", bufs)
+	if bufs > maxBufs {
+		t.Errorf("%d buffers in circulation, want at most %d", bufs, maxBufs)
 	}
-	if len(seen) > 3 {
-		t.Errorf("%d distinct buffers went on screen, want at most 3", len(seen))
+	if len(seen) > maxBufs {
+		t.Errorf("%d distinct buffers went on screen, want at most %d", len(seen), maxBufs)
 	}
 	if !tile.live.Load() || tile.placeholder.Visible() {
 		t.Error("the placeholder still shows after video")
 	}
 	t.Logf("%d frames offered, %d shown in %d batches over %v", frames, shown, batches, elapsed.Round(time.Millisecond))
+}
+
+// Two frames decoded back to back (a decoder that waited for the CPU) are
+// both shown, in order, on consecutive ticks.
+func TestTileSpreadsBurstOverTicks(t *testing.T) {
+	c := &displayClock{every: 100 * time.Millisecond}
+	tile := newVideoTile("m1", "Ana Example", false)
+	defer tile.stop()
+	tile.clock = c
+	var order []uint8
+	for i := range 2 {
+		f := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
+		for j := range f.Y {
+			f.Y[j] = uint8(100 + i)
+		}
+		for j := range f.Cb {
+			f.Cb[j], f.Cr[j] = 128, 128
+		}
+		tile.offer(f)
+		// Let the tile goroutine convert it (well within one tick).
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			tile.picMu.Lock()
+			n := len(tile.queued)
+			tile.picMu.Unlock()
+			if n > 0 && tile.shown.Load()+uint64(n) == uint64(i+1) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("frame %d was not converted", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(order) < 2 && time.Now().Before(deadline) {
+		uiDoAndWait(func() {
+			if pic, ok := tile.img.Image.(*image.RGBA); ok && (len(order) == 0 || order[len(order)-1] != pic.Pix[0]) {
+				order = append(order, pic.Pix[0])
+			}
+		})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(order) != 2 || order[0] != 100 || order[1] != 101 || tile.shown.Load() != 2 {
+		t.Fatalf("pictures on screen %v (%d shown), want both frames in order", order, tile.shown.Load())
+	}
 }
 
 func TestGridShape(t *testing.T) {
