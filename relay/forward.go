@@ -151,12 +151,15 @@ func (f *forwarder) subscribe(o *session) bool {
 		f.mu.Unlock()
 		return false
 	}
-	t, err := o.pc.AddTransceiverFromTrack(f.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		f.mu.Unlock()
-		return false
+	sender := o.reuseTransceiver(f.track)
+	if sender == nil {
+		t, err := o.pc.AddTransceiverFromTrack(f.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			f.mu.Unlock()
+			return false
+		}
+		sender = t.Sender()
 	}
-	sender := t.Sender()
 	f.subs[o] = sender
 	f.mu.Unlock()
 	o.mu.Lock()
@@ -188,7 +191,7 @@ func (f *forwarder) close() {
 		o.mu.Lock()
 		delete(o.down, f)
 		o.mu.Unlock()
-		if err := o.pc.RemoveTrack(sender); err == nil {
+		if o.retireSender(sender) {
 			o.negotiate()
 		}
 	}

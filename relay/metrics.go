@@ -10,40 +10,42 @@ import (
 
 // Stats is a snapshot of the relay's counters. It contains no identifiers.
 type Stats struct {
-	Meetings        int64            `json:"meetings"`          // meetings open now
-	Sessions        int64            `json:"sessions"`          // sessions joined now
-	SessionsTotal   int64            `json:"sessions_total"`    // sessions joined since start
-	PacketsIn       int64            `json:"packets_in"`        // RTP packets received from publishers
-	BytesIn         int64            `json:"bytes_in"`          // RTP bytes (header+payload) received
-	PacketsOut      int64            `json:"packets_out"`       // RTP packets forwarded to receivers
-	BytesOut        int64            `json:"bytes_out"`         // RTP bytes forwarded
-	PacketsDropped  int64            `json:"packets_dropped"`   // RTP packets over a track's rate limit
-	EnvelopesIn     int64            `json:"envelopes_in"`      // envelopes accepted from clients
-	EnvelopesOut    int64            `json:"envelopes_out"`     // envelope deliveries
-	KeyframeReqs    int64            `json:"keyframe_requests"` // PLIs sent to publishers
-	DroppedMessages int64            `json:"dropped_messages"`  // signaling messages not delivered
-	RejectedInputs  int64            `json:"rejected_inputs"`   // bad or refused client inputs, total
-	Rejected        map[string]int64 `json:"rejected"`          // rejected inputs by error code
-	CPUSeconds      float64          `json:"cpu_seconds"`       // process user+system CPU time
-	UptimeSeconds   float64          `json:"uptime_seconds"`
+	Meetings           int64            `json:"meetings"`            // meetings open now
+	Sessions           int64            `json:"sessions"`            // sessions joined now
+	SessionsTotal      int64            `json:"sessions_total"`      // sessions joined since start
+	PacketsIn          int64            `json:"packets_in"`          // RTP packets received from publishers
+	BytesIn            int64            `json:"bytes_in"`            // RTP bytes (header+payload) received
+	PacketsOut         int64            `json:"packets_out"`         // RTP packets forwarded to receivers
+	BytesOut           int64            `json:"bytes_out"`           // RTP bytes forwarded
+	PacketsDropped     int64            `json:"packets_dropped"`     // RTP packets over a track's rate limit
+	EnvelopesIn        int64            `json:"envelopes_in"`        // envelopes accepted from clients
+	EnvelopesOut       int64            `json:"envelopes_out"`       // envelope deliveries
+	KeyframeReqs       int64            `json:"keyframe_requests"`   // PLIs sent to publishers
+	TransceiversReused int64            `json:"transceivers_reused"` // forwarded tracks put on an ended track's m-line
+	DroppedMessages    int64            `json:"dropped_messages"`    // signaling messages not delivered
+	RejectedInputs     int64            `json:"rejected_inputs"`     // bad or refused client inputs, total
+	Rejected           map[string]int64 `json:"rejected"`            // rejected inputs by error code
+	CPUSeconds         float64          `json:"cpu_seconds"`         // process user+system CPU time
+	UptimeSeconds      float64          `json:"uptime_seconds"`
 }
 
 type metrics struct {
-	start           time.Time
-	meetings        atomic.Int64
-	sessions        atomic.Int64
-	sessionsTotal   atomic.Int64
-	packetsIn       atomic.Int64
-	bytesIn         atomic.Int64
-	packetsOut      atomic.Int64
-	bytesOut        atomic.Int64
-	packetsDropped  atomic.Int64
-	envelopesIn     atomic.Int64
-	envelopesOut    atomic.Int64
-	keyframeReqs    atomic.Int64
-	droppedMessages atomic.Int64
-	rejectedTotal   atomic.Int64
-	rejected        map[string]*atomic.Int64 // fixed key set, read-only after init
+	start              time.Time
+	meetings           atomic.Int64
+	sessions           atomic.Int64
+	sessionsTotal      atomic.Int64
+	packetsIn          atomic.Int64
+	bytesIn            atomic.Int64
+	packetsOut         atomic.Int64
+	bytesOut           atomic.Int64
+	packetsDropped     atomic.Int64
+	envelopesIn        atomic.Int64
+	envelopesOut       atomic.Int64
+	keyframeReqs       atomic.Int64
+	transceiversReused atomic.Int64
+	droppedMessages    atomic.Int64
+	rejectedTotal      atomic.Int64
+	rejected           map[string]*atomic.Int64 // fixed key set, read-only after init
 }
 
 // rejectCodes are the codes counted as rejected inputs.
@@ -71,22 +73,23 @@ func (m *metrics) reject(code string) {
 
 func (m *metrics) snapshot() Stats {
 	s := Stats{
-		Meetings:        m.meetings.Load(),
-		Sessions:        m.sessions.Load(),
-		SessionsTotal:   m.sessionsTotal.Load(),
-		PacketsIn:       m.packetsIn.Load(),
-		BytesIn:         m.bytesIn.Load(),
-		PacketsOut:      m.packetsOut.Load(),
-		BytesOut:        m.bytesOut.Load(),
-		PacketsDropped:  m.packetsDropped.Load(),
-		EnvelopesIn:     m.envelopesIn.Load(),
-		EnvelopesOut:    m.envelopesOut.Load(),
-		KeyframeReqs:    m.keyframeReqs.Load(),
-		DroppedMessages: m.droppedMessages.Load(),
-		RejectedInputs:  m.rejectedTotal.Load(),
-		Rejected:        make(map[string]int64, len(m.rejected)),
-		CPUSeconds:      ProcessCPU().Seconds(),
-		UptimeSeconds:   time.Since(m.start).Seconds(),
+		Meetings:           m.meetings.Load(),
+		Sessions:           m.sessions.Load(),
+		SessionsTotal:      m.sessionsTotal.Load(),
+		PacketsIn:          m.packetsIn.Load(),
+		BytesIn:            m.bytesIn.Load(),
+		PacketsOut:         m.packetsOut.Load(),
+		BytesOut:           m.bytesOut.Load(),
+		PacketsDropped:     m.packetsDropped.Load(),
+		EnvelopesIn:        m.envelopesIn.Load(),
+		EnvelopesOut:       m.envelopesOut.Load(),
+		KeyframeReqs:       m.keyframeReqs.Load(),
+		TransceiversReused: m.transceiversReused.Load(),
+		DroppedMessages:    m.droppedMessages.Load(),
+		RejectedInputs:     m.rejectedTotal.Load(),
+		Rejected:           make(map[string]int64, len(m.rejected)),
+		CPUSeconds:         ProcessCPU().Seconds(),
+		UptimeSeconds:      time.Since(m.start).Seconds(),
 	}
 	for k, v := range m.rejected {
 		s.Rejected[k] = v.Load()

@@ -57,6 +57,11 @@ type session struct {
 	haveRemote   bool
 	remoteCands  []webrtc.ICECandidateInit
 	candCount    int // remote candidates received, buffered or applied
+	// Downstream transceivers of ended tracks, on their way to reuse
+	// (see reuse.go).
+	retired []parked // track ended, placeholder not yet offered
+	offered []parked // placeholder in the outstanding offer
+	spare   []parked // old track ended on both sides: reusable
 
 	mu        sync.Mutex
 	slots     int                              // upload slots open now
@@ -625,6 +630,7 @@ func (s *session) negotiate() {
 		return
 	}
 	s.offerPending = true
+	s.offerSent()
 	s.send(signal.Offer{SDP: s.pc.LocalDescription().SDP})
 }
 
@@ -649,6 +655,7 @@ func (s *session) applyAnswer(sdp string) {
 	}
 	s.offerPending = false
 	s.haveRemote = true
+	s.answerApplied()
 	cands := s.remoteCands
 	s.remoteCands = nil
 	again := s.needNeg
