@@ -113,3 +113,72 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 		t.Fatalf("with the fresh publisher the offer has %d m-lines (%d bytes), want at most %d", n, size, maxMLines)
 	}
 }
+
+// A spare m-line stays usable while later offers go by: the receiver
+// publishes its own tracks (two offers with the spare m-lines in them)
+// before a new publisher's tracks take the spares.
+func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
+	r, url := startRelay(t, relay.Config{})
+	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
+	rx := newClient(t, cfg)
+	first := newClient(t, cfg)
+	first.publish()
+	waitFor(t, 20*time.Second, "the first publisher's tracks", func() bool { return rx.receivedAtLeast(3, first) })
+	sid := first.conn.SessionID()
+	first.close()
+	waitFor(t, 10*time.Second, "the first publisher's tracks to end", func() bool {
+		return rx.stats(sid, first.trackIDs[0]).ended.Load() && rx.stats(sid, first.trackIDs[1]).ended.Load()
+	})
+	spares := make(map[string]bool)
+	for _, tr := range rx.conn.PeerConnection().GetTransceivers() {
+		spares[tr.Mid()] = true
+	}
+	if len(spares) != 2 {
+		t.Fatalf("%d m-lines after one publisher left, want 2", len(spares))
+	}
+
+	// The receiver's own upload slots: new offers, spares parked in each.
+	before := rx.conn.PeerConnection().RemoteDescription().SDP
+	rx.publish() // returns when both slots' offers are answered
+	for _, tr := range rx.conn.PeerConnection().GetTransceivers() {
+		if spares[tr.Mid()] && tr.Sender() != nil && tr.Sender().Track() != nil {
+			t.Fatalf("the receiver's upload took the forwarded m-line %s", tr.Mid())
+		}
+	}
+	if rx.conn.PeerConnection().RemoteDescription().SDP == before {
+		t.Fatal("publishing did not renegotiate the receiver")
+	}
+
+	next := newClient(t, cfg)
+	next.publish()
+	waitFor(t, 20*time.Second, "the next publisher's tracks", func() bool { return rx.receivedAtLeast(30, next) })
+	waitFor(t, 20*time.Second, "the receiver's tracks at the next publisher", func() bool { return next.receivedAtLeast(30, rx) })
+	for _, id := range next.trackIDs {
+		st := rx.stats(next.conn.SessionID(), id)
+		if st.bad.Load() != 0 {
+			t.Fatalf("%d altered packets on %s", st.bad.Load(), id)
+		}
+		found := false
+		for _, tr := range rx.conn.PeerConnection().GetTransceivers() {
+			if x := tr.Receiver(); x != nil && x.Track() != nil && x.Track().ID() == id {
+				found = true
+				if !spares[tr.Mid()] {
+					t.Fatalf("track %s on m-line %s, want a spare one", id, tr.Mid())
+				}
+				if x.Track().StreamID() != next.conn.SessionID() {
+					t.Fatalf("track %s attributed to %q", id, x.Track().StreamID())
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no transceiver receives %s", id)
+		}
+	}
+	if got := r.Stats().TransceiversReused; got != 2 {
+		t.Fatalf("%d transceivers reused, want 2", got)
+	}
+	// Two spare m-lines reused, two upload slots: nothing else.
+	if n, _ := mLines(rx); n != 4 {
+		t.Fatalf("receiver's offer has %d m-lines, want 4", n)
+	}
+}
