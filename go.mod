@@ -8,7 +8,9 @@ require (
 	fyne.io/fyne/v2 v2.8.1
 	github.com/coder/websocket v1.8.15
 	github.com/gen2brain/malgo v0.11.24
+	github.com/pion/ice/v4 v4.4.8
 	github.com/pion/interceptor v0.1.51
+	github.com/pion/logging v0.2.4
 	github.com/pion/mediadevices v0.9.4
 	github.com/pion/opus v0.1.0
 	github.com/pion/rtcp v1.2.20
@@ -51,8 +53,6 @@ require (
 	github.com/nicksnyder/go-i18n/v2 v2.5.1 // indirect
 	github.com/pion/datachannel v1.6.3 // indirect
 	github.com/pion/dtls/v3 v3.1.15 // indirect
-	github.com/pion/ice/v4 v4.4.8 // indirect
-	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/mdns/v2 v2.2.2 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/sctp v1.12.0 // indirect
