@@ -9,8 +9,8 @@ import (
 // stopSpinners stops every infinite progress bar under o. Fyne's infinite
 // bar animates from the moment the driver first measures or draws it,
 // hidden or not, until its renderer is dropped about a minute after it was
-// last seen; each step repaints the whole window, 60 times a second. A
-// screen that goes away stops its bars with this.
+// last seen; once it has been drawn, each step repaints the whole window,
+// 60 times a second. A screen that goes away stops its bars with this.
 func stopSpinners(o fyne.CanvasObject) {
 	switch x := o.(type) {
 	case *widget.ProgressBarInfinite:

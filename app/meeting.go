@@ -477,8 +477,9 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 		}
 	}
 	// Fyne's infinite bar animates from the moment it is first measured
-	// or drawn, even inside a hidden container, and each step repaints the
-	// whole window (60 times a second): keep it out of the tree when idle.
+	// or drawn, even inside a hidden container, and once drawn each step
+	// repaints the whole window (60 times a second): keep it out of the
+	// tree when idle.
 	s.progressBox.Remove(s.progress)
 	if show == "" {
 		s.progress.Stop()
