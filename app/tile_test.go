@@ -235,6 +235,36 @@ func TestTileSpreadsBurstOverTicks(t *testing.T) {
 	}
 }
 
+// The clock's goroutine ends when no picture came for a while and starts
+// again with the next one.
+func TestDisplayClockStopsWhenIdle(t *testing.T) {
+	c := &displayClock{every: 5 * time.Millisecond}
+	tile := newVideoTile("m1", "Ana Example", false)
+	defer tile.stop()
+	tile.clock = c
+	running := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.running
+	}
+	for round := range 2 {
+		tile.offer(image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420))
+		deadline := time.Now().Add(5 * time.Second)
+		for tile.shown.Load() < uint64(round+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the picture never reached the screen", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for running() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the clock still runs with nothing to show", round)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 func TestGridShape(t *testing.T) {
 	for _, c := range []struct {
 		n          int
