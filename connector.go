@@ -131,7 +131,7 @@ func (c *connector) sessionConfig(self *identity.Identity, name string, contacts
 	}
 	cfg := sessionConfig{
 		Self: self, Name: name, Capture: opts,
-		CameraOn: media.CameraOn, MicOn: media.MicOn,
+		CameraOn: media.CameraOn, MicOn: media.MicOn, Speaker: media.Speaker,
 		LoopbackOnly: c.loopbackOnly, AutoAdmit: c.autoAdmit, Logger: c.log,
 	}
 	if contacts != nil {

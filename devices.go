@@ -48,11 +48,9 @@ func (d devices) Cameras() []app.Device { return d.list(capture.KindCamera) }
 // Microphones implements app.Devices.
 func (d devices) Microphones() []app.Device { return d.list(capture.KindMicrophone) }
 
-// Speakers implements app.Devices. Playback goes to the system's default
-// output device.
-func (d devices) Speakers() []app.Device {
-	return []app.Device{{ID: "default", Label: "System default output"}}
-}
+// Speakers implements app.Devices: the system default, then every
+// playback device (share.go).
+func (d devices) Speakers() []app.Device { return speakerDevices() }
 
 func videoSource(id string) capture.VideoSource {
 	if id == capture.SyntheticVideoLabel {

@@ -21,7 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gen2brain/malgo"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/app"
@@ -63,6 +62,9 @@ type sessionConfig struct {
 	Capture  capture.Options
 	// CameraOn and MicOn are the lobby's choices.
 	CameraOn, MicOn bool
+	// Speaker is the chosen playback device (playout.Device.ID); empty or
+	// "default" is the system default.
+	Speaker string
 	// LoopbackOnly keeps ICE on the loopback interface (demo).
 	LoopbackOnly bool
 	// Headless skips delivering pictures (bots).
@@ -108,6 +110,7 @@ type session struct {
 
 	quitOnce sync.Once
 	micOn    atomic.Bool
+	share    screenShare // share.go
 }
 
 // startSession opens capture, connects to the relay and starts the
@@ -158,8 +161,9 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 	if cfg.LoopbackOnly {
 		pc.Transport.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
 	}
-	if v := s.src.Video(); v != nil {
+	if v := s.videoStream(); v != nil {
 		pc.Video = v
+		s.share.camera = v
 	}
 	if a := s.src.Audio(); a != nil {
 		pc.Audio = a
@@ -198,6 +202,7 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		defer close(s.netDone)
 		s.ns.Run(context.Background(), s.part.Conn().Events())
 	}()
+	s.share.camOn = cfg.CameraOn
 	s.part.SetVideoEnabled(cfg.CameraOn)
 	s.part.SetAudioEnabled(cfg.MicOn)
 	s.micOn.Store(cfg.MicOn)
@@ -305,22 +310,6 @@ func (s *session) finish(reason string) {
 	s.videoMu.Unlock()
 }
 
-// openOutput starts playing the mix on the default output device. Without
-// one, the mix still runs on miniaudio's null device, so levels and the
-// active speaker work, and the user is told why they hear nothing.
-func (s *session) openOutput() error {
-	out, err := playout.OpenOutput(s.mixer, playout.OutputOptions{})
-	if err != nil {
-		s.audioNote = "No audio output device was found, so you will not hear the others. Connect speakers or headphones and rejoin."
-		out, err = playout.OpenOutput(s.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
-		if err != nil {
-			return fmt.Errorf("start audio playback: %w", err)
-		}
-	}
-	s.out = out
-	return nil
-}
-
 func (s *session) closeMedia() {
 	if s.ns != nil {
 		s.ns.Close()
@@ -334,6 +323,7 @@ func (s *session) closeMedia() {
 	if s.part != nil {
 		s.part.Close()
 	}
+	s.stopShare()
 	if s.src != nil {
 		s.src.Close()
 	}
@@ -474,24 +464,10 @@ func (s *session) SetMicrophone(on bool) error {
 }
 
 // SetCamera implements app.Meeting.
-func (s *session) SetCamera(on bool) error {
-	if s.src.Video() == nil && on {
-		return errors.New("no camera is available")
-	}
-	s.part.SetVideoEnabled(on)
-	return nil
-}
-
-// errNoScreenShare explains why screen sharing cannot start.
-var errNoScreenShare = errors.New("screen sharing needs a second published track, which this version of the media engine does not support yet")
+func (s *session) SetCamera(on bool) error { return s.setCamera(on) }
 
 // SetScreenShare implements app.Meeting.
-func (s *session) SetScreenShare(on bool) error {
-	if on {
-		return errNoScreenShare
-	}
-	return nil
-}
+func (s *session) SetScreenShare(on bool) error { return s.setScreenShare(on) }
 
 // Leave implements app.Meeting.
 func (s *session) Leave() {

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"image"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/media/playout"
+)
+
+// meetingOfTwo hosts a meeting on the embedded relay with synthetic media
+// and admits a guest.
+func meetingOfTwo(t *testing.T) (host, guest *session) {
+	t.Helper()
+	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &connector{loopbackOnly: true, syntheticMedia: true}
+	t.Cleanup(c.close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	media := app.MediaChoice{CameraOn: true, MicOn: true, Quality: app.QualityLow}
+	hm, err := c.Host(ctx, app.HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host = hm.(*session)
+	t.Cleanup(host.Leave)
+	inv, err := c.ParseInvite(host.InviteLink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jm, err := c.Join(ctx, app.JoinRequest{Self: newIdentity(t), Name: "Guest", Invite: inv, Media: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest = jm.(*session)
+	t.Cleanup(guest.Leave)
+	w := expect(t, host, "the guest in the waiting room", func(e app.WaitingChanged) bool { return len(e.Joiners) == 1 })
+	if err := host.Admit(w.Joiners[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, guest, "admission", func(app.Admitted) bool { return true })
+	return host, guest
+}
+
+// waitPictures reads s's video until n pictures of size from member
+// arrived, ignoring other sizes and members.
+func waitPictures(t *testing.T, s *session, member string, size image.Point, n int, what string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	got := 0
+	for got < n {
+		select {
+		case f := <-s.Video():
+			if f.Member == member && f.Image.Bounds().Size() == size {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("%s: %d pictures of %v from the host, want %d", what, got, size, n)
+		}
+	}
+}
+
+// The meeting's screen-share control over the real engine: the host shares
+// the X11 screen of a virtual display (800×600) and the guest decodes it on
+// the host's video track; turning the camera off while sharing keeps the
+// share; stopping returns to the camera (320×240). The screen driver finds
+// displays when the process starts, so the meeting runs in a child process
+// with DISPLAY set.
+func TestSessionScreenShare(t *testing.T) {
+	if os.Getenv("SOTTO_SHARE_CHILD") == "1" {
+		sessionShareChild(t)
+		return
+	}
+	x := startXvfb(t, 800, 600)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSessionScreenShare$", "-test.v")
+	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "SOTTO_SHARE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+func sessionShareChild(t *testing.T) {
+	host, guest := meetingOfTwo(t)
+	camera, screen := image.Pt(320, 240), image.Pt(800, 600)
+	waitPictures(t, guest, host.self, camera, 5, "camera before sharing")
+
+	if err := host.SetScreenShare(true); err != nil {
+		t.Fatal(err)
+	}
+	waitPictures(t, guest, host.self, screen, 5, "screen")
+	if err := host.SetCamera(false); err != nil {
+		t.Fatal(err)
+	}
+	waitPictures(t, guest, host.self, screen, 5, "screen with the camera turned off")
+	if err := host.SetCamera(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.SetScreenShare(false); err != nil {
+		t.Fatal(err)
+	}
+	waitPictures(t, guest, host.self, camera, 5, "camera after sharing")
+
+	st := guest.part.Stats().Remotes[host.self]
+	if st.Video == nil || st.Video.DecryptFailures != 0 || st.Video.Dropped.DecodeError != 0 {
+		t.Fatalf("guest's video stats of the host: %+v", st.Video)
+	}
+	if sw := host.part.Stats().Sent.Video.SourceSwitches; sw != 2 {
+		t.Fatalf("host switched its video source %d times, want 2", sw)
+	}
+}
+
+// The speaker picker's list is the system default followed by every
+// playback device the sound system reports, by its ID.
+func TestSpeakerDevicesListPlaybackDevices(t *testing.T) {
+	list := speakerDevices()
+	if len(list) == 0 || list[0].ID != defaultSpeakerID {
+		t.Fatalf("speaker list %+v does not start with the system default", list)
+	}
+	devs, err := playout.Devices()
+	if err != nil {
+		t.Logf("no playback devices: %v", err)
+		devs = nil
+	}
+	if len(list) != len(devs)+1 {
+		t.Fatalf("speaker list %+v, playback devices %+v", list, devs)
+	}
+	labels := map[string]bool{}
+	for i, d := range devs {
+		if list[i+1].ID != d.ID || !strings.HasPrefix(list[i+1].Label, d.Name) {
+			t.Fatalf("entry %d is %+v for device %+v", i+1, list[i+1], d)
+		}
+		if labels[list[i+1].Label] {
+			t.Fatalf("two entries labelled %q", list[i+1].Label)
+		}
+		labels[list[i+1].Label] = true
+	}
+	if outputDevice(defaultSpeakerID) != "" || outputDevice("6869") != "6869" {
+		t.Fatal("speaker choice not mapped to the output device ID")
+	}
+}
+
+// A chosen speaker plays the meeting's mix; a speaker that is gone falls
+// back to the default output (or the null device) with a note, never a
+// failed join.
+func TestSessionOutputUsesChosenSpeaker(t *testing.T) {
+	devs, err := playout.Devices()
+	if err != nil {
+		t.Logf("no playback devices here: %v", err)
+	}
+	for _, d := range devs {
+		s := &session{cfg: sessionConfig{Speaker: d.ID}, mixer: playout.NewMixer()}
+		if err := s.openOutput(); err != nil {
+			t.Fatalf("open %q: %v", d.Name, err)
+		}
+		if s.audioNote != "" {
+			t.Errorf("chosen speaker %q did not open: %s", d.Name, s.audioNote)
+		}
+		time.Sleep(100 * time.Millisecond)
+		frames, _ := s.out.Played()
+		s.out.Close()
+		if frames == 0 {
+			t.Errorf("speaker %q never asked for audio", d.Name)
+		}
+	}
+	s := &session{cfg: sessionConfig{Speaker: "ffee01"}, mixer: playout.NewMixer()}
+	if err := s.openOutput(); err != nil {
+		t.Fatalf("a missing speaker failed the join: %v", err)
+	}
+	defer s.out.Close()
+	if s.audioNote == "" {
+		t.Fatal("a missing speaker was replaced without a note")
+	}
+	t.Logf("note: %s", s.audioNote)
+}
