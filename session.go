@@ -208,7 +208,11 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 	s.micOn.Store(cfg.MicOn)
 	if !cfg.Headless {
 		self := s.self
-		s.untap = s.src.OnVideoImage(func(img image.Image) { s.deliver(self, img) })
+		s.untap = s.src.OnVideoImage(func(img image.Image) {
+			if !s.share.active.Load() { // while sharing, the screen is shown (share.go)
+				s.deliver(self, img)
+			}
+		})
 	}
 	go s.run()
 	return s, nil

@@ -5,7 +5,8 @@ package main
 // Sharing switches the one published video track from the camera to a
 // screen (participant.SetVideoSource): receivers see the same track, which
 // changes picture size at a keyframe. Stopping switches it back to the
-// camera, whose on/off choice is kept while sharing. A member who joined
+// camera, whose on/off choice is kept while sharing. The member's own tile
+// shows what the others see: the screen while sharing. A member who joined
 // without a camera publishes an idle video track (no frames) so that a
 // screen can still be shared. The screen is the first one capture.Devices
 // lists.
@@ -13,7 +14,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"image"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gen2brain/malgo"
@@ -100,7 +103,10 @@ type screenShare struct {
 	camera participant.Stream // what the track shows when not sharing
 	camOn  bool               // the member's camera choice
 	screen *capture.Source    // open while sharing
+	untap  func()             // ends the screen's self view
 	closed bool               // the session's media has stopped
+	// active is set while sharing; the camera's self view pauses.
+	active atomic.Bool
 }
 
 // videoStream is the stream to publish: the camera, or without one an
@@ -145,8 +151,7 @@ func (s *session) setScreenShare(on bool) error {
 			return err
 		}
 		s.part.SetVideoEnabled(s.share.camOn)
-		s.share.screen.Close()
-		s.share.screen = nil
+		s.closeScreen()
 		return nil
 	}
 	if s.share.camera == nil {
@@ -166,7 +171,24 @@ func (s *session) setScreenShare(on bool) error {
 	}
 	s.part.SetVideoEnabled(true)
 	s.share.screen = scr
+	s.share.active.Store(true)
+	if !s.cfg.Headless {
+		self := s.self
+		s.share.untap = scr.OnVideoImage(func(img image.Image) { s.deliver(self, img) })
+	}
 	return nil
+}
+
+// closeScreen ends sharing's self view and closes the screen; the caller
+// holds share.mu.
+func (s *session) closeScreen() {
+	s.share.active.Store(false)
+	if s.share.untap != nil {
+		s.share.untap()
+		s.share.untap = nil
+	}
+	s.share.screen.Close()
+	s.share.screen = nil
 }
 
 // stopShare closes the screen after the participant has stopped.
@@ -175,8 +197,7 @@ func (s *session) stopShare() {
 	defer s.share.mu.Unlock()
 	s.share.closed = true
 	if s.share.screen != nil {
-		s.share.screen.Close()
-		s.share.screen = nil
+		s.closeScreen()
 	}
 }
 

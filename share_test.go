@@ -69,9 +69,25 @@ func waitPictures(t *testing.T, s *session, member string, size image.Point, n i
 	}
 }
 
+// noPictures fails if s delivers a picture of size from member within d.
+func noPictures(t *testing.T, s *session, member string, size image.Point, d time.Duration, what string) {
+	t.Helper()
+	end := time.After(d)
+	for {
+		select {
+		case f := <-s.Video():
+			if f.Member == member && f.Image.Bounds().Size() == size {
+				t.Fatalf("%s: a %v picture", what, size)
+			}
+		case <-end:
+			return
+		}
+	}
+}
+
 // The meeting's screen-share control over the real engine: the host shares
 // the X11 screen of a virtual display (800×600) and the guest decodes it on
-// the host's video track; turning the camera off while sharing keeps the
+// the host's video track, while the host's own tile shows it too; turning the camera off while sharing keeps the
 // share; stopping returns to the camera (320×240). The screen driver finds
 // displays when the process starts, so the meeting runs in a child process
 // with DISPLAY set.
@@ -99,6 +115,9 @@ func sessionShareChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPictures(t, guest, host.self, screen, 5, "screen")
+	// The host's own tile shows the screen, not the camera, while sharing.
+	waitPictures(t, host, host.self, screen, 3, "the host's own view of the screen")
+	noPictures(t, host, host.self, camera, 500*time.Millisecond, "the host's camera view while sharing")
 	if err := host.SetCamera(false); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +129,7 @@ func sessionShareChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPictures(t, guest, host.self, camera, 5, "camera after sharing")
+	waitPictures(t, host, host.self, camera, 3, "the host's own camera view after sharing")
 
 	st := guest.part.Stats().Remotes[host.self]
 	if st.Video == nil || st.Video.DecryptFailures != 0 || st.Video.Dropped.DecodeError != 0 {
