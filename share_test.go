@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -11,12 +12,14 @@ import (
 
 	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
 )
 
 // meetingOfTwo hosts a meeting on the embedded relay with synthetic media
-// and admits a guest.
-func meetingOfTwo(t *testing.T) (host, guest *session) {
+// (the host without a camera if noCamera) and admits a guest.
+func meetingOfTwo(t *testing.T, noCamera bool) (host, guest *session) {
 	t.Helper()
 	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
 	if err != nil {
@@ -27,11 +30,26 @@ func meetingOfTwo(t *testing.T) (host, guest *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	media := app.MediaChoice{CameraOn: true, MicOn: true, Quality: app.QualityLow}
-	hm, err := c.Host(ctx, app.HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
-	if err != nil {
-		t.Fatal(err)
+	if noCamera {
+		er, err := c.startEmbedded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := c.sessionConfig(newIdentity(t), "Host", contacts, media)
+		cfg.Host = true
+		cfg.RelayURL = fmt.Sprintf("ws://127.0.0.1:%d/ws", er.port)
+		cfg.Link = meeting.Link{Relay: er.advertise, Insecure: true}
+		cfg.Capture.Video = capture.VideoSource{}
+		if host, err = startSession(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		hm, err := c.Host(ctx, app.HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
+		if err != nil {
+			t.Fatal(err)
+		}
+		host = hm.(*session)
 	}
-	host = hm.(*session)
 	t.Cleanup(host.Leave)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {
@@ -107,10 +125,16 @@ func TestSessionScreenShare(t *testing.T) {
 }
 
 func sessionShareChild(t *testing.T) {
-	host, guest := meetingOfTwo(t)
+	t.Run("camera", shareFromCamera)
+	t.Run("no camera", shareWithoutCamera)
+}
+
+func shareFromCamera(t *testing.T) {
+	host, guest := meetingOfTwo(t, false)
 	camera, screen := image.Pt(320, 240), image.Pt(800, 600)
 	waitPictures(t, guest, host.self, camera, 5, "camera before sharing")
 
+	baseFailed, baseWaiting := guestDrops(guest, host)
 	if err := host.SetScreenShare(true); err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +155,9 @@ func sessionShareChild(t *testing.T) {
 	waitPictures(t, guest, host.self, camera, 5, "camera after sharing")
 	waitPictures(t, host, host.self, camera, 3, "the host's own camera view after sharing")
 
-	st := guest.part.Stats().Remotes[host.self]
-	if st.Video == nil || st.Video.DecryptFailures != 0 || st.Video.Dropped.DecodeError != 0 {
-		t.Fatalf("guest's video stats of the host: %+v", st.Video)
+	// The track kept flowing: not one frame lost or waiting for a keyframe.
+	if f, w := guestDrops(guest, host); f != baseFailed || w != baseWaiting {
+		t.Fatalf("guest dropped host video across the share: %+v", guest.part.Stats().Remotes[host.self].Video)
 	}
 	if sw := host.part.Stats().Sent.Video.SourceSwitches; sw != 2 {
 		t.Fatalf("host switched its video source %d times, want 2", sw)
@@ -202,4 +226,45 @@ func TestSessionOutputUsesChosenSpeaker(t *testing.T) {
 		t.Fatal("a missing speaker was replaced without a note")
 	}
 	t.Logf("note: %s", s.audioNote)
+}
+
+// A member who joined without a camera publishes an idle video track, so
+// sharing still works; stopping sends nothing again.
+func shareWithoutCamera(t *testing.T) {
+	host, guest := meetingOfTwo(t, true)
+	if err := host.SetCamera(true); err == nil {
+		t.Fatal("camera turned on without a camera")
+	}
+	baseFailed, _ := guestDrops(guest, host)
+	if err := host.SetScreenShare(true); err != nil {
+		t.Fatal(err)
+	}
+	waitPictures(t, guest, host.self, image.Pt(800, 600), 5, "screen without a camera")
+	if err := host.SetScreenShare(false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // frames in flight
+	before := host.part.Stats().Sent.Video.Frames
+	time.Sleep(500 * time.Millisecond)
+	if after := host.part.Stats().Sent.Video.Frames; after != before {
+		t.Fatalf("%d video frames sent after sharing stopped without a camera", after-before)
+	}
+	// The track's first packets may race the relay's subscription (the
+	// guest then waits for a keyframe, as for any new track); nothing may
+	// fail to decrypt or decode.
+	if f, _ := guestDrops(guest, host); f != baseFailed {
+		t.Fatalf("guest could not decrypt or decode host video: %+v", guest.part.Stats().Remotes[host.self].Video)
+	}
+}
+
+// guestDrops counts the host's video frames the guest could not decrypt
+// or decode, and those it dropped waiting for a keyframe. Frames that
+// raced the first key delivery at the start of the meeting are counted
+// before sharing begins, so tests compare counts.
+func guestDrops(guest, host *session) (failed, waiting uint64) {
+	st := guest.part.Stats().Remotes[host.self]
+	if st.Video == nil {
+		return 0, 0
+	}
+	return st.Video.DecryptFailures + st.Video.Dropped.DecodeError, st.Video.Dropped.WaitingKeyframe
 }
