@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -46,13 +47,13 @@ func (c shareConnector) Join(ctx context.Context, req app.JoinRequest) (app.Meet
 
 type shareMeeting struct {
 	*apptest.Meeting
-	fail error // returned by SetScreenShare(true) when set
+	fail atomic.Pointer[error] // returned by SetScreenShare(true) when set
 }
 
 func (m *shareMeeting) SetScreenShare(on bool) error {
 	m.Meeting.SetScreenShare(on)
-	if on && m.fail != nil {
-		return m.fail
+	if err := m.fail.Load(); on && err != nil {
+		return *err
 	}
 	return nil
 }
@@ -152,7 +153,8 @@ func TestScreenShareButton(t *testing.T) {
 		t.Fatalf("calls %v", got)
 	}
 
-	m.fail = errors.New("no screen found to share")
+	fail := errors.New("no screen found to share")
+	m.fail.Store(&fail)
 	tap(share)
 	eventually(t, "the control back at Share screen after the failure", func() bool {
 		return share.Text == "Share screen" && hasAlert(a, app.AlertDanger, "no screen found to share")
