@@ -68,51 +68,35 @@ var DefaultLimits = Limits{
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	if l.MaxMessageBytes <= 0 || l.MaxMessageBytes > signal.MaxMessageLen {
-		l.MaxMessageBytes = d.MaxMessageBytes
+	if l.MaxMessageBytes > signal.MaxMessageLen {
+		l.MaxMessageBytes = 0
 	}
-	if l.EnvelopeRate <= 0 {
-		l.EnvelopeRate = d.EnvelopeRate
-	}
-	if l.EnvelopeBurst <= 0 {
-		l.EnvelopeBurst = d.EnvelopeBurst
-	}
-	if l.MessageRate <= 0 {
-		l.MessageRate = d.MessageRate
-	}
-	if l.MessageBurst <= 0 {
-		l.MessageBurst = d.MessageBurst
-	}
-	if l.MaxSessionsPerMeeting <= 0 {
-		l.MaxSessionsPerMeeting = d.MaxSessionsPerMeeting
-	}
+	orDefault(&l.MaxMessageBytes, d.MaxMessageBytes)
+	orDefault(&l.EnvelopeRate, d.EnvelopeRate)
+	orDefault(&l.EnvelopeBurst, d.EnvelopeBurst)
+	orDefault(&l.MessageRate, d.MessageRate)
+	orDefault(&l.MessageBurst, d.MessageBurst)
+	orDefault(&l.MaxSessionsPerMeeting, d.MaxSessionsPerMeeting)
 	if l.MaxSessionsPerMeeting > signal.MaxPeers+1 {
 		// A joined message lists every other session; clients refuse a
 		// list longer than signal.MaxPeers.
 		l.MaxSessionsPerMeeting = signal.MaxPeers + 1
 	}
-	if l.MaxMeetings <= 0 {
-		l.MaxMeetings = d.MaxMeetings
-	}
-	if l.MaxConnections <= 0 {
-		l.MaxConnections = d.MaxConnections
-	}
-	if l.MaxTracksPerSession <= 0 {
-		l.MaxTracksPerSession = d.MaxTracksPerSession
-	}
-	if l.MaxTrackPacketRate <= 0 {
-		l.MaxTrackPacketRate = d.MaxTrackPacketRate
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = d.IdleTimeout
-	}
-	if l.JoinTimeout <= 0 {
-		l.JoinTimeout = d.JoinTimeout
-	}
-	if l.SendQueue <= 0 {
-		l.SendQueue = d.SendQueue
-	}
+	orDefault(&l.MaxMeetings, d.MaxMeetings)
+	orDefault(&l.MaxConnections, d.MaxConnections)
+	orDefault(&l.MaxTracksPerSession, d.MaxTracksPerSession)
+	orDefault(&l.MaxTrackPacketRate, d.MaxTrackPacketRate)
+	orDefault(&l.IdleTimeout, d.IdleTimeout)
+	orDefault(&l.JoinTimeout, d.JoinTimeout)
+	orDefault(&l.SendQueue, d.SendQueue)
 	return l
+}
+
+// orDefault replaces a zero or negative limit with its default.
+func orDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Config configures a Relay. The zero value is a working relay on all
