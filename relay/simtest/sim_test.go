@@ -7,6 +7,7 @@ package simtest
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -42,54 +43,95 @@ func newNet(t *testing.T, router *vnet.Router, ip string) *vnet.Net {
 	return n
 }
 
+// lossyMedia drops a share of media-sized packets (ICE, DTLS and RTCP are
+// smaller and pass) sent to one address, or on every link when to is empty.
+// Its generator is seeded so that runs repeat.
+type lossyMedia struct {
+	mu      sync.Mutex
+	rng     *rand.Rand
+	rate    float64
+	to      string
+	dropped int
+}
+
+func newLossyMedia(seed uint64, rate float64, to string) *lossyMedia {
+	return &lossyMedia{rng: rand.New(rand.NewPCG(seed, seed+1)), rate: rate, to: to}
+}
+
+func (l *lossyMedia) filter(c vnet.Chunk) bool {
+	if len(c.UserData()) < 300 {
+		return true
+	}
+	if l.to != "" && c.DestinationAddr().(*net.UDPAddr).IP.String() != l.to {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rng.Float64() < l.rate {
+		l.dropped++
+		return false
+	}
+	return true
+}
+
+func (l *lossyMedia) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+// vnetMeeting is a relay at 10.0.0.1 on a virtual network whose packets
+// pass through loss, and the hosts its clients use (10.0.0.2 onwards).
+type vnetMeeting struct {
+	t       *testing.T
+	relay   *relay.Relay
+	meeting string
+	hosts   []*vnet.Net
+}
+
+func newVNetMeeting(t *testing.T, loss *lossyMedia, hosts int) *vnetMeeting {
+	t.Helper()
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.AddChunkFilter(loss.filter)
+	relayNet := newNet(t, router, "10.0.0.1")
+	m := &vnetMeeting{t: t, meeting: signal.NewID()}
+	for i := range hosts {
+		m.hosts = append(m.hosts, newNet(t, router, fmt.Sprintf("10.0.0.%d", i+2)))
+	}
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Stop() })
+	m.relay, err = relay.New(relay.Config{Net: relayNet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// dial joins the meeting from host n over in-memory signaling.
+func (m *vnetMeeting) dial(n *vnet.Net, onTrack func(transport.RemoteTrack)) *transport.Conn {
+	cli, srv := signal.Pipe()
+	go m.relay.ServeConn(context.Background(), srv)
+	c, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: m.meeting, Net: n, OnTrack: onTrack})
+	if err != nil {
+		m.t.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
 // Two clients meet through a relay on a virtual network that drops 5% of
 // media-sized packets on every link. NACKs answered by the publisher
 // (upstream) and by the relay (downstream) recover every packet.
 func TestVNetMeetingWithLoss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var (
-			mu      sync.Mutex
-			rng     = rand.New(rand.NewPCG(1, 2))
-			dropped int
-		)
-		router.AddChunkFilter(func(c vnet.Chunk) bool {
-			if len(c.UserData()) < 300 { // ICE, DTLS and RTCP pass
-				return true
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if rng.Float64() < 0.05 {
-				dropped++
-				return false
-			}
-			return true
-		})
-		relayNet := newNet(t, router, "10.0.0.1")
-		netA := newNet(t, router, "10.0.0.2")
-		netB := newNet(t, router, "10.0.0.3")
-		if err := router.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer router.Stop()
-
-		r, err := relay.New(relay.Config{Net: relayNet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		meeting := signal.NewID()
-		dial := func(n *vnet.Net, onTrack func(transport.RemoteTrack)) *transport.Conn {
-			cli, srv := signal.Pipe()
-			go r.ServeConn(context.Background(), srv)
-			c, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: onTrack})
-			if err != nil {
-				t.Fatalf("dial: %v", err)
-			}
-			return c
-		}
+		loss := newLossyMedia(1, 0.05, "")
+		m := newVNetMeeting(t, loss, 2)
+		r, dial := m.relay, m.dial
+		netA, netB := m.hosts[0], m.hosts[1]
 
 		const total = 300 // 3 s of 100 packets/s
 		got := make(map[uint16]bool)
@@ -161,9 +203,7 @@ func TestVNetMeetingWithLoss(t *testing.T) {
 		gotMu.Lock()
 		n := len(got)
 		gotMu.Unlock()
-		mu.Lock()
-		d := dropped
-		mu.Unlock()
+		d := loss.count()
 		st := r.Stats()
 		_ = n
 		t.Logf("sent %d, received %d distinct, %d media packets dropped by the network, relay in=%d out=%d", total, n, d, st.PacketsIn, st.PacketsOut)
@@ -204,49 +244,17 @@ func TestVNetMeetingWithLoss(t *testing.T) {
 // second receiver on a clean link is unaffected.
 func TestVNetLossyReceiverIsolated(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var (
-			mu      sync.Mutex
-			rng     = rand.New(rand.NewPCG(3, 4))
-			dropped int
-		)
-		router.AddChunkFilter(func(c vnet.Chunk) bool {
-			// 10 % loss on media toward B only.
-			if len(c.UserData()) < 300 || c.DestinationAddr().(*net.UDPAddr).IP.String() != "10.0.0.3" {
-				return true
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if rng.Float64() < 0.10 {
-				dropped++
-				return false
-			}
-			return true
-		})
-		relayNet := newNet(t, router, "10.0.0.1")
-		netA := newNet(t, router, "10.0.0.2")
-		netB := newNet(t, router, "10.0.0.3")
-		netC := newNet(t, router, "10.0.0.4")
-		if err := router.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer router.Stop()
-		r, err := relay.New(relay.Config{Net: relayNet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		meeting := signal.NewID()
+		// 10 % loss on media toward B only.
+		loss := newLossyMedia(3, 0.10, "10.0.0.3")
+		m := newVNetMeeting(t, loss, 3)
+		r := m.relay
+		netA, netB, netC := m.hosts[0], m.hosts[1], m.hosts[2]
 		var readers sync.WaitGroup
 		type rx struct {
 			mu  sync.Mutex
 			got map[uint16]bool
 		}
 		dial := func(n *vnet.Net, into *rx) *transport.Conn {
-			cli, srv := signal.Pipe()
-			go r.ServeConn(context.Background(), srv)
 			var onTrack func(transport.RemoteTrack)
 			if into != nil {
 				onTrack = func(rt transport.RemoteTrack) {
@@ -263,11 +271,7 @@ func TestVNetLossyReceiverIsolated(t *testing.T) {
 					}
 				}
 			}
-			c, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: onTrack})
-			if err != nil {
-				t.Fatalf("dial: %v", err)
-			}
-			return c
+			return m.dial(n, onTrack)
 		}
 		rxB := &rx{got: map[uint16]bool{}}
 		rxC := &rx{got: map[uint16]bool{}}
@@ -322,9 +326,7 @@ func TestVNetLossyReceiverIsolated(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(2 * time.Second)
-		mu.Lock()
-		d := dropped
-		mu.Unlock()
+		d := loss.count()
 		rxB.mu.Lock()
 		nb := len(rxB.got)
 		rxB.mu.Unlock()
