@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/app"
+	"github.com/sottohq/sotto/internal/xvfbtest"
 )
 
 // childEnv makes the test binary run the app instead of the tests.
@@ -44,40 +45,10 @@ func TestMain(m *testing.M) {
 // xserver is a private Xvfb display.
 type xserver struct {
 	display string
-	cmd     *exec.Cmd
 }
 
 func startXvfb(t testing.TB, width, height int) *xserver {
-	t.Helper()
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		t.Fatal("Xvfb is required for the real-window tests (apt-get install xvfb)")
-	}
-	for n := 90 + os.Getpid()%50; n < 200; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
-			continue
-		}
-		display := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", display, "-screen", "0", fmt.Sprintf("%dx%dx24", width, height), "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				x := &xserver{display: display, cmd: cmd}
-				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-				return x
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	t.Fatal("no free X display")
-	return nil
+	return &xserver{display: xvfbtest.Start(t, width, height)}
 }
 
 // runningApp is the app in a child process.

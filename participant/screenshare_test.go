@@ -2,7 +2,6 @@ package participant
 
 import (
 	"context"
-	"fmt"
 	"image"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
@@ -273,7 +273,7 @@ func TestScreenShareUnderXvfb(t *testing.T) {
 		screenShareChild(t)
 		return
 	}
-	display := startXvfb(t)
+	display := xvfbtest.Start(t, 800, 600)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScreenShareUnderXvfb$", "-test.v")
 	cmd.Env = append(os.Environ(), "DISPLAY="+display, "SOTTO_SCREEN_CHILD=1")
 	out, err := cmd.CombinedOutput()
@@ -321,43 +321,4 @@ func screenShareChild(t *testing.T) {
 	before := v.count(image.Pt(320, 240))
 	v.waitFor(t, image.Pt(320, 240), before+5, "camera after sharing")
 	checkClean(t, sharer, viewer, v, 2)
-}
-
-// startXvfb runs a virtual X server on a free display for the test.
-func startXvfb(t *testing.T) string {
-	t.Helper()
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatalf("Xvfb is needed for the screen sharing test: %v", err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// -displayfd: Xvfb picks a free display and writes its number to fd 3.
-	x := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp")
-	x.ExtraFiles = []*os.File{w}
-	if err := x.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { x.Process.Kill(); x.Wait() })
-	num := make(chan string, 1)
-	go func() {
-		var n int
-		if _, err := fmt.Fscan(r, &n); err != nil {
-			num <- ""
-			return
-		}
-		num <- fmt.Sprintf(":%d", n)
-	}()
-	select {
-	case d := <-num:
-		if d != "" {
-			return d
-		}
-	case <-time.After(10 * time.Second):
-	}
-	t.Fatal("Xvfb did not report a display")
-	return ""
 }

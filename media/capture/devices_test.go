@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/codec/vp8"
 )
 
@@ -56,40 +57,7 @@ func TestScreenCaptureUnderXvfb(t *testing.T) {
 		screenChild(t)
 		return
 	}
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatalf("Xvfb is needed for the screen capture test: %v", err)
-	}
-	// -displayfd: Xvfb picks a free display and writes its number to fd 3.
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp")
-	x.ExtraFiles = []*os.File{w}
-	if err := x.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	defer func() { x.Process.Kill(); x.Wait() }()
-	num := make(chan string, 1)
-	go func() {
-		var n int
-		_, err := fmt.Fscan(r, &n)
-		if err != nil {
-			num <- ""
-			return
-		}
-		num <- fmt.Sprintf(":%d", n)
-	}()
-	var display string
-	select {
-	case display = <-num:
-	case <-time.After(10 * time.Second):
-	}
-	if display == "" {
-		t.Fatal("Xvfb did not report a display")
-	}
+	display := xvfbtest.Start(t, 800, 600)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScreenCaptureUnderXvfb$", "-test.v")
 	cmd.Env = append(os.Environ(), "DISPLAY="+display, "SOTTO_SCREEN_CHILD=1")
 	out, err := cmd.CombinedOutput()
