@@ -186,32 +186,21 @@ func (Devices) Speakers() []app.Device { return []app.Device{{ID: "spk0", Label:
 // a second.
 func (Devices) Preview(ctx context.Context, cameraID string, q app.Quality) (<-chan image.Image, error) {
 	w, h := q.Size()
-	ch := make(chan image.Image, 1)
-	go func() {
-		defer close(ch)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			select {
-			case ch <- Pattern(w, h, i):
-			default:
-			}
-		}
-	}()
-	return ch, nil
+	return every(ctx, 100*time.Millisecond, func(i int) image.Image { return Pattern(w, h, i) }), nil
 }
 
 // Level implements app.Devices with a slow sine.
 func (Devices) Level(ctx context.Context, micID string) (<-chan float64, error) {
-	ch := make(chan float64, 1)
+	return every(ctx, 50*time.Millisecond, func(i int) float64 { return 0.5 + 0.5*math.Sin(float64(i)/5) }), nil
+}
+
+// every sends next(0), next(1), … once per period until ctx ends, dropping
+// a value the reader has not taken yet, as a live device would.
+func every[T any](ctx context.Context, period time.Duration, next func(i int) T) <-chan T {
+	ch := make(chan T, 1)
 	go func() {
 		defer close(ch)
-		t := time.NewTicker(50 * time.Millisecond)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for i := 0; ; i++ {
 			select {
@@ -220,12 +209,12 @@ func (Devices) Level(ctx context.Context, micID string) (<-chan float64, error) 
 			case <-t.C:
 			}
 			select {
-			case ch <- 0.5 + 0.5*math.Sin(float64(i)/5):
+			case ch <- next(i):
 			default:
 			}
 		}
 	}()
-	return ch, nil
+	return ch
 }
 
 // Pattern returns a w×h YCbCr test picture whose content moves with i, the
