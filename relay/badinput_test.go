@@ -2,7 +2,7 @@ package relay_test
 
 import (
 	"context"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -273,14 +273,7 @@ func checkHealthy(t *testing.T, a, b *transport.Conn) {
 // Over a real WebSocket: an oversized frame closes the connection with
 // status 1009 and a binary frame gets an error.
 func TestBadInputsWebSocket(t *testing.T) {
-	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: relay.Limits{MaxMessageBytes: 4096}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	r, url := startRelay(t, relay.Config{Limits: relay.Limits{MaxMessageBytes: 4096}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -305,7 +298,7 @@ func TestBadInputsWebSocket(t *testing.T) {
 	waitFor(t, 5*time.Second, "too-big counted", func() bool { return r.Stats().Rejected[signal.CodeTooBig] == 1 })
 
 	// The health endpoint still answers.
-	resp, err := srv.Client().Get(srv.URL + "/healthz")
+	resp, err := http.Get("http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws") + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz after abuse: %v %v", resp, err)
 	}

@@ -3,7 +3,6 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -144,14 +143,7 @@ func TestCandidateFloodIsBounded(t *testing.T) {
 // flood of them closes the session instead of costing the relay an error
 // reply each, forever.
 func TestBinaryFrameFloodIsRateLimited(t *testing.T) {
-	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: relay.Limits{MessageRate: 1, MessageBurst: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	r, url := startRelay(t, relay.Config{Limits: relay.Limits{MessageRate: 1, MessageBurst: 5}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, url, nil)
