@@ -27,6 +27,7 @@ import (
 	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/transport/v5/vnet"
 
+	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
@@ -138,18 +139,6 @@ func (g *audioGen) ReadFrame() (capture.Frame, error) {
 
 func (g *audioGen) RequestKeyframe() {}
 
-func newNet(t *testing.T, router *vnet.Router, ip string) *vnet.Net {
-	t.Helper()
-	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := router.AddNet(n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // lossyLink drops packets from the relay to one receiver: a fraction at
 // random while on, and everything during an outage.
 type lossyLink struct {
@@ -195,9 +184,9 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		}
 		link := &lossyLink{rng: rand.New(rand.NewPCG(7, 9)), from: net.ParseIP("10.0.0.1"), to: net.ParseIP("10.0.0.3")}
 		router.AddChunkFilter(link.filter)
-		relayNet := newNet(t, router, "10.0.0.1")
-		pubNet := newNet(t, router, "10.0.0.2")
-		subNet := newNet(t, router, "10.0.0.3")
+		relayNet := vnettest.Host(t, router, "10.0.0.1")
+		pubNet := vnettest.Host(t, router, "10.0.0.2")
+		subNet := vnettest.Host(t, router, "10.0.0.3")
 		if err := router.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -29,19 +30,6 @@ import (
 // tailLen is how many final packets of a stream a loss test does not
 // count: a lost packet is only NACKed once a later packet reveals the gap.
 const tailLen = 5
-
-// newNet attaches a virtual host with address ip to router.
-func newNet(t *testing.T, router *vnet.Router, ip string) *vnet.Net {
-	t.Helper()
-	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := router.AddNet(n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // lossyMedia drops a share of media-sized packets (ICE, DTLS and RTCP are
 // smaller and pass) sent to one address, or on every link when to is empty.
@@ -96,10 +84,10 @@ func newVNetMeeting(t *testing.T, loss *lossyMedia, hosts int) *vnetMeeting {
 		t.Fatal(err)
 	}
 	router.AddChunkFilter(loss.filter)
-	relayNet := newNet(t, router, "10.0.0.1")
+	relayNet := vnettest.Host(t, router, "10.0.0.1")
 	m := &vnetMeeting{t: t, meeting: signal.NewID()}
 	for i := range hosts {
-		m.hosts = append(m.hosts, newNet(t, router, fmt.Sprintf("10.0.0.%d", i+2)))
+		m.hosts = append(m.hosts, vnettest.Host(t, router, fmt.Sprintf("10.0.0.%d", i+2)))
 	}
 	if err := router.Start(); err != nil {
 		t.Fatal(err)
