@@ -5,9 +5,10 @@
 //	sotto --demo       host a meeting on this computer with two synthetic
 //	                   participants already admitted
 //
-// This file is the composition root: it builds the real pieces (keystore
-// directory, relay connection or embedded relay, capture devices, media
-// engine, meeting protocol) and hands them to the app package.
+// This file is the composition root: it reads the flags, builds the real
+// meeting services (internal/call: relay connection or embedded relay,
+// capture devices, media engine, meeting protocol) and hands them to the
+// app package, which draws them.
 package main
 
 import (
@@ -26,10 +27,7 @@ import (
 
 	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/crypto/identity"
-
-	// The synthetic capture drivers register themselves here, so the lobby
-	// and the demo work on machines without camera or microphone.
-	_ "github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // appID is the desktop application ID (also in FyneApp.toml).
@@ -52,11 +50,11 @@ func main() {
 func run() error {
 	demoMode := flag.Bool("demo", false, "host a demo meeting on this computer with two synthetic participants")
 	relayAddr := flag.String("relay", "", "default relay address: host:port (TLS) or ws://host:port")
-	port := flag.Int("port", DefaultRelayPort, "signaling port of the relay when hosting on this computer")
+	port := flag.Int("port", call.DefaultRelayPort, "signaling port of the relay when hosting on this computer")
 	advertise := flag.String("advertise", "", "host name or IP to put in invite links when hosting on this computer (default: this computer's LAN address)")
 	mediaPorts := flag.String("media-ports", "", "UDP port range for media when hosting on this computer, e.g. 50000-50100 (default: any)")
 	publicIP := flag.String("public-ip", "", "public IP to announce for media when this computer is behind a 1:1 NAT or port forwarding")
-	demoBots := flag.Int("demo-participants", 2, "number of synthetic participants in the demo (1-8)")
+	demoBots := flag.Int("demo-participants", 2, fmt.Sprintf("number of synthetic participants in the demo (1-%d)", call.MaxDemoParticipants))
 	verbose := flag.Bool("v", false, "log connection events to standard error (never keys or content)")
 	flag.Parse()
 
@@ -69,9 +67,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	conn := &connector{log: log, relayPort: *port, advertise: *advertise}
+	dialer := &call.Dialer{Logger: log, RelayPort: *port, Advertise: *advertise}
 	if *mediaPorts != "" {
-		if conn.udpMin, conn.udpMax, err = parsePortRange(*mediaPorts); err != nil {
+		if dialer.UDPPortMin, dialer.UDPPortMax, err = parsePortRange(*mediaPorts); err != nil {
 			return err
 		}
 	}
@@ -79,32 +77,25 @@ func run() error {
 		if net.ParseIP(*publicIP) == nil {
 			return fmt.Errorf("--public-ip %q is not an IP address", *publicIP)
 		}
-		conn.publicIPs = []string{*publicIP}
+		dialer.PublicIPs = []string{*publicIP}
 	}
-	var d *demo
 	if *demoMode {
 		// The demo keeps nothing: a throw-away identity and contacts.
 		if dir, err = os.MkdirTemp("", "sotto-demo-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if d, err = newDemo(log, max(1, min(8, *demoBots))); err != nil {
+		if dialer.Demo, err = call.NewDemo(log, *demoBots); err != nil {
 			return err
 		}
-		conn.loopbackOnly = true
-		conn.syntheticMedia = true
-		conn.autoAdmit = d.isBot
-		conn.onHosted = d.start
+		dialer.LoopbackOnly, dialer.Synthetic = true, true
 	}
-	defer conn.close()
-	if d != nil {
-		defer d.stop()
-	}
+	defer dialer.Close()
 
 	fa := fyneapp.NewWithID(appID)
 	a, err := app.New(fa, app.Config{
-		Dir: dir, DefaultRelay: *relayAddr, Connector: conn,
-		Devices: devices{synthetic: *demoMode}, ContactsByProtocol: true,
+		Dir: dir, DefaultRelay: *relayAddr, Connector: dialer,
+		Devices: call.LocalDevices{Synthetic: *demoMode}, ContactsByProtocol: true,
 	})
 	if err != nil {
 		return err

@@ -1,256 +1,60 @@
 package app
 
-import (
-	"context"
-	"errors"
-	"image"
-	"time"
-
-	"github.com/sottohq/sotto/crypto/identity"
-)
+import "github.com/sottohq/sotto/internal/call"
 
 // The app receives everything that touches the network or devices through
-// the narrow interfaces below. The desktop binary's main package builds the
-// real implementations (relay client or embedded relay, capture devices,
-// media engine, meeting protocol); tests pass small fakes from app/apptest.
+// the narrow interfaces of internal/call (the meeting contract, which
+// imports no Fyne). The names below are that contract under the app's
+// own names, so the screens read as before; tests pass small fakes from
+// app/apptest.
 
-// Connector parses invite links and starts or joins meetings.
-type Connector interface {
-	// ParseInvite checks a pasted invite link. It must reject anything
-	// malformed with an error whose text can be shown to the user.
-	ParseInvite(link string) (Invite, error)
-	// Host starts a new meeting with the caller as host. It returns once
-	// the meeting is running; later progress arrives as events.
-	Host(ctx context.Context, req HostRequest) (Meeting, error)
-	// Join connects to the relay named by the invite and asks the host to
-	// be admitted. It returns once the request is with the host; the
-	// admission itself arrives as an Admitted event (or Ended when denied).
-	Join(ctx context.Context, req JoinRequest) (Meeting, error)
-}
+type (
+	Connector    = call.Connector
+	Invite       = call.Invite
+	MediaChoice  = call.MediaChoice
+	HostRequest  = call.HostRequest
+	JoinRequest  = call.JoinRequest
+	Quality      = call.Quality
+	Meeting      = call.Meeting
+	Member       = call.Member
+	Joiner       = call.Joiner
+	SecurityCode = call.SecurityCode
+	VideoFrame   = call.VideoFrame
+	Event        = call.Event
+	Devices      = call.Devices
+	Device       = call.Device
+	Task         = call.Task
 
-// Invite is a parsed invite link.
-type Invite struct {
-	Link            string // the link as pasted, trimmed
-	Relay           string // relay address the link points at
-	HostFingerprint string // host identity fingerprint, 64 hex digits
-}
-
-// MediaChoice is what the user picked in the lobby.
-type MediaChoice struct {
-	Camera     string // device ID; empty: none
-	Microphone string
-	Speaker    string
-	CameraOn   bool
-	MicOn      bool
-	Quality    Quality
-}
-
-// HostRequest asks for a new meeting.
-type HostRequest struct {
-	Self *identity.Identity
-	Name string
-	// Contacts is the user's contacts store, for the protocol to consult.
-	Contacts *identity.Contacts
-	// OnThisComputer starts the embedded relay in this process; otherwise
-	// Relay names the relay to use.
-	OnThisComputer bool
-	Relay          string
-	Media          MediaChoice
-}
-
-// JoinRequest asks to join the meeting behind an invite.
-type JoinRequest struct {
-	Self     *identity.Identity
-	Name     string
-	Contacts *identity.Contacts
-	Invite   Invite
-	Media    MediaChoice
-}
-
-// Quality is the video quality setting.
-type Quality string
+	RosterChanged       = call.RosterChanged
+	WaitingChanged      = call.WaitingChanged
+	Admitted            = call.Admitted
+	ChatReceived        = call.ChatReceived
+	ActiveSpeaker       = call.ActiveSpeaker
+	Progress            = call.Progress
+	SecurityCodeChanged = call.SecurityCodeChanged
+	Undecryptable       = call.Undecryptable
+	RelayInjected       = call.RelayInjected
+	ContactStatus       = call.ContactStatus
+	Warning             = call.Warning
+	Ended               = call.Ended
+)
 
 // Video quality settings offered in the settings dialog.
 const (
-	QualityLow    Quality = "Low (320×240)"
-	QualityMedium Quality = "Medium (640×480)"
-	QualityHigh   Quality = "High (1280×720)"
+	QualityLow    = call.QualityLow
+	QualityMedium = call.QualityMedium
+	QualityHigh   = call.QualityHigh
 )
 
 // Qualities lists the settings in display order.
-var Qualities = []Quality{QualityLow, QualityMedium, QualityHigh}
-
-// Size returns the capture size for q.
-func (q Quality) Size() (w, h int) {
-	switch q {
-	case QualityLow:
-		return 320, 240
-	case QualityHigh:
-		return 1280, 720
-	}
-	return 640, 480
-}
-
-// Meeting is one running meeting as the UI drives it.
-type Meeting interface {
-	// Events delivers roster changes, chat, alerts and progress. It is
-	// closed after the Ended event.
-	Events() <-chan Event
-	// Video delivers decoded frames of every member, the local preview
-	// included (Member = the local member ID). Frames are decoded off the
-	// UI thread by the engine; the UI may drop frames it cannot show.
-	Video() <-chan VideoFrame
-	// InviteLink is the link to share; empty for members who are not host.
-	InviteLink() string
-	SecurityCode() SecurityCode
-
-	Admit(memberID string) error
-	Deny(memberID string) error
-	// Remove takes a member out of the meeting; the protocol rotates keys.
-	Remove(memberID string) error
-	HandOver(memberID string) error
-
-	SendChat(text string) error
-	SetMicrophone(on bool) error
-	SetCamera(on bool) error
-	SetScreenShare(on bool) error
-	Leave()
-}
-
-// Member is one admitted participant.
-type Member struct {
-	ID        string // meeting-local ID (session ID), stable for the meeting
-	Name      string // display name as presented; a label, not a proof
-	Public    identity.Public
-	Host      bool
-	Self      bool
-	Muted     bool
-	CameraOff bool
-	// Contact is what the contacts store said when the meeting protocol
-	// saw this key; zero if it has not (yet). Without
-	// Config.ContactsByProtocol the app then asks the store itself.
-	Contact identity.Status
-}
-
-// Joiner is someone in the waiting room.
-type Joiner struct {
-	ID      string
-	Name    string
-	Public  identity.Public
-	Contact identity.Status // as in Member
-}
-
-// SecurityCode is the meeting's current security code: every member sees
-// the same code exactly when they hold the same keys and roster.
-type SecurityCode struct {
-	Digits string
-	Words  []string
-}
-
-// VideoFrame is one decoded frame of one member.
-type VideoFrame struct {
-	Member string
-	Image  image.Image
-}
-
-// Event is anything a meeting reports to the UI.
-type Event interface{ isEvent() }
-
-// RosterChanged carries the full list of admitted members.
-type RosterChanged struct{ Members []Member }
-
-// WaitingChanged carries the full waiting-room list (host only).
-type WaitingChanged struct{ Joiners []Joiner }
-
-// Admitted reports that the host let this user in.
-type Admitted struct{}
-
-// ChatReceived is one decrypted chat message.
-type ChatReceived struct {
-	From string // member ID
-	Name string
-	Text string
-	At   time.Time
-}
-
-// ActiveSpeaker names the member currently speaking ("" for none).
-type ActiveSpeaker struct{ Member string }
-
-// Progress reports a long operation starting (Done false) or finishing.
-type Progress struct {
-	Task Task
-	Done bool
-}
-
-// Task names a long operation.
-type Task string
+var Qualities = call.Qualities
 
 // Long operations shown with progress.
 const (
-	TaskConnecting  Task = "Connecting to the relay…"
-	TaskAdmission   Task = "Waiting for the host to admit you…"
-	TaskKeyRotation Task = "Rotating meeting keys…"
+	TaskConnecting  = call.TaskConnecting
+	TaskAdmission   = call.TaskAdmission
+	TaskKeyRotation = call.TaskKeyRotation
 )
 
-// SecurityCodeChanged carries a new security code (after any roster change).
-type SecurityCodeChanged struct{ Code SecurityCode }
-
-// Undecryptable reports media or chat from a member that cannot be
-// decrypted (wrong or missing key).
-type Undecryptable struct{ Member string }
-
-// RelayInjected reports that the relay announced a participant the host
-// never admitted; the protocol ignored it.
-type RelayInjected struct{ Session string }
-
-// ContactStatus reports what the contacts store said about a member or
-// joiner, when the meeting protocol consults the store itself
-// (Config.ContactsByProtocol).
-type ContactStatus struct {
-	Member string
-	Status identity.Status
-}
-
-// Warning is something the user should know that is not a security
-// alert (for example: no audio output device).
-type Warning struct{ Text string }
-
-// Ended reports the end of the meeting for this user.
-type Ended struct {
-	Reason string // shown to the user
-}
-
-func (RosterChanged) isEvent()       {}
-func (WaitingChanged) isEvent()      {}
-func (Admitted) isEvent()            {}
-func (ChatReceived) isEvent()        {}
-func (ActiveSpeaker) isEvent()       {}
-func (Progress) isEvent()            {}
-func (SecurityCodeChanged) isEvent() {}
-func (Undecryptable) isEvent()       {}
-func (RelayInjected) isEvent()       {}
-func (Ended) isEvent()               {}
-func (Warning) isEvent()             {}
-func (ContactStatus) isEvent()       {}
-
-// Devices lists capture and playback devices and gives the lobby a live
-// preview and microphone level.
-type Devices interface {
-	Cameras() []Device
-	Microphones() []Device
-	Speakers() []Device
-	// Preview streams frames from a camera until ctx ends. Frames are
-	// decoded and scaled off the UI thread.
-	Preview(ctx context.Context, cameraID string, q Quality) (<-chan image.Image, error)
-	// Level streams the microphone level in [0, 1] until ctx ends.
-	Level(ctx context.Context, micID string) (<-chan float64, error)
-}
-
-// Device is one capture or playback device.
-type Device struct {
-	ID    string
-	Label string
-}
-
 // ErrNoDevice is returned when a device cannot be opened.
-var ErrNoDevice = errors.New("app: device not available")
+var ErrNoDevice = call.ErrNoDevice

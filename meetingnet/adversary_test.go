@@ -6,7 +6,6 @@ package meetingnet
 // message by message (forged and forked rosters, keys in another's name).
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -41,15 +40,9 @@ func TestRelayGhostInjection(t *testing.T) {
 	// forwarded track and listens for envelopes.
 	var mu sync.Mutex
 	var envelopes int
-	ghost, err := participant.Join(context.Background(), participant.Config{
-		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ghost.Close()
+	ghostMedia, ghost := dialParticipant(t, e, mid.String(), participant.Config{})
 	go func() {
-		for ev := range ghost.Conn().Events() {
+		for ev := range ghost.Events() {
 			if _, ok := ev.(transport.Envelope); ok {
 				mu.Lock()
 				envelopes++
@@ -84,7 +77,7 @@ func TestRelayGhostInjection(t *testing.T) {
 		t.Fatalf("members sent the ghost %d envelopes", got)
 	}
 	var packets, decoded uint64
-	for _, r := range ghost.Stats().Remotes {
+	for _, r := range ghostMedia.Stats().Remotes {
 		if r.Video != nil {
 			packets += r.Video.Packets
 			decoded += r.Video.FramesDecrypted

@@ -48,7 +48,6 @@ type WaitingState struct {
 
 // DroppedCounters count what the driver itself dropped or failed.
 type DroppedCounters struct {
-	Events       uint64 `json:"events"`
 	Sends        uint64 `json:"sends"`
 	SendErrors   uint64 `json:"send_errors"`
 	EngineErrors uint64 `json:"engine_errors"`
@@ -72,7 +71,7 @@ func (s *Session) Snapshot() Snapshot {
 	snap := Snapshot{
 		State: m.State().String(), Host: m.IsHost(), Epoch: r.Epoch, Counters: m.Counters(),
 		Dropped: DroppedCounters{
-			Events: s.droppedEvents.Load(), Sends: s.droppedSends.Load(), SendErrors: s.sendErrors.Load(),
+			Sends: s.droppedSends.Load(), SendErrors: s.sendErrors.Load(),
 			EngineErrors: s.engineErrors.Load(), BadSessions: s.badSessions.Load(), RelayErrors: s.relayErrors.Load(),
 		},
 	}

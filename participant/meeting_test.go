@@ -41,6 +41,32 @@ func startRelay(t testing.TB) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 }
 
+// dialTest dials the relay once and starts a participant on the
+// connection, as internal/call does; both end with the test. The
+// connection's events are drained.
+func dialTest(t testing.TB, tc transport.Config, cfg Config) (*Participant, *transport.Conn) {
+	t.Helper()
+	cfg.MeetingID = tc.MeetingID
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.OnTrack = p.OnTrack
+	conn, err := transport.Dial(context.Background(), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); p.Close() })
+	if err := p.Start(conn); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range conn.Events() {
+		}
+	}()
+	return p, conn
+}
+
 // frameKey names one sealed frame: the sender's KID and the SFrame counter.
 type frameKey struct {
 	kind     framing.Kind
@@ -132,8 +158,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 			w.mu.Unlock()
 		},
 	}
-	m.p, err = Join(context.Background(), Config{
-		Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly},
+	m.p, _ = dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly}, Config{
 		Video:     recording{src.Video(), w},
 		Audio:     recording{src.Audio(), w},
 		AudioOut:  m.mix,
@@ -156,16 +181,8 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 		},
 		test: hooks,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	*m.me = m.p.SessionID()
+	*m.me = m.p.Stats().Session
 	close(ready)
-	t.Cleanup(func() { m.p.Close() })
-	go func() {
-		for range m.p.Conn().Events() {
-		}
-	}()
 	return m
 }
 
@@ -177,7 +194,7 @@ func connect(t testing.TB, w *world, ms []*member) {
 	for _, m := range ms {
 		for _, o := range ms {
 			if o != m {
-				if err := m.p.SetReceiveKey(o.kid, o.key); err != nil {
+				if err := m.p.SetReceiveKey(*o.me, o.kid, o.key); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -489,7 +506,7 @@ func TestMeetingKeyRotationAndStopSending(t *testing.T) {
 	connect(t, w, ms)
 	time.Sleep(time.Second)
 	newKey := []byte("the rotated key of member one...")
-	if err := b.p.SetReceiveKey(101, newKey); err != nil {
+	if err := b.p.SetReceiveKey(*a.me, 101, newKey); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.p.SetSendKey(101, newKey); err != nil {

@@ -1,17 +1,20 @@
-// Package participant is one person in a Sotto meeting, seen from the
-// media side: it connects to the relay, runs a send pipeline per local
-// track (media/send) and a receive pipeline per remote track
-// (media/receive), holds the SFrame keys, and keeps per-sender statistics.
-// The desktop app, the headless bot and the meeting protocol all drive
-// media through it.
+// Package participant is the media engine of one person in a Sotto
+// meeting: over a relay connection it is handed (it never dials), it runs
+// a send pipeline per local track (media/send) and a receive pipeline per
+// remote track (media/receive), holds the SFrame keys, and keeps
+// per-sender statistics. internal/call builds one per meeting:
 //
-// Keys come from outside: the meeting protocol calls SetSendKey when this
-// participant rotates its key, and SetReceiveKeyFrom / RemoveReceiveKey as
-// other participants' keys arrive and expire. A key installed with
-// SetReceiveKeyFrom opens frames only on its sender's own tracks. All three are safe to call
-// while media flows; a send key switch takes effect between two frames.
-// Until a send key is set nothing is sent; frames whose KID has no receive
-// key are counted and dropped.
+//	p, _ := participant.New(cfg)
+//	conn, _ := transport.Dial(ctx, transport.Config{..., OnTrack: p.OnTrack})
+//	p.Start(conn)
+//
+// Keys come from the meeting protocol (meetingnet.Keys): SetSendKey when
+// this participant rotates its key, SetReceiveKey / RemoveReceiveKey as
+// other participants' keys arrive and expire. A receive key opens frames
+// only on its sender's own tracks. All are safe to call while media flows;
+// a send key switch takes effect between two frames. Until a send key is
+// set nothing is sent; frames whose KID has no receive key are counted and
+// dropped.
 package participant
 
 import (
@@ -42,12 +45,11 @@ type Stream interface {
 	RequestKeyframe()
 }
 
-// Config configures Join.
+// Config configures New.
 type Config struct {
-	// Transport says how to reach the relay and which meeting to join.
-	// Its MeetingID is also bound into every frame's SFrame metadata.
-	// Its OnTrack must be nil: the participant handles remote tracks.
-	Transport transport.Config
+	// MeetingID is bound into every frame's SFrame metadata; it must be
+	// the meeting the relay connection joined.
+	MeetingID string
 	// Video and Audio are the local streams to publish; nil publishes
 	// nothing of that kind.
 	Video, Audio Stream
@@ -81,14 +83,19 @@ type testHooks struct {
 	decode func(session string, kind framing.Kind, frame []byte)
 }
 
-// Participant is a joined meeting participant.
+// Participant is one meeting participant's media.
 type Participant struct {
 	cfg  Config
-	conn *transport.Conn
+	conn *transport.Conn // set by Start
 	log  *slog.Logger
 	ctx  context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// started is closed by Start (or Close): remote tracks wait for it.
+	started   chan struct{}
+	startOnce sync.Once
+
+	videoMD, audioMD []byte // SFrame metadata per kind
 
 	keys  *send.Keys
 	rx    *sframe.Receiver
@@ -96,7 +103,7 @@ type Participant struct {
 	audio *send.Pipeline
 
 	// owners binds a receive KID to the relay session whose track may
-	// carry it (SetReceiveKeyFrom).
+	// carry it (SetReceiveKey).
 	ownersMu sync.RWMutex
 	owners   map[uint64]string
 
@@ -119,24 +126,24 @@ var (
 	maxRemotes = 1024
 )
 
+// closeWait bounds how long Close waits for the pipelines to end.
+const closeWait = 5 * time.Second
+
 // remote is one other participant, by relay session ID.
 type remote struct {
 	video, audio interface{ Stats() receive.Stats }
 	running      int // receive pipelines running for this session
 }
 
-// Join connects to the relay, publishes the local streams and starts
-// receiving. Media flows once ICE and DTLS are up; frames are sealed only
-// after SetSendKey.
-func Join(ctx context.Context, cfg Config) (*Participant, error) {
-	if cfg.Transport.OnTrack != nil {
-		return nil, errors.New("participant: transport OnTrack must be nil")
-	}
-	videoMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindVideo)
+// New prepares a participant's media. Hand OnTrack to the relay
+// connection (transport.Config.OnTrack) and call Start with it once it is
+// dialled; frames are sealed only after SetSendKey.
+func New(cfg Config) (*Participant, error) {
+	videoMD, err := framing.Metadata(cfg.MeetingID, framing.KindVideo)
 	if err != nil {
 		return nil, err
 	}
-	audioMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindAudio)
+	audioMD, err := framing.Metadata(cfg.MeetingID, framing.KindAudio)
 	if err != nil {
 		return nil, err
 	}
@@ -145,38 +152,46 @@ func Join(ctx context.Context, cfg Config) (*Participant, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pctx, stop := context.WithCancel(context.Background())
-	p := &Participant{
-		cfg:  cfg,
-		log:  log,
-		ctx:  pctx,
-		stop: stop,
+	return &Participant{
+		cfg:     cfg,
+		log:     log,
+		ctx:     pctx,
+		stop:    stop,
+		started: make(chan struct{}),
+		videoMD: videoMD,
+		audioMD: audioMD,
 		keys: send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
 			return sframe.NewSender(framing.Suite, kid, key)
 		}),
 		rx:      sframe.NewReceiver(framing.Suite),
 		owners:  make(map[uint64]string),
 		remotes: make(map[string]*remote),
+	}, nil
+}
+
+// Start publishes the local streams on conn and lets remote tracks flow.
+// Call it once. The caller owns conn and closes it after Close.
+func (p *Participant) Start(conn *transport.Conn) error {
+	p.mu.Lock()
+	if p.closed || p.conn != nil {
+		p.mu.Unlock()
+		return errors.New("participant: already started or closed")
 	}
-	tc := cfg.Transport
-	tc.OnTrack = func(rt transport.RemoteTrack) { p.onTrack(rt, videoMD, audioMD) }
-	p.conn, err = transport.Dial(ctx, tc)
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("participant: %w", err)
-	}
-	if cfg.Video != nil {
-		if p.video, err = p.publish(framing.KindVideo, cfg.Video, videoMD); err != nil {
-			p.Close()
-			return nil, err
+	p.conn = conn
+	p.mu.Unlock()
+	p.startOnce.Do(func() { close(p.started) })
+	var err error
+	if p.cfg.Video != nil {
+		if p.video, err = p.publish(framing.KindVideo, p.cfg.Video, p.videoMD); err != nil {
+			return err
 		}
 	}
-	if cfg.Audio != nil {
-		if p.audio, err = p.publish(framing.KindAudio, cfg.Audio, audioMD); err != nil {
-			p.Close()
-			return nil, err
+	if p.cfg.Audio != nil {
+		if p.audio, err = p.publish(framing.KindAudio, p.cfg.Audio, p.audioMD); err != nil {
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // publish runs the send pipeline of one local stream.
@@ -230,101 +245,82 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
 	}
 }
 
-// onTrack starts the receive pipeline of one remote track.
-func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte) {
-	session := rt.SessionID
-	// Reserve a pipeline before building a decoder for it.
-	p.mu.Lock()
-	if p.running >= maxRemoteTracks {
-		p.refused++
-		p.mu.Unlock()
-		p.log.Warn("remote track refused: too many running")
+// OnTrack runs the receive pipeline of one remote track until it ends;
+// give it to transport.Config.OnTrack (it runs on its own goroutine).
+// Tracks that arrive before Start wait for it.
+func (p *Participant) OnTrack(rt transport.RemoteTrack) {
+	select {
+	case <-p.started:
+	case <-p.ctx.Done():
 		return
 	}
-	p.running++
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.running--
-		p.mu.Unlock()
-	}()
-	ssrc := rt.Track.SSRC()
-	requestKeyframe := func() {
-		if err := p.conn.RequestKeyframe(ssrc); err != nil {
-			p.log.Debug("keyframe request failed", "err", err)
-		}
+	if !p.reserve() {
+		return
 	}
+	defer p.release()
 	var (
 		run   func(context.Context) error
 		stats interface{ Stats() receive.Stats }
 		kind  framing.Kind
+		err   error
 	)
 	switch rt.Track.Kind() {
 	case webrtc.RTPCodecTypeVideo:
 		kind = framing.KindVideo
-		dec, err := vp8.NewDecoder()
-		if err != nil {
-			p.log.Error("vp8 decoder", "err", err)
-			return
-		}
-		pipe, err := receive.New(receive.Config[*image.YCbCr]{
-			Kind: kind, Metadata: videoMD, Opener: trackOpener{p, session},
-			Decode: decoder(p, session, kind, dec.Decode),
-			Render: func(img *image.YCbCr, fi receive.FrameInfo) {
-				if p.cfg.OnDecoded != nil {
-					p.cfg.OnDecoded(session, fi)
-				}
-				if p.cfg.OnVideo != nil {
-					p.cfg.OnVideo(session, img)
-				}
-			},
-			RequestKeyframe: requestKeyframe,
-		})
-		if err != nil {
-			dec.Close()
-			p.log.Error("video receive pipeline", "err", err)
-			return
-		}
-		run = func(ctx context.Context) error {
-			defer dec.Close()
-			return pipe.Run(ctx, p.reader(rt, kind))
-		}
-		stats = pipe
+		run, stats, err = p.videoReceiver(rt)
 	case webrtc.RTPCodecTypeAudio:
 		kind = framing.KindAudio
-		play, err := newAudioPlay(p.cfg.AudioOut, session)
-		if err != nil {
-			p.log.Error("audio output", "err", err)
-			return
-		}
-		pipe, err := receive.New(receive.Config[[]float32]{
-			Kind: kind, Metadata: audioMD, Opener: trackOpener{p, session},
-			Decode: decoder(p, session, kind, play.Decode),
-			Render: func(pcm []float32, fi receive.FrameInfo) {
-				if p.cfg.OnDecoded != nil {
-					p.cfg.OnDecoded(session, fi)
-				}
-				play.Play(pcm, fi)
-			},
-		})
-		if err != nil {
-			play.Close()
-			p.log.Error("audio receive pipeline", "err", err)
-			return
-		}
-		run = func(ctx context.Context) error {
-			defer play.Close()
-			return pipe.Run(ctx, p.reader(rt, framing.KindAudio))
-		}
-		stats = pipe
+		run, stats, err = p.audioReceiver(rt)
 	default:
 		return
 	}
-
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	if err != nil {
+		p.log.Error("receive pipeline", "kind", kind.String(), "err", err)
 		return
+	}
+	r := p.register(rt.SessionID, kind, stats)
+	if r == nil {
+		return
+	}
+	p.log.Info("receiving", "session", rt.SessionID, "kind", kind.String())
+	defer func() {
+		p.mu.Lock()
+		r.running--
+		p.mu.Unlock()
+		p.wg.Done()
+	}()
+	if err := run(p.ctx); err != nil {
+		p.log.Debug("receive pipeline ended", "session", rt.SessionID, "kind", kind.String(), "err", err)
+	}
+}
+
+// reserve takes one of the maxRemoteTracks pipeline slots before a
+// decoder is built for it; false (and counted) when none is left.
+func (p *Participant) reserve() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running >= maxRemoteTracks {
+		p.refused++
+		p.log.Warn("remote track refused: too many running")
+		return false
+	}
+	p.running++
+	return true
+}
+
+func (p *Participant) release() {
+	p.mu.Lock()
+	p.running--
+	p.mu.Unlock()
+}
+
+// register records a running pipeline's statistics under its session; nil
+// once the participant is closed.
+func (p *Participant) register(session string, kind framing.Kind, stats interface{ Stats() receive.Stats }) *remote {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
 	}
 	r := p.remotes[session]
 	if r == nil {
@@ -346,16 +342,73 @@ func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte)
 	}
 	r.running++
 	p.wg.Add(1)
-	p.mu.Unlock()
-	p.log.Info("receiving", "session", session, "kind", kind.String())
-	defer func() {
-		p.mu.Lock()
-		r.running--
-		p.mu.Unlock()
-		p.wg.Done()
-	}()
-	if err := run(p.ctx); err != nil {
-		p.log.Debug("receive pipeline ended", "session", session, "kind", kind.String(), "err", err)
+	return r
+}
+
+// videoReceiver builds stages 2–5 for a remote video track: reassemble,
+// open, VP8 decode, hand the picture to OnVideo.
+func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
+	session, ssrc := rt.SessionID, rt.Track.SSRC()
+	dec, err := vp8.NewDecoder()
+	if err != nil {
+		return nil, nil, err
+	}
+	pipe, err := receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: p.videoMD, Opener: trackOpener{p, session},
+		Decode: decoder(p, session, framing.KindVideo, dec.Decode),
+		Render: func(img *image.YCbCr, fi receive.FrameInfo) {
+			p.traceDecoded(session, fi)
+			if p.cfg.OnVideo != nil {
+				p.cfg.OnVideo(session, img)
+			}
+		},
+		RequestKeyframe: func() {
+			if err := p.conn.RequestKeyframe(ssrc); err != nil {
+				p.log.Debug("keyframe request failed", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		dec.Close()
+		return nil, nil, err
+	}
+	run := func(ctx context.Context) error {
+		defer dec.Close()
+		return pipe.Run(ctx, p.reader(rt, framing.KindVideo))
+	}
+	return run, pipe, nil
+}
+
+// audioReceiver builds stages 2–5 for a remote audio track: order, open,
+// Opus decode, push to the jitter buffer of AudioOut.
+func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
+	session := rt.SessionID
+	play, err := newAudioPlay(p.cfg.AudioOut, session)
+	if err != nil {
+		return nil, nil, err
+	}
+	pipe, err := receive.New(receive.Config[[]float32]{
+		Kind: framing.KindAudio, Metadata: p.audioMD, Opener: trackOpener{p, session},
+		Decode: decoder(p, session, framing.KindAudio, play.Decode),
+		Render: func(pcm []float32, fi receive.FrameInfo) {
+			p.traceDecoded(session, fi)
+			play.Play(pcm, fi)
+		},
+	})
+	if err != nil {
+		play.Close()
+		return nil, nil, err
+	}
+	run := func(ctx context.Context) error {
+		defer play.Close()
+		return pipe.Run(ctx, p.reader(rt, framing.KindAudio))
+	}
+	return run, pipe, nil
+}
+
+func (p *Participant) traceDecoded(session string, fi receive.FrameInfo) {
+	if p.cfg.OnDecoded != nil {
+		p.cfg.OnDecoded(session, fi)
 	}
 }
 
@@ -390,13 +443,6 @@ func (t tapReader) Read(b []byte) (int, interceptor.Attributes, error) {
 	return n, a, err
 }
 
-// SessionID is this participant's relay session ID.
-func (p *Participant) SessionID() string { return p.conn.SessionID() }
-
-// Conn is the relay connection, for the meeting protocol's envelopes and
-// membership events. The caller must keep reading Conn().Events().
-func (p *Participant) Conn() *transport.Conn { return p.conn }
-
 // SetSendKey switches this participant's media to a new key under a new
 // KID, from the next frame of each track. A KID can be used only once
 // (send.ErrKIDReused): a new key restarts the SFrame counter. The caller
@@ -421,23 +467,13 @@ func (p *Participant) StopSending() { p.keys.Close() }
 // SendKID returns the current send KID, false before SetSendKey.
 func (p *Participant) SendKID() (uint64, bool) { return p.keys.KID() }
 
-// SetReceiveKey installs another participant's key for KID kid, on
-// whichever track its frames arrive. The caller may zero baseKey
-// afterwards. Prefer SetReceiveKeyFrom when the sender's session is known.
-func (p *Participant) SetReceiveKey(kid uint64, baseKey []byte) error {
-	p.ownersMu.Lock()
-	delete(p.owners, kid)
-	p.ownersMu.Unlock()
-	return p.rx.SetKey(kid, baseKey)
-}
-
-// SetReceiveKeyFrom installs the key for KID kid of the participant whose
+// SetReceiveKey installs the key for KID kid of the participant whose
 // relay session is session: frames under kid are accepted only on that
 // session's tracks. The relay names the publisher of each track it
 // forwards, so without the binding it could show one member's media in
 // another's place; with it, such frames are dropped and counted as auth
 // failures. The caller may zero baseKey afterwards.
-func (p *Participant) SetReceiveKeyFrom(session string, kid uint64, baseKey []byte) error {
+func (p *Participant) SetReceiveKey(session string, kid uint64, baseKey []byte) error {
 	p.ownersMu.Lock()
 	p.owners[kid] = session
 	p.ownersMu.Unlock()
@@ -542,7 +578,12 @@ type RemoteStats struct {
 
 // Stats returns a snapshot; safe from any goroutine.
 func (p *Participant) Stats() Stats {
-	s := Stats{Session: p.conn.SessionID(), Remotes: make(map[string]RemoteStats)}
+	s := Stats{Remotes: make(map[string]RemoteStats)}
+	p.mu.Lock()
+	if p.conn != nil {
+		s.Session = p.conn.SessionID()
+	}
+	p.mu.Unlock()
 	if kid, ok := p.keys.KID(); ok {
 		s.SendKID = &kid
 	}
@@ -572,8 +613,10 @@ func (p *Participant) Stats() Stats {
 	return s
 }
 
-// Close leaves the meeting, stops every pipeline and zeroes the keys. It
-// does not close the local streams.
+// Close stops every pipeline and zeroes the keys. It closes neither the
+// relay connection nor the local streams: their owner closes the
+// connection first (which ends the receive pipelines' reads) and the
+// streams after.
 func (p *Participant) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -583,18 +626,19 @@ func (p *Participant) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	p.stop()
-	err := p.conn.Close()
+	p.startOnce.Do(func() { close(p.started) })
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(closeWait):
 		// A send pipeline blocked in its source's ReadFrame ends when
-		// the caller closes the source.
+		// the owner closes the source; a receive pipeline blocked in a
+		// track read ends when the owner closes the connection.
 	}
 	p.keys.Close()
 	p.rx.Destroy()
-	return err
+	return nil
 }
 
 // streamSource adapts a capture stream to the send pipeline.

@@ -1,7 +1,6 @@
 package participant
 
 import (
-	"context"
 	"image"
 	"io"
 	"os"
@@ -135,18 +134,9 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 	meeting := signal.NewID()
 	v = &seen{}
 	join := func(video Stream, onVideo func(string, image.Image), onDecoded func(string, receive.FrameInfo)) *Participant {
-		p, err := Join(context.Background(), Config{
-			Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly},
-			Video:     video, OnVideo: onVideo, OnDecoded: onDecoded,
+		p, _ := dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly}, Config{
+			Video: video, OnVideo: onVideo, OnDecoded: onDecoded,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		go func() {
-			for range p.Conn().Events() {
-			}
-		}()
 		return p
 	}
 	sharer = join(first, nil, nil)
@@ -166,7 +156,7 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 		v.mu.Unlock()
 	})
 	key := []byte("screen share test key, kid 7....")
-	if err := viewer.SetReceiveKey(7, key); err != nil {
+	if err := viewer.SetReceiveKey(sharer.Stats().Session, 7, key); err != nil {
 		t.Fatal(err)
 	}
 	if err := sharer.SetSendKey(7, key); err != nil {
@@ -179,7 +169,7 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 // sharer in order under one key, with no decrypt or decode failure.
 func checkClean(t *testing.T, sharer, viewer *Participant, v *seen, switches uint64) {
 	t.Helper()
-	st, ok := viewer.Stats().Remotes[sharer.SessionID()]
+	st, ok := viewer.Stats().Remotes[sharer.Stats().Session]
 	if !ok || st.Video == nil {
 		t.Fatal("viewer has no video stats of the sharer")
 	}

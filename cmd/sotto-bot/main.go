@@ -1,24 +1,30 @@
 // Command sotto-bot is a headless meeting participant: it joins a relay
-// meeting with synthetic, device or file (VP8 in IVF) media, publishes and
-// receives exactly like the desktop app, and at exit prints one JSON line
-// of statistics:
-// what it sent, and per remote participant what it received, decrypted and
-// decoded, and why frames were dropped. Integration tests, demos and load
-// tests run it.
+// meeting with synthetic, device or file (VP8 in IVF) media through the
+// same meeting composition as the desktop app (internal/call), and at exit
+// prints one JSON line of statistics: what it sent, and per remote
+// participant what it received, decrypted and decoded, and why frames were
+// dropped, plus the roster epoch, security code and per-sender key state.
+// Integration tests, demos and load tests run it.
 //
-//	sotto-bot -relay ws://127.0.0.1:8080/ws -meeting <id> -duration 30s \
-//	    -video synthetic -audio synthetic -test-key <32 hex digits>
+//	host:   sotto-bot -relay ws://127.0.0.1:8080/ws -meeting <id> -host -admit all -link-out link.txt
+//	joiner: sotto-bot -link "$(cat link.txt)" -identity bot.key -name "Bot 2"
 //
-// Keys come from the meeting protocol (-host or -link, see meeting.go): the
-// bot is admitted through the waiting room and gets per-sender keys. For
-// media-only tests, -test-key gives every bot of a meeting the same base
-// key instead. THAT IS A TEST-ONLY MODE: anyone with the command line can
-// decrypt the meeting, and KIDs are derived from relay-chosen session IDs,
-// so a malicious relay could force two bots onto one KID.
+// Keys come from the meeting protocol (-host or -link): the bot is
+// admitted through the waiting room and gets per-sender keys. A host bot
+// writes its link to -link-out, or prints it to stderr without one (the
+// link carries the invite key: with a file, it stays out of the bot's log
+// stream); with -admit all it admits every joiner, which only test
+// meetings should do.
+//
+// For media-only tests, -test-key gives every bot of a meeting the same
+// base key instead. THAT IS A TEST-ONLY MODE: anyone with the command line
+// can decrypt the meeting, and KIDs are derived from relay-chosen session
+// IDs, so a malicious relay could force two bots onto one KID.
 package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,13 +34,23 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/call"
 	"github.com/sottohq/sotto/media/capture"
-	"github.com/sottohq/sotto/participant"
-	"github.com/sottohq/sotto/transport"
+)
+
+const (
+	// passphraseEnv names the environment variable holding the keystore
+	// passphrase (empty when unset: the keystore is then unprotected).
+	passphraseEnv = "SOTTO_PASSPHRASE"
+	// joinTimeout bounds connecting to the relay.
+	joinTimeout = 30 * time.Second
+	// defaultName is the display name without -name or a keystore's.
+	defaultName = "sotto-bot"
 )
 
 // options are the command line.
@@ -47,6 +63,14 @@ type options struct {
 	loopback       bool
 	testKey        string
 	verbose        bool
+
+	// The meeting protocol.
+	link     string
+	host     bool
+	linkOut  string
+	identity string
+	name     string
+	admit    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -64,18 +88,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.loopback, "loopback", false, "use only the loopback interface for media (relay on this machine)")
 	fs.StringVar(&o.testKey, "test-key", "", "TEST ONLY: shared SFrame base key in hex for every bot of the meeting")
 	fs.BoolVar(&o.verbose, "v", false, "log connection events to stderr")
-	registerMeetingFlags(fs)
+	fs.StringVar(&o.link, "link", "", "join the meeting of this `link` (sotto:// or sotto+insecure://) through its waiting room")
+	fs.BoolVar(&o.host, "host", false, "host a new meeting on -relay with ID -meeting and print its link")
+	fs.StringVar(&o.linkOut, "link-out", "", "with -host: write the link to this `file` (mode 0600) instead of stderr")
+	fs.StringVar(&o.identity, "identity", "", "identity keystore `file` (created if missing; passphrase from $"+passphraseEnv+"); default: a fresh identity per run")
+	fs.StringVar(&o.name, "name", "", "display `name` (default: the keystore's, else \""+defaultName+"\")")
+	fs.StringVar(&o.admit, "admit", "ask", "with -host: admission `policy`: ask (the host decides; nobody for a bot), verified (verified contacts), all (test bots)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if meetingOpts.link != "" {
+	if o.link != "" {
 		if o.relay != "" || o.meeting != "" {
 			return o, errors.New("-link names the relay and meeting: drop -relay and -meeting")
 		}
-		var err error
-		if o.relay, o.meeting, err = meetingTransport(); err != nil {
+		l, err := meeting.ParseLink(o.link)
+		if err != nil {
 			return o, err
 		}
+		o.relay, o.meeting = l.RelayURL(), l.MeetingID.String()
 	}
 	if o.relay == "" || o.meeting == "" {
 		return o, errors.New("-relay and -meeting (or -link) are required")
@@ -100,61 +130,30 @@ func main() {
 // run joins, stays for the duration (or until ctx ends) and writes the
 // statistics line to stdout.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
-	keys, err := newKeying(o)
-	if err != nil {
-		return err
-	}
-	opts, err := captureOptions(o)
-	if err != nil {
-		return err
-	}
-	src, err := capture.Open(opts)
-	if err != nil {
-		return fmt.Errorf("open media: %w", err)
-	}
-	defer src.Close()
-
 	level := slog.LevelWarn
 	if o.verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	tc := transport.Config{URL: o.relay, MeetingID: o.meeting, Logger: log}
-	if o.loopback {
-		tc.SettingEngine = transport.LoopbackOnly
+	cfg, cleanup, err := callConfig(o, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	if err != nil {
+		return err
 	}
-	cfg := participant.Config{Transport: tc, Logger: log}
-	// A nil interface value, not a nil stream, means "publish nothing".
-	if v := src.Video(); v != nil {
-		cfg.Video = v
-	}
-	if path, ok := strings.CutPrefix(o.video, "ivf:"); ok {
-		f, err := openIVF(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfg.Video = f
-	}
-	if a := src.Audio(); a != nil {
-		cfg.Audio = a
-	}
-	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	p, err := participant.Join(jctx, cfg)
+	defer cleanup()
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	c, err := call.Start(jctx, cfg)
 	cancel()
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-
-	if err := keys.start(p); err != nil {
-		return err
+	defer c.Leave()
+	if o.host {
+		if err := announceLink(o.linkOut, c.InviteLink(), stderr); err != nil {
+			return err
+		}
 	}
-	stopKeys := sync.OnceFunc(keys.stop)
-	defer stopKeys()
 	timer := time.NewTimer(o.duration)
 	defer timer.Stop()
-	events := p.Conn().Events()
+	events := c.Events()
 loop:
 	for {
 		select {
@@ -162,20 +161,71 @@ loop:
 			break loop
 		case <-timer.C:
 			break loop
-		case ev, ok := <-events:
+		case _, ok := <-events:
 			if !ok {
-				break loop
-			}
-			if err := keys.event(p, ev); err != nil {
-				return err
+				break loop // the meeting ended for this bot
 			}
 		}
 	}
-	line := statsLine(p.Stats(), keys)
-	stopKeys()
-	src.Close()
-	p.Close()
+	line := c.Stats()
+	c.Leave()
 	return json.NewEncoder(stdout).Encode(line)
+}
+
+// callConfig turns the command line into a meeting; cleanup closes what it
+// opened (a VP8 file) and zeroes the identity.
+func callConfig(o options, log *slog.Logger) (call.Config, func(), error) {
+	cfg := call.Config{
+		RelayURL: o.relay, Headless: true, CameraOn: true, MicOn: true,
+		LoopbackOnly: o.loopback, Logger: log,
+	}
+	cleanup := func() {}
+	var err error
+	if cfg.Capture, err = captureOptions(o); err != nil {
+		return cfg, cleanup, err
+	}
+	if err := keyConfig(o, &cfg); err != nil {
+		return cfg, cleanup, err
+	}
+	if cfg.Self != nil {
+		id := cfg.Self
+		cleanup = id.Destroy
+	}
+	if path, ok := strings.CutPrefix(o.video, "ivf:"); ok {
+		f, err := openIVF(path)
+		if err != nil {
+			cleanup()
+			return cfg, func() {}, err
+		}
+		cfg.Video = f
+		prev := cleanup
+		cleanup = func() { f.Close(); prev() }
+	}
+	return cfg, cleanup, nil
+}
+
+// keyConfig sets where the keys come from: the meeting protocol (-host or
+// -link) or the test-only shared key.
+func keyConfig(o options, cfg *call.Config) error {
+	meetingMode := o.link != "" || o.host
+	switch {
+	case meetingMode && o.testKey != "":
+		return errors.New("-test-key cannot be combined with -host or -link")
+	case !meetingMode && o.testKey == "":
+		return errors.New("no keys: use -host or -link, or -test-key for a test-only shared key")
+	case !meetingMode:
+		key, err := hex.DecodeString(o.testKey)
+		if err != nil || len(key) < 16 {
+			return errors.New("-test-key must be at least 16 bytes of hex")
+		}
+		mid, err := meeting.ParseMeetingID(o.meeting)
+		if err != nil {
+			return fmt.Errorf("meeting id: %w", err)
+		}
+		cfg.Link.MeetingID, cfg.SharedTestKey = mid, key
+		return nil
+	}
+	return meetingConfig(o, cfg)
 }
 
 func captureOptions(o options) (capture.Options, error) {
@@ -199,4 +249,37 @@ func captureOptions(o options) (capture.Options, error) {
 		return opts, fmt.Errorf("unknown -audio %q", a)
 	}
 	return opts, nil
+}
+
+// loadIdentity opens (or creates) the -identity keystore, or makes a fresh
+// identity; name is the keystore's display name.
+func loadIdentity(path, name string) (*identity.Identity, string, error) {
+	if path == "" {
+		id, err := identity.Generate()
+		return id, name, err
+	}
+	pass := []byte(os.Getenv(passphraseEnv))
+	defer clear(pass)
+	if !identity.Exists(path) {
+		id, err := identity.Generate()
+		if err != nil {
+			return nil, "", err
+		}
+		if name == "" {
+			name = defaultName
+		}
+		if err := identity.Save(path, id, name, pass); err != nil {
+			id.Destroy()
+			return nil, "", fmt.Errorf("create identity: %w", err)
+		}
+		return id, name, nil
+	}
+	st, err := identity.Load(path, pass)
+	if err != nil {
+		return nil, "", err
+	}
+	if name == "" {
+		name = st.DisplayName
+	}
+	return st.Identity, name, nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/call"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
@@ -105,11 +106,12 @@ func TestFlagsRequireRelayMeetingAndKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newKeying(o); err == nil {
+	var cfg call.Config
+	if err := keyConfig(o, &cfg); err == nil {
 		t.Error("no key source accepted")
 	}
 	o.testKey = "zz"
-	if _, err := newKeying(o); err == nil {
+	if err := keyConfig(o, &cfg); err == nil {
 		t.Error("bad hex key accepted")
 	}
 	o.video = "webcam"

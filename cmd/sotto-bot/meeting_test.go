@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,70 +12,53 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/crypto/meeting"
-	"github.com/sottohq/sotto/media/capture"
-	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/internal/call"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
-// bot runs one bot's participant with meeting keying, as run does.
+// bot is one bot's meeting, configured from its command line as run
+// configures it.
 type bot struct {
-	p    *participant.Participant
-	k    *meetingKeying
-	done chan struct{}
+	c    *call.Call
+	name string
 }
 
 func startBot(t *testing.T, relayURL, meetingID string, args []string) *bot {
 	t.Helper()
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	registerMeetingFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	if !meetingMode() {
-		t.Fatal("meeting mode not selected")
-	}
-	if currentMeetingOptions().link != "" {
-		u, m, err := meetingTransport()
-		if err != nil || u != relayURL || m != meetingID {
-			t.Fatalf("link names %s %s (%v)", u, m, err)
+	base := []string{"-relay", relayURL, "-meeting", meetingID}
+	for _, a := range args {
+		if a == "-link" {
+			base = nil // the link names relay and meeting
 		}
 	}
-	k, err := newMeetingKeying(relayURL, meetingID)
+	o, err := parseFlags(append(append(base, "-loopback", "-width", "160", "-height", "120", "-fps", "15"), args...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.linkWriter = func(string) {}
-	src, err := capture.Open(capture.Options{Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 160, Height: 120, FPS: 15})
+	if o.relay != relayURL || o.meeting != meetingID {
+		t.Fatalf("flags name %s %s", o.relay, o.meeting)
+	}
+	cfg, cleanup, err := callConfig(o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
-	p, err := participant.Join(context.Background(), participant.Config{
-		Transport: transport.Config{URL: relayURL, MeetingID: meetingID, SettingEngine: transport.LoopbackOnly},
-		Video:     src.Video(), Audio: src.Audio(),
-	})
+	t.Cleanup(cleanup)
+	c, err := call.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	if err := k.start(p); err != nil {
-		t.Fatal(err)
-	}
-	b := &bot{p: p, k: k, done: make(chan struct{})}
+	t.Cleanup(c.Leave)
 	go func() {
-		defer close(b.done)
-		for ev := range p.Conn().Events() {
-			if err := k.event(p, ev); err != nil {
-				t.Error(err)
-			}
+		for range c.Events() {
 		}
 	}()
-	t.Cleanup(k.stop)
-	return b
+	if o.host {
+		if err := announceLink(o.linkOut, c.InviteLink(), io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &bot{c: c, name: cfg.Name}
 }
 
 func TestBotsJoinThroughAdmission(t *testing.T) {
@@ -110,7 +93,7 @@ func TestBotsJoinThroughAdmission(t *testing.T) {
 		ok := true
 		var code string
 		for i, b := range bots {
-			line, err := json.Marshal(statsLine(b.p.Stats(), b.k))
+			line, err := json.Marshal(b.c.Stats())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,30 +144,36 @@ func TestBotsJoinThroughAdmission(t *testing.T) {
 	if _, err := os.Stat(keyFile); err != nil {
 		t.Fatal(err)
 	}
-	if j1.k.name != "bot one" || host.k.link.String() != link {
+	if j1.name != "bot one" || host.c.InviteLink() != link {
 		t.Fatal("bot names or link mismatch")
 	}
 }
 
 func TestMeetingFlagErrors(t *testing.T) {
+	const mid = "00000000000000000000000000000000"
 	for _, args := range [][]string{
-		{"-host", "-link", "sotto://x/00000000000000000000000000000000#AAAA"},
+		{"-relay", "ws://127.0.0.1:1/ws", "-meeting", mid, "-host", "-link", "sotto://x/" + mid + "#AAAA"},
 		{"-link", "https://example.org/"},
-		{"-host", "-admit", "sometimes"},
+		{"-relay", "ws://127.0.0.1:1/ws", "-meeting", mid, "-host", "-admit", "sometimes"},
+		{"-relay", "ws://127.0.0.1:1/ws", "-meeting", "not-an-id", "-host"},
 	} {
-		fs := flag.NewFlagSet("test", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		registerMeetingFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
+		o, err := parseFlags(args, io.Discard)
+		if err != nil {
+			continue // refused at parse time
 		}
-		if _, err := newMeetingKeying("ws://127.0.0.1:1/ws", "00000000000000000000000000000000"); err == nil {
+		if _, _, err := callConfig(o, slog.New(slog.DiscardHandler)); err == nil {
 			t.Fatalf("%v accepted", args)
 		}
 	}
+	// A host bot makes its link from -relay: it must name a relay a link
+	// can carry.
 	for _, u := range []string{"http://relay/ws", "ws://relay/other", "ws:///ws", "ws://relay:99999/ws"} {
-		if _, err := hostLink(u, meeting.Invite{InviteKey: [32]byte{1}}); err == nil {
-			t.Fatalf("hostLink(%s) accepted", u)
+		o, err := parseFlags([]string{"-relay", u, "-meeting", mid, "-host"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := callConfig(o, slog.New(slog.DiscardHandler)); err == nil {
+			t.Fatalf("-relay %s accepted for a host", u)
 		}
 	}
 }

@@ -201,11 +201,12 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			mu      sync.Mutex
 			decoded = map[framing.Kind][]time.Time{}
 		)
+		var conns []*transport.Conn
 		join := func(n *vnet.Net, video, aud participant.Stream) *participant.Participant {
 			cli, srv := signal.Pipe()
 			go r.ServeConn(context.Background(), srv)
 			cfg := participant.Config{
-				Transport: transport.Config{Conn: cli, MeetingID: meeting, Net: n},
+				MeetingID: meeting,
 				OnDecoded: func(_ string, fi receive.FrameInfo) {
 					mu.Lock()
 					decoded[fi.Kind] = append(decoded[fi.Kind], fi.Decoded)
@@ -215,12 +216,20 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			if video != nil {
 				cfg.Video, cfg.Audio = video, aud
 			}
-			p, err := participant.Join(context.Background(), cfg)
+			p, err := participant.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: p.OnTrack})
 			if err != nil {
 				t.Fatalf("join: %v", err)
 			}
+			if err := p.Start(conn); err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, conn)
 			go func() {
-				for range p.Conn().Events() {
+				for range conn.Events() {
 				}
 			}()
 			return p
@@ -229,7 +238,7 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		until := time.Now().Add(10 * time.Second)
 		pub := join(pubNet, newVideoGen(t, until), newAudioGen(t, until))
 		sub := join(subNet, nil, nil)
-		if err := sub.SetReceiveKey(5, key); err != nil {
+		if err := sub.SetReceiveKey(pub.Stats().Session, 5, key); err != nil {
 			t.Fatal(err)
 		}
 		if err := pub.SetSendKey(5, key); err != nil {
@@ -238,14 +247,14 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 
 		// Wait until media flows, then turn the loss on.
 		for {
-			st := sub.Stats().Remotes[pub.SessionID()]
+			st := sub.Stats().Remotes[pub.Stats().Session]
 			if st.Video != nil && st.Video.FramesDecoded > 0 && st.Audio != nil && st.Audio.FramesDecoded > 0 {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		lossStart := time.Now()
-		before := sub.Stats().Remotes[pub.SessionID()]
+		before := sub.Stats().Remotes[pub.Stats().Session]
 		sentBefore := pub.Stats().Sent
 		link.set(0.05, false)
 		time.Sleep(2 * time.Second)
@@ -258,7 +267,7 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		lossEnd := time.Now()
 		link.set(0, false)
 		time.Sleep(500 * time.Millisecond) // let repairs land
-		after := sub.Stats().Remotes[pub.SessionID()]
+		after := sub.Stats().Remotes[pub.Stats().Session]
 		sentAfter := pub.Stats().Sent
 
 		mu.Lock()
@@ -332,6 +341,9 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			t.Errorf("decrypt failures under loss: %+v %+v", after.Video.Dropped, after.Audio.Dropped)
 		}
 
+		for _, c := range conns {
+			c.Close()
+		}
 		pub.Close()
 		sub.Close()
 		if err := r.Shutdown(context.Background()); err != nil {

@@ -1,8 +1,7 @@
-package main
+package call
 
 import (
 	"context"
-	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -10,68 +9,68 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
 )
 
 // meetingOfTwo hosts a meeting on the embedded relay with synthetic media
 // (the host without a camera if noCamera) and admits a guest.
-func meetingOfTwo(t *testing.T, noCamera bool) (host, guest *session) {
+func meetingOfTwo(t *testing.T, noCamera bool) (host, guest *Call) {
 	t.Helper()
 	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &connector{loopbackOnly: true, syntheticMedia: true}
-	t.Cleanup(c.close)
+	c := &Dialer{LoopbackOnly: true, Synthetic: true}
+	t.Cleanup(c.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	media := app.MediaChoice{CameraOn: true, MicOn: true, Quality: app.QualityLow}
+	media := MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
 	if noCamera {
 		er, err := c.startEmbedded()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := c.sessionConfig(newIdentity(t), "Host", contacts, media)
+		cfg := c.config(newIdentity(t), "Host", contacts, media)
 		cfg.Host = true
-		cfg.RelayURL = fmt.Sprintf("ws://127.0.0.1:%d/ws", er.port)
+		cfg.RelayURL = er.localURL()
 		cfg.Link = meeting.Link{Relay: er.advertise, Insecure: true}
 		cfg.Capture.Video = capture.VideoSource{}
-		if host, err = startSession(ctx, cfg); err != nil {
+		if host, err = Start(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	} else {
-		hm, err := c.Host(ctx, app.HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
+		hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
 		if err != nil {
 			t.Fatal(err)
 		}
-		host = hm.(*session)
+		host = hm.(*Call)
 	}
 	t.Cleanup(host.Leave)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {
 		t.Fatal(err)
 	}
-	jm, err := c.Join(ctx, app.JoinRequest{Self: newIdentity(t), Name: "Guest", Invite: inv, Media: media})
+	jm, err := c.Join(ctx, JoinRequest{Self: newIdentity(t), Name: "Guest", Invite: inv, Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guest = jm.(*session)
+	guest = jm.(*Call)
 	t.Cleanup(guest.Leave)
-	w := expect(t, host, "the guest in the waiting room", func(e app.WaitingChanged) bool { return len(e.Joiners) == 1 })
+	w := expect(t, host, "the guest in the waiting room", func(e WaitingChanged) bool { return len(e.Joiners) == 1 })
 	if err := host.Admit(w.Joiners[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, guest, "admission", func(app.Admitted) bool { return true })
+	expect(t, guest, "admission", func(Admitted) bool { return true })
 	return host, guest
 }
 
 // waitPictures reads s's video until n pictures of size from member
 // arrived, ignoring other sizes and members.
-func waitPictures(t *testing.T, s *session, member string, size image.Point, n int, what string) {
+func waitPictures(t *testing.T, s *Call, member string, size image.Point, n int, what string) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	got := 0
@@ -88,7 +87,7 @@ func waitPictures(t *testing.T, s *session, member string, size image.Point, n i
 }
 
 // noPictures fails if s delivers a picture of size from member within d.
-func noPictures(t *testing.T, s *session, member string, size image.Point, d time.Duration, what string) {
+func noPictures(t *testing.T, s *Call, member string, size image.Point, d time.Duration, what string) {
 	t.Helper()
 	end := time.After(d)
 	for {
@@ -114,9 +113,9 @@ func TestSessionScreenShare(t *testing.T) {
 		sessionShareChild(t)
 		return
 	}
-	x := startXvfb(t, 800, 600)
+	display := xvfbtest.Start(t, 800, 600)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSessionScreenShare$", "-test.v")
-	cmd.Env = append(os.Environ(), "DISPLAY="+x.display, "SOTTO_SHARE_CHILD=1")
+	cmd.Env = append(os.Environ(), "DISPLAY="+display, "SOTTO_SHARE_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
@@ -203,21 +202,25 @@ func TestSessionOutputUsesChosenSpeaker(t *testing.T) {
 		t.Logf("no playback devices here: %v", err)
 	}
 	for _, d := range devs {
-		s := &session{cfg: sessionConfig{Speaker: d.ID}, mixer: playout.NewMixer()}
+		s := &Call{cfg: Config{Speaker: d.ID}, mixer: playout.NewMixer()}
 		if err := s.openOutput(); err != nil {
 			t.Fatalf("open %q: %v", d.Name, err)
 		}
 		if s.audioNote != "" {
 			t.Errorf("chosen speaker %q did not open: %s", d.Name, s.audioNote)
 		}
-		time.Sleep(100 * time.Millisecond)
-		frames, _ := s.out.Played()
+		played := false
+		for deadline := time.Now().Add(5 * time.Second); !played && time.Now().Before(deadline); {
+			frames, _ := s.out.Played()
+			played = frames > 0
+			time.Sleep(5 * time.Millisecond) // polling the condition, not waiting it out
+		}
 		s.out.Close()
-		if frames == 0 {
+		if !played {
 			t.Errorf("speaker %q never asked for audio", d.Name)
 		}
 	}
-	s := &session{cfg: sessionConfig{Speaker: "ffee01"}, mixer: playout.NewMixer()}
+	s := &Call{cfg: Config{Speaker: "ffee01"}, mixer: playout.NewMixer()}
 	if err := s.openOutput(); err != nil {
 		t.Fatalf("a missing speaker failed the join: %v", err)
 	}
@@ -261,7 +264,7 @@ func shareWithoutCamera(t *testing.T) {
 // or decode, and those it dropped waiting for a keyframe. Frames that
 // raced the first key delivery at the start of the meeting are counted
 // before sharing begins, so tests compare counts.
-func guestDrops(guest, host *session) (failed, waiting uint64) {
+func guestDrops(guest, host *Call) (failed, waiting uint64) {
 	st := guest.part.Stats().Remotes[host.self]
 	if st.Video == nil {
 		return 0, 0

@@ -1,6 +1,6 @@
-package main
+package call
 
-// Screen sharing and speaker choice, the session's side.
+// Screen sharing and speaker choice, a call's side.
 //
 // Sharing switches the one published video track from the camera to a
 // screen (participant.SetVideoSource): receivers see the same track, which
@@ -21,7 +21,6 @@ import (
 
 	"github.com/gen2brain/malgo"
 
-	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/participant"
@@ -45,8 +44,8 @@ var errNoScreen = errors.New("no screen found to share")
 // speakerDevices lists the speaker picker's entries: the system default
 // first, then every playback device the sound system reports. Labels are
 // made unique (the picker selects by label).
-func speakerDevices() []app.Device {
-	out := []app.Device{{ID: defaultSpeakerID, Label: "System default output"}}
+func speakerDevices() []Device {
+	out := []Device{{ID: defaultSpeakerID, Label: "System default output"}}
 	devs, err := playout.Devices()
 	if err != nil {
 		return out
@@ -62,7 +61,7 @@ func speakerDevices() []app.Device {
 			label = fmt.Sprintf("%s (%d)", label, n+1)
 		}
 		seen[label]++
-		out = append(out, app.Device{ID: d.ID, Label: label})
+		out = append(out, Device{ID: d.ID, Label: label})
 	}
 	return out
 }
@@ -80,42 +79,45 @@ func outputDevice(choice string) string {
 // with a note. Without any output device the mix still runs on miniaudio's
 // null device, so levels and the active speaker work, and the user is told
 // why they hear nothing.
-func (s *session) openOutput() error {
-	out, err := playout.OpenOutput(s.mixer, playout.OutputOptions{DeviceID: outputDevice(s.cfg.Speaker)})
+func (c *Call) openOutput() error {
+	out, err := playout.OpenOutput(c.mixer, playout.OutputOptions{DeviceID: outputDevice(c.cfg.Speaker)})
 	if errors.Is(err, playout.ErrDeviceGone) {
-		s.audioNote = "The chosen speaker is not available, so sound plays on the system's default output. Choose another speaker in Settings."
-		out, err = playout.OpenOutput(s.mixer, playout.OutputOptions{})
+		c.audioNote = "The chosen speaker is not available, so sound plays on the system's default output. Choose another speaker in Settings."
+		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{})
 	}
 	if err != nil {
-		s.audioNote = "No audio output device was found, so you will not hear the others. Connect speakers or headphones and rejoin."
-		out, err = playout.OpenOutput(s.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
+		c.audioNote = "No audio output device was found, so you will not hear the others. Connect speakers or headphones and rejoin."
+		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
 		if err != nil {
 			return fmt.Errorf("start audio playback: %w", err)
 		}
 	}
-	s.out = out
+	c.out = out
 	return nil
 }
 
-// screenShare is a session's sharing state.
+// screenShare is a call's sharing state.
 type screenShare struct {
 	mu     sync.Mutex
 	camera participant.Stream // what the track shows when not sharing
 	camOn  bool               // the member's camera choice
 	screen *capture.Source    // open while sharing
 	untap  func()             // ends the screen's self view
-	closed bool               // the session's media has stopped
+	closed bool               // the call's media has stopped
 	// active is set while sharing; the camera's self view pauses.
 	active atomic.Bool
 }
 
-// videoStream is the stream to publish: the camera, or without one an
-// idle stream (bots publish nothing).
-func (s *session) videoStream() participant.Stream {
-	if v := s.src.Video(); v != nil {
+// videoStream is the stream to publish: Config.Video, the camera, or
+// without one an idle stream (headless calls publish nothing).
+func (c *Call) videoStream() participant.Stream {
+	if c.cfg.Video != nil {
+		return c.cfg.Video
+	}
+	if v := c.src.Video(); v != nil {
 		return v
 	}
-	if s.cfg.Headless {
+	if c.cfg.Headless {
 		return nil
 	}
 	return newIdleVideo()
@@ -123,38 +125,38 @@ func (s *session) videoStream() participant.Stream {
 
 // setCamera records the camera choice; while sharing it applies when the
 // share stops.
-func (s *session) setCamera(on bool) error {
-	if s.src.Video() == nil && on {
+func (c *Call) setCamera(on bool) error {
+	if c.src.Video() == nil && on {
 		return errors.New("no camera is available")
 	}
-	s.share.mu.Lock()
-	defer s.share.mu.Unlock()
-	s.share.camOn = on
-	if s.share.screen == nil {
-		s.part.SetVideoEnabled(on)
+	c.share.mu.Lock()
+	defer c.share.mu.Unlock()
+	c.share.camOn = on
+	if c.share.screen == nil {
+		c.part.SetVideoEnabled(on)
 	}
 	return nil
 }
 
 // setScreenShare switches the video track to the screen (on) or back.
-func (s *session) setScreenShare(on bool) error {
-	s.share.mu.Lock()
-	defer s.share.mu.Unlock()
-	if s.share.closed {
+func (c *Call) setScreenShare(on bool) error {
+	c.share.mu.Lock()
+	defer c.share.mu.Unlock()
+	if c.share.closed {
 		return errors.New("the meeting has ended")
 	}
-	if on == (s.share.screen != nil) {
+	if on == (c.share.screen != nil) {
 		return nil
 	}
 	if !on {
-		if err := s.part.SetVideoSource(s.share.camera); err != nil {
+		if err := c.part.SetVideoSource(c.share.camera); err != nil {
 			return err
 		}
-		s.part.SetVideoEnabled(s.share.camOn)
-		s.closeScreen()
+		c.part.SetVideoEnabled(c.share.camOn)
+		c.closeScreen()
 		return nil
 	}
-	if s.share.camera == nil {
+	if c.share.camera == nil {
 		return errors.New("this meeting publishes no video")
 	}
 	id, err := pickScreen()
@@ -165,39 +167,39 @@ func (s *session) setScreenShare(on bool) error {
 	if err != nil {
 		return fmt.Errorf("open the screen: %w", err)
 	}
-	if err := s.part.SetVideoSource(scr.Video()); err != nil {
+	if err := c.part.SetVideoSource(scr.Video()); err != nil {
 		scr.Close()
 		return err
 	}
-	s.part.SetVideoEnabled(true)
-	s.share.screen = scr
-	s.share.active.Store(true)
-	if !s.cfg.Headless {
-		self := s.self
-		s.share.untap = scr.OnVideoImage(func(img image.Image) { s.deliver(self, img) })
+	c.part.SetVideoEnabled(true)
+	c.share.screen = scr
+	c.share.active.Store(true)
+	if !c.cfg.Headless {
+		self := c.self
+		c.share.untap = scr.OnVideoImage(func(img image.Image) { c.deliver(self, img) })
 	}
 	return nil
 }
 
 // closeScreen ends sharing's self view and closes the screen; the caller
 // holds share.mu.
-func (s *session) closeScreen() {
-	s.share.active.Store(false)
-	if s.share.untap != nil {
-		s.share.untap()
-		s.share.untap = nil
+func (c *Call) closeScreen() {
+	c.share.active.Store(false)
+	if c.share.untap != nil {
+		c.share.untap()
+		c.share.untap = nil
 	}
-	s.share.screen.Close()
-	s.share.screen = nil
+	c.share.screen.Close()
+	c.share.screen = nil
 }
 
 // stopShare closes the screen after the participant has stopped.
-func (s *session) stopShare() {
-	s.share.mu.Lock()
-	defer s.share.mu.Unlock()
-	s.share.closed = true
-	if s.share.screen != nil {
-		s.closeScreen()
+func (c *Call) stopShare() {
+	c.share.mu.Lock()
+	defer c.share.mu.Unlock()
+	c.share.closed = true
+	if c.share.screen != nil {
+		c.closeScreen()
 	}
 }
 

@@ -1,32 +1,31 @@
-package main
+package call
 
 import (
 	"context"
 	"image"
 	"time"
 
-	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/media/capture"
 )
 
 // levelEvery is how often the lobby's microphone meter updates.
 const levelEvery = 50 * time.Millisecond
 
-// devices implements app.Devices over media/capture.
-type devices struct {
+// LocalDevices implements Devices over media/capture and media/playout.
+type LocalDevices struct {
 	// synthetic lists only the synthetic sources (demo, and machines
 	// without devices still get a working lobby).
-	synthetic bool
+	Synthetic bool
 }
 
-func (d devices) list(kind capture.Kind) []app.Device {
+func (d LocalDevices) list(kind capture.Kind) []Device {
 	all, err := capture.Devices()
 	if err != nil {
 		return nil
 	}
-	var out []app.Device
+	var out []Device
 	for _, dv := range all {
-		if dv.Kind != kind || (d.synthetic && !dv.Synthetic) {
+		if dv.Kind != kind || (d.Synthetic && !dv.Synthetic) {
 			continue
 		}
 		label := dv.DisplayName()
@@ -37,20 +36,20 @@ func (d devices) list(kind capture.Kind) []app.Device {
 			}
 		}
 		// The stable label identifies the device across runs.
-		out = append(out, app.Device{ID: dv.Label, Label: label})
+		out = append(out, Device{ID: dv.Label, Label: label})
 	}
 	return out
 }
 
-// Cameras implements app.Devices.
-func (d devices) Cameras() []app.Device { return d.list(capture.KindCamera) }
+// Cameras implements Devices.
+func (d LocalDevices) Cameras() []Device { return d.list(capture.KindCamera) }
 
-// Microphones implements app.Devices.
-func (d devices) Microphones() []app.Device { return d.list(capture.KindMicrophone) }
+// Microphones implements Devices.
+func (d LocalDevices) Microphones() []Device { return d.list(capture.KindMicrophone) }
 
-// Speakers implements app.Devices: the system default, then every
+// Speakers implements Devices: the system default, then every
 // playback device (share.go).
-func (d devices) Speakers() []app.Device { return speakerDevices() }
+func (d LocalDevices) Speakers() []Device { return speakerDevices() }
 
 func videoSource(id string) capture.VideoSource {
 	if id == capture.SyntheticVideoLabel {
@@ -66,9 +65,9 @@ func audioSource(id string) capture.AudioSource {
 	return capture.Microphone(id)
 }
 
-// Preview implements app.Devices: the capture tap copies each picture on
+// Preview implements Devices: the capture tap copies each picture on
 // the capture goroutine; the UI converts it off its thread.
-func (d devices) Preview(ctx context.Context, cameraID string, q app.Quality) (<-chan image.Image, error) {
+func (d LocalDevices) Preview(ctx context.Context, cameraID string, q Quality) (<-chan image.Image, error) {
 	w, h := q.Size()
 	src, err := capture.Open(capture.Options{Video: videoSource(cameraID), Width: w, Height: h})
 	if err != nil {
@@ -92,8 +91,8 @@ func (d devices) Preview(ctx context.Context, cameraID string, q app.Quality) (<
 	return ch, nil
 }
 
-// Level implements app.Devices.
-func (d devices) Level(ctx context.Context, micID string) (<-chan float64, error) {
+// Level implements Devices.
+func (d LocalDevices) Level(ctx context.Context, micID string) (<-chan float64, error) {
 	src, err := capture.Open(capture.Options{Audio: audioSource(micID)})
 	if err != nil {
 		return nil, err

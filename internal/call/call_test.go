@@ -1,4 +1,4 @@
-package main
+package call
 
 import (
 	"bytes"
@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/crypto/identity"
 )
 
 // expect reads events until one satisfies ok.
-func expect[T app.Event](t *testing.T, m app.Meeting, what string, ok func(T) bool) T {
+func expect[T Event](t *testing.T, m Meeting, what string, ok func(T) bool) T {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -51,39 +50,39 @@ func TestHostAdmitRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &connector{loopbackOnly: true, syntheticMedia: true}
-	t.Cleanup(c.close)
+	c := &Dialer{LoopbackOnly: true, Synthetic: true}
+	t.Cleanup(c.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	media := app.MediaChoice{CameraOn: true, MicOn: true, Quality: app.QualityLow}
+	media := MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
 
-	hm, err := c.Host(ctx, app.HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
+	hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := hm.(*session)
+	host := hm.(*Call)
 	t.Cleanup(host.Leave)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {
 		t.Fatalf("the host's own link does not parse: %v", err)
 	}
 	guestID := newIdentity(t)
-	jm, err := c.Join(ctx, app.JoinRequest{Self: guestID, Name: "Guest", Invite: inv, Media: media})
+	jm, err := c.Join(ctx, JoinRequest{Self: guestID, Name: "Guest", Invite: inv, Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guest := jm.(*session)
+	guest := jm.(*Call)
 	t.Cleanup(guest.Leave)
 
-	w := expect(t, host, "the guest in the waiting room", func(e app.WaitingChanged) bool { return len(e.Joiners) == 1 })
+	w := expect(t, host, "the guest in the waiting room", func(e WaitingChanged) bool { return len(e.Joiners) == 1 })
 	if w.Joiners[0].Name != "Guest" || !w.Joiners[0].Public.Equal(guestID.Public()) || w.Joiners[0].ID != guest.self {
 		t.Fatalf("waiting room shows %+v", w.Joiners[0])
 	}
 	if err := host.Admit(w.Joiners[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, guest, "admission", func(app.Admitted) bool { return true })
-	r := expect(t, guest, "a roster of two", func(e app.RosterChanged) bool { return len(e.Members) == 2 })
+	expect(t, guest, "admission", func(Admitted) bool { return true })
+	r := expect(t, guest, "a roster of two", func(e RosterChanged) bool { return len(e.Members) == 2 })
 	for _, m := range r.Members {
 		if m.Self != (m.ID == guest.self) || m.Host != (m.ID == host.self) {
 			t.Fatalf("roster entry %+v", m)
@@ -95,7 +94,7 @@ func TestHostAdmitRemove(t *testing.T) {
 
 	// Each decodes the other's encrypted video.
 	for _, p := range []struct {
-		s    *session
+		s    *Call
 		from string
 	}{{host, guest.self}, {guest, host.self}} {
 		deadline := time.After(30 * time.Second)
@@ -115,7 +114,7 @@ func TestHostAdmitRemove(t *testing.T) {
 	if err := host.Remove(guest.self); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, guest, "the end of the meeting for the removed guest", func(app.Ended) bool { return true })
+	expect(t, guest, "the end of the meeting for the removed guest", func(Ended) bool { return true })
 	if err := guest.SendChat("still here?"); err == nil {
 		t.Fatal("a removed member could still send chat")
 	}
@@ -124,14 +123,14 @@ func TestHostAdmitRemove(t *testing.T) {
 // The lobby's devices over the synthetic capture drivers: a preview that
 // moves and a microphone level that is not silent.
 func TestDevicesPreviewAndLevel(t *testing.T) {
-	d := devices{synthetic: true}
+	d := LocalDevices{Synthetic: true}
 	cams, mics := d.Cameras(), d.Microphones()
 	if len(cams) != 1 || len(mics) != 1 {
 		t.Fatalf("synthetic devices: %v %v", cams, mics)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	frames, err := d.Preview(ctx, cams[0].ID, app.QualityLow)
+	frames, err := d.Preview(ctx, cams[0].ID, QualityLow)
 	if err != nil {
 		t.Fatal(err)
 	}

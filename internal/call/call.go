@@ -1,0 +1,318 @@
+// Package call owns one Sotto meeting end to end. The desktop app, its
+// --demo and the headless sotto-bot all run meetings through it.
+//
+// Start puts one participant together, dialling the relay exactly once:
+//
+//  1. capture (media/capture) opens the camera and microphone encoders;
+//  2. the media engine (participant) is prepared with the local streams;
+//  3. the relay connection (transport) is dialled, handing remote tracks
+//     to the engine, and is passed down to both sides:
+//  4. the engine publishes on it and runs the receive pipelines;
+//  5. the protocol driver (meetingnet) runs the meeting protocol over its
+//     envelopes and installs frame keys in the engine (meetingnet.Keys);
+//  6. one event loop (loop.go) feeds relay events and timer ticks to the
+//     protocol and turns its events into the GUI's events (contract.go);
+//     decoded pictures go to the Video channel, copied.
+//
+// The contract with the GUI is in contract.go; the GUI (app/) is the only
+// package that imports Fyne, and this package never does.
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"image"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/playout"
+	"github.com/sottohq/sotto/meetingnet"
+	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/transport"
+)
+
+const (
+	// leaveTimeout bounds how long leaving waits for the notice to go out.
+	leaveTimeout = 2 * time.Second
+	// videoBuffer sizes the channel of pictures to the GUI, which drops
+	// pictures when it lags. Events are never dropped.
+	videoBuffer = 16
+)
+
+// Config configures Start.
+type Config struct {
+	Self     *identity.Identity
+	Name     string
+	Contacts meeting.ContactBook // nil: none (demo participants, bots)
+	// Link: for a joiner the parsed invite; for a host its Relay and
+	// Insecure fields say what to put in the invite link, and a non-zero
+	// MeetingID is the meeting to host (otherwise a random one).
+	Link meeting.Link
+	// RelayURL is where to connect; empty means Link.RelayURL() (it
+	// differs for a relay on this computer).
+	RelayURL string
+	Host     bool
+	// Policy is the host's admission policy (meeting.PolicyAsk: the host
+	// decides in the GUI).
+	Policy meeting.Policy
+	// AutoAdmit, if set, is asked about each joiner; true admits it as if
+	// the host had clicked Admit (the demo admits its own participants).
+	AutoAdmit func(identity.Public) bool
+	Capture   capture.Options
+	// Video, if set, is published instead of the captured video (the
+	// bot's VP8 file).
+	Video participant.Stream
+	// CameraOn and MicOn are the lobby's choices.
+	CameraOn, MicOn bool
+	// Speaker is the chosen playback device (Device.ID of Speakers);
+	// empty or "default" is the system default.
+	Speaker string
+	// LoopbackOnly keeps ICE on the loopback interface (demo, tests).
+	LoopbackOnly bool
+	// Headless plays no sound and delivers no pictures (bots); media is
+	// still decoded and counted.
+	Headless bool
+	// SharedTestKey, if set, replaces the meeting protocol with one base
+	// key shared by every participant. TEST ONLY (relay and pipeline
+	// tests of sotto-bot): anyone with the key reads the meeting.
+	SharedTestKey []byte
+	Logger        *slog.Logger
+}
+
+// Call is one running meeting; it implements Meeting.
+type Call struct {
+	cfg   Config
+	src   *capture.Source
+	conn  *transport.Conn
+	part  *participant.Participant
+	ns    *meetingnet.Session // nil with SharedTestKey
+	keys  keying
+	self  string
+	link  string
+	mixer *playout.Mixer
+	out   *playout.Output
+	// audioNote, if set, tells the user why they hear nothing.
+	audioNote string
+
+	quit   chan struct{}
+	wake   chan struct{} // a command produced protocol output
+	done   chan struct{}
+	events chan Event
+
+	videoMu     sync.RWMutex
+	video       chan VideoFrame
+	videoClosed bool
+	untap       func()
+
+	codeMu sync.Mutex
+	code   SecurityCode
+
+	loop     loopState // owned by run (loop.go)
+	quitOnce sync.Once
+	micOn    atomic.Bool
+	share    screenShare // share.go
+}
+
+// Start opens capture, dials the relay once and starts the protocol as
+// host or joiner. It returns once the relay confirmed the join; admission
+// and keys arrive as events.
+func Start(ctx context.Context, cfg Config) (*Call, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RelayURL == "" {
+		cfg.RelayURL = cfg.Link.RelayURL()
+	}
+	c := &Call{
+		cfg:    cfg,
+		quit:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		events: make(chan Event, eventBuffer),
+		video:  make(chan VideoFrame, videoBuffer),
+		mixer:  playout.NewMixer(),
+	}
+	c.loop.pendingAdmit = map[string]bool{}
+	if err := c.start(ctx); err != nil {
+		c.closeMedia()
+		return nil, err
+	}
+	go c.run()
+	return c, nil
+}
+
+func (c *Call) start(ctx context.Context) error {
+	cfg := c.cfg
+	var err error
+	// 1. capture.
+	c.src, err = capture.Open(cfg.Capture)
+	if err != nil && cfg.Capture.Video.Kind != capture.SourceNone {
+		// No usable camera: join with audio only rather than not at all.
+		cfg.Capture.Video = capture.VideoSource{}
+		c.src, err = capture.Open(cfg.Capture)
+	}
+	if err != nil {
+		return fmt.Errorf("open microphone or camera: %w", err)
+	}
+	meetingID := cfg.Link.MeetingID
+	if cfg.Host && meetingID == (meeting.MeetingID{}) {
+		if meetingID, err = meeting.NewMeetingID(rand.Reader); err != nil {
+			return err
+		}
+	}
+	// 2. the media engine.
+	pc := participant.Config{MeetingID: meetingID.String(), Logger: cfg.Logger}
+	if !cfg.Headless {
+		if err := c.openOutput(); err != nil {
+			return err
+		}
+		pc.AudioOut = c.mixer
+		pc.OnVideo = func(session string, img image.Image) { c.deliver(session, img) }
+	}
+	if v := c.videoStream(); v != nil {
+		pc.Video = v
+		c.share.camera = v
+	}
+	if a := c.src.Audio(); a != nil {
+		pc.Audio = a
+	}
+	if c.part, err = participant.New(pc); err != nil {
+		return err
+	}
+	// 3. the relay connection, dialled once.
+	tc := transport.Config{URL: cfg.RelayURL, MeetingID: meetingID.String(), OnTrack: c.part.OnTrack, Logger: cfg.Logger}
+	if cfg.LoopbackOnly {
+		tc.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
+	}
+	if c.conn, err = transport.Dial(ctx, tc); err != nil {
+		return err
+	}
+	c.self = c.conn.SessionID()
+	// 4. media on it.
+	if err := c.part.Start(c.conn); err != nil {
+		return err
+	}
+	// 5. the protocol on it.
+	if c.keys, err = c.newKeying(meetingID); err != nil {
+		return err
+	}
+	c.share.camOn = cfg.CameraOn
+	c.part.SetVideoEnabled(cfg.CameraOn)
+	c.part.SetAudioEnabled(cfg.MicOn)
+	c.micOn.Store(cfg.MicOn)
+	if !cfg.Headless {
+		self := c.self
+		c.untap = c.src.OnVideoImage(func(img image.Image) {
+			if !c.share.active.Load() { // while sharing, the screen is shown (share.go)
+				c.deliver(self, img)
+			}
+		})
+	}
+	return nil
+}
+
+// newKeying starts the meeting protocol, or the shared test key.
+func (c *Call) newKeying(meetingID meeting.MeetingID) (keying, error) {
+	if c.cfg.SharedTestKey != nil {
+		return newSharedKey(c.cfg.SharedTestKey, c.conn, c.part)
+	}
+	nc := meetingnet.Config{
+		Conn: c.conn, Keys: c.part, Identity: c.cfg.Self, Name: c.cfg.Name,
+		Policy: c.cfg.Policy, Contacts: c.cfg.Contacts, Peers: c.conn.Peers(),
+	}
+	var err error
+	if c.cfg.Host {
+		if c.ns, err = meetingnet.Host(nc, meetingID); err != nil {
+			return nil, err
+		}
+		l := meeting.Link{Relay: c.cfg.Link.Relay, Insecure: c.cfg.Link.Insecure, Invite: c.ns.Invite()}
+		c.link = l.String()
+	} else if c.ns, err = meetingnet.Join(nc, c.cfg.Link.Invite); err != nil {
+		return nil, err
+	}
+	return protocolKeying{c.ns}, nil
+}
+
+// deliver copies a picture (the engine reuses it) and offers it to the
+// GUI, dropping it when the GUI is behind. It runs on capture and receive
+// goroutines, never the GUI's.
+func (c *Call) deliver(member string, img image.Image) {
+	c.videoMu.RLock()
+	defer c.videoMu.RUnlock()
+	if c.videoClosed || len(c.video) == cap(c.video) {
+		return
+	}
+	select {
+	case c.video <- VideoFrame{Member: member, Image: clonePicture(img)}:
+	default:
+	}
+}
+
+// clonePicture copies a decoded or captured picture.
+func clonePicture(img image.Image) image.Image {
+	if y, ok := img.(*image.YCbCr); ok {
+		c := *y
+		c.Y = append([]byte(nil), y.Y...)
+		c.Cb = append([]byte(nil), y.Cb...)
+		c.Cr = append([]byte(nil), y.Cr...)
+		return &c
+	}
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for yy := b.Min.Y; yy < b.Max.Y; yy++ {
+		for xx := b.Min.X; xx < b.Max.X; xx++ {
+			out.Set(xx-b.Min.X, yy-b.Min.Y, img.At(xx, yy))
+		}
+	}
+	return out
+}
+
+// closeMedia stops everything Start built, in reverse: the protocol
+// (zeroing its keys), the relay connection (ending the receive pipelines'
+// reads), the media engine (zeroing frame keys), then the devices.
+func (c *Call) closeMedia() {
+	if c.keys != nil {
+		c.keys.close()
+	}
+	if c.untap != nil {
+		c.untap()
+	}
+	if c.out != nil {
+		c.out.Close()
+	}
+	if c.conn != nil {
+		c.conn.Close()
+	}
+	if c.part != nil {
+		c.part.Close()
+	}
+	c.stopShare()
+	if c.src != nil {
+		c.src.Close()
+	}
+}
+
+// Stats is what sotto-bot prints: the media engine's counters and, with
+// the meeting protocol, the meeting state.
+type Stats struct {
+	participant.Stats
+	Meeting *meetingnet.Snapshot `json:"meeting,omitempty"`
+}
+
+// Stats returns a snapshot; safe from any goroutine.
+func (c *Call) Stats() Stats {
+	st := Stats{Stats: c.part.Stats()}
+	if c.ns != nil {
+		snap := c.ns.Snapshot()
+		st.Meeting = &snap
+	}
+	return st
+}
