@@ -177,8 +177,12 @@ func BenchmarkEnvelopeRoundTrip(b *testing.B) {
 		}
 	}()
 	payload := make([]byte, 512)
-	// Let the relay announce c to a.
-	time.Sleep(100 * time.Millisecond)
+	// Wait for the relay to announce c to a.
+	for ev := range a.Events() {
+		if pj, ok := ev.(transport.PeerJoined); ok && pj.ID == c.SessionID() {
+			break
+		}
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		if err := a.SendEnvelope(c.SessionID(), payload); err != nil {

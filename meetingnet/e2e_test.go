@@ -388,7 +388,7 @@ func TestLoopbackMeetingLifecycle(t *testing.T) {
 	check("b removed", ms)
 	waitFor(t, "b to learn it was removed", 5*time.Second, func() bool { return b.s.Snapshot().State == "removed" })
 	removedAt := host.s.Snapshot().Epoch
-	time.Sleep(time.Second) // the relay keeps forwarding media to b
+	awaitUnknownKID(t, b, ms, 10) // the relay keeps forwarding media to b
 	for _, o := range ms {
 		if _, recent := b.decodedFrom(o.sid(), removedAt); recent != 0 {
 			t.Fatalf("removed member decoded %d frames of %s sent after its removal", recent, o.name)
@@ -406,6 +406,31 @@ func TestLoopbackMeetingLifecycle(t *testing.T) {
 			t.Errorf("%s counted %d authentication failures on an honest relay", m.name, n)
 		}
 	}
+}
+
+// awaitUnknownKID waits until r has dropped at least n more video frames of
+// every sender in from for want of their key: the witness that frames
+// sealed after r lost its keys reached it.
+func awaitUnknownKID(t testing.TB, r *member, from []*member, n uint64) {
+	t.Helper()
+	count := func(o *member) uint64 {
+		if v := r.p.Stats().Remotes[o.sid()].Video; v != nil {
+			return v.Dropped.UnknownKID
+		}
+		return 0
+	}
+	base := map[*member]uint64{}
+	for _, o := range from {
+		base[o] = count(o)
+	}
+	waitFor(t, r.name+" to be sent frames it has no key for", 15*time.Second, func() bool {
+		for _, o := range from {
+			if o != r && count(o) < base[o]+n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // decodedUnder returns how many frames of sender r decoded under the

@@ -231,6 +231,34 @@ func connect(t testing.TB, w *world, ms []*member) {
 	w.mu.Unlock()
 }
 
+// flow waits until every member in ms sent at least n more video frames:
+// media time passing, measured by the media itself rather than the clock.
+func flow(t testing.TB, ms []*member, n uint64) {
+	t.Helper()
+	sent := func(m *member) uint64 {
+		if v := m.p.Stats().Sent.Video; v != nil {
+			return v.Frames
+		}
+		return 0
+	}
+	base := make([]uint64, len(ms))
+	for i, m := range ms {
+		base[i] = sent(m)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		done := true
+		for i, m := range ms {
+			done = done && sent(m) >= base[i]+n
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members did not send %d more frames", n)
+		}
+	}
+}
+
 // stopSending mutes everyone and waits until the frames in flight have
 // arrived: until no receiver decodes anything new for half a second (on a
 // loaded machine, under the race detector, that can take seconds).
@@ -346,7 +374,7 @@ func TestMeetingThreeParticipantsLoopback(t *testing.T) {
 		ms = append(ms, w.join(t, url, meeting, uint64(10+i), nil))
 	}
 	connect(t, w, ms)
-	time.Sleep(3 * time.Second)
+	flow(t, ms, 90)
 	// Stage 5: each mixer plays both other speakers. The test reads the
 	// mixers every 20 ms for a second, the way the output device callback
 	// does, and keeps each speaker's loudest level.
@@ -362,7 +390,7 @@ func TestMeetingThreeParticipantsLoopback(t *testing.T) {
 				heard[i][id] = max(heard[i][id], l)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the device period: pacing, not synchronisation
 	}
 	for i, m := range ms {
 		for _, o := range ms {
@@ -455,7 +483,7 @@ func TestMeetingTamperedForwardingIsCountedNeverDecoded(t *testing.T) {
 	}
 	ms := []*member{w.join(t, url, meeting, 1, nil), w.join(t, url, meeting, 2, tamper)}
 	connect(t, w, ms)
-	time.Sleep(3 * time.Second)
+	flow(t, ms, 90)
 	end := time.Now()
 	stopSending(ms)
 
@@ -504,7 +532,7 @@ func TestMeetingKeyRotationAndStopSending(t *testing.T) {
 	a, b := w.join(t, url, meeting, 1, nil), w.join(t, url, meeting, 2, nil)
 	ms := []*member{a, b}
 	connect(t, w, ms)
-	time.Sleep(time.Second)
+	flow(t, ms, 30)
 	newKey := []byte("the rotated key of member one...")
 	if err := b.p.SetReceiveKey(*a.me, 101, newKey); err != nil {
 		t.Fatal(err)
@@ -515,13 +543,14 @@ func TestMeetingKeyRotationAndStopSending(t *testing.T) {
 	if err := a.p.SetSendKey(101, newKey); err == nil {
 		t.Fatal("a KID was accepted twice for sending")
 	}
-	time.Sleep(time.Second)
+	flow(t, ms, 30)
 	b.p.RemoveReceiveKey(a.kid)
-	time.Sleep(500 * time.Millisecond)
+	flow(t, ms, 15)
 
 	a.p.StopSending()
 	before := a.p.Stats().Sent
-	time.Sleep(500 * time.Millisecond)
+	// b keeps sending: the witness that a had time to send and did not.
+	flow(t, []*member{b}, 15)
 	after := a.p.Stats().Sent
 	stopSending(ms)
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sottohq/sotto/internal/call"
 	"github.com/sottohq/sotto/media/codec/vp8"
@@ -58,7 +57,6 @@ func TestTwoBotsExchangeMedia(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		time.Sleep(200 * time.Millisecond)
 	}
 	wg.Wait()
 

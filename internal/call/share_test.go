@@ -246,9 +246,11 @@ func shareWithoutCamera(t *testing.T) {
 	if err := host.SetScreenShare(false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // frames in flight
+	// The host's audio keeps flowing: the witness that its video had time
+	// to send frames (first the ones in flight) and sent none after them.
+	audioFlow(t, host, 15)
 	before := host.part.Stats().Sent.Video.Frames
-	time.Sleep(500 * time.Millisecond)
+	audioFlow(t, host, 25)
 	if after := host.part.Stats().Sent.Video.Frames; after != before {
 		t.Fatalf("%d video frames sent after sharing stopped without a camera", after-before)
 	}
@@ -257,6 +259,18 @@ func shareWithoutCamera(t *testing.T) {
 	// fail to decrypt or decode.
 	if f, _ := guestDrops(guest, host); f != baseFailed {
 		t.Fatalf("guest could not decrypt or decode host video: %+v", guest.part.Stats().Remotes[host.self].Video)
+	}
+}
+
+// audioFlow waits until c sent n more audio frames (20 ms each).
+func audioFlow(t *testing.T, c *Call, n uint64) {
+	t.Helper()
+	frames := func() uint64 { return c.part.Stats().Sent.Audio.Frames }
+	want := frames() + n
+	for deadline := time.Now().Add(30 * time.Second); frames() < want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d audio frames sent, want %d", frames(), want)
+		}
 	}
 }
 
