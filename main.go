@@ -104,7 +104,7 @@ func run() error {
 	fa := fyneapp.NewWithID(appID)
 	a, err := app.New(fa, app.Config{
 		Dir: dir, DefaultRelay: *relayAddr, Connector: conn,
-		Devices: devices{synthetic: *demoMode}, ContactsByProtocol: true,
+		Devices: devices{synthetic: *demoMode},
 	})
 	if err != nil {
 		return err

@@ -29,11 +29,6 @@ var fastKDF = identity.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
 	t.Helper()
-	return newAppWith(t, dir, m, false)
-}
-
-func newAppWith(t *testing.T, dir string, m *apptest.Meeting, byProtocol bool) *app.App {
-	t.Helper()
 	fa := test.NewTempApp(t)
 	if m == nil {
 		m = apptest.NewMeeting()
@@ -41,7 +36,6 @@ func newAppWith(t *testing.T, dir string, m *apptest.Meeting, byProtocol bool) *
 	a, err := app.New(fa, app.Config{
 		Dir: dir, KDF: fastKDF, DefaultRelay: "relay.example:8443",
 		Connector: apptest.NewConnector(m), Devices: apptest.Devices{},
-		ContactsByProtocol: byProtocol,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +254,10 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
 
 	bob, eve := newPeer(t), newPeer(t)
-	m.Emit(app.WaitingChanged{Joiners: []app.Joiner{{ID: "j-bob", Name: "Bob", Public: bob}, {ID: "j-eve", Name: "Eve", Public: eve}}})
+	m.Emit(app.WaitingChanged{Joiners: []app.Joiner{
+		{ID: "j-bob", Name: "Bob", Public: bob, Contact: identity.StatusNew},
+		{ID: "j-eve", Name: "Eve", Public: eve, Contact: identity.StatusNew},
+	}})
 	eventually(t, "two joiners listed", func() bool { return len(mv.Waiting.Objects) == 2 })
 
 	// Each entry shows the real safety number, 12 groups of 5 digits.
@@ -341,23 +338,17 @@ func TestVerificationDialog(t *testing.T) {
 
 func TestAlerts(t *testing.T) {
 	lockUI(t)
-	dir := t.TempDir()
-	// Before the meeting, the contacts store knows "Bob" with one key.
-	contacts, err := identity.OpenContacts(filepath.Join(dir, identity.ContactsFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldBob := newPeer(t)
-	if _, err := contacts.Observe("Bob", oldBob); err != nil {
-		t.Fatal(err)
-	}
 	m := apptest.NewMeeting()
-	a := newApp(t, dir, m)
+	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
 	mv := hostMeeting(t, a, m)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
+	// The protocol found Bob's name in the contacts with another key.
 	newBob, carol := newPeer(t), newPeer(t)
-	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}, {ID: "carol", Name: "Carol", Public: carol}}})
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a),
+		{ID: "bob", Name: "Bob", Public: newBob, Contact: identity.StatusKeyChanged},
+		{ID: "carol", Name: "Carol", Public: carol, Contact: identity.StatusNew},
+	}})
 	eventually(t, "joined, key-changed and unverified alerts", func() bool {
 		return hasAlert(a, app.AlertDanger, "changed since you last met") && hasAlert(a, app.AlertInfo, "Carol joined") &&
 			hasAlert(a, app.AlertWarning, "2 members are in this meeting not verified")
@@ -368,7 +359,7 @@ func TestAlerts(t *testing.T) {
 	m.Emit(app.Undecryptable{Member: "carol"})
 	eventually(t, "undecryptable alert", func() bool { return hasAlert(a, app.AlertDanger, "from Carol cannot be decrypted") })
 	m.Emit(app.RelayInjected{Session: "ghost"})
-	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}}})
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newBob}}})
 	eventually(t, "left and relay alerts", func() bool {
 		return hasAlert(a, app.AlertInfo, "Carol left") && hasAlert(a, app.AlertDanger, "relay tried to add a participant")
 	})
@@ -446,13 +437,13 @@ func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 	}
 }
 
-// When the protocol consults the contacts store, the app shows its answer
-// and never asks the store itself (a second question would turn "key
-// changed" into "known").
+// The protocol consults the contacts store; the app shows its answer and
+// never asks the store itself (a second question would turn "key changed"
+// into "known").
 func TestContactStatusFromProtocol(t *testing.T) {
 	lockUI(t)
 	m := apptest.NewMeeting()
-	a := newAppWith(t, t.TempDir(), m, true)
+	a := newApp(t, t.TempDir(), m)
 	createIdentity(t, a, "Ada", "")
 	mv := hostMeeting(t, a, m)
 	bob := newPeer(t)

@@ -8,28 +8,29 @@ import (
 	"github.com/sottohq/sotto/crypto/identity"
 )
 
-// pumpEvents reads meeting events, looks members up in the contacts store
-// (a file write, so not on the UI thread), and applies them on the UI thread.
+// pumpEvents reads meeting events and applies them on the UI thread.
+//
+// The meeting protocol consults the contacts store (it holds the store from
+// the Host or Join request) and reports each key's status once: in the
+// member's or joiner's Contact field, or, when the answer comes later, as a
+// ContactStatus event. The app never asks the store itself: a second
+// question about the same key would turn a first "key changed" into
+// "known". observe keeps the first answer per ID, so a later roster that
+// repeats the member does not overwrite it.
 func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	observed := map[string]memberTrust{}
-	observe := func(id, name string, pub identity.Public, self bool, known identity.Status) (memberTrust, bool) {
+	observe := func(id string, self bool, known identity.Status) (memberTrust, bool) {
 		if self {
 			return trustSelf, false
 		}
 		if t, ok := observed[id]; ok {
 			return t, false
 		}
-		t := trustFromStatus(known)
-		if known == 0 && s.a.cfg.ContactsByProtocol {
-			return t, false // the protocol reports it later
-		}
 		if known == 0 {
-			// The protocol did not consult the contacts store: do it here.
-			if st, err := s.a.contacts.Observe(name, pub); err == nil {
-				t = trustFromStatus(st)
-			}
+			return trustUnknown, false // a ContactStatus event follows
 		}
+		t := trustFromStatus(known)
 		observed[id] = t
 		return t, true
 	}
@@ -39,14 +40,14 @@ func (s *meetingScreen) pumpEvents(ctx context.Context, cancel context.CancelFun
 		case RosterChanged:
 			fresh = map[string]memberTrust{}
 			for _, mb := range e.Members {
-				if t, isNew := observe(mb.ID, mb.Name, mb.Public, mb.Self, mb.Contact); isNew || mb.Self {
+				if t, isNew := observe(mb.ID, mb.Self, mb.Contact); isNew || mb.Self {
 					fresh[mb.ID] = t
 				}
 			}
 		case WaitingChanged:
 			fresh = map[string]memberTrust{}
 			for _, j := range e.Joiners {
-				if t, isNew := observe(j.ID, j.Name, j.Public, false, j.Contact); isNew {
+				if t, isNew := observe(j.ID, false, j.Contact); isNew {
 					fresh[j.ID] = t
 				}
 			}

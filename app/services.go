@@ -127,8 +127,8 @@ type Member struct {
 	Muted     bool
 	CameraOff bool
 	// Contact is what the contacts store said when the meeting protocol
-	// saw this key; zero if it has not (yet). Without
-	// Config.ContactsByProtocol the app then asks the store itself.
+	// saw this key; zero if it has not (yet): a ContactStatus event then
+	// brings the answer.
 	Contact identity.Status
 }
 
@@ -204,8 +204,8 @@ type Undecryptable struct{ Member string }
 type RelayInjected struct{ Session string }
 
 // ContactStatus reports what the contacts store said about a member or
-// joiner, when the meeting protocol consults the store itself
-// (Config.ContactsByProtocol).
+// joiner whose status the protocol did not know when it first reported
+// them.
 type ContactStatus struct {
 	Member string
 	Status identity.Status
