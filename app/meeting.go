@@ -224,24 +224,24 @@ func (s *meetingScreen) syncControls() {
 }
 
 func (s *meetingScreen) toggleMic() {
-	s.micOn = !s.micOn
-	on := s.micOn
-	s.syncControls()
-	s.callUndo("switch the microphone", func() error { return s.m.SetMicrophone(on) }, func() { s.micOn = !on })
+	s.toggle(&s.micOn, "switch the microphone", s.m.SetMicrophone)
 }
 
 func (s *meetingScreen) toggleCamera() {
-	s.camOn = !s.camOn
-	on := s.camOn
-	s.syncControls()
-	s.callUndo("switch the camera", func() error { return s.m.SetCamera(on) }, func() { s.camOn = !on })
+	s.toggle(&s.camOn, "switch the camera", s.m.SetCamera)
 }
 
 func (s *meetingScreen) toggleShare() {
-	s.sharing = !s.sharing
-	on := s.sharing
+	s.toggle(&s.sharing, "share the screen", s.m.SetScreenShare)
+}
+
+// toggle flips a media switch at once, so the button answers the click,
+// asks the meeting to follow, and flips it back if that fails.
+func (s *meetingScreen) toggle(on *bool, what string, set func(bool) error) {
+	*on = !*on
+	want := *on
 	s.syncControls()
-	s.callUndo("share the screen", func() error { return s.m.SetScreenShare(on) }, func() { s.sharing = !on })
+	s.callUndo(what, func() error { return set(want) }, func() { *on = !want })
 }
 
 // call runs a meeting operation off the UI thread and reports failure.

@@ -93,8 +93,7 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 			if !known[j.ID] && s.isHost {
 				al.show(Alert{Kind: AlertInfo, Text: displayName(j.Name) + " is in the waiting room."})
 				if s.jtrust[j.ID] == trustKeyChanged {
-					al.show(Alert{Kind: AlertDanger, Key: "keychanged:" + j.ID,
-						Text: "The name " + displayName(j.Name) + " was used by a different key when you last met. Compare safety numbers before admitting."})
+					s.alertKeyChanged(j.ID, j.Name, true)
 				}
 			}
 		}
@@ -132,8 +131,7 @@ func (s *meetingScreen) applyContact(id string, t memberTrust) {
 		if j.ID == id {
 			s.jtrust[id] = t
 			if t == trustKeyChanged && s.isHost {
-				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "keychanged:" + id,
-					Text: "The name " + displayName(j.Name) + " was used by a different key when you last met. Compare safety numbers before admitting."})
+				s.alertKeyChanged(id, j.Name, true)
 			}
 			s.syncWaiting()
 		}
@@ -145,19 +143,21 @@ func (s *meetingScreen) applyContact(id string, t memberTrust) {
 		if s.trust[id] == t {
 			return
 		}
-		s.trust[id] = t
 		if t == trustKeyChanged {
-			s.a.alerts.show(Alert{Kind: AlertDanger, Key: "keychanged:" + id,
-				Text: "The key of " + displayName(m.Name) + " changed since you last met. This is what an impersonator looks like (or a reinstall): compare safety numbers before trusting them."})
+			s.alertKeyChanged(id, m.Name, false)
 		}
-		s.tilesMu.Lock()
-		if tl := s.tiles[id]; tl != nil {
-			tl.setStatus(t)
-		}
-		s.tilesMu.Unlock()
-		s.syncParticipants()
-		s.syncUnverified()
+		s.setTrust(id, t)
 	}
+}
+
+// alertKeyChanged warns that the contacts know name with another key: a
+// joiner still waiting to be admitted, or a member already in.
+func (s *meetingScreen) alertKeyChanged(id, name string, waiting bool) {
+	text := "The key of " + displayName(name) + " changed since you last met. This is what an impersonator looks like (or a reinstall): compare safety numbers before trusting them."
+	if waiting {
+		text = "The name " + displayName(name) + " was used by a different key when you last met. Compare safety numbers before admitting."
+	}
+	s.a.alerts.show(Alert{Kind: AlertDanger, Key: "keychanged:" + id, Text: text})
 }
 
 func (s *meetingScreen) memberName(id string) string {
@@ -193,8 +193,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 			al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " joined."})
 		}
 		if _, was := old[m.ID]; !was && !m.Self && s.trust[m.ID] == trustKeyChanged {
-			al.show(Alert{Kind: AlertDanger, Key: "keychanged:" + m.ID,
-				Text: "The key of " + displayName(m.Name) + " changed since you last met. This is what an impersonator looks like (or a reinstall): compare safety numbers before trusting them."})
+			s.alertKeyChanged(m.ID, m.Name, false)
 		}
 	}
 	for id, m := range old {

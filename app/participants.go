@@ -95,16 +95,20 @@ func plural(n int, one, many string) string {
 
 func (s *meetingScreen) verify(m Member) {
 	code := s.code
-	s.a.showVerify(m.Name, m.Public, &code, func() {
-		s.trust[m.ID] = trustVerified
-		s.tilesMu.Lock()
-		if t := s.tiles[m.ID]; t != nil {
-			t.setStatus(trustVerified)
-		}
-		s.tilesMu.Unlock()
-		s.syncParticipants()
-		s.syncUnverified()
-	})
+	s.a.showVerify(m.Name, m.Public, &code, func() { s.setTrust(m.ID, trustVerified) })
+}
+
+// setTrust records a member's trust and shows it on their tile, in the
+// participants panel and in the unverified count.
+func (s *meetingScreen) setTrust(id string, t memberTrust) {
+	s.trust[id] = t
+	s.tilesMu.Lock()
+	if tl := s.tiles[id]; tl != nil {
+		tl.setStatus(t)
+	}
+	s.tilesMu.Unlock()
+	s.syncParticipants()
+	s.syncUnverified()
 }
 
 func (s *meetingScreen) showCode() {
