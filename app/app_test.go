@@ -241,16 +241,23 @@ func hostMeeting(t *testing.T, a *app.App, m *apptest.Meeting) *app.MeetingView 
 	return a.MeetingView()
 }
 
+// hostedMeeting starts the app, creates Ada's identity and hosts a meeting
+// on a fresh scripted meeting.
+func hostedMeeting(t *testing.T) (*app.App, *apptest.Meeting, *app.MeetingView) {
+	t.Helper()
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	return a, m, hostMeeting(t, a, m)
+}
+
 func selfMember(a *app.App) app.Member {
 	return app.Member{ID: "self", Name: "Ada", Self: true, Host: true}
 }
 
 func TestWaitingRoomAdmitDeny(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
 
 	bob, eve := newPeer(t), newPeer(t)
@@ -277,8 +284,8 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 		t.Fatalf("waiting entry lacks the contact status: %q", texts)
 	}
 
-	tap(button(t, mv.Waiting.Objects[0], "Admit"))
-	tap(button(t, mv.Waiting.Objects[1], "Deny"))
+	tap(findButton(t, mv.Waiting.Objects[0], "Admit"))
+	tap(findButton(t, mv.Waiting.Objects[1], "Deny"))
 	eventually(t, "admit and deny calls", func() bool {
 		c := m.Calls()
 		return slices.Contains(c, "Admit j-bob") && slices.Contains(c, "Deny j-eve")
@@ -290,10 +297,7 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 
 func TestVerificationDialog(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	bob := newPeer(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
 	eventually(t, "one unverified member shown", func() bool {
@@ -338,10 +342,7 @@ func TestVerificationDialog(t *testing.T) {
 
 func TestAlerts(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
 	// The protocol found Bob's name in the contacts with another key.
 	newBob, carol := newPeer(t), newPeer(t)
@@ -369,10 +370,7 @@ func TestAlerts(t *testing.T) {
 
 func TestVideoTilesShowFrames(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newPeer(t)}}})
 	eventually(t, "tiles", func() bool { return mv.TileShown("bob") == 0 && mv.TileShown("self") == 0 })
 	if !mv.TilePlaceholderVisible("bob") {
@@ -414,7 +412,8 @@ func labelTexts(o fyne.CanvasObject) []string {
 	return out
 }
 
-func button(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
+// findButton returns the button labelled text among o's parts.
+func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	t.Helper()
 	var b *widget.Button
 	walk(o, func(o fyne.CanvasObject) {
@@ -428,11 +427,20 @@ func button(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	return b
 }
 
+// walk visits o and everything under it, widgets' parts included, except
+// the parts of progress bars: making an infinite bar's renderer starts its
+// animation, which the spinner tests must see only when the app starts it.
 func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 	f(o)
-	if c, ok := o.(*fyne.Container); ok {
-		for _, x := range c.Objects {
-			walk(x, f)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walk(c, f)
+		}
+	case *widget.ProgressBarInfinite:
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walk(c, f)
 		}
 	}
 }
@@ -442,10 +450,7 @@ func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 // into "known").
 func TestContactStatusFromProtocol(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	bob := newPeer(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
 	eventually(t, "member listed as being checked", func() bool {
