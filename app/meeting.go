@@ -290,14 +290,3 @@ func (s *meetingScreen) end(reason string) {
 		s.a.alerts.show(Alert{Kind: AlertWarning, Key: "ended", Text: "The meeting ended: " + reason})
 	}
 }
-
-// TileStats reports, per member ID, how many frames each tile has shown.
-func (s *meetingScreen) tileStats() map[string]uint64 {
-	s.tilesMu.Lock()
-	defer s.tilesMu.Unlock()
-	out := make(map[string]uint64, len(s.tiles))
-	for id, t := range s.tiles {
-		out[id] = t.shown.Load()
-	}
-	return out
-}
