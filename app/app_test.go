@@ -378,7 +378,6 @@ func TestVideoTilesShowFrames(t *testing.T) {
 	}
 	for i := range 5 {
 		m.Frame("bob", apptest.Pattern(64, 48, i))
-		time.Sleep(5 * time.Millisecond)
 	}
 	eventually(t, "bob's frames shown", func() bool { return mv.TileShown("bob") >= 1 })
 	if mv.TilePlaceholderVisible("bob") || !mv.TilePlaceholderVisible("self") {
