@@ -112,11 +112,7 @@ func TestTileConvertMatchesColorModel(t *testing.T) {
 func TestTilePresentsOncePerTick(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const every = 40 * time.Millisecond
-		c := &displayClock{every: every}
-		defer waitIdle(c)
-		tile := newVideoTile("m1", "Ana Example", false)
-		defer tile.stop()
-		tile.clock = c
+		tile, c := clockedTile(t, every)
 		src := image.NewYCbCr(image.Rect(0, 0, 64, 48), image.YCbCrSubsampleRatio420)
 		for i := range src.Cb {
 			src.Cb[i], src.Cr[i] = 128, 128
@@ -191,11 +187,7 @@ func TestTilePresentsOncePerTick(t *testing.T) {
 func TestTileSpreadsBurstOverTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const every = 100 * time.Millisecond
-		c := &displayClock{every: every}
-		defer waitIdle(c)
-		tile := newVideoTile("m1", "Ana Example", false)
-		defer tile.stop()
-		tile.clock = c
+		tile, _ := clockedTile(t, every)
 		for i := range 2 {
 			f := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
 			for j := range f.Y {
@@ -234,11 +226,7 @@ func TestTileSpreadsBurstOverTicks(t *testing.T) {
 func TestDisplayClockStopsWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const every = 5 * time.Millisecond
-		c := &displayClock{every: every}
-		defer waitIdle(c)
-		tile := newVideoTile("m1", "Ana Example", false)
-		defer tile.stop()
-		tile.clock = c
+		tile, c := clockedTile(t, every)
 		running := func() bool {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -263,11 +251,20 @@ func TestDisplayClockStopsWhenIdle(t *testing.T) {
 	})
 }
 
-// waitIdle lets c's goroutine see clockIdleTicks ticks without a picture
-// and end, as a synctest bubble requires of its goroutines before it ends.
-func waitIdle(c *displayClock) {
-	time.Sleep((clockIdleTicks + 1) * c.every)
-	synctest.Wait()
+// clockedTile makes a tile on its own display clock of period every, in
+// the caller's synctest bubble. When the test ends it stops the tile and
+// lets the clock's goroutine see clockIdleTicks empty ticks and end, as the
+// bubble requires of its goroutines.
+func clockedTile(t *testing.T, every time.Duration) (*videoTile, *displayClock) {
+	c := &displayClock{every: every}
+	tile := newVideoTile("m1", "Ana Example", false)
+	tile.clock = c
+	t.Cleanup(func() {
+		tile.stop()
+		time.Sleep((clockIdleTicks + 1) * every)
+		synctest.Wait()
+	})
+	return tile, c
 }
 
 func TestGridShape(t *testing.T) {
