@@ -12,7 +12,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,9 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
-	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/sottohq/sotto/app"
@@ -32,13 +29,6 @@ import (
 
 // appID is the desktop application ID (also in FyneApp.toml).
 const appID = "org.sotto.desktop"
-
-// reportEnv names a file the app rewrites with its on-screen state every
-// reportEvery (the real-window test reads it).
-const (
-	reportEnv   = "SOTTO_UI_REPORT"
-	reportEvery = 250 * time.Millisecond
-)
 
 func main() {
 	if err := run(); err != nil {
@@ -95,7 +85,7 @@ func run() error {
 	fa := fyneapp.NewWithID(appID)
 	a, err := app.New(fa, app.Config{
 		Dir: dir, DefaultRelay: *relayAddr, Connector: dialer,
-		Devices: call.LocalDevices{Synthetic: *demoMode}, ContactsByProtocol: true,
+		Devices: call.LocalDevices{Synthetic: *demoMode},
 	})
 	if err != nil {
 		return err
@@ -111,9 +101,7 @@ func run() error {
 			CameraOn: true, MicOn: true, Quality: app.QualityMedium,
 		})
 	}
-	if path := os.Getenv(reportEnv); path != "" {
-		go writeReports(a, path)
-	}
+	startReports(a)
 	a.Window().ShowAndRun()
 	return nil
 }
@@ -127,31 +115,4 @@ func parsePortRange(s string) (lo, hi uint16, err error) {
 		return 0, 0, fmt.Errorf("--media-ports %q: want low-high, e.g. 50000-50100", s)
 	}
 	return uint16(l), uint16(h), nil
-}
-
-// uiReport is app.Report plus how long the UI thread took to pick up the
-// request (its responsiveness while video plays).
-type uiReport struct {
-	app.Report
-	UIDelayMillis float64 `json:"ui_delay_ms"`
-}
-
-// writeReports rewrites path with the app's on-screen state.
-func writeReports(a *app.App, path string) {
-	for range time.Tick(reportEvery) {
-		var r uiReport
-		asked := time.Now()
-		fyne.DoAndWait(func() {
-			r.UIDelayMillis = float64(time.Since(asked).Microseconds()) / 1000
-			r.Report = a.Report()
-		})
-		b, err := json.Marshal(r)
-		if err != nil {
-			continue
-		}
-		tmp := path + ".tmp"
-		if os.WriteFile(tmp, b, 0o600) == nil {
-			os.Rename(tmp, path)
-		}
-	}
 }

@@ -1,10 +1,11 @@
 package main
 
 // Real-window tests: the app runs with Fyne's OpenGL driver on a virtual X
-// server (Xvfb), in a child process started from this test binary, and is
-// observed from outside: its state report (SOTTO_UI_REPORT) says where the
-// video tiles are, and screenshots taken with ImageMagick's import show what
-// is really on screen (Fyne's own Canvas().Capture() is blank on GL).
+// server (Xvfb), as a binary built for the test with -tags uireport, and is
+// observed from outside: its state report (SOTTO_UI_REPORT, only in such
+// builds) says where the video tiles are, and screenshots taken with
+// ImageMagick's import show what is really on screen (Fyne's own
+// Canvas().Capture() is blank on GL).
 
 import (
 	"encoding/json"
@@ -17,29 +18,98 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/app"
 	"github.com/sottohq/sotto/internal/xvfbtest"
 )
 
-// childEnv makes the test binary run the app instead of the tests.
-const childEnv = "SOTTO_TEST_RUN_APP"
-
 var screenshots = flag.String("screenshots", "", "also copy the demo screenshot into this directory (docs/screenshots)")
 
+// The app binary under test, built once per test run.
+var appBuild struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 func TestMain(m *testing.M) {
-	if args := os.Getenv(childEnv); args != "" {
-		// The child: this goroutine is on the main OS thread, as GLFW needs.
-		os.Args = append([]string{"sotto"}, strings.Fields(args)...)
-		flag.CommandLine = flag.NewFlagSet("sotto", flag.ExitOnError)
-		main()
-		os.Exit(0)
+	code := m.Run()
+	if appBuild.dir != "" {
+		os.RemoveAll(appBuild.dir)
 	}
-	os.Exit(m.Run())
+	os.Exit(code)
+}
+
+// appBinary builds this package with the state report compiled in
+// (-tags uireport), and with the race detector when this test binary has
+// it, so the app's races show up in its output.
+func appBinary(t testing.TB) string {
+	t.Helper()
+	b := &appBuild
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "sotto-uitest-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "sotto")
+		args := []string{"build", "-tags", "uireport", "-o", b.path}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("build the app: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// raceEnabled reports whether this binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// uiState is the app's state report (uiState in report.go, which a
+// build without the uireport tag does not have): what the window shows.
+type uiState struct {
+	Screen     string      `json:"screen"`
+	Tiles      []tileState `json:"tiles"`
+	Alerts     []string    `json:"alerts"`
+	Unverified int         `json:"unverified"`
+	// UIDelayMillis is how long the UI thread took to pick up the report
+	// request.
+	UIDelayMillis float64 `json:"ui_delay_ms"`
+}
+
+// tileState is one video tile (tileState); X, Y, W, H are in canvas
+// pixels.
+type tileState struct {
+	Member      string `json:"member"`
+	Self        bool   `json:"self"`
+	Shown       uint64 `json:"shown"`
+	Offered     uint64 `json:"offered"`
+	Placeholder bool   `json:"placeholder"`
+	X           int    `json:"x"`
+	Y           int    `json:"y"`
+	W           int    `json:"w"`
+	H           int    `json:"h"`
 }
 
 // xserver is a private Xvfb display.
@@ -67,9 +137,9 @@ func startApp(t testing.TB, x *xserver, args string) *runningApp {
 		t.Fatal(err)
 	}
 	r := &runningApp{report: filepath.Join(dir, "report.json"), x: x, log: logf}
-	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	r.cmd = exec.Command(appBinary(t), strings.Fields(args)...)
 	r.cmd.Env = append(os.Environ(),
-		childEnv+"="+args, "DISPLAY="+x.display, "SOTTO_UI_REPORT="+r.report,
+		"DISPLAY="+x.display, "SOTTO_UI_REPORT="+r.report,
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "SOTTO_CONFIG_DIR="+filepath.Join(dir, "sotto"),
 		"FYNE_SCALE=1")
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
@@ -93,33 +163,20 @@ func startApp(t testing.TB, x *xserver, args string) *runningApp {
 	return r
 }
 
-func (r *runningApp) state(t testing.TB) (app.Report, bool) {
+func (r *runningApp) state(t testing.TB) (uiState, bool) {
 	b, err := os.ReadFile(r.report)
 	if err != nil {
-		return app.Report{}, false
+		return uiState{}, false
 	}
-	var rep app.Report
+	var rep uiState
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return app.Report{}, false
+		return uiState{}, false
 	}
 	return rep, true
 }
 
-// uiDelay returns the UI thread's latest pick-up delay in milliseconds.
-func (r *runningApp) uiDelay() float64 {
-	b, err := os.ReadFile(r.report)
-	if err != nil {
-		return 0
-	}
-	var u struct {
-		D float64 `json:"ui_delay_ms"`
-	}
-	json.Unmarshal(b, &u)
-	return u.D
-}
-
 // waitFor polls the report until cond holds.
-func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(app.Report) bool) app.Report {
+func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(uiState) bool) uiState {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -139,8 +196,8 @@ func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, c
 
 // remoteLive reports whether n remote tiles have shown at least frames
 // decoded frames each.
-func remoteLive(n int, frames uint64) func(app.Report) bool {
-	return func(r app.Report) bool {
+func remoteLive(n int, frames uint64) func(uiState) bool {
+	return func(r uiState) bool {
 		if r.Screen != "meeting" {
 			return false
 		}
@@ -176,7 +233,7 @@ func screenshot(t testing.TB, display, path string) image.Image {
 }
 
 // picture is a tile's area on the screen, inside its active-speaker ring.
-func picture(origin image.Point, tl app.TileReport) image.Rectangle {
+func picture(origin image.Point, tl tileState) image.Rectangle {
 	r := image.Rect(tl.X, tl.Y, tl.X+tl.W, tl.Y+tl.H).Add(origin)
 	return r.Inset(6)
 }
@@ -250,7 +307,7 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	// Alerts appearing or expiring move the tiles: take the two shots
 	// while the layout stays put.
 	var first, second image.Image
-	var after app.Report
+	var after uiState
 	for attempt := 0; ; attempt++ {
 		rep, _ = a.state(t)
 		first = screenshot(t, x.display, filepath.Join(dir, "demo-1.png"))
@@ -302,7 +359,7 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 }
 
 // sameLayout reports whether two reports place the same tiles alike.
-func sameLayout(a, b app.Report) bool {
+func sameLayout(a, b uiState) bool {
 	if len(a.Tiles) != len(b.Tiles) {
 		return false
 	}
@@ -347,10 +404,8 @@ func BenchmarkDemoRender(b *testing.B) {
 	// While frames flow, sample how long the UI thread takes to run a
 	// request (the report writer measures it every 250 ms).
 	maxDelay := 0.0
-	rep := a.waitFor(b, "frames", 10*time.Minute, func(r app.Report) bool {
-		if d := a.uiDelay(); d > maxDelay {
-			maxDelay = d
-		}
+	rep := a.waitFor(b, "frames", 10*time.Minute, func(r uiState) bool {
+		maxDelay = max(maxDelay, r.UIDelayMillis)
 		return totalShown(r)-totalShown(start) >= uint64(b.N)
 	})
 	b.StopTimer()
@@ -379,7 +434,7 @@ func BenchmarkDemoRender(b *testing.B) {
 	b.ReportMetric(maxDelay, "max-ui-delay-ms")
 }
 
-func totalShown(r app.Report) uint64 {
+func totalShown(r uiState) uint64 {
 	var n uint64
 	for _, t := range r.Tiles {
 		n += t.Shown

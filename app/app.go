@@ -35,14 +35,12 @@ type Config struct {
 	KDF identity.KDFParams
 	// DefaultRelay is the relay address used when settings name none.
 	DefaultRelay string
-	Connector    Connector
-	Devices      Devices
-	// ContactsByProtocol says the meeting protocol consults the contacts
-	// store (it is handed Contacts in each request) and reports the
-	// answers as ContactStatus events; the app then never asks the store
-	// about members itself, which would turn a first "key changed" answer
-	// into "known".
-	ContactsByProtocol bool
+	// Connector starts meetings. Their protocol consults the contacts
+	// store handed over in each request and reports its answers
+	// (Member.Contact, ContactStatus); the app never asks the store about
+	// members itself.
+	Connector Connector
+	Devices   Devices
 }
 
 // App is the running desktop application: one window whose content is one

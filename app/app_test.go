@@ -29,11 +29,6 @@ var fastKDF = identity.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 func newApp(t *testing.T, dir string, m *apptest.Meeting) *app.App {
 	t.Helper()
-	return newAppWith(t, dir, m, false)
-}
-
-func newAppWith(t *testing.T, dir string, m *apptest.Meeting, byProtocol bool) *app.App {
-	t.Helper()
 	fa := test.NewTempApp(t)
 	if m == nil {
 		m = apptest.NewMeeting()
@@ -41,7 +36,6 @@ func newAppWith(t *testing.T, dir string, m *apptest.Meeting, byProtocol bool) *
 	a, err := app.New(fa, app.Config{
 		Dir: dir, KDF: fastKDF, DefaultRelay: "relay.example:8443",
 		Connector: apptest.NewConnector(m), Devices: apptest.Devices{},
-		ContactsByProtocol: byProtocol,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -247,20 +241,30 @@ func hostMeeting(t *testing.T, a *app.App, m *apptest.Meeting) *app.MeetingView 
 	return a.MeetingView()
 }
 
+// hostedMeeting starts the app, creates Ada's identity and hosts a meeting
+// on a fresh scripted meeting.
+func hostedMeeting(t *testing.T) (*app.App, *apptest.Meeting, *app.MeetingView) {
+	t.Helper()
+	m := apptest.NewMeeting()
+	a := newApp(t, t.TempDir(), m)
+	createIdentity(t, a, "Ada", "")
+	return a, m, hostMeeting(t, a, m)
+}
+
 func selfMember(a *app.App) app.Member {
 	return app.Member{ID: "self", Name: "Ada", Self: true, Host: true}
 }
 
 func TestWaitingRoomAdmitDeny(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
 
 	bob, eve := newPeer(t), newPeer(t)
-	m.Emit(app.WaitingChanged{Joiners: []app.Joiner{{ID: "j-bob", Name: "Bob", Public: bob}, {ID: "j-eve", Name: "Eve", Public: eve}}})
+	m.Emit(app.WaitingChanged{Joiners: []app.Joiner{
+		{ID: "j-bob", Name: "Bob", Public: bob, Contact: identity.StatusNew},
+		{ID: "j-eve", Name: "Eve", Public: eve, Contact: identity.StatusNew},
+	}})
 	eventually(t, "two joiners listed", func() bool { return len(mv.Waiting.Objects) == 2 })
 
 	// Each entry shows the real safety number, 12 groups of 5 digits.
@@ -280,8 +284,8 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 		t.Fatalf("waiting entry lacks the contact status: %q", texts)
 	}
 
-	tap(button(t, mv.Waiting.Objects[0], "Admit"))
-	tap(button(t, mv.Waiting.Objects[1], "Deny"))
+	tap(findButton(t, mv.Waiting.Objects[0], "Admit"))
+	tap(findButton(t, mv.Waiting.Objects[1], "Deny"))
 	eventually(t, "admit and deny calls", func() bool {
 		c := m.Calls()
 		return slices.Contains(c, "Admit j-bob") && slices.Contains(c, "Deny j-eve")
@@ -293,10 +297,7 @@ func TestWaitingRoomAdmitDeny(t *testing.T) {
 
 func TestVerificationDialog(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	bob := newPeer(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
 	eventually(t, "one unverified member shown", func() bool {
@@ -341,23 +342,14 @@ func TestVerificationDialog(t *testing.T) {
 
 func TestAlerts(t *testing.T) {
 	lockUI(t)
-	dir := t.TempDir()
-	// Before the meeting, the contacts store knows "Bob" with one key.
-	contacts, err := identity.OpenContacts(filepath.Join(dir, identity.ContactsFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldBob := newPeer(t)
-	if _, err := contacts.Observe("Bob", oldBob); err != nil {
-		t.Fatal(err)
-	}
-	m := apptest.NewMeeting()
-	a := newApp(t, dir, m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
+	// The protocol found Bob's name in the contacts with another key.
 	newBob, carol := newPeer(t), newPeer(t)
-	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}, {ID: "carol", Name: "Carol", Public: carol}}})
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a),
+		{ID: "bob", Name: "Bob", Public: newBob, Contact: identity.StatusKeyChanged},
+		{ID: "carol", Name: "Carol", Public: carol, Contact: identity.StatusNew},
+	}})
 	eventually(t, "joined, key-changed and unverified alerts", func() bool {
 		return hasAlert(a, app.AlertDanger, "changed since you last met") && hasAlert(a, app.AlertInfo, "Carol joined") &&
 			hasAlert(a, app.AlertWarning, "2 members are in this meeting not verified")
@@ -368,7 +360,7 @@ func TestAlerts(t *testing.T) {
 	m.Emit(app.Undecryptable{Member: "carol"})
 	eventually(t, "undecryptable alert", func() bool { return hasAlert(a, app.AlertDanger, "from Carol cannot be decrypted") })
 	m.Emit(app.RelayInjected{Session: "ghost"})
-	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "bob ", Public: newBob}}})
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newBob}}})
 	eventually(t, "left and relay alerts", func() bool {
 		return hasAlert(a, app.AlertInfo, "Carol left") && hasAlert(a, app.AlertDanger, "relay tried to add a participant")
 	})
@@ -378,10 +370,7 @@ func TestAlerts(t *testing.T) {
 
 func TestVideoTilesShowFrames(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newPeer(t)}}})
 	eventually(t, "tiles", func() bool { return mv.TileShown("bob") == 0 && mv.TileShown("self") == 0 })
 	if !mv.TilePlaceholderVisible("bob") {
@@ -389,7 +378,6 @@ func TestVideoTilesShowFrames(t *testing.T) {
 	}
 	for i := range 5 {
 		m.Frame("bob", apptest.Pattern(64, 48, i))
-		time.Sleep(5 * time.Millisecond)
 	}
 	eventually(t, "bob's frames shown", func() bool { return mv.TileShown("bob") >= 1 })
 	if mv.TilePlaceholderVisible("bob") || !mv.TilePlaceholderVisible("self") {
@@ -423,7 +411,8 @@ func labelTexts(o fyne.CanvasObject) []string {
 	return out
 }
 
-func button(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
+// findButton returns the button labelled text among o's parts.
+func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	t.Helper()
 	var b *widget.Button
 	walk(o, func(o fyne.CanvasObject) {
@@ -437,24 +426,30 @@ func button(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	return b
 }
 
+// walk visits o and everything under it, widgets' parts included, except
+// the parts of progress bars: making an infinite bar's renderer starts its
+// animation, which the spinner tests must see only when the app starts it.
 func walk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
 	f(o)
-	if c, ok := o.(*fyne.Container); ok {
-		for _, x := range c.Objects {
-			walk(x, f)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walk(c, f)
+		}
+	case *widget.ProgressBarInfinite:
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walk(c, f)
 		}
 	}
 }
 
-// When the protocol consults the contacts store, the app shows its answer
-// and never asks the store itself (a second question would turn "key
-// changed" into "known").
+// The protocol consults the contacts store; the app shows its answer and
+// never asks the store itself (a second question would turn "key changed"
+// into "known").
 func TestContactStatusFromProtocol(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newAppWith(t, t.TempDir(), m, true)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	bob := newPeer(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: bob}}})
 	eventually(t, "member listed as being checked", func() bool {

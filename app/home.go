@@ -260,6 +260,12 @@ func qrImage(content string, px float32) *canvas.Image {
 	return img
 }
 
+// qrBitmap draws content as a QR code (ISO/IEC 18004) with error
+// correction level M. The library is skip2/go-qrcode: it returns an
+// image.Image directly, has no dependencies and never logs what it
+// encodes; yeqown/go-qrcode/v2 was measured as no faster for our 65-byte
+// safety-number payload and needs another module (or our own code) to
+// draw an image (BENCHMARKS.md, "QR code library").
 func qrBitmap(content string) image.Image {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {

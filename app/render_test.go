@@ -29,10 +29,7 @@ func runningSpinners(o fyne.CanvasObject) int {
 // once it is done none runs.
 func TestIdleMeetingAnimatesNothing(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	mv := hostMeeting(t, a, m)
+	a, m, mv := hostedMeeting(t)
 	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a), {ID: "bob", Name: "Bob", Public: newPeer(t)}}})
 	eventually(t, "tiles", func() bool { return mv.TileShown("bob") == 0 })
 	content := a.Window().Canvas().Content()
@@ -57,7 +54,7 @@ func TestReplacedScreenAnimatesNothing(t *testing.T) {
 	lockUI(t)
 	a := newApp(t, t.TempDir(), apptest.NewMeeting())
 	var bars []*widget.ProgressBarInfinite
-	walkParts(a.Window().Canvas().Content(), func(o fyne.CanvasObject) {
+	walk(a.Window().Canvas().Content(), func(o fyne.CanvasObject) {
 		if p, ok := o.(*widget.ProgressBarInfinite); ok {
 			bars = append(bars, p)
 		}
@@ -85,23 +82,6 @@ func TestReplacedScreenAnimatesNothing(t *testing.T) {
 	for _, p := range bars {
 		if p.Running() {
 			t.Fatal("the first-run screen's progress bar still animates after the screen was replaced")
-		}
-	}
-}
-
-// walkParts visits o and everything under it, widgets' parts included
-// (except the parts of the visited progress bars).
-func walkParts(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
-	f(o)
-	switch x := o.(type) {
-	case *fyne.Container:
-		for _, c := range x.Objects {
-			walkParts(c, f)
-		}
-	case *widget.ProgressBarInfinite:
-	case fyne.Widget:
-		for _, c := range test.WidgetRenderer(x).Objects() {
-			walkParts(c, f)
 		}
 	}
 }

@@ -1,3 +1,8 @@
+//go:build uireport
+
+// The report is test instrumentation: only binaries built with
+// -tags uireport (the real-window test's) contain it.
+
 package app
 
 import (

@@ -74,28 +74,12 @@ func newShareApp(t *testing.T, m *shareMeeting, speakers []app.Device) (*app.App
 	return a, inner
 }
 
-// deepWalk visits o and everything inside it, widgets' rendered parts
-// included (dialogs and forms keep their fields there).
-func deepWalk(o fyne.CanvasObject, f func(fyne.CanvasObject)) {
-	f(o)
-	switch x := o.(type) {
-	case *fyne.Container:
-		for _, c := range x.Objects {
-			deepWalk(c, f)
-		}
-	case fyne.Widget:
-		for _, c := range test.WidgetRenderer(x).Objects() {
-			deepWalk(c, f)
-		}
-	}
-}
-
 // findSelect returns the select among o's parts whose options include
 // label.
 func findSelect(t *testing.T, o fyne.CanvasObject, label string) *widget.Select {
 	t.Helper()
 	var s *widget.Select
-	deepWalk(o, func(o fyne.CanvasObject) {
+	walk(o, func(o fyne.CanvasObject) {
 		if x, ok := o.(*widget.Select); ok && slices.Contains(x.Options, label) {
 			s = x
 		}
@@ -104,20 +88,6 @@ func findSelect(t *testing.T, o fyne.CanvasObject, label string) *widget.Select 
 		t.Fatalf("no select offering %q", label)
 	}
 	return s
-}
-
-func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
-	t.Helper()
-	var b *widget.Button
-	deepWalk(o, func(o fyne.CanvasObject) {
-		if x, ok := o.(*widget.Button); ok && x.Text == text {
-			b = x
-		}
-	})
-	if b == nil {
-		t.Fatalf("no %q button", text)
-	}
-	return b
 }
 
 func shareCalls(m *apptest.Meeting) []string {

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/draw"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -105,164 +106,165 @@ func TestTileConvertMatchesColorModel(t *testing.T) {
 // UI thread gets at most one batch per tick, a tile puts at most one
 // picture up per batch, the newest frame ends on screen, and a few buffers
 // circulate, the one on screen never being refilled (the race detector
-// checks the reads).
+// checks the reads). The tile, its clock and the 200 fps source run in a
+// synctest bubble, so ticks and frames interleave on the bubble's clock,
+// not on how busy the machine is.
 func TestTilePresentsOncePerTick(t *testing.T) {
-	const every = 40 * time.Millisecond
-	c := &displayClock{every: every}
-	tile := newVideoTile("m1", "Ana Example", false)
-	defer tile.stop()
-	tile.clock = c
-	src := image.NewYCbCr(image.Rect(0, 0, 64, 48), image.YCbCrSubsampleRatio420)
-	for i := range src.Cb {
-		src.Cb[i], src.Cr[i] = 128, 128
-	}
-	const frames = 60
-	seen := map[*image.RGBA]bool{}
-	start := time.Now()
-	for i := range frames {
-		frame := *src
-		frame.Y = make([]byte, len(src.Y))
-		for j := range frame.Y {
-			frame.Y[j] = uint8(i + 1)
+	synctest.Test(t, func(t *testing.T) {
+		const every = 40 * time.Millisecond
+		tile, c := clockedTile(t, every)
+		src := image.NewYCbCr(image.Rect(0, 0, 64, 48), image.YCbCrSubsampleRatio420)
+		for i := range src.Cb {
+			src.Cb[i], src.Cr[i] = 128, 128
 		}
-		tile.offer(&frame)
-		time.Sleep(5 * time.Millisecond)
-		// What is on screen is one whole frame (each frame is uniform),
-		// whatever the tile goroutine is filling meanwhile.
-		var mixed bool
-		uiDoAndWait(func() {
-			if pic, ok := tile.img.Image.(*image.RGBA); ok {
+		onScreen := func() *image.RGBA {
+			var pic *image.RGBA
+			uiDoAndWait(func() { pic, _ = tile.img.Image.(*image.RGBA) })
+			return pic
+		}
+		const frames = 60
+		seen := map[*image.RGBA]bool{}
+		start := time.Now()
+		for i := range frames {
+			frame := *src
+			frame.Y = make([]byte, len(src.Y))
+			for j := range frame.Y {
+				frame.Y[j] = uint8(i + 1)
+			}
+			tile.offer(&frame)
+			time.Sleep(5 * time.Millisecond) // the next frame of a 200 fps source
+			// What is on screen is one whole frame (each frame is
+			// uniform), whatever the tile goroutine is filling meanwhile.
+			if pic := onScreen(); pic != nil {
 				seen[pic] = true
 				for j := 0; j < len(pic.Pix); j += 4 {
-					mixed = mixed || pic.Pix[j] != pic.Pix[0]
+					if pic.Pix[j] != pic.Pix[0] {
+						t.Fatal("the picture on screen mixes two frames")
+					}
 				}
 			}
-		})
-		if mixed {
-			t.Fatal("the picture on screen mixes two frames")
 		}
-	}
-	// The newest frame reaches the screen once frames stop.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var last uint8
-		uiDoAndWait(func() {
-			if pic, ok := tile.img.Image.(*image.RGBA); ok {
-				last = pic.Pix[0]
-			}
-		})
-		if last == frames {
-			break
+		// Once frames stop, the queued pictures go up one per tick: the
+		// newest is on screen after maxQueued ticks.
+		time.Sleep(maxQueued * every)
+		synctest.Wait()
+		if pic := onScreen(); pic == nil || pic.Pix[0] != frames {
+			t.Fatalf("the last frame is not on screen %d ticks after it came", maxQueued)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the last frame never reached the screen (shows Y=%d)", last)
+		elapsed := time.Since(start)
+		c.mu.Lock()
+		batches := c.ticks
+		c.mu.Unlock()
+		shown := tile.shown.Load()
+		if max := uint64(elapsed / every); batches > max {
+			t.Errorf("%d batches in %v, more than one per %v tick", batches, elapsed, every)
 		}
-		time.Sleep(every)
-	}
-	elapsed := time.Since(start)
-	c.mu.Lock()
-	batches := c.ticks
-	c.mu.Unlock()
-	shown := tile.shown.Load()
-	if max := uint64(elapsed/every) + 1; batches > max {
-		t.Errorf("%d batches in %v, more than one per %v tick", batches, elapsed, every)
-	}
-	if shown > batches || shown == 0 {
-		t.Errorf("%d pictures shown in %d batches", shown, batches)
-	}
-	if offered := tile.offered.Load(); offered != frames || shown >= offered {
-		t.Errorf("offered %d, shown %d: frames were not gathered", offered, shown)
-	}
-	const maxBufs = maxQueued + 2 // on screen, queued, being filled
-	tile.picMu.Lock()
-	bufs := len(tile.spare) + len(tile.queued) + 1
-	tile.picMu.Unlock()
-	if bufs > maxBufs {
-		t.Errorf("%d buffers in circulation, want at most %d", bufs, maxBufs)
-	}
-	if len(seen) > maxBufs {
-		t.Errorf("%d distinct buffers went on screen, want at most %d", len(seen), maxBufs)
-	}
-	if !tile.live.Load() || tile.placeholder.Visible() {
-		t.Error("the placeholder still shows after video")
-	}
-	t.Logf("%d frames offered, %d shown in %d batches over %v", frames, shown, batches, elapsed.Round(time.Millisecond))
+		if shown > batches || shown == 0 {
+			t.Errorf("%d pictures shown in %d batches", shown, batches)
+		}
+		if offered := tile.offered.Load(); offered != frames || shown >= offered {
+			t.Errorf("offered %d, shown %d: frames were not gathered", offered, shown)
+		}
+		const maxBufs = maxQueued + 2 // on screen, queued, being filled
+		tile.picMu.Lock()
+		bufs := len(tile.spare) + len(tile.queued) + 1
+		tile.picMu.Unlock()
+		if bufs > maxBufs {
+			t.Errorf("%d buffers in circulation, want at most %d", bufs, maxBufs)
+		}
+		if len(seen) > maxBufs {
+			t.Errorf("%d distinct buffers went on screen, want at most %d", len(seen), maxBufs)
+		}
+		if !tile.live.Load() || tile.placeholder.Visible() {
+			t.Error("the placeholder still shows after video")
+		}
+		t.Logf("%d frames offered, %d shown in %d batches over %v", frames, shown, batches, elapsed)
+	})
 }
 
 // Two frames decoded back to back (a decoder that waited for the CPU) are
 // both shown, in order, on consecutive ticks.
 func TestTileSpreadsBurstOverTicks(t *testing.T) {
-	c := &displayClock{every: 100 * time.Millisecond}
-	tile := newVideoTile("m1", "Ana Example", false)
-	defer tile.stop()
-	tile.clock = c
-	var order []uint8
-	for i := range 2 {
-		f := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
-		for j := range f.Y {
-			f.Y[j] = uint8(100 + i)
-		}
-		for j := range f.Cb {
-			f.Cb[j], f.Cr[j] = 128, 128
-		}
-		tile.offer(f)
-		// Let the tile goroutine convert it (well within one tick).
-		deadline := time.Now().Add(2 * time.Second)
-		for {
+	synctest.Test(t, func(t *testing.T) {
+		const every = 100 * time.Millisecond
+		tile, _ := clockedTile(t, every)
+		for i := range 2 {
+			f := image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420)
+			for j := range f.Y {
+				f.Y[j] = uint8(100 + i)
+			}
+			for j := range f.Cb {
+				f.Cb[j], f.Cr[j] = 128, 128
+			}
+			tile.offer(f)
+			synctest.Wait() // the tile goroutine has converted it
 			tile.picMu.Lock()
 			n := len(tile.queued)
 			tile.picMu.Unlock()
-			if n > 0 && tile.shown.Load()+uint64(n) == uint64(i+1) {
-				break
+			if n != i+1 {
+				t.Fatalf("%d pictures queued after frame %d, want %d", n, i, i+1)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("frame %d was not converted", i)
-			}
-			time.Sleep(time.Millisecond)
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(order) < 2 && time.Now().Before(deadline) {
-		uiDoAndWait(func() {
-			if pic, ok := tile.img.Image.(*image.RGBA); ok && (len(order) == 0 || order[len(order)-1] != pic.Pix[0]) {
-				order = append(order, pic.Pix[0])
-			}
-		})
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(order) != 2 || order[0] != 100 || order[1] != 101 || tile.shown.Load() != 2 {
-		t.Fatalf("pictures on screen %v (%d shown), want both frames in order", order, tile.shown.Load())
-	}
+		var order []uint8
+		for range 2 {
+			time.Sleep(every)
+			synctest.Wait()
+			uiDoAndWait(func() {
+				if pic, ok := tile.img.Image.(*image.RGBA); ok {
+					order = append(order, pic.Pix[0])
+				}
+			})
+		}
+		if len(order) != 2 || order[0] != 100 || order[1] != 101 || tile.shown.Load() != 2 {
+			t.Fatalf("pictures on screen at two ticks %v (%d shown), want both frames in order", order, tile.shown.Load())
+		}
+	})
 }
 
-// The clock's goroutine ends when no picture came for a while and starts
-// again with the next one.
+// The clock's goroutine ends when no picture came for clockIdleTicks ticks
+// and starts again with the next one.
 func TestDisplayClockStopsWhenIdle(t *testing.T) {
-	c := &displayClock{every: 5 * time.Millisecond}
+	synctest.Test(t, func(t *testing.T) {
+		const every = 5 * time.Millisecond
+		tile, c := clockedTile(t, every)
+		running := func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.running
+		}
+		for round := range 2 {
+			tile.offer(image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420))
+			time.Sleep(every)
+			synctest.Wait()
+			if got := tile.shown.Load(); got != uint64(round+1) {
+				t.Fatalf("round %d: %d pictures shown one tick after the frame, want %d", round, got, round+1)
+			}
+			if !running() {
+				t.Fatalf("round %d: the clock stopped with a picture just shown", round)
+			}
+			time.Sleep(clockIdleTicks * every)
+			synctest.Wait()
+			if running() {
+				t.Fatalf("round %d: the clock still runs after %d idle ticks", round, clockIdleTicks)
+			}
+		}
+	})
+}
+
+// clockedTile makes a tile on its own display clock of period every, in
+// the caller's synctest bubble. When the test ends it stops the tile and
+// lets the clock's goroutine see clockIdleTicks empty ticks and end, as the
+// bubble requires of its goroutines.
+func clockedTile(t *testing.T, every time.Duration) (*videoTile, *displayClock) {
+	c := &displayClock{every: every}
 	tile := newVideoTile("m1", "Ana Example", false)
-	defer tile.stop()
 	tile.clock = c
-	running := func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.running
-	}
-	for round := range 2 {
-		tile.offer(image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420))
-		deadline := time.Now().Add(5 * time.Second)
-		for tile.shown.Load() < uint64(round+1) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the picture never reached the screen", round)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		for running() {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the clock still runs with nothing to show", round)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	t.Cleanup(func() {
+		tile.stop()
+		time.Sleep((clockIdleTicks + 1) * every)
+		synctest.Wait()
+	})
+	return tile, c
 }
 
 func TestGridShape(t *testing.T) {

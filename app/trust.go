@@ -11,7 +11,7 @@ import (
 type memberTrust int
 
 const (
-	trustUnknown memberTrust = iota // not looked up (or the lookup failed)
+	trustUnknown memberTrust = iota // no answer from the contacts store (yet, or its lookup failed)
 	trustSelf
 	trustNew
 	trustKnown
