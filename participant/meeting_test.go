@@ -159,9 +159,9 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 		},
 	}
 	m.p, _ = dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly}, Config{
-		Video:     recording{src.Video(), w},
-		Audio:     recording{src.Audio(), w},
-		AudioOut:  m.mix,
+		Video:    recording{src.Video(), w},
+		Audio:    recording{src.Audio(), w},
+		AudioOut: m.mix,
 		OnSent: func(f send.SentFrame) {
 			w.mu.Lock()
 			w.sent[frameKey{f.Kind, f.KID, f.CTR}] = f.CaptureTime

@@ -39,22 +39,28 @@ func newIdentity(t *testing.T) *identity.Identity {
 	return id
 }
 
+// testDialer is the meeting services with synthetic media on loopback,
+// the contacts of a fresh store and the lobby's usual choice.
+func testDialer(t *testing.T) (*Dialer, *identity.Contacts, MediaChoice) {
+	t.Helper()
+	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Dialer{LoopbackOnly: true, Synthetic: true}
+	t.Cleanup(c.Close)
+	return c, contacts, MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
+}
+
 // TestHostAdmitRemove runs the app's connector for real: the embedded
 // relay, the meeting protocol and the media engine on loopback. A joiner
 // knocks with the host's invite link, the host admits it from the waiting
 // room, each receives the other's decoded video, then the host removes the
 // joiner, whose meeting ends.
 func TestHostAdmitRemove(t *testing.T) {
-	dir := t.TempDir()
-	contacts, err := identity.OpenContacts(dir + "/contacts.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Dialer{LoopbackOnly: true, Synthetic: true}
-	t.Cleanup(c.Close)
+	c, contacts, media := testDialer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	media := MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
 
 	hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
 	if err != nil {

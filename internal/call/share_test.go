@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
@@ -20,15 +19,9 @@ import (
 // (the host without a camera if noCamera) and admits a guest.
 func meetingOfTwo(t *testing.T, noCamera bool) (host, guest *Call) {
 	t.Helper()
-	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Dialer{LoopbackOnly: true, Synthetic: true}
-	t.Cleanup(c.Close)
+	c, contacts, media := testDialer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	media := MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
 	if noCamera {
 		er, err := c.startEmbedded()
 		if err != nil {
