@@ -101,6 +101,9 @@ func TestValidID(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
+	for _, b := range readGolden(f) {
+		f.Add(b)
+	}
 	id := NewID()
 	for _, s := range []string{
 		`{"type":"join","meeting":"` + id + `"}`,
