@@ -30,6 +30,7 @@ import (
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/meetingnet"
 	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -148,7 +149,7 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		}
 	}
 	pc := participant.Config{
-		Transport: transport.Config{URL: cfg.RelayURL, MeetingID: meetingID.String(), Logger: cfg.Logger},
+		Transport: transport.Config{URL: cfg.RelayURL, MeetingID: signal.ID(meetingID), Logger: cfg.Logger},
 		AudioOut:  s.mixer,
 		Logger:    cfg.Logger,
 	}
@@ -159,7 +160,7 @@ func startSession(ctx context.Context, cfg sessionConfig) (*session, error) {
 		return nil, err
 	}
 	if cfg.LoopbackOnly {
-		pc.Transport.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
+		pc.Transport.SettingEngine = func(se *webrtc.SettingEngine) { signal.LoopbackOnly(se) }
 	}
 	if v := s.videoStream(); v != nil {
 		pc.Video = v

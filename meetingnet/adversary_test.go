@@ -42,7 +42,7 @@ func TestRelayGhostInjection(t *testing.T) {
 	var mu sync.Mutex
 	var envelopes int
 	ghost, err := participant.Join(context.Background(), participant.Config{
-		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
+		Transport: transport.Config{Conn: e.dial(), MeetingID: signal.ID(mid), SettingEngine: signal.LoopbackOnly},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestRelayGhostInjection(t *testing.T) {
 // from session "from" (any sender when from is empty) while on() is true.
 func dropping(to, from string, on func() bool) hook {
 	return func(client string, dir direction, m signal.Message) []signal.Message {
-		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == to && (from == "" || env.From == from) && on() {
+		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == to && (from == "" || env.From.String() == from) && on() {
 			return nil
 		}
 		return []signal.Message{m}

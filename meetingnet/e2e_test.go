@@ -13,6 +13,7 @@ import (
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -106,7 +107,7 @@ func start(t testing.TB, e *evilRelay, name string, mid meeting.MeetingID, inv *
 func (m *member) connect(t testing.TB, e *evilRelay, mid meeting.MeetingID, media bool) *participant.Participant {
 	t.Helper()
 	pcfg := participant.Config{
-		Transport: transport.Config{Conn: e.dial(), MeetingID: mid.String(), SettingEngine: transport.LoopbackOnly},
+		Transport: transport.Config{Conn: e.dial(), MeetingID: signal.ID(mid), SettingEngine: signal.LoopbackOnly},
 		OnDecoded: func(from string, fi receive.FrameInfo) {
 			m.mu.Lock()
 			d := m.decoded[from]

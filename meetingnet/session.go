@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -43,8 +44,8 @@ const (
 
 // Envelopes is the relay connection (transport.Conn).
 type Envelopes interface {
-	SessionID() string
-	SendEnvelope(to string, payload []byte) error
+	SessionID() signal.ID
+	SendEnvelope(to signal.ID, payload []byte) error
 }
 
 // Engine is the media engine (participant.Participant).
@@ -84,7 +85,7 @@ type Config struct {
 	Contacts meeting.ContactBook
 	// Peers are the sessions present when this member joined the relay
 	// (transport.Conn.Peers).
-	Peers []string
+	Peers []signal.ID
 	// TickEvery is the timer resolution (DefaultTick when zero).
 	TickEvery time.Duration
 	// OnEvent, if set, is called for every event in order, on the
@@ -132,7 +133,7 @@ func newSession(cfg Config) (*Session, error) {
 	if cfg.Conn == nil || cfg.Identity == nil {
 		return nil, errors.New("meetingnet: config needs a connection and an identity")
 	}
-	self, err := meeting.ParseSessionID(cfg.Conn.SessionID())
+	self, err := meeting.ParseSessionID(cfg.Conn.SessionID().String())
 	if err != nil {
 		return nil, fmt.Errorf("meetingnet: own session id: %w", err)
 	}
@@ -191,7 +192,7 @@ func (s *Session) start() {
 	s.mu.Lock()
 	now := time.Now()
 	for _, p := range s.cfg.Peers {
-		if sid, err := meeting.ParseSessionID(p); err == nil {
+		if sid, err := meeting.ParseSessionID(p.String()); err == nil {
 			s.m.PeerJoined(sid, now)
 		}
 	}
@@ -233,18 +234,18 @@ func (s *Session) Handle(ev transport.Event) (closed bool) {
 	defer s.mu.Unlock()
 	switch e := ev.(type) {
 	case transport.Envelope:
-		from, err := meeting.ParseSessionID(e.From)
+		from, err := meeting.ParseSessionID(e.From.String())
 		if err != nil {
 			s.badSessions.Add(1)
 			return false
 		}
 		s.m.Receive(from, e.Payload, now)
 	case transport.PeerJoined:
-		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+		if sid, err := meeting.ParseSessionID(e.ID.String()); err == nil {
 			s.m.PeerJoined(sid, now)
 		}
 	case transport.PeerLeft:
-		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
+		if sid, err := meeting.ParseSessionID(e.ID.String()); err == nil {
 			s.m.PeerLeft(sid, now)
 		}
 	case transport.RelayError:
@@ -332,11 +333,7 @@ func (s *Session) sendLoop() {
 		case <-s.done:
 			return
 		case o := <-s.out:
-			to := ""
-			if !o.To.IsZero() {
-				to = o.To.String()
-			}
-			if err := s.conn.Load().SendEnvelope(to, o.Payload); err != nil {
+			if err := s.conn.Load().SendEnvelope(signal.ID(o.To), o.Payload); err != nil {
 				s.sendErrors.Add(1)
 			}
 		}
@@ -462,8 +459,8 @@ func (s *Session) SessionID() string {
 // engine receives every key it needs. peers are the sessions present on the
 // new connection. Other members cannot keep their place; they join again.
 // The caller runs the session on the new connection's events.
-func (s *Session) Rebind(conn Envelopes, engine Engine, peers []string) error {
-	sid, err := meeting.ParseSessionID(conn.SessionID())
+func (s *Session) Rebind(conn Envelopes, engine Engine, peers []signal.ID) error {
+	sid, err := meeting.ParseSessionID(conn.SessionID().String())
 	if err != nil {
 		return fmt.Errorf("meetingnet: own session id: %w", err)
 	}
@@ -476,7 +473,7 @@ func (s *Session) Rebind(conn Envelopes, engine Engine, peers []string) error {
 	s.engine, s.self = engine, sid
 	now := time.Now()
 	for _, p := range peers {
-		if psid, err := meeting.ParseSessionID(p); err == nil {
+		if psid, err := meeting.ParseSessionID(p.String()); err == nil {
 			s.m.PeerJoined(psid, now)
 		}
 	}

@@ -101,7 +101,7 @@ type member struct {
 
 // join opens synthetic media and joins a participant whose traffic w
 // records; tamper, if set, may modify each received RTP packet.
-func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
+func (w *world) join(t testing.TB, url string, meeting signal.ID, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
 	t.Helper()
 	src, err := capture.Open(capture.Options{
 		Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: w.width, Height: w.height,
@@ -133,7 +133,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 		},
 	}
 	m.p, err = Join(context.Background(), Config{
-		Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly},
+		Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: signal.LoopbackOnly},
 		Video:     recording{src.Video(), w},
 		Audio:     recording{src.Audio(), w},
 		AudioOut:  m.mix,

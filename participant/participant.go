@@ -132,11 +132,11 @@ func Join(ctx context.Context, cfg Config) (*Participant, error) {
 	if cfg.Transport.OnTrack != nil {
 		return nil, errors.New("participant: transport OnTrack must be nil")
 	}
-	videoMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindVideo)
+	videoMD, err := framing.Metadata(cfg.Transport.MeetingID.String(), framing.KindVideo)
 	if err != nil {
 		return nil, err
 	}
-	audioMD, err := framing.Metadata(cfg.Transport.MeetingID, framing.KindAudio)
+	audioMD, err := framing.Metadata(cfg.Transport.MeetingID.String(), framing.KindAudio)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
 
 // onTrack starts the receive pipeline of one remote track.
 func (p *Participant) onTrack(rt transport.RemoteTrack, videoMD, audioMD []byte) {
-	session := rt.SessionID
+	session := rt.SessionID.String()
 	// Reserve a pipeline before building a decoder for it.
 	p.mu.Lock()
 	if p.running >= maxRemoteTracks {
@@ -363,7 +363,7 @@ func (p *Participant) reader(rt transport.RemoteTrack, kind framing.Kind) receiv
 	if p.cfg.test == nil || p.cfg.test.rtp == nil {
 		return rt.Track
 	}
-	return tapReader{r: rt.Track, tap: func(b []byte) { p.cfg.test.rtp(rt.SessionID, kind, b) }}
+	return tapReader{r: rt.Track, tap: func(b []byte) { p.cfg.test.rtp(rt.SessionID.String(), kind, b) }}
 }
 
 // decoder wraps stage 4 with the test hook, if any.
@@ -391,7 +391,7 @@ func (t tapReader) Read(b []byte) (int, interceptor.Attributes, error) {
 }
 
 // SessionID is this participant's relay session ID.
-func (p *Participant) SessionID() string { return p.conn.SessionID() }
+func (p *Participant) SessionID() string { return p.conn.SessionID().String() }
 
 // Conn is the relay connection, for the meeting protocol's envelopes and
 // membership events. The caller must keep reading Conn().Events().
@@ -542,7 +542,7 @@ type RemoteStats struct {
 
 // Stats returns a snapshot; safe from any goroutine.
 func (p *Participant) Stats() Stats {
-	s := Stats{Session: p.conn.SessionID(), Remotes: make(map[string]RemoteStats)}
+	s := Stats{Session: p.conn.SessionID().String(), Remotes: make(map[string]RemoteStats)}
 	if kid, ok := p.keys.KID(); ok {
 		s.SendKID = &kid
 	}

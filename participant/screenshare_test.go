@@ -136,7 +136,7 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 	v = &seen{}
 	join := func(video Stream, onVideo func(string, image.Image), onDecoded func(string, receive.FrameInfo)) *Participant {
 		p, err := Join(context.Background(), Config{
-			Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly},
+			Transport: transport.Config{URL: url, MeetingID: meeting, SettingEngine: signal.LoopbackOnly},
 			Video:     video, OnVideo: onVideo, OnDecoded: onDecoded,
 		})
 		if err != nil {

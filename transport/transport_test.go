@@ -22,18 +22,18 @@ func newRelay(t *testing.T, lim relay.Limits) *relay.Relay {
 	return r
 }
 
-func dial(t *testing.T, r *relay.Relay, meeting string) (*transport.Conn, error) {
+func dial(t *testing.T, r *relay.Relay, meeting signal.ID) (*transport.Conn, error) {
 	cli, srv := signal.Pipe()
 	go r.ServeConn(context.Background(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: meeting, SettingEngine: transport.LoopbackOnly})
+	return transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: meeting, SettingEngine: signal.LoopbackOnly})
 }
 
 func TestDialErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := transport.Dial(ctx, transport.Config{MeetingID: "not-an-id"}); err == nil {
-		t.Fatal("invalid meeting id accepted")
+	if _, err := transport.Dial(ctx, transport.Config{Conn: failingConn{t}}); err == nil {
+		t.Fatal("dial without a meeting id succeeded")
 	}
 	if _, err := transport.Dial(ctx, transport.Config{MeetingID: signal.NewID()}); err == nil {
 		t.Fatal("dial without url or connection succeeded")
@@ -59,7 +59,7 @@ func TestPeersAndEnvelopeChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if len(a.Peers()) != 0 || !signal.ValidID(a.SessionID()) {
+	if len(a.Peers()) != 0 || a.SessionID().IsZero() {
 		t.Fatalf("first session: peers %v, id %q", a.Peers(), a.SessionID())
 	}
 	b, err := dial(t, r, m)
@@ -69,10 +69,7 @@ func TestPeersAndEnvelopeChecks(t *testing.T) {
 	if p := b.Peers(); len(p) != 1 || p[0] != a.SessionID() {
 		t.Fatalf("second session sees %v", p)
 	}
-	if err := a.SendEnvelope("bogus", []byte("x")); err == nil {
-		t.Fatal("invalid recipient accepted")
-	}
-	if err := a.SendEnvelope("", make([]byte, signal.MaxEnvelopePayload+1)); err == nil {
+	if err := a.SendEnvelope(signal.ID{}, make([]byte, signal.MaxEnvelopePayload+1)); err == nil {
 		t.Fatal("oversized envelope accepted")
 	}
 	// Peers follow joins and leaves.
@@ -117,10 +114,25 @@ func TestClosedOnShutdown(t *testing.T) {
 		t.Fatalf("last event %#v", last)
 	}
 	<-a.Done()
-	if err := a.SendEnvelope("", []byte("late")); err != transport.ErrClosed {
+	if err := a.SendEnvelope(signal.ID{}, []byte("late")); err != transport.ErrClosed {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+// failingConn is a signaling connection that fails the test when used.
+type failingConn struct{ t *testing.T }
+
+func (f failingConn) Read(context.Context) ([]byte, error) {
+	f.t.Error("signaling read before the meeting id was checked")
+	return nil, context.Canceled
+}
+
+func (f failingConn) Write(context.Context, []byte) error {
+	f.t.Error("signaling write before the meeting id was checked")
+	return context.Canceled
+}
+
+func (failingConn) Close(string) error { return nil }
 
 // hostileRelay plays a relay on the other end of a pipe: it answers the
 // join, then sends msgs.
@@ -149,7 +161,7 @@ func hostileRelayRaw(t *testing.T, msgs func(send func(signal.Message), raw func
 		msgs(send, func(b []byte) { _ = srv.Write(ctx, b) })
 		send(signal.Bye{Reason: "done"})
 	}()
-	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: transport.LoopbackOnly})
+	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: signal.LoopbackOnly})
 	if err != nil {
 		t.Fatal(err)
 	}

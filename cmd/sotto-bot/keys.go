@@ -56,7 +56,7 @@ func testKID(session string) uint64 {
 
 func (k *testKeying) start(p *participant.Participant) error {
 	for _, peer := range p.Conn().Peers() {
-		if err := p.SetReceiveKey(testKID(peer), k.key); err != nil {
+		if err := p.SetReceiveKey(testKID(peer.String()), k.key); err != nil {
 			return fmt.Errorf("test key: %w", err)
 		}
 	}
@@ -71,11 +71,11 @@ func (k *testKeying) stop() {}
 func (k *testKeying) event(p *participant.Participant, ev transport.Event) error {
 	switch e := ev.(type) {
 	case transport.PeerJoined:
-		if err := p.SetReceiveKey(testKID(e.ID), k.key); err != nil {
+		if err := p.SetReceiveKey(testKID(e.ID.String()), k.key); err != nil {
 			return fmt.Errorf("test key: %w", err)
 		}
 	case transport.PeerLeft:
-		p.RemoveReceiveKey(testKID(e.ID))
+		p.RemoveReceiveKey(testKID(e.ID.String()))
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/participant"
+	relaysignal "github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -119,9 +120,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	tc := transport.Config{URL: o.relay, MeetingID: o.meeting, Logger: log}
+	mid, err := relaysignal.ParseID(o.meeting)
+	if err != nil {
+		return fmt.Errorf("-meeting: %w", err)
+	}
+	tc := transport.Config{URL: o.relay, MeetingID: mid, Logger: log}
 	if o.loopback {
-		tc.SettingEngine = transport.LoopbackOnly
+		tc.SettingEngine = relaysignal.LoopbackOnly
 	}
 	cfg := participant.Config{Transport: tc, Logger: log}
 	// A nil interface value, not a nil stream, means "publish nothing".

@@ -39,7 +39,7 @@ func startRelay(t testing.TB) string {
 
 func TestTwoBotsExchangeMedia(t *testing.T) {
 	url := startRelay(t)
-	meeting := signal.NewID()
+	meeting := signal.NewID().String()
 
 	args := []string{"-relay", url, "-meeting", meeting, "-duration", "4s", "-loopback",
 		"-width", "320", "-height", "240", "-test-key", "000102030405060708090a0b0c0d0e0f"}
@@ -157,7 +157,7 @@ func writeIVF(t *testing.T, path string, frames int) {
 // A bot plays a VP8 file (looping a 1 s clip for 4 s); another bot decodes it.
 func TestBotPlaysIVFFile(t *testing.T) {
 	url := startRelay(t)
-	meeting := signal.NewID()
+	meeting := signal.NewID().String()
 	path := filepath.Join(t.TempDir(), "clip.ivf")
 	writeIVF(t, path, 30)
 	key := "000102030405060708090a0b0c0d0e0f"

@@ -49,13 +49,17 @@ func startBot(t *testing.T, relayURL, meetingID string, args []string) *bot {
 		t.Fatal(err)
 	}
 	k.linkWriter = func(string) {}
+	mid, err := signal.ParseID(meetingID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	src, err := capture.Open(capture.Options{Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: 160, Height: 120, FPS: 15})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
 	p, err := participant.Join(context.Background(), participant.Config{
-		Transport: transport.Config{URL: relayURL, MeetingID: meetingID, SettingEngine: transport.LoopbackOnly},
+		Transport: transport.Config{URL: relayURL, MeetingID: mid, SettingEngine: signal.LoopbackOnly},
 		Video:     src.Video(), Audio: src.Audio(),
 	})
 	if err != nil {
@@ -87,7 +91,7 @@ func TestBotsJoinThroughAdmission(t *testing.T) {
 	defer srv.Close()
 	defer r.Shutdown(context.Background())
 	relayURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-	meetingID := signal.NewID()
+	meetingID := signal.NewID().String()
 	dir := t.TempDir()
 	linkFile := filepath.Join(dir, "link")
 

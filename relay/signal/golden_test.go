@@ -14,8 +14,11 @@ import (
 // the wire format; a change to one is a protocol change (docs/PROTOCOL.md §4).
 const goldenDir = "testdata/golden"
 
-// goldenIDs are the identifiers used in the golden messages.
-const goldenA, goldenB = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+// goldenA and goldenB are the identifiers used in the golden messages.
+var (
+	goldenA = ID{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
+	goldenB = ID{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
+)
 
 // goldenMessages maps each golden file's name (without .json) to the
 // message it encodes.
@@ -24,8 +27,8 @@ func goldenMessages() map[string]Message {
 	idx := uint16(1)
 	return map[string]Message{
 		"join":          Join{Meeting: goldenA},
-		"joined":        Joined{Session: goldenA, Peers: []string{goldenB}, ICEServers: []ICEServer{{URLs: []string{"turn:relay.example:3478?transport=udp"}, Username: "1700000000", Credential: "c2VjcmV0"}}, IdleMs: 60000},
-		"joined-alone":  Joined{Session: goldenA, Peers: []string{}},
+		"joined":        Joined{Session: goldenA, Peers: []ID{goldenB}, ICEServers: []ICEServer{{URLs: []string{"turn:relay.example:3478?transport=udp"}, Username: "1700000000", Credential: "c2VjcmV0"}}, IdleMs: 60000},
+		"joined-alone":  Joined{Session: goldenA, Peers: []ID{}},
 		"peer-joined":   PeerJoined{Session: goldenB},
 		"peer-left":     PeerLeft{Session: goldenB},
 		"publish":       Publish{Kind: KindVideo},
