@@ -7,27 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
-func newRelay(t *testing.T, lim relay.Limits) *relay.Relay {
-	t.Helper()
-	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
-	return r
-}
-
 func dial(t *testing.T, r *relay.Relay, meeting signal.ID) (*transport.Conn, error) {
-	cli, srv := signal.Pipe()
-	go r.ServeConn(context.Background(), srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: meeting, SettingEngine: signal.LoopbackOnly})
+	return transport.Dial(ctx, transport.Config{Conn: relaytest.Pipe(r), MeetingID: meeting, SettingEngine: signal.LoopbackOnly})
 }
 
 func TestDialErrors(t *testing.T) {
@@ -39,7 +28,7 @@ func TestDialErrors(t *testing.T) {
 		t.Fatal("dial without url or connection succeeded")
 	}
 	// A full meeting: the relay's refusal surfaces with its code.
-	r := newRelay(t, relay.Limits{MaxSessionsPerMeeting: 1})
+	r := relaytest.New(t, relay.Config{Limits: relay.Limits{MaxSessionsPerMeeting: 1}})
 	m := signal.NewID()
 	c, err := dial(t, r, m)
 	if err != nil {
@@ -52,7 +41,7 @@ func TestDialErrors(t *testing.T) {
 }
 
 func TestPeersAndEnvelopeChecks(t *testing.T) {
-	r := newRelay(t, relay.Limits{})
+	r := relaytest.New(t, relay.Config{})
 	m := signal.NewID()
 	a, err := dial(t, r, m)
 	if err != nil {
@@ -100,7 +89,7 @@ func TestPeersAndEnvelopeChecks(t *testing.T) {
 // When the relay shuts down, Events ends with Closed carrying the reason,
 // and operations fail with ErrClosed.
 func TestClosedOnShutdown(t *testing.T) {
-	r := newRelay(t, relay.Limits{})
+	r := relaytest.New(t, relay.Config{})
 	a, err := dial(t, r, signal.NewID())
 	if err != nil {
 		t.Fatal(err)
