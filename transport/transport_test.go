@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
 	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
@@ -216,4 +219,138 @@ func TestHostileRelayBadMessagesAreCounted(t *testing.T) {
 	if p := c.Peers(); len(p) != 1 || p[0] != peer {
 		t.Fatalf("peers %v after bad messages, want [%s]", p, peer)
 	}
+}
+
+// mediaRelay plays a relay that forwards one VP8 track whose stream ID is
+// streamID: it answers the join, offers the track (all its candidates in
+// the offer), applies the client's answer and candidates, and sends
+// packets until the test ends.
+func mediaRelay(t *testing.T, streamID string) signal.Conn {
+	t.Helper()
+	cli, srv := signal.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	api, err := transport.NewAPI(transport.Config{SettingEngine: signal.LoopbackOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", streamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(m signal.Message) {
+		if b, err := signal.Encode(m); err == nil {
+			_ = srv.Write(ctx, b)
+		}
+	}
+	go func() {
+		if _, err := srv.Read(ctx); err != nil { // the join
+			return
+		}
+		send(signal.Joined{Session: signal.NewID()})
+		offer, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(offer); err != nil {
+			t.Error(err)
+			return
+		}
+		<-gathered
+		send(signal.Offer{SDP: pc.LocalDescription().SDP})
+		var early []webrtc.ICECandidateInit
+		for {
+			b, err := srv.Read(ctx)
+			if err != nil {
+				return
+			}
+			m, err := signal.Decode(b)
+			if err != nil {
+				t.Errorf("client sent %v", err)
+				return
+			}
+			switch v := m.(type) {
+			case signal.Answer:
+				if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, c := range early {
+					_ = pc.AddICECandidate(c)
+				}
+				go func() {
+					tick := time.NewTicker(10 * time.Millisecond)
+					defer tick.Stop()
+					for n := uint16(0); ; n++ {
+						select {
+						case <-ctx.Done():
+							return
+						case <-tick.C:
+						}
+						_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: n, Timestamp: uint32(n) * 3000}, Payload: []byte{1, 2, 3}})
+					}
+				}()
+			case signal.Candidate:
+				c := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
+				if pc.RemoteDescription() == nil {
+					early = append(early, c)
+				} else {
+					_ = pc.AddICECandidate(c)
+				}
+			}
+		}
+	}()
+	return cli
+}
+
+// A forwarded track is surfaced with the session its stream ID names; a
+// track whose stream ID names no session cannot be attributed to anyone
+// and is dropped and counted instead.
+func TestRemoteTrackSession(t *testing.T) {
+	dialMedia := func(t *testing.T, streamID string) (*transport.Conn, chan transport.RemoteTrack) {
+		tracks := make(chan transport.RemoteTrack, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := transport.Dial(ctx, transport.Config{Conn: mediaRelay(t, streamID), MeetingID: signal.NewID(), SettingEngine: signal.LoopbackOnly,
+			OnTrack: func(rt transport.RemoteTrack) { tracks <- rt }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, tracks
+	}
+	t.Run("named", func(t *testing.T) {
+		pub := signal.NewID()
+		c, tracks := dialMedia(t, pub.String())
+		select {
+		case rt := <-tracks:
+			if rt.SessionID != pub {
+				t.Fatalf("track attributed to %v, want %v", rt.SessionID, pub)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no track")
+		}
+		if c.Dropped() != 0 {
+			t.Fatalf("dropped %d", c.Dropped())
+		}
+	})
+	t.Run("unnamed", func(t *testing.T) {
+		c, tracks := dialMedia(t, "not-a-session")
+		relaytest.WaitFor(t, "the track to be dropped", 10*time.Second, func() bool { return c.Dropped() == 1 })
+		select {
+		case rt := <-tracks:
+			t.Fatalf("track of no session surfaced as %v", rt.SessionID)
+		default:
+		}
+	})
 }
