@@ -15,6 +15,11 @@ const (
 	flushTimeout = time.Second
 )
 
+// readLoop reads the client's messages until the session ends:
+//  1. read one message within the idle timeout;
+//  2. charge it to the message rate (binary frames too), check its size;
+//  3. decode it strictly; a bad one costs an error reply, not the session;
+//  4. dispatch it (handle).
 func (s *session) readLoop(ctx context.Context) {
 	// The reader is not cancelled when the session is closed: cancelling a
 	// WebSocket read tears the connection down before the writer can send
@@ -73,6 +78,7 @@ func (s *session) readLoop(ctx context.Context) {
 	}
 }
 
+// handle dispatches one decoded client message by type.
 func (s *session) handle(m signal.Message) {
 	switch v := m.(type) {
 	case signal.Envelope:
