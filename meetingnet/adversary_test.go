@@ -40,7 +40,7 @@ func TestRelayGhostInjection(t *testing.T) {
 	// forwarded track and listens for envelopes.
 	var mu sync.Mutex
 	var envelopes int
-	ghostMedia, ghost := dialParticipant(t, e, mid.String(), participant.Config{})
+	ghostMedia, ghost := dialParticipant(t, e, signal.ID(mid), participant.Config{})
 	go func() {
 		for ev := range ghost.Events() {
 			if _, ok := ev.(transport.Envelope); ok {
@@ -50,7 +50,7 @@ func TestRelayGhostInjection(t *testing.T) {
 			}
 		}
 	}()
-	gsid := ghost.SessionID()
+	gsid := ghost.SessionID().String()
 	waitFor(t, "everyone to report the ghost", meeting.GhostGrace+5*time.Second, func() bool {
 		for _, m := range ms {
 			if !m.hasAlert(meeting.AlertUnknownSession, gsid) {
@@ -96,7 +96,7 @@ func TestRelayGhostInjection(t *testing.T) {
 // from session "from" (any sender when from is empty) while on() is true.
 func dropping(to, from string, on func() bool) hook {
 	return func(client string, dir direction, m signal.Message) []signal.Message {
-		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == to && (from == "" || env.From == from) && on() {
+		if env, ok := m.(signal.Envelope); ok && dir == toClient && client == to && (from == "" || env.From.String() == from) && on() {
 			return nil
 		}
 		return []signal.Message{m}

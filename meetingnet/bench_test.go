@@ -161,7 +161,7 @@ func BenchmarkEnvelopeRoundTrip(b *testing.B) {
 	e := newEvilRelay(b)
 	mid := signal.NewID()
 	dial := func() *transport.Conn {
-		c, err := transport.Dial(context.Background(), transport.Config{Conn: e.dial(), MeetingID: mid, SettingEngine: transport.LoopbackOnly})
+		c, err := transport.Dial(context.Background(), transport.Config{Conn: e.dial(), MeetingID: mid, SettingEngine: signal.LoopbackOnly})
 		if err != nil {
 			b.Fatal(err)
 		}

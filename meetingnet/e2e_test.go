@@ -9,9 +9,11 @@ import (
 
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -34,7 +36,7 @@ type member struct {
 	switchAt map[uint64]time.Time // when this member started sending under each epoch
 }
 
-func (m *member) sid() string { return m.conn.SessionID() }
+func (m *member) sid() string { return m.conn.SessionID().String() }
 
 // decodedFrom returns how many frames from sender decoded, in total and
 // under KIDs of epoch ≥ minEpoch.
@@ -108,13 +110,13 @@ func (m *member) record(evs []meeting.Event) {
 func (m *member) connect(t testing.TB, e *evilRelay, mid meeting.MeetingID, media bool) (*participant.Participant, *transport.Conn) {
 	t.Helper()
 	pcfg := participant.Config{
-		MeetingID: mid.String(),
-		OnDecoded: func(from string, fi receive.FrameInfo) {
+		MeetingID: signal.ID(mid),
+		OnDecoded: func(from signal.ID, fi receive.FrameInfo) {
 			m.mu.Lock()
-			d := m.decoded[from]
+			d := m.decoded[from.String()]
 			if d == nil {
 				d = map[uint64]int{}
-				m.decoded[from] = d
+				m.decoded[from.String()] = d
 			}
 			d[fi.KID]++
 			m.mu.Unlock()
@@ -130,12 +132,12 @@ func (m *member) connect(t testing.TB, e *evilRelay, mid meeting.MeetingID, medi
 		t.Cleanup(func() { src.Close() })
 		pcfg.Video, pcfg.Audio = src.Video(), src.Audio()
 	}
-	return dialParticipant(t, e, mid.String(), pcfg)
+	return dialParticipant(t, e, signal.ID(mid), pcfg)
 }
 
 // dialParticipant dials the relay once and starts a media engine on the
 // connection, as internal/call does.
-func dialParticipant(t testing.TB, e *evilRelay, mid string, pcfg participant.Config) (*participant.Participant, *transport.Conn) {
+func dialParticipant(t testing.TB, e *evilRelay, mid signal.ID, pcfg participant.Config) (*participant.Participant, *transport.Conn) {
 	t.Helper()
 	pcfg.MeetingID = mid
 	p, err := participant.New(pcfg)
@@ -143,7 +145,7 @@ func dialParticipant(t testing.TB, e *evilRelay, mid string, pcfg participant.Co
 		t.Fatal(err)
 	}
 	conn, err := transport.Dial(context.Background(), transport.Config{
-		Conn: e.dial(), MeetingID: mid, SettingEngine: transport.LoopbackOnly, OnTrack: p.OnTrack,
+		Conn: e.dial(), MeetingID: mid, SettingEngine: signal.LoopbackOnly, OnTrack: p.OnTrack,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -207,16 +209,8 @@ func (m *member) hasAlert(kind meeting.AlertKind, sid string) bool {
 	return false
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is the suites' one condition wait.
+var waitFor = relaytest.WaitFor
 
 // admit waits for j in the host's waiting room and admits it.
 func admit(t testing.TB, host, j *member) {

@@ -86,7 +86,7 @@ func (w *wiretap) filter(dir direction, b []byte) [][]byte {
 	}
 	if j, ok := m.(signal.Joined); ok && dir == toClient {
 		w.mu.Lock()
-		w.session = j.Session
+		w.session = j.Session.String()
 		w.mu.Unlock()
 	}
 	w.mu.Lock()

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -34,8 +35,8 @@ const sendBuffer = 4096
 
 // Envelopes is the relay connection (transport.Conn).
 type Envelopes interface {
-	SessionID() string
-	SendEnvelope(to string, payload []byte) error
+	SessionID() signal.ID
+	SendEnvelope(to signal.ID, payload []byte) error
 }
 
 // Keys is where frame keys go: the media engine (participant.Participant).
@@ -45,7 +46,7 @@ type Keys interface {
 	SetSendKey(kid uint64, baseKey []byte) error
 	// StopSending drops the send key when this member leaves or is removed.
 	StopSending()
-	SetReceiveKey(from string, kid uint64, baseKey []byte) error
+	SetReceiveKey(from signal.ID, kid uint64, baseKey []byte) error
 	RemoveReceiveKey(kid uint64)
 }
 
@@ -65,7 +66,7 @@ type Config struct {
 	Contacts meeting.ContactBook
 	// Peers are the sessions present when this member joined the relay
 	// (transport.Conn.Peers).
-	Peers []string
+	Peers []signal.ID
 }
 
 // Session is one member's meeting over one relay connection. Its methods
@@ -84,7 +85,7 @@ type Session struct {
 	done    chan struct{}
 	closeMu sync.Once
 
-	droppedSends, sendErrors, engineErrors, badSessions, relayErrors atomic.Uint64
+	droppedSends, sendErrors, engineErrors, relayErrors atomic.Uint64
 }
 
 // outgoing is one envelope for the sending goroutine, or (sent non-nil) a
@@ -110,13 +111,9 @@ func newSession(cfg Config) (*Session, error) {
 	if cfg.Conn == nil || cfg.Identity == nil {
 		return nil, errors.New("meetingnet: config needs a connection and an identity")
 	}
-	self, err := meeting.ParseSessionID(cfg.Conn.SessionID())
-	if err != nil {
-		return nil, fmt.Errorf("meetingnet: own session id: %w", err)
-	}
 	return &Session{
 		cfg:  cfg,
-		self: self,
+		self: sessionID(cfg.Conn.SessionID()),
 		conn: cfg.Conn,
 		out:  make(chan outgoing, sendBuffer),
 		done: make(chan struct{}),
@@ -161,11 +158,7 @@ func (s *Session) start() {
 	s.mu.Lock()
 	now := time.Now()
 	for _, p := range s.cfg.Peers {
-		if sid, err := meeting.ParseSessionID(p); err == nil {
-			s.m.PeerJoined(sid, now)
-		} else {
-			s.badSessions.Add(1)
-		}
+		s.m.PeerJoined(sessionID(p), now)
 	}
 	s.flush()
 	s.mu.Unlock()
@@ -179,24 +172,11 @@ func (s *Session) Handle(ev transport.Event, now time.Time) (closed bool) {
 	defer s.mu.Unlock()
 	switch e := ev.(type) {
 	case transport.Envelope:
-		from, err := meeting.ParseSessionID(e.From)
-		if err != nil {
-			s.badSessions.Add(1)
-			return false
-		}
-		s.m.Receive(from, e.Payload, now)
+		s.m.Receive(sessionID(e.From), e.Payload, now)
 	case transport.PeerJoined:
-		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
-			s.m.PeerJoined(sid, now)
-		} else {
-			s.badSessions.Add(1)
-		}
+		s.m.PeerJoined(sessionID(e.ID), now)
 	case transport.PeerLeft:
-		if sid, err := meeting.ParseSessionID(e.ID); err == nil {
-			s.m.PeerLeft(sid, now)
-		} else {
-			s.badSessions.Add(1)
-		}
+		s.m.PeerLeft(sessionID(e.ID), now)
 	case transport.RelayError:
 		// An envelope the relay refused (rate limit, a session that just
 		// left); the protocol re-sends what matters.
@@ -258,7 +238,7 @@ func (s *Session) apply(e meeting.Event) meeting.Event {
 		e.Key = nil
 		return e
 	case meeting.ReceiveKey:
-		if s.cfg.Keys != nil && s.cfg.Keys.SetReceiveKey(e.Session.String(), e.KID, e.Key) != nil {
+		if s.cfg.Keys != nil && s.cfg.Keys.SetReceiveKey(signal.ID(e.Session), e.KID, e.Key) != nil {
 			s.engineErrors.Add(1)
 		}
 		clear(e.Key)
@@ -286,11 +266,7 @@ func (s *Session) sendLoop() {
 				close(o.sent)
 				continue
 			}
-			to := ""
-			if !o.To.IsZero() {
-				to = o.To.String()
-			}
-			if err := s.conn.SendEnvelope(to, o.Payload); err != nil {
+			if err := s.conn.SendEnvelope(signal.ID(o.To), o.Payload); err != nil {
 				s.sendErrors.Add(1)
 			}
 		}
@@ -333,8 +309,13 @@ func (s *Session) command(f func(m *meeting.Member) error) error {
 	return err
 }
 
+// sessionID is the one conversion between the relay's session IDs and
+// the protocol's: the same 16 bytes, already checked when the signaling
+// message was decoded (relay/signal), so there is nothing to parse.
+func sessionID(id signal.ID) meeting.SessionID { return meeting.SessionID(id) }
+
 // memberCommand runs a host command on the member or joiner with relay
-// session sid (the UI's member ID).
+// session sid: the GUI's member ID, its hex form.
 func (s *Session) memberCommand(sid string, f func(m *meeting.Member, id meeting.SessionID) error) error {
 	id, err := meeting.ParseSessionID(sid)
 	if err != nil {

@@ -51,7 +51,6 @@ type DroppedCounters struct {
 	Sends        uint64 `json:"sends"`
 	SendErrors   uint64 `json:"send_errors"`
 	EngineErrors uint64 `json:"engine_errors"`
-	BadSessions  uint64 `json:"bad_sessions"`
 	RelayErrors  uint64 `json:"relay_errors"`
 }
 
@@ -72,7 +71,7 @@ func (s *Session) Snapshot() Snapshot {
 		State: m.State().String(), Host: m.IsHost(), Epoch: r.Epoch, Counters: m.Counters(),
 		Dropped: DroppedCounters{
 			Sends: s.droppedSends.Load(), SendErrors: s.sendErrors.Load(),
-			EngineErrors: s.engineErrors.Load(), BadSessions: s.badSessions.Load(), RelayErrors: s.relayErrors.Load(),
+			EngineErrors: s.engineErrors.Load(), RelayErrors: s.relayErrors.Load(),
 		},
 	}
 	if r.Epoch > 0 {

@@ -23,7 +23,7 @@ func TestRemoteTracksAreBounded(t *testing.T) {
 	for _, m := range []*member{a, b} {
 		for _, o := range []*member{a, b} {
 			if o != m {
-				if err := m.p.SetReceiveKey(*o.me, o.kid, o.key); err != nil {
+				if err := m.p.SetReceiveKey(o.sid, o.kid, o.key); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -5,15 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/playout"
@@ -24,21 +23,10 @@ import (
 	"github.com/sottohq/sotto/transport"
 )
 
-// startRelay runs the real relay on loopback behind an HTTP test server.
+// startRelay runs the real relay on loopback.
 func startRelay(t testing.TB) string {
-	t.Helper()
-	r, err := relay.New(relay.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	_, url := relaytest.Start(t, relay.Config{})
+	return url
 }
 
 // dialTest dials the relay once and starts a participant on the
@@ -123,11 +111,12 @@ type member struct {
 	kid uint64
 	key []byte
 	me  *string // session ID, known after Join
+	sid signal.ID
 }
 
 // join opens synthetic media and joins a participant whose traffic w
 // records; tamper, if set, may modify each received RTP packet.
-func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
+func (w *world) join(t testing.TB, url string, meeting signal.ID, kid uint64, tamper func(kind framing.Kind, pkt []byte)) *member {
 	t.Helper()
 	src, err := capture.Open(capture.Options{
 		Video: capture.SyntheticVideo(), Audio: capture.SyntheticAudio(), Width: w.width, Height: w.height,
@@ -139,7 +128,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 	m := &member{mix: playout.NewMixer(), src: src, kid: kid, key: []byte(fmt.Sprintf("test key of kid %02d", kid)), me: new(string)}
 	ready := make(chan struct{})
 	hooks := &testHooks{
-		rtp: func(from string, kind framing.Kind, pkt []byte) {
+		rtp: func(from signal.ID, kind framing.Kind, pkt []byte) {
 			<-ready
 			if tamper != nil {
 				tamper(kind, pkt)
@@ -150,7 +139,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 				w.mu.Unlock()
 			}
 		},
-		decode: func(from string, kind framing.Kind, frame []byte) {
+		decode: func(from signal.ID, kind framing.Kind, frame []byte) {
 			w.mu.Lock()
 			if !w.plainHash[sha256.Sum256(frame)] {
 				w.unsent++
@@ -158,7 +147,8 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 			w.mu.Unlock()
 		},
 	}
-	m.p, _ = dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly}, Config{
+	var conn *transport.Conn
+	m.p, conn = dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: signal.LoopbackOnly}, Config{
 		Video:    recording{src.Video(), w},
 		Audio:    recording{src.Audio(), w},
 		AudioOut: m.mix,
@@ -168,7 +158,7 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 			w.sentAt[frameKey{f.Kind, f.KID, f.CTR}] = time.Now()
 			w.mu.Unlock()
 		},
-		OnDecoded: func(from string, fi receive.FrameInfo) {
+		OnDecoded: func(from signal.ID, fi receive.FrameInfo) {
 			<-ready
 			w.mu.Lock()
 			d := w.decoded[*m.me]
@@ -181,7 +171,8 @@ func (w *world) join(t testing.TB, url, meeting string, kid uint64, tamper func(
 		},
 		test: hooks,
 	})
-	*m.me = m.p.Stats().Session
+	m.sid = conn.SessionID()
+	*m.me = m.sid.String()
 	close(ready)
 	return m
 }
@@ -194,7 +185,7 @@ func connect(t testing.TB, w *world, ms []*member) {
 	for _, m := range ms {
 		for _, o := range ms {
 			if o != m {
-				if err := m.p.SetReceiveKey(*o.me, o.kid, o.key); err != nil {
+				if err := m.p.SetReceiveKey(o.sid, o.kid, o.key); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -534,7 +525,7 @@ func TestMeetingKeyRotationAndStopSending(t *testing.T) {
 	connect(t, w, ms)
 	flow(t, ms, 30)
 	newKey := []byte("the rotated key of member one...")
-	if err := b.p.SetReceiveKey(*a.me, 101, newKey); err != nil {
+	if err := b.p.SetReceiveKey(a.sid, 101, newKey); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.p.SetSendKey(101, newKey); err != nil {

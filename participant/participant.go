@@ -36,6 +36,7 @@ import (
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -49,7 +50,7 @@ type Stream interface {
 type Config struct {
 	// MeetingID is bound into every frame's SFrame metadata; it must be
 	// the meeting the relay connection joined.
-	MeetingID string
+	MeetingID signal.ID
 	// Video and Audio are the local streams to publish; nil publishes
 	// nothing of that kind.
 	Video, Audio Stream
@@ -57,7 +58,7 @@ type Config struct {
 	// receive goroutine (never the UI thread). The picture is reused for
 	// the next frame of the same track once OnVideo returns: draw or copy
 	// it before returning.
-	OnVideo func(session string, img image.Image)
+	OnVideo func(session signal.ID, img image.Image)
 	// AudioOut plays remote audio; nil decodes it (and counts it) without
 	// playing.
 	AudioOut AudioOutput
@@ -65,7 +66,7 @@ type Config struct {
 	// (measurements and tests). They run on pipeline goroutines and must
 	// not block.
 	OnSent    func(send.SentFrame)
-	OnDecoded func(session string, fi receive.FrameInfo)
+	OnDecoded func(session signal.ID, fi receive.FrameInfo)
 	// Logger; nil discards. Nothing logged contains keys or media.
 	Logger *slog.Logger
 
@@ -78,9 +79,9 @@ type testHooks struct {
 	// rtp sees every raw RTP packet a remote track delivers, before stage
 	// 2, and may modify it: the relay's forwarded bytes as they arrive
 	// (the SRTP hop ends at the relay).
-	rtp func(session string, kind framing.Kind, pkt []byte)
+	rtp func(session signal.ID, kind framing.Kind, pkt []byte)
 	// decode sees every frame handed to a decoder.
-	decode func(session string, kind framing.Kind, frame []byte)
+	decode func(session signal.ID, kind framing.Kind, frame []byte)
 }
 
 // Participant is one meeting participant's media.
@@ -105,10 +106,10 @@ type Participant struct {
 	// owners binds a receive KID to the relay session whose track may
 	// carry it (SetReceiveKey).
 	ownersMu sync.RWMutex
-	owners   map[uint64]string
+	owners   map[uint64]signal.ID
 
 	mu      sync.Mutex
-	remotes map[string]*remote
+	remotes map[signal.ID]*remote
 	running int    // receive pipelines running, all sessions
 	refused uint64 // remote tracks refused over maxRemoteTracks
 	closed  bool
@@ -139,11 +140,11 @@ type remote struct {
 // connection (transport.Config.OnTrack) and call Start with it once it is
 // dialled; frames are sealed only after SetSendKey.
 func New(cfg Config) (*Participant, error) {
-	videoMD, err := framing.Metadata(cfg.MeetingID, framing.KindVideo)
+	videoMD, err := framing.Metadata(cfg.MeetingID.String(), framing.KindVideo)
 	if err != nil {
 		return nil, err
 	}
-	audioMD, err := framing.Metadata(cfg.MeetingID, framing.KindAudio)
+	audioMD, err := framing.Metadata(cfg.MeetingID.String(), framing.KindAudio)
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +165,8 @@ func New(cfg Config) (*Participant, error) {
 			return sframe.NewSender(framing.Suite, kid, key)
 		}),
 		rx:      sframe.NewReceiver(framing.Suite),
-		owners:  make(map[uint64]string),
-		remotes: make(map[string]*remote),
+		owners:  make(map[uint64]signal.ID),
+		remotes: make(map[signal.ID]*remote),
 	}, nil
 }
 
@@ -316,7 +317,7 @@ func (p *Participant) release() {
 
 // register records a running pipeline's statistics under its session; nil
 // once the participant is closed.
-func (p *Participant) register(session string, kind framing.Kind, stats interface{ Stats() receive.Stats }) *remote {
+func (p *Participant) register(session signal.ID, kind framing.Kind, stats interface{ Stats() receive.Stats }) *remote {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -383,7 +384,7 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 // Opus decode, push to the jitter buffer of AudioOut.
 func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session := rt.SessionID
-	play, err := newAudioPlay(p.cfg.AudioOut, session)
+	play, err := newAudioPlay(p.cfg.AudioOut, session.String())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -406,7 +407,7 @@ func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Cont
 	return run, pipe, nil
 }
 
-func (p *Participant) traceDecoded(session string, fi receive.FrameInfo) {
+func (p *Participant) traceDecoded(session signal.ID, fi receive.FrameInfo) {
 	if p.cfg.OnDecoded != nil {
 		p.cfg.OnDecoded(session, fi)
 	}
@@ -420,7 +421,7 @@ func (p *Participant) reader(rt transport.RemoteTrack, kind framing.Kind) receiv
 }
 
 // decoder wraps stage 4 with the test hook, if any.
-func decoder[T any](p *Participant, session string, kind framing.Kind, dec func([]byte) (T, error)) func([]byte) (T, error) {
+func decoder[T any](p *Participant, session signal.ID, kind framing.Kind, dec func([]byte) (T, error)) func([]byte) (T, error) {
 	if p.cfg.test == nil || p.cfg.test.decode == nil {
 		return dec
 	}
@@ -473,7 +474,7 @@ func (p *Participant) SendKID() (uint64, bool) { return p.keys.KID() }
 // forwards, so without the binding it could show one member's media in
 // another's place; with it, such frames are dropped and counted as auth
 // failures. The caller may zero baseKey afterwards.
-func (p *Participant) SetReceiveKey(session string, kid uint64, baseKey []byte) error {
+func (p *Participant) SetReceiveKey(session signal.ID, kid uint64, baseKey []byte) error {
 	p.ownersMu.Lock()
 	p.owners[kid] = session
 	p.ownersMu.Unlock()
@@ -504,7 +505,7 @@ var errOtherSender = fmt.Errorf("participant: frame under another session's key:
 // its replay window), then opens them.
 type trackOpener struct {
 	p       *Participant
-	session string
+	session signal.ID
 }
 
 func (o trackOpener) Open(dst, frame, metadata []byte) ([]byte, sframe.Header, error) {
@@ -581,7 +582,7 @@ func (p *Participant) Stats() Stats {
 	s := Stats{Remotes: make(map[string]RemoteStats)}
 	p.mu.Lock()
 	if p.conn != nil {
-		s.Session = p.conn.SessionID()
+		s.Session = p.conn.SessionID().String()
 	}
 	p.mu.Unlock()
 	if kid, ok := p.keys.KID(); ok {
@@ -608,7 +609,7 @@ func (p *Participant) Stats() Stats {
 			a := r.audio.Stats()
 			rs.Audio = &a
 		}
-		s.Remotes[id] = rs
+		s.Remotes[id.String()] = rs
 	}
 	return s
 }

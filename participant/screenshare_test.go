@@ -133,14 +133,16 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 	url := startRelay(t)
 	meeting := signal.NewID()
 	v = &seen{}
-	join := func(video Stream, onVideo func(string, image.Image), onDecoded func(string, receive.FrameInfo)) *Participant {
-		p, _ := dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: transport.LoopbackOnly}, Config{
+	sessions := map[*Participant]signal.ID{}
+	join := func(video Stream, onVideo func(signal.ID, image.Image), onDecoded func(signal.ID, receive.FrameInfo)) *Participant {
+		p, conn := dialTest(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: signal.LoopbackOnly}, Config{
 			Video: video, OnVideo: onVideo, OnDecoded: onDecoded,
 		})
+		sessions[p] = conn.SessionID()
 		return p
 	}
 	sharer = join(first, nil, nil)
-	viewer = join(nil, func(_ string, img image.Image) {
+	viewer = join(nil, func(_ signal.ID, img image.Image) {
 		b := img.Bounds()
 		v.mu.Lock()
 		v.sizes = append(v.sizes, b.Size())
@@ -150,13 +152,13 @@ func switchMeeting(t *testing.T, first Stream) (sharer, viewer *Participant, v *
 			v.right = y.Y[mid*y.YStride+b.Dx()*7/8]
 		}
 		v.mu.Unlock()
-	}, func(_ string, fi receive.FrameInfo) {
+	}, func(_ signal.ID, fi receive.FrameInfo) {
 		v.mu.Lock()
 		v.frames = append(v.frames, fi)
 		v.mu.Unlock()
 	})
 	key := []byte("screen share test key, kid 7....")
-	if err := viewer.SetReceiveKey(sharer.Stats().Session, 7, key); err != nil {
+	if err := viewer.SetReceiveKey(sessions[sharer], 7, key); err != nil {
 		t.Fatal(err)
 	}
 	if err := sharer.SetSendKey(7, key); err != nil {

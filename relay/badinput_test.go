@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -29,9 +30,9 @@ func (c *raw) send(s string) {
 	}
 }
 
-func (c *raw) join(meeting string) string {
+func (c *raw) join(meeting signal.ID) signal.ID {
 	c.t.Helper()
-	c.send(`{"type":"join","meeting":"` + meeting + `"}`)
+	c.send(`{"type":"join","meeting":"` + meeting.String() + `"}`)
 	m := c.next()
 	j, ok := m.(signal.Joined)
 	if !ok {
@@ -112,71 +113,71 @@ func (c *raw) ping() {
 
 func TestBadInputs(t *testing.T) {
 	big := strings.Repeat("a", 300<<10)
-	bogus := signal.NewID()
+	bogus := signal.NewID().String()
 	cases := []struct {
 		name      string
 		limits    relay.Limits
-		run       func(c *raw, r *relay.Relay, meeting string)
+		run       func(c *raw, r *relay.Relay, meeting signal.ID)
 		code      string
 		wantClose bool
 	}{
-		{"malformed json", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"malformed json", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope",`)
 		}, signal.CodeBadMessage, false},
-		{"not json at all", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"not json at all", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send("\x00\xff garbage")
 		}, signal.CodeBadMessage, false},
-		{"unknown type", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"unknown type", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"teleport"}`)
 		}, signal.CodeUnknownType, false},
-		{"unknown field", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"unknown field", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"ping","name":"alice"}`)
 		}, signal.CodeBadMessage, false},
-		{"trailing data", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"trailing data", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"ping"}{"type":"ping"}`)
 		}, signal.CodeBadMessage, false},
-		{"wrong field type", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"wrong field type", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"publish","kind":7}`)
 		}, signal.CodeBadMessage, false},
-		{"bad base64 payload", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"bad base64 payload", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","payload":"!!!"}`)
 		}, signal.CodeBadMessage, false},
-		{"envelope claiming a sender", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"envelope claiming a sender", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","from":"` + bogus + `","payload":""}`)
 		}, signal.CodeBadMessage, false},
-		{"envelope to unknown session", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"envelope to unknown session", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","to":"` + bogus + `","payload":"aGk="}`)
 		}, signal.CodeUnknownSession, false},
-		{"envelope to malformed id", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"envelope to malformed id", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","to":"../../etc","payload":"aGk="}`)
 		}, signal.CodeBadMessage, false},
-		{"oversized envelope payload", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"oversized envelope payload", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","payload":"` + strings.Repeat("QUFB", (signal.MaxEnvelopePayload/3)+10) + `"}`)
 		}, signal.CodeTooBig, false},
-		{"oversized message", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"oversized message", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"envelope","payload":"` + big + `"}`)
 		}, signal.CodeTooBig, true},
-		{"unexpected message type", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"unexpected message type", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"offer","sdp":"v=0"}`)
 		}, signal.CodeUnexpected, false},
-		{"answer without offer", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"answer without offer", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"answer","sdp":"v=0"}`)
 		}, signal.CodeUnexpected, false},
-		{"invalid sdp answer", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"invalid sdp answer", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"publish","kind":"video"}`)
 			for {
@@ -186,48 +187,48 @@ func TestBadInputs(t *testing.T) {
 			}
 			c.send(`{"type":"answer","sdp":"this is not sdp"}`)
 		}, signal.CodeBadSDP, true},
-		{"second join", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"second join", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
-			c.send(`{"type":"join","meeting":"` + m + `"}`)
+			c.send(`{"type":"join","meeting":"` + m.String() + `"}`)
 		}, signal.CodeAlreadyJoined, false},
-		{"first message not join", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"first message not join", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.send(`{"type":"ping"}`)
 		}, signal.CodeNotJoined, true},
-		{"invalid meeting id", relay.Limits{}, func(c *raw, _ *relay.Relay, m string) {
+		{"invalid meeting id", relay.Limits{}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.send(`{"type":"join","meeting":"my meeting"}`)
 		}, signal.CodeBadMessage, true},
-		{"too many tracks", relay.Limits{MaxTracksPerSession: 1}, func(c *raw, _ *relay.Relay, m string) {
+		{"too many tracks", relay.Limits{MaxTracksPerSession: 1}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			c.send(`{"type":"publish","kind":"video"}`)
 			c.send(`{"type":"publish","kind":"audio"}`)
 		}, signal.CodeTooManyTracks, false},
-		{"meeting full", relay.Limits{MaxSessionsPerMeeting: 2}, func(c *raw, r *relay.Relay, m string) {
+		{"meeting full", relay.Limits{MaxSessionsPerMeeting: 2}, func(c *raw, r *relay.Relay, m signal.ID) {
 			for i := 0; i < 2; i++ {
-				other := &raw{t: c.t, conn: pipeConn(r)}
+				other := &raw{t: c.t, conn: relaytest.Pipe(r)}
 				other.join(m)
 			}
-			c.send(`{"type":"join","meeting":"` + m + `"}`)
+			c.send(`{"type":"join","meeting":"` + m.String() + `"}`)
 		}, signal.CodeMeetingFull, true},
-		{"relay full", relay.Limits{MaxMeetings: 2}, func(c *raw, r *relay.Relay, m string) {
-			c.send(`{"type":"join","meeting":"` + m + `"}`) // the healthy meeting is the first
+		{"relay full", relay.Limits{MaxMeetings: 2}, func(c *raw, r *relay.Relay, m signal.ID) {
+			c.send(`{"type":"join","meeting":"` + m.String() + `"}`) // the healthy meeting is the first
 		}, signal.CodeRelayFull, true},
-		{"too many connections", relay.Limits{MaxConnections: 2}, func(c *raw, _ *relay.Relay, m string) {
+		{"too many connections", relay.Limits{MaxConnections: 2}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			// The healthy pair holds both connections; this third is refused
 			// before it can send anything.
 		}, signal.CodeRelayFull, true},
-		{"envelope flood", relay.Limits{EnvelopeRate: 1, EnvelopeBurst: 3}, func(c *raw, _ *relay.Relay, m string) {
+		{"envelope flood", relay.Limits{EnvelopeRate: 1, EnvelopeBurst: 3}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			for i := 0; i < 4; i++ {
 				c.send(`{"type":"envelope","payload":"aGk="}`)
 			}
 		}, signal.CodeRateLimited, false},
-		{"message flood", relay.Limits{MessageRate: 1, MessageBurst: 5}, func(c *raw, _ *relay.Relay, m string) {
+		{"message flood", relay.Limits{MessageRate: 1, MessageBurst: 5}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 			for i := 0; i < 6; i++ {
 				c.send(`{"type":"ping"}`)
 			}
 		}, signal.CodeRateLimited, true},
-		{"idle", relay.Limits{IdleTimeout: time.Second}, func(c *raw, _ *relay.Relay, m string) {
+		{"idle", relay.Limits{IdleTimeout: time.Second}, func(c *raw, _ *relay.Relay, m signal.ID) {
 			c.join(m)
 		}, signal.CodeIdle, true},
 	}
@@ -237,14 +238,14 @@ func TestBadInputs(t *testing.T) {
 			if tc.name == "relay full" {
 				lim.MaxMeetings = 1
 			}
-			r := pipeRelay(t, relay.Config{Limits: lim})
+			r := relaytest.New(t, relay.Config{Limits: lim})
 			// A healthy meeting on the same relay must not notice anything.
 			healthy := signal.NewID()
 			h1 := dialPipe(t, r, healthy)
 			h2 := dialPipe(t, r, healthy)
 
 			before := r.Stats()
-			c := &raw{t: t, conn: pipeConn(r)}
+			c := &raw{t: t, conn: relaytest.Pipe(r)}
 			tc.run(c, r, signal.NewID())
 			c.expect(tc.code, tc.wantClose)
 			if !tc.wantClose && tc.code != signal.CodeRateLimited {
@@ -273,7 +274,7 @@ func checkHealthy(t *testing.T, a, b *transport.Conn) {
 // Over a real WebSocket: an oversized frame closes the connection with
 // status 1009 and a binary frame gets an error.
 func TestBadInputsWebSocket(t *testing.T) {
-	r, url := startRelay(t, relay.Config{Limits: relay.Limits{MaxMessageBytes: 4096}})
+	r, url := relaytest.Start(t, relay.Config{Limits: relay.Limits{MaxMessageBytes: 4096}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -295,7 +296,7 @@ func TestBadInputsWebSocket(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 		t.Fatalf("oversized frame: got %v, want close status 1009", err)
 	}
-	waitFor(t, 5*time.Second, "too-big counted", func() bool { return r.Stats().Rejected[signal.CodeTooBig] == 1 })
+	relaytest.WaitFor(t, "too-big counted", 5*time.Second, func() bool { return r.Stats().Rejected[signal.CodeTooBig] == 1 })
 
 	// The health endpoint still answers.
 	resp, err := http.Get("http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws") + "/healthz")
@@ -308,18 +309,18 @@ func TestBadInputsWebSocket(t *testing.T) {
 // A client that stops reading is closed as a slow consumer once its queue
 // is full, and the sender and the rest of the meeting carry on.
 func TestSlowConsumer(t *testing.T) {
-	r := pipeRelay(t, relay.Config{Limits: relay.Limits{SendQueue: 8, EnvelopeRate: 1000, EnvelopeBurst: 1000}})
+	r := relaytest.New(t, relay.Config{Limits: relay.Limits{SendQueue: 8, EnvelopeRate: 1000, EnvelopeBurst: 1000}})
 	meeting := signal.NewID()
-	stuck := &raw{t: t, conn: pipeConn(r)}
+	stuck := &raw{t: t, conn: relaytest.Pipe(r)}
 	stuck.join(meeting)
 	a := dialPipe(t, r, meeting)
 	// Pipe buffers (64) plus the queue (8) overflow well before 200.
 	for i := 0; i < 200; i++ {
-		if err := a.SendEnvelope("", []byte{byte(i)}); err != nil {
+		if err := a.SendEnvelope(signal.ID{}, []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "all envelopes processed", func() bool { return r.Stats().EnvelopesIn == 200 })
+	relaytest.WaitFor(t, "all envelopes processed", 5*time.Second, func() bool { return r.Stats().EnvelopesIn == 200 })
 	if r.Stats().Rejected[signal.CodeSlow] != 1 {
 		t.Fatalf("slow consumers closed: %d, want 1", r.Stats().Rejected[signal.CodeSlow])
 	}
@@ -360,8 +361,8 @@ func TestShutdownClosesPendingConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending := &raw{t: t, conn: pipeConn(r)}
-	joined := &raw{t: t, conn: pipeConn(r)}
+	pending := &raw{t: t, conn: relaytest.Pipe(r)}
+	joined := &raw{t: t, conn: relaytest.Pipe(r)}
 	joined.join(signal.NewID())
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -377,6 +378,6 @@ func TestShutdownClosesPendingConnections(t *testing.T) {
 		t.Fatalf("joined client got %#v, want bye", m)
 	}
 	// New connections are refused.
-	late := &raw{t: t, conn: pipeConn(r)}
+	late := &raw{t: t, conn: relaytest.Pipe(r)}
 	late.expect(signal.CodeShutdown, true)
 }

@@ -13,6 +13,10 @@ import (
 
 // Limits bound what one client can make the relay do. Zero fields take the
 // defaults from DefaultLimits.
+//
+// Rates are token buckets (golang.org/x/time/rate) that start full: one per
+// session for envelopes and for messages, one per published track for
+// packets.
 type Limits struct {
 	// MaxMessageBytes bounds one signaling message (at most signal.MaxMessageLen).
 	MaxMessageBytes int

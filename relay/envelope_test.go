@@ -11,42 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
-// pipeRelay returns a relay without HTTP; clients connect through
-// signal.Pipe and ServeConn.
-func pipeRelay(t *testing.T, cfg relay.Config) *relay.Relay {
-	t.Helper()
-	cfg.LoopbackOnly = true
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatalf("new relay: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return r
-}
-
-// pipeConn connects one signaling pipe to r.
-func pipeConn(r *relay.Relay) signal.Conn {
-	cli, srv := signal.Pipe()
-	go r.ServeConn(context.Background(), srv)
-	return cli
-}
-
-func dialPipe(t *testing.T, r *relay.Relay, meeting string) *transport.Conn {
+// dialPipe joins meeting on r with a client connected over a pipe.
+func dialPipe(t *testing.T, r *relay.Relay, meeting signal.ID) *transport.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := transport.Dial(ctx, transport.Config{Conn: pipeConn(r), MeetingID: meeting, SettingEngine: transport.LoopbackOnly})
+	c, err := transport.Dial(ctx, transport.Config{Conn: relaytest.Pipe(r), MeetingID: meeting, SettingEngine: signal.LoopbackOnly})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -55,7 +31,7 @@ func dialPipe(t *testing.T, r *relay.Relay, meeting string) *transport.Conn {
 }
 
 func TestEnvelopes(t *testing.T) {
-	r := pipeRelay(t, relay.Config{})
+	r := relaytest.New(t, relay.Config{})
 	m1, m2 := signal.NewID(), signal.NewID()
 	a := dialPipe(t, r, m1)
 	b := dialPipe(t, r, m1)
@@ -79,7 +55,7 @@ func TestEnvelopes(t *testing.T) {
 		return p
 	}
 	for i := 0; i < n; i++ {
-		to := ""
+		var to signal.ID // zero: every other session
 		if i%2 == 0 {
 			to = b.SessionID()
 		}
@@ -110,7 +86,7 @@ func TestEnvelopes(t *testing.T) {
 	// X's meeting has traffic of its own afterwards; the first envelope X
 	// sees must be from its own meeting.
 	y := dialPipe(t, r, m2)
-	if err := y.SendEnvelope("", []byte("m2")); err != nil {
+	if err := y.SendEnvelope(signal.ID{}, []byte("m2")); err != nil {
 		t.Fatal(err)
 	}
 	if e := nextEvent[transport.Envelope](t, x, 5*time.Second); e.From != y.SessionID() || string(e.Payload) != "m2" {
@@ -135,12 +111,12 @@ func TestEnvelopes(t *testing.T) {
 func TestLogsCarryNoContent(t *testing.T) {
 	var buf lockedBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	_, url := startRelay(t, relay.Config{Logger: log})
+	_, url := relaytest.Start(t, relay.Config{Logger: log})
 	meeting := signal.NewID()
 	cfg := transport.Config{URL: url, MeetingID: meeting}
 	a, b := newClient(t, cfg), newClient(t, cfg)
 	a.publish()
-	waitFor(t, 20*time.Second, "media", func() bool { return b.receivedAtLeast(5, a) })
+	relaytest.WaitFor(t, "media", 20*time.Second, func() bool { return b.receivedAtLeast(5, a) })
 	secret := []byte("TOP-SECRET-ENVELOPE-CONTENT")
 	if err := a.conn.SendEnvelope(b.conn.SessionID(), secret); err != nil {
 		t.Fatal(err)
@@ -149,12 +125,12 @@ func TestLogsCarryNoContent(t *testing.T) {
 		t.Fatal("envelope not delivered")
 	}
 	a.close()
-	waitFor(t, 5*time.Second, "leave logged", func() bool { return strings.Contains(buf.String(), "session left") })
+	relaytest.WaitFor(t, "leave logged", 5*time.Second, func() bool { return strings.Contains(buf.String(), "session left") })
 	logs := buf.String()
-	if !strings.Contains(logs, a.conn.SessionID()) {
+	if !strings.Contains(logs, a.conn.SessionID().String()) {
 		t.Fatalf("logs do not mention sessions at all; the check below would prove nothing:\n%s", logs)
 	}
-	for _, bad := range []string{meeting, string(secret), base64.StdEncoding.EncodeToString(secret), "v=0", "a=fingerprint", "127.0.0.1"} {
+	for _, bad := range []string{meeting.String(), string(secret), base64.StdEncoding.EncodeToString(secret), "v=0", "a=fingerprint", "127.0.0.1"} {
 		if strings.Contains(logs, bad) {
 			t.Errorf("logs contain %q", bad)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 )
 
 const (
@@ -59,7 +60,7 @@ func (s *session) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiv
 	}
 	f.track = &fwdTrack{
 		id:       id,
-		streamID: s.id,
+		streamID: s.id.String(),
 		kind:     remote.Kind(),
 		codec:    remote.Codec().RTPCodecCapability,
 		m:        s.r.m,
@@ -120,8 +121,9 @@ func (f *forwarder) readLoop() {
 	buf := make([]byte, readBufferLen)
 	var pkt rtp.Packet
 	m := f.r.m
-	rate := f.r.lim.MaxTrackPacketRate
-	limit := newBucket(float64(rate), rate)
+	// The limit allows a burst of one second's packets: a large keyframe.
+	pps := f.r.lim.MaxTrackPacketRate
+	limit := rate.NewLimiter(rate.Limit(pps), pps)
 	for {
 		n, _, err := f.remote.Read(buf)
 		if err != nil {
@@ -132,7 +134,7 @@ func (f *forwarder) readLoop() {
 		}
 		m.packetsIn.Add(1)
 		m.bytesIn.Add(int64(n))
-		if !limit.allow() {
+		if !limit.Allow() {
 			m.packetsDropped.Add(1)
 			continue
 		}

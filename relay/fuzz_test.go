@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
@@ -20,7 +21,7 @@ var (
 // input split at newlines). Whatever they are, the relay neither crashes
 // nor stops serving: afterwards a fresh session still gets its pong.
 func FuzzRelayInput(f *testing.F) {
-	id := signal.NewID()
+	id := signal.NewID().String()
 	for _, s := range []string{
 		`{"type":"publish","kind":"video"}` + "\n" + `{"type":"answer","sdp":"v=0"}`,
 		`{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}`,
@@ -40,7 +41,7 @@ func FuzzRelayInput(f *testing.F) {
 			fuzzRelay = r
 		})
 		r := fuzzRelay
-		c := &raw{t: t, conn: pipeConn(r)}
+		c := &raw{t: t, conn: relaytest.Pipe(r)}
 		c.join(signal.NewID())
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -50,7 +51,7 @@ func FuzzRelayInput(f *testing.F) {
 			}
 		}
 		c.conn.Close("done")
-		probe := &raw{t: t, conn: pipeConn(r)}
+		probe := &raw{t: t, conn: relaytest.Pipe(r)}
 		probe.join(signal.NewID())
 		probe.ping()
 		probe.conn.Close("done")

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -25,7 +26,7 @@ type answerer struct {
 
 func newAnswerer(t *testing.T, r *relay.Relay) *answerer {
 	t.Helper()
-	api, err := transport.NewAPI(transport.Config{SettingEngine: transport.LoopbackOnly})
+	api, err := transport.NewAPI(transport.Config{SettingEngine: signal.LoopbackOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func newAnswerer(t *testing.T, r *relay.Relay) *answerer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	return &answerer{raw: &raw{t: t, conn: pipeConn(r)}, pc: pc}
+	return &answerer{raw: &raw{t: t, conn: relaytest.Pipe(r)}, pc: pc}
 }
 
 // answerNext reads until an offer, answers it and returns the mids of the
@@ -84,7 +85,7 @@ func quote(s string) string {
 // PeerConnection without bound: stopped transceivers are never freed, so
 // the relay caps the upload slots a session opens over its lifetime.
 func TestPublishChurnIsBounded(t *testing.T) {
-	r := pipeRelay(t, relay.Config{Limits: relay.Limits{MaxTracksPerSession: 1}})
+	r := relaytest.New(t, relay.Config{Limits: relay.Limits{MaxTracksPerSession: 1}})
 	a := newAnswerer(t, r)
 	a.join(signal.NewID())
 	before := r.Stats()
@@ -119,7 +120,7 @@ func TestPublishChurnIsBounded(t *testing.T) {
 // Remote ICE candidates are kept by the ICE agent for the whole session:
 // after the answer, a client cannot add more than a bounded number.
 func TestCandidateFloodIsBounded(t *testing.T) {
-	r := pipeRelay(t, relay.Config{})
+	r := relaytest.New(t, relay.Config{})
 	a := newAnswerer(t, r)
 	a.join(signal.NewID())
 	a.send(`{"type":"publish","kind":"audio"}`)
@@ -143,7 +144,7 @@ func TestCandidateFloodIsBounded(t *testing.T) {
 // flood of them closes the session instead of costing the relay an error
 // reply each, forever.
 func TestBinaryFrameFloodIsRateLimited(t *testing.T) {
-	r, url := startRelay(t, relay.Config{Limits: relay.Limits{MessageRate: 1, MessageBurst: 5}})
+	r, url := relaytest.Start(t, relay.Config{Limits: relay.Limits{MessageRate: 1, MessageBurst: 5}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, url, nil)

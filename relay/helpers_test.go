@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,42 +14,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
-
-// startRelay runs a loopback-only relay behind an HTTP test server and
-// returns it with its WebSocket URL.
-func startRelay(t *testing.T, cfg relay.Config) (*relay.Relay, string) {
-	t.Helper()
-	cfg.LoopbackOnly = true
-	r, err := relay.New(cfg)
-	if err != nil {
-		t.Fatalf("new relay: %v", err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	return r, "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // payloadFor is the deterministic payload of packet n of a track: the
 // receiver recomputes it to check that forwarding left it byte-identical.
@@ -79,27 +44,34 @@ type client struct {
 	plis atomic.Int64 // keyframe requests that reached this publisher
 
 	mu       sync.Mutex
-	received map[string]*recvStats // by publisher session + "/" + track ID
+	received map[recvKey]*recvStats
 	trackIDs []string
 }
 
+// recvKey names a received track: its publisher's session and track ID.
+type recvKey struct {
+	session signal.ID
+	trackID string
+}
+
 type recvStats struct {
-	session, trackID string
-	ssrc             webrtc.SSRC
-	good, bad        atomic.Int64
-	ended            atomic.Bool
+	session   signal.ID
+	trackID   string
+	ssrc      webrtc.SSRC
+	good, bad atomic.Int64
+	ended     atomic.Bool
 }
 
 func newClient(t *testing.T, cfg transport.Config) *client {
 	t.Helper()
-	cfg.SettingEngine = transport.LoopbackOnly
+	cfg.SettingEngine = signal.LoopbackOnly
 	return newClientWith(t, cfg)
 }
 
 // newClientWith dials with cfg's own SettingEngine hook.
 func newClientWith(t *testing.T, cfg transport.Config) *client {
 	t.Helper()
-	c := &client{t: t, stop: make(chan struct{}), received: make(map[string]*recvStats)}
+	c := &client{t: t, stop: make(chan struct{}), received: make(map[recvKey]*recvStats)}
 	cfg.OnTrack = c.onTrack
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -131,8 +103,8 @@ func (c *client) publish() {
 		codec webrtc.RTPCodecCapability
 		every time.Duration
 	}{
-		{"video-" + c.conn.SessionID()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, 10 * time.Millisecond},
-		{"audio-" + c.conn.SessionID()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 20 * time.Millisecond},
+		{"video-" + c.conn.SessionID().String()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, 10 * time.Millisecond},
+		{"audio-" + c.conn.SessionID().String()[:6], webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, 20 * time.Millisecond},
 	} {
 		track, err := webrtc.NewTrackLocalStaticRTP(k.codec, k.id, "local")
 		if err != nil {
@@ -186,7 +158,7 @@ func (c *client) publish() {
 func (c *client) onTrack(rt transport.RemoteTrack) {
 	st := &recvStats{session: rt.SessionID, trackID: rt.Track.ID(), ssrc: rt.Track.SSRC()}
 	c.mu.Lock()
-	c.received[rt.SessionID+"/"+rt.Track.ID()] = st
+	c.received[recvKey{rt.SessionID, rt.Track.ID()}] = st
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -211,10 +183,10 @@ func (c *client) onTrack(rt transport.RemoteTrack) {
 	}()
 }
 
-func (c *client) stats(session, trackID string) *recvStats {
+func (c *client) stats(session signal.ID, trackID string) *recvStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.received[session+"/"+trackID]
+	return c.received[recvKey{session, trackID}]
 }
 
 // receivedAtLeast reports whether c got n good packets on every track of

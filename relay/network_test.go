@@ -10,6 +10,7 @@ import (
 	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -37,16 +38,16 @@ func TestICETCPFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, url := startRelay(t, relay.Config{ICETCP: ln})
+	_, url := relaytest.Start(t, relay.Config{ICETCP: ln})
 	meeting := signal.NewID()
 	tcpOnly := func(se *webrtc.SettingEngine) {
-		transport.LoopbackOnly(se)
+		signal.LoopbackOnly(se)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	}
 	pub := newClient(t, transport.Config{URL: url, MeetingID: meeting})
 	sub := newClientWith(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: tcpOnly})
 	pub.publish()
-	waitFor(t, 20*time.Second, "media over ICE-TCP", func() bool { return sub.receivedAtLeast(20, pub) })
+	relaytest.WaitFor(t, "media over ICE-TCP", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
 	if p := selectedPair(t, sub.conn); !strings.HasSuffix(p, "/tcp") {
 		t.Fatalf("selected candidate %q, want tcp", p)
 	}
@@ -60,12 +61,12 @@ func TestEmbeddedTURN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tn.Close()
-	_, url := startRelay(t, relay.Config{ICEServersFor: tn.ICEServers})
+	_, url := relaytest.Start(t, relay.Config{ICEServersFor: tn.ICEServers})
 	meeting := signal.NewID()
 	pub := newClient(t, transport.Config{URL: url, MeetingID: meeting})
 	sub := newClient(t, transport.Config{URL: url, MeetingID: meeting, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
 	pub.publish()
-	waitFor(t, 20*time.Second, "media through TURN", func() bool { return sub.receivedAtLeast(20, pub) })
+	relaytest.WaitFor(t, "media through TURN", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
 	if p := selectedPair(t, sub.conn); !strings.HasPrefix(p, "relay/") {
 		t.Fatalf("selected candidate %q, want relay", p)
 	}
@@ -74,8 +75,8 @@ func TestEmbeddedTURN(t *testing.T) {
 // The relay's ICE candidates use the configured UDP port range and announce
 // the configured public address instead of the local one.
 func TestPortRangeAndPublicIP(t *testing.T) {
-	r := pipeRelay(t, relay.Config{UDPPortMin: 41000, UDPPortMax: 41009, PublicIPs: []string{"203.0.113.9"}})
-	c := &raw{t: t, conn: pipeConn(r)}
+	r := relaytest.New(t, relay.Config{UDPPortMin: 41000, UDPPortMax: 41009, PublicIPs: []string{"203.0.113.9"}})
+	c := &raw{t: t, conn: relaytest.Pipe(r)}
 	c.join(signal.NewID())
 	c.send(`{"type":"publish","kind":"audio"}`)
 	var cands []string

@@ -42,7 +42,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // nackBufferPackets is the per-receiver send history kept for NACK answers:
@@ -65,7 +64,7 @@ type Relay struct {
 	stop     context.CancelFunc
 
 	mu       sync.Mutex
-	meetings map[string]*meeting
+	meetings map[signal.ID]*meeting
 	sessions map[*session]struct{}
 	conns    int // ServeConn calls in progress
 	closing  bool
@@ -73,10 +72,10 @@ type Relay struct {
 }
 
 type meeting struct {
-	id       string
+	id       signal.ID
 	ref      string // log reference: a hash prefix, not the ID itself
 	mu       sync.Mutex
-	sessions map[string]*session
+	sessions map[signal.ID]*session
 }
 
 // New builds a relay from cfg.
@@ -93,12 +92,12 @@ func New(cfg Config) (*Relay, error) {
 		lim:      cfg.Limits.withDefaults(),
 		log:      log,
 		m:        newMetrics(),
-		meetings: make(map[string]*meeting),
+		meetings: make(map[signal.ID]*meeting),
 		sessions: make(map[*session]struct{}),
 	}
 	// Clients and relay register the same codecs from one definition.
 	me := &webrtc.MediaEngine{}
-	if err := transport.RegisterCodecs(me); err != nil {
+	if err := signal.RegisterCodecs(me); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
@@ -129,7 +128,7 @@ func New(cfg Config) (*Relay, error) {
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
 	if cfg.LoopbackOnly {
-		transport.LoopbackOnly(&se)
+		signal.LoopbackOnly(&se)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
@@ -225,7 +224,10 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func meetingRef(id string) string {
-	h := sha256.Sum256([]byte("sotto relay log ref\x00" + id))
+// meetingRef is the name a meeting goes by in logs: a hash of its ID's
+// wire form, so that logs never hold the ID itself (knowing it is enough to
+// enter the meeting).
+func meetingRef(id signal.ID) string {
+	h := sha256.Sum256([]byte("sotto relay log ref\x00" + id.String()))
 	return hex.EncodeToString(h[:4])
 }

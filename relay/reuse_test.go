@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -34,17 +35,17 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 		// previous one's removal is negotiated.
 		maxMLines = 4
 	)
-	r, url := startRelay(t, relay.Config{})
+	r, url := relaytest.Start(t, relay.Config{})
 	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
 	honest := newClient(t, cfg)
 	var firstSize int
 	for i := 0; i < rounds; i++ {
 		a := newClient(t, cfg)
 		a.publish()
-		waitFor(t, 20*time.Second, fmt.Sprintf("round %d: the looping session's tracks at the receiver", i), func() bool { return honest.receivedAtLeast(3, a) })
+		relaytest.WaitFor(t, fmt.Sprintf("round %d: the looping session's tracks at the receiver", i), 20*time.Second, func() bool { return honest.receivedAtLeast(3, a) })
 		sid := a.conn.SessionID()
 		a.close()
-		waitFor(t, 10*time.Second, fmt.Sprintf("round %d: the looping session's tracks to end", i), func() bool {
+		relaytest.WaitFor(t, fmt.Sprintf("round %d: the looping session's tracks to end", i), 10*time.Second, func() bool {
 			for _, id := range a.trackIDs {
 				if !honest.stats(sid, id).ended.Load() {
 					return false
@@ -82,7 +83,7 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 	// by its own session, through transceivers that carried earlier tracks.
 	p := newClient(t, cfg)
 	p.publish()
-	waitFor(t, 20*time.Second, "the fresh publisher's tracks", func() bool { return honest.receivedAtLeast(30, p) })
+	relaytest.WaitFor(t, "the fresh publisher's tracks", 20*time.Second, func() bool { return honest.receivedAtLeast(30, p) })
 	for _, id := range p.trackIDs {
 		st := honest.stats(p.conn.SessionID(), id)
 		if st.bad.Load() != 0 {
@@ -98,7 +99,7 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 				continue
 			}
 			found = true
-			if got := rx.Track().StreamID(); got != p.conn.SessionID() {
+			if got := rx.Track().StreamID(); got != p.conn.SessionID().String() {
 				t.Fatalf("track %s attributed to %q, want %q", id, got, p.conn.SessionID())
 			}
 			if !oldMids[tr.Mid()] {
@@ -118,15 +119,15 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 // publishes its own tracks (two offers with the spare m-lines in them)
 // before a new publisher's tracks take the spares.
 func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
-	r, url := startRelay(t, relay.Config{})
+	r, url := relaytest.Start(t, relay.Config{})
 	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
 	rx := newClient(t, cfg)
 	first := newClient(t, cfg)
 	first.publish()
-	waitFor(t, 20*time.Second, "the first publisher's tracks", func() bool { return rx.receivedAtLeast(3, first) })
+	relaytest.WaitFor(t, "the first publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(3, first) })
 	sid := first.conn.SessionID()
 	first.close()
-	waitFor(t, 10*time.Second, "the first publisher's tracks to end", func() bool {
+	relaytest.WaitFor(t, "the first publisher's tracks to end", 10*time.Second, func() bool {
 		return rx.stats(sid, first.trackIDs[0]).ended.Load() && rx.stats(sid, first.trackIDs[1]).ended.Load()
 	})
 	spares := make(map[string]bool)
@@ -151,8 +152,8 @@ func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
 
 	next := newClient(t, cfg)
 	next.publish()
-	waitFor(t, 20*time.Second, "the next publisher's tracks", func() bool { return rx.receivedAtLeast(30, next) })
-	waitFor(t, 20*time.Second, "the receiver's tracks at the next publisher", func() bool { return next.receivedAtLeast(30, rx) })
+	relaytest.WaitFor(t, "the next publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(30, next) })
+	relaytest.WaitFor(t, "the receiver's tracks at the next publisher", 20*time.Second, func() bool { return next.receivedAtLeast(30, rx) })
 	for _, id := range next.trackIDs {
 		st := rx.stats(next.conn.SessionID(), id)
 		if st.bad.Load() != 0 {
@@ -165,7 +166,7 @@ func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
 				if !spares[tr.Mid()] {
 					t.Fatalf("track %s on m-line %s, want a spare one", id, tr.Mid())
 				}
-				if x.Track().StreamID() != next.conn.SessionID() {
+				if x.Track().StreamID() != next.conn.SessionID().String() {
 					t.Fatalf("track %s attributed to %q", id, x.Track().StreamID())
 				}
 			}

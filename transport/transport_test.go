@@ -7,39 +7,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
-func newRelay(t *testing.T, lim relay.Limits) *relay.Relay {
-	t.Helper()
-	r, err := relay.New(relay.Config{LoopbackOnly: true, Limits: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
-	return r
-}
-
-func dial(t *testing.T, r *relay.Relay, meeting string) (*transport.Conn, error) {
-	cli, srv := signal.Pipe()
-	go r.ServeConn(context.Background(), srv)
+func dial(t *testing.T, r *relay.Relay, meeting signal.ID) (*transport.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: meeting, SettingEngine: transport.LoopbackOnly})
+	return transport.Dial(ctx, transport.Config{Conn: relaytest.Pipe(r), MeetingID: meeting, SettingEngine: signal.LoopbackOnly})
 }
 
 func TestDialErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := transport.Dial(ctx, transport.Config{MeetingID: "not-an-id"}); err == nil {
-		t.Fatal("invalid meeting id accepted")
+	if _, err := transport.Dial(ctx, transport.Config{Conn: failingConn{t}}); err == nil {
+		t.Fatal("dial without a meeting id succeeded")
 	}
 	if _, err := transport.Dial(ctx, transport.Config{MeetingID: signal.NewID()}); err == nil {
 		t.Fatal("dial without url or connection succeeded")
 	}
 	// A full meeting: the relay's refusal surfaces with its code.
-	r := newRelay(t, relay.Limits{MaxSessionsPerMeeting: 1})
+	r := relaytest.New(t, relay.Config{Limits: relay.Limits{MaxSessionsPerMeeting: 1}})
 	m := signal.NewID()
 	c, err := dial(t, r, m)
 	if err != nil {
@@ -52,14 +44,14 @@ func TestDialErrors(t *testing.T) {
 }
 
 func TestPeersAndEnvelopeChecks(t *testing.T) {
-	r := newRelay(t, relay.Limits{})
+	r := relaytest.New(t, relay.Config{})
 	m := signal.NewID()
 	a, err := dial(t, r, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if len(a.Peers()) != 0 || !signal.ValidID(a.SessionID()) {
+	if len(a.Peers()) != 0 || a.SessionID().IsZero() {
 		t.Fatalf("first session: peers %v, id %q", a.Peers(), a.SessionID())
 	}
 	b, err := dial(t, r, m)
@@ -69,10 +61,7 @@ func TestPeersAndEnvelopeChecks(t *testing.T) {
 	if p := b.Peers(); len(p) != 1 || p[0] != a.SessionID() {
 		t.Fatalf("second session sees %v", p)
 	}
-	if err := a.SendEnvelope("bogus", []byte("x")); err == nil {
-		t.Fatal("invalid recipient accepted")
-	}
-	if err := a.SendEnvelope("", make([]byte, signal.MaxEnvelopePayload+1)); err == nil {
+	if err := a.SendEnvelope(signal.ID{}, make([]byte, signal.MaxEnvelopePayload+1)); err == nil {
 		t.Fatal("oversized envelope accepted")
 	}
 	// Peers follow joins and leaves.
@@ -103,7 +92,7 @@ func TestPeersAndEnvelopeChecks(t *testing.T) {
 // When the relay shuts down, Events ends with Closed carrying the reason,
 // and operations fail with ErrClosed.
 func TestClosedOnShutdown(t *testing.T) {
-	r := newRelay(t, relay.Limits{})
+	r := relaytest.New(t, relay.Config{})
 	a, err := dial(t, r, signal.NewID())
 	if err != nil {
 		t.Fatal(err)
@@ -117,10 +106,25 @@ func TestClosedOnShutdown(t *testing.T) {
 		t.Fatalf("last event %#v", last)
 	}
 	<-a.Done()
-	if err := a.SendEnvelope("", []byte("late")); err != transport.ErrClosed {
+	if err := a.SendEnvelope(signal.ID{}, []byte("late")); err != transport.ErrClosed {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+// failingConn is a signaling connection that fails the test when used.
+type failingConn struct{ t *testing.T }
+
+func (f failingConn) Read(context.Context) ([]byte, error) {
+	f.t.Error("signaling read before the meeting id was checked")
+	return nil, context.Canceled
+}
+
+func (f failingConn) Write(context.Context, []byte) error {
+	f.t.Error("signaling write before the meeting id was checked")
+	return context.Canceled
+}
+
+func (failingConn) Close(string) error { return nil }
 
 // hostileRelay plays a relay on the other end of a pipe: it answers the
 // join, then sends msgs.
@@ -149,7 +153,7 @@ func hostileRelayRaw(t *testing.T, msgs func(send func(signal.Message), raw func
 		msgs(send, func(b []byte) { _ = srv.Write(ctx, b) })
 		send(signal.Bye{Reason: "done"})
 	}()
-	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: transport.LoopbackOnly})
+	c, err := transport.Dial(ctx, transport.Config{Conn: cli, MeetingID: signal.NewID(), SettingEngine: signal.LoopbackOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +219,138 @@ func TestHostileRelayBadMessagesAreCounted(t *testing.T) {
 	if p := c.Peers(); len(p) != 1 || p[0] != peer {
 		t.Fatalf("peers %v after bad messages, want [%s]", p, peer)
 	}
+}
+
+// mediaRelay plays a relay that forwards one VP8 track whose stream ID is
+// streamID: it answers the join, offers the track (all its candidates in
+// the offer), applies the client's answer and candidates, and sends
+// packets until the test ends.
+func mediaRelay(t *testing.T, streamID string) signal.Conn {
+	t.Helper()
+	cli, srv := signal.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	api, err := transport.NewAPI(transport.Config{SettingEngine: signal.LoopbackOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", streamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(m signal.Message) {
+		if b, err := signal.Encode(m); err == nil {
+			_ = srv.Write(ctx, b)
+		}
+	}
+	go func() {
+		if _, err := srv.Read(ctx); err != nil { // the join
+			return
+		}
+		send(signal.Joined{Session: signal.NewID()})
+		offer, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		gathered := webrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(offer); err != nil {
+			t.Error(err)
+			return
+		}
+		<-gathered
+		send(signal.Offer{SDP: pc.LocalDescription().SDP})
+		var early []webrtc.ICECandidateInit
+		for {
+			b, err := srv.Read(ctx)
+			if err != nil {
+				return
+			}
+			m, err := signal.Decode(b)
+			if err != nil {
+				t.Errorf("client sent %v", err)
+				return
+			}
+			switch v := m.(type) {
+			case signal.Answer:
+				if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: v.SDP}); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, c := range early {
+					_ = pc.AddICECandidate(c)
+				}
+				go func() {
+					tick := time.NewTicker(10 * time.Millisecond)
+					defer tick.Stop()
+					for n := uint16(0); ; n++ {
+						select {
+						case <-ctx.Done():
+							return
+						case <-tick.C:
+						}
+						_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: n, Timestamp: uint32(n) * 3000}, Payload: []byte{1, 2, 3}})
+					}
+				}()
+			case signal.Candidate:
+				c := webrtc.ICECandidateInit{Candidate: v.Candidate, SDPMid: v.SDPMid, SDPMLineIndex: v.SDPMLineIndex}
+				if pc.RemoteDescription() == nil {
+					early = append(early, c)
+				} else {
+					_ = pc.AddICECandidate(c)
+				}
+			}
+		}
+	}()
+	return cli
+}
+
+// A forwarded track is surfaced with the session its stream ID names; a
+// track whose stream ID names no session cannot be attributed to anyone
+// and is dropped and counted instead.
+func TestRemoteTrackSession(t *testing.T) {
+	dialMedia := func(t *testing.T, streamID string) (*transport.Conn, chan transport.RemoteTrack) {
+		tracks := make(chan transport.RemoteTrack, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := transport.Dial(ctx, transport.Config{Conn: mediaRelay(t, streamID), MeetingID: signal.NewID(), SettingEngine: signal.LoopbackOnly,
+			OnTrack: func(rt transport.RemoteTrack) { tracks <- rt }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, tracks
+	}
+	t.Run("named", func(t *testing.T) {
+		pub := signal.NewID()
+		c, tracks := dialMedia(t, pub.String())
+		select {
+		case rt := <-tracks:
+			if rt.SessionID != pub {
+				t.Fatalf("track attributed to %v, want %v", rt.SessionID, pub)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no track")
+		}
+		if c.Dropped() != 0 {
+			t.Fatalf("dropped %d", c.Dropped())
+		}
+	})
+	t.Run("unnamed", func(t *testing.T) {
+		c, tracks := dialMedia(t, "not-a-session")
+		relaytest.WaitFor(t, "the track to be dropped", 10*time.Second, func() bool { return c.Dropped() == 1 })
+		select {
+		case rt := <-tracks:
+			t.Fatalf("track of no session surfaced as %v", rt.SessionID)
+		default:
+		}
+	})
 }

@@ -28,7 +28,7 @@ func BenchmarkBotCPU(b *testing.B) {
 		b.Run(fmt.Sprintf("participants=%d", n), func(b *testing.B) {
 			var cores, sentFPS, recvFPS float64
 			for range b.N {
-				meeting := signal.NewID()
+				meeting := signal.NewID().String()
 				var wg sync.WaitGroup
 				cmds := make([]*exec.Cmd, n)
 				outs := make([]bytes.Buffer, n)

@@ -31,7 +31,7 @@ func TestCommandLineHostAndJoin(t *testing.T) {
 	linkFile := filepath.Join(t.TempDir(), "link")
 	small := []string{"-loopback", "-width", "160", "-height", "120", "-fps", "15"}
 
-	host := exec.Command(bin, append([]string{"-relay", relayURL, "-meeting", signal.NewID(), "-duration", "8s",
+	host := exec.Command(bin, append([]string{"-relay", relayURL, "-meeting", signal.NewID().String(), "-duration", "8s",
 		"-host", "-admit", "all", "-link-out", linkFile}, small...)...)
 	var hostOut strings.Builder
 	host.Stdout = &hostOut

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"image"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/sottohq/sotto/internal/call"
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
@@ -24,22 +24,13 @@ import (
 
 // startRelay runs the real relay on loopback and returns its WebSocket URL.
 func startRelay(t testing.TB) string {
-	t.Helper()
-	r, err := relay.New(relay.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		r.Shutdown(context.Background())
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	_, url := relaytest.Start(t, relay.Config{})
+	return url
 }
 
 func TestTwoBotsExchangeMedia(t *testing.T) {
 	url := startRelay(t)
-	meeting := signal.NewID()
+	meeting := signal.NewID().String()
 
 	args := []string{"-relay", url, "-meeting", meeting, "-duration", "4s", "-loopback",
 		"-width", "320", "-height", "240", "-test-key", "000102030405060708090a0b0c0d0e0f"}
@@ -157,7 +148,7 @@ func writeIVF(t *testing.T, path string, frames int) {
 // A bot plays a VP8 file (looping a 1 s clip for 4 s); another bot decodes it.
 func TestBotPlaysIVFFile(t *testing.T) {
 	url := startRelay(t)
-	meeting := signal.NewID()
+	meeting := signal.NewID().String()
 	path := filepath.Join(t.TempDir(), "clip.ivf")
 	writeIVF(t, path, 30)
 	key := "000102030405060708090a0b0c0d0e0f"

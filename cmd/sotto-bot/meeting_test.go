@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/call"
-	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -62,15 +60,8 @@ func startBot(t *testing.T, relayURL, meetingID string, args []string) *bot {
 }
 
 func TestBotsJoinThroughAdmission(t *testing.T) {
-	r, err := relay.New(relay.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(r.Handler())
-	defer srv.Close()
-	defer r.Shutdown(context.Background())
-	relayURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-	meetingID := signal.NewID()
+	relayURL := startRelay(t)
+	meetingID := signal.NewID().String()
 	dir := t.TempDir()
 	linkFile := filepath.Join(dir, "link")
 

@@ -14,7 +14,7 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/sottohq/sotto/relay/loadtest"
+	"github.com/sottohq/sotto/internal/loadtest"
 )
 
 const usage = `sotto-load: drive a Sotto relay with synthetic participants.

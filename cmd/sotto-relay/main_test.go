@@ -23,6 +23,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -92,7 +93,7 @@ func TestRelayCommand(t *testing.T) {
 	dial := func(onTrack func(transport.RemoteTrack)) *transport.Conn {
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer dcancel()
-		c, err := transport.Dial(dctx, transport.Config{URL: url, HTTPClient: hc, MeetingID: meeting, SettingEngine: transport.LoopbackOnly, OnTrack: onTrack})
+		c, err := transport.Dial(dctx, transport.Config{URL: url, HTTPClient: hc, MeetingID: meeting, SettingEngine: signal.LoopbackOnly, OnTrack: onTrack})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -139,23 +140,17 @@ func TestRelayCommand(t *testing.T) {
 	// Metrics and health over HTTPS.
 	base := "https://" + strings.TrimSuffix(strings.TrimPrefix(url, "wss://"), "/ws")
 	var st relay.Stats
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	relaytest.WaitFor(t, "metrics showing the meeting", 5*time.Second, func() bool {
 		resp, err := hc.Get(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil {
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Sessions == 2 && st.Meetings == 1 && st.PacketsOut > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics: %+v", st)
-		}
-	}
+		return st.Sessions == 2 && st.Meetings == 1 && st.PacketsOut > 0
+	})
 	resp, err := hc.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)

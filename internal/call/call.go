@@ -28,14 +28,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/meetingnet"
 	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -169,13 +168,13 @@ func (c *Call) start(ctx context.Context) error {
 		}
 	}
 	// 2. the media engine.
-	pc := participant.Config{MeetingID: meetingID.String(), Logger: cfg.Logger}
+	pc := participant.Config{MeetingID: signal.ID(meetingID), Logger: cfg.Logger}
 	if !cfg.Headless {
 		if err := c.openOutput(); err != nil {
 			return err
 		}
 		pc.AudioOut = c.mixer
-		pc.OnVideo = func(session string, img image.Image) { c.deliver(session, img) }
+		pc.OnVideo = func(session signal.ID, img image.Image) { c.deliver(session.String(), img) }
 	}
 	if v := c.videoStream(); v != nil {
 		pc.Video = v
@@ -188,14 +187,14 @@ func (c *Call) start(ctx context.Context) error {
 		return err
 	}
 	// 3. the relay connection, dialled once.
-	tc := transport.Config{URL: cfg.RelayURL, MeetingID: meetingID.String(), OnTrack: c.part.OnTrack, Logger: cfg.Logger}
+	tc := transport.Config{URL: cfg.RelayURL, MeetingID: signal.ID(meetingID), OnTrack: c.part.OnTrack, Logger: cfg.Logger}
 	if cfg.LoopbackOnly {
-		tc.SettingEngine = func(se *webrtc.SettingEngine) { transport.LoopbackOnly(se) }
+		tc.SettingEngine = signal.LoopbackOnly
 	}
 	if c.conn, err = transport.Dial(ctx, tc); err != nil {
 		return err
 	}
-	c.self = c.conn.SessionID()
+	c.self = c.conn.SessionID().String()
 	// 4. media on it.
 	if err := c.part.Start(c.conn); err != nil {
 		return err

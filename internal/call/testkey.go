@@ -9,6 +9,7 @@ import (
 
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
 )
 
@@ -26,8 +27,8 @@ type sharedKey struct {
 
 // testKID maps a session ID to a KID below 2^31 (at most a 5-byte header
 // field).
-func testKID(session string) uint64 {
-	h := sha256.Sum256([]byte("sotto test kid\x00" + session))
+func testKID(session signal.ID) uint64 {
+	h := sha256.Sum256([]byte("sotto test kid\x00" + session.String()))
 	return uint64(binary.BigEndian.Uint32(h[:4]) >> 1)
 }
 
@@ -45,7 +46,7 @@ func newSharedKey(key []byte, conn *transport.Conn, part *participant.Participan
 	return k, k.err
 }
 
-func (k *sharedKey) peer(session string) {
+func (k *sharedKey) peer(session signal.ID) {
 	if err := k.part.SetReceiveKey(session, testKID(session), k.key); err != nil && k.err == nil {
 		k.err = fmt.Errorf("test key: %w", err)
 	}

@@ -202,12 +202,13 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			decoded = map[framing.Kind][]time.Time{}
 		)
 		var conns []*transport.Conn
+		sessions := map[*participant.Participant]signal.ID{}
 		join := func(n *vnet.Net, video, aud participant.Stream) *participant.Participant {
 			cli, srv := signal.Pipe()
 			go r.ServeConn(context.Background(), srv)
 			cfg := participant.Config{
 				MeetingID: meeting,
-				OnDecoded: func(_ string, fi receive.FrameInfo) {
+				OnDecoded: func(_ signal.ID, fi receive.FrameInfo) {
 					mu.Lock()
 					decoded[fi.Kind] = append(decoded[fi.Kind], fi.Decoded)
 					mu.Unlock()
@@ -228,6 +229,7 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 			conns = append(conns, conn)
+			sessions[p] = conn.SessionID()
 			go func() {
 				for range conn.Events() {
 				}
@@ -238,7 +240,7 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		until := time.Now().Add(10 * time.Second)
 		pub := join(pubNet, newVideoGen(t, until), newAudioGen(t, until))
 		sub := join(subNet, nil, nil)
-		if err := sub.SetReceiveKey(pub.Stats().Session, 5, key); err != nil {
+		if err := sub.SetReceiveKey(sessions[pub], 5, key); err != nil {
 			t.Fatal(err)
 		}
 		if err := pub.SetSendKey(5, key); err != nil {

@@ -1,17 +1,25 @@
-// Package signal defines the relay's signaling wire format and the
-// connection abstraction that carries it.
+// Package signal is the contract between Sotto clients and the relay: the
+// one package both sides import, so that neither imports the other.
 //
-// Every message is one JSON object in one WebSocket text frame with a "type"
-// field naming it. The decoder is strict: unknown types and unknown fields are
-// rejected, sizes are bounded before and after parsing, and identifiers must
-// have the exact form produced by NewID. The relay never looks inside
-// envelope payloads; they are opaque bytes carried base64-encoded.
+// It defines:
+//   - the signaling wire format (message.go, docs/PROTOCOL.md §4): every
+//     message is one JSON object in one WebSocket text frame with a "type"
+//     field naming it;
+//   - the identifiers of meetings and sessions (ID, id.go);
+//   - the media contract both PeerConnections must agree on: the codec
+//     table (RegisterCodecs) and the loopback-only ICE setting used by
+//     tests and same-machine setups (LoopbackOnly), in media.go;
+//   - the connection that carries the messages (Conn: WebSocket or an
+//     in-memory Pipe), in conn.go.
+//
+// The decoder is strict: unknown types and unknown fields are rejected,
+// sizes are bounded before and after parsing, and identifiers must have
+// the exact form String produces. The relay never looks inside envelope
+// payloads; they are opaque bytes carried base64-encoded.
 package signal
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,7 +107,7 @@ type Message interface {
 
 // Join asks to enter a meeting. Meeting is chosen by clients (NewID).
 type Join struct {
-	Meeting string `json:"meeting"`
+	Meeting ID `json:"meeting"`
 }
 
 // ICEServer is a STUN or TURN server the relay offers its clients.
@@ -113,20 +121,20 @@ type ICEServer struct {
 // already present, ICE servers the client may use, and the idle timeout
 // after which a silent client is closed (clients ping well within it).
 type Joined struct {
-	Session    string      `json:"session"`
-	Peers      []string    `json:"peers"`
+	Session    ID          `json:"session"`
+	Peers      []ID        `json:"peers"`
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
 	IdleMs     int64       `json:"idleMs,omitempty"`
 }
 
 // PeerJoined announces a session that entered the meeting.
 type PeerJoined struct {
-	Session string `json:"session"`
+	Session ID `json:"session"`
 }
 
 // PeerLeft announces a session that left the meeting.
 type PeerLeft struct {
-	Session string `json:"session"`
+	Session ID `json:"session"`
 }
 
 // Publish asks the relay to open an upload slot (a recvonly m-line on the
@@ -159,11 +167,12 @@ type Candidate struct {
 }
 
 // Envelope carries opaque bytes. From a client, To names the recipient
-// session ("" for every other session of the meeting) and From must be
-// empty. From the relay, From names the sender and To is empty.
+// session (the zero ID for every other session of the meeting) and From
+// is zero. From the relay, From names the sender and To is zero. A zero ID
+// is omitted on the wire, and an absent or empty field decodes to it.
 type Envelope struct {
-	To      string `json:"to,omitempty"`
-	From    string `json:"from,omitempty"`
+	To      ID     `json:"to,omitzero"`
+	From    ID     `json:"from,omitzero"`
 	Payload []byte `json:"payload"`
 }
 
@@ -209,29 +218,6 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return "signal: " + e.Code + ": " + e.Reason }
 
 func decodeErr(code, reason string) error { return &DecodeError{Code: code, Reason: reason} }
-
-// NewID returns a fresh random identifier: IDBytes random bytes as lowercase hex.
-func NewID() string {
-	var b [IDBytes]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("signal: no randomness: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// ValidID reports whether s has exactly the form NewID produces.
-func ValidID(s string) bool {
-	if len(s) != IDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // Encode serialises m with its type field first.
 func Encode(m Message) ([]byte, error) {
@@ -280,96 +266,96 @@ func Decode(b []byte) (Message, error) {
 			T string `json:"type"`
 			Join
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "invalid meeting id")
 		m = w.Join
 	case TypeJoined:
 		var w struct {
 			T string `json:"type"`
 			Joined
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "invalid session or peer id")
 		m = w.Joined
 	case TypePeerJoined:
 		var w struct {
 			T string `json:"type"`
 			PeerJoined
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "invalid session id")
 		m = w.PeerJoined
 	case TypePeerLeft:
 		var w struct {
 			T string `json:"type"`
 			PeerLeft
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "invalid session id")
 		m = w.PeerLeft
 	case TypePublish:
 		var w struct {
 			T string `json:"type"`
 			Publish
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Publish
 	case TypeUnpublish:
 		var w struct {
 			T string `json:"type"`
 			Unpublish
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Unpublish
 	case TypeOffer:
 		var w struct {
 			T string `json:"type"`
 			Offer
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Offer
 	case TypeAnswer:
 		var w struct {
 			T string `json:"type"`
 			Answer
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Answer
 	case TypeCandidate:
 		var w struct {
 			T string `json:"type"`
 			Candidate
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Candidate
 	case TypeEnvelope:
 		var w struct {
 			T string `json:"type"`
 			Envelope
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "invalid recipient or sender id")
 		m = w.Envelope
 	case TypePing:
 		var w struct {
 			T string `json:"type"`
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = Ping{}
 	case TypePong:
 		var w struct {
 			T string `json:"type"`
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = Pong{}
 	case TypeError:
 		var w struct {
 			T string `json:"type"`
 			Error
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Error
 	case TypeBye:
 		var w struct {
 			T string `json:"type"`
 			Bye
 		}
-		err = strict(b, &w)
+		err = strict(b, &w, "")
 		m = w.Bye
 	default:
 		return nil, decodeErr(CodeUnknownType, "unknown message type")
@@ -383,13 +369,17 @@ func Decode(b []byte) (Message, error) {
 	return m, nil
 }
 
-// strict decodes b into v, rejecting unknown fields and trailing data.
-func strict(b []byte, v any) error {
+// strict decodes b into v, rejecting unknown fields and trailing data. A
+// malformed identifier is reported with idReason, which names the field
+// (the JSON decoder does not say which text field failed to parse).
+func strict(b []byte, v any, idReason string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var ute *json.UnmarshalTypeError
 		switch {
+		case errors.Is(err, errID) && idReason != "":
+			return decodeErr(CodeBadMessage, idReason)
 		case errors.As(err, &ute):
 			return decodeErr(CodeBadMessage, "wrong type for field "+safeField(ute.Field))
 		default:
@@ -420,18 +410,18 @@ func Validate(m Message) error {
 	bad := func(r string) error { return decodeErr(CodeBadMessage, r) }
 	switch v := m.(type) {
 	case Join:
-		if !ValidID(v.Meeting) {
+		if v.Meeting.IsZero() {
 			return bad("invalid meeting id")
 		}
 	case Joined:
-		if !ValidID(v.Session) {
+		if v.Session.IsZero() {
 			return bad("invalid session id")
 		}
 		if len(v.Peers) > MaxPeers {
 			return bad("too many peers")
 		}
 		for _, p := range v.Peers {
-			if !ValidID(p) {
+			if p.IsZero() {
 				return bad("invalid peer id")
 			}
 		}
@@ -455,11 +445,11 @@ func Validate(m Message) error {
 			}
 		}
 	case PeerJoined:
-		if !ValidID(v.Session) {
+		if v.Session.IsZero() {
 			return bad("invalid session id")
 		}
 	case PeerLeft:
-		if !ValidID(v.Session) {
+		if v.Session.IsZero() {
 			return bad("invalid session id")
 		}
 	case Publish:
@@ -486,14 +476,8 @@ func Validate(m Message) error {
 			return bad("invalid mid")
 		}
 	case Envelope:
-		if v.To != "" && v.From != "" {
+		if !v.To.IsZero() && !v.From.IsZero() {
 			return bad("envelope has both to and from")
-		}
-		if v.To != "" && !ValidID(v.To) {
-			return bad("invalid recipient id")
-		}
-		if v.From != "" && !ValidID(v.From) {
-			return bad("invalid sender id")
 		}
 		if v.Payload == nil {
 			return bad("missing payload")

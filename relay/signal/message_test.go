@@ -16,8 +16,8 @@ func TestRoundTrip(t *testing.T) {
 	idx := uint16(1)
 	msgs := []Message{
 		Join{Meeting: id},
-		Joined{Session: id, Peers: []string{id2}, ICEServers: []ICEServer{{URLs: []string{"turn:relay.example:3478"}, Username: "u", Credential: "p"}}, IdleMs: 60000},
-		Joined{Session: id, Peers: []string{}},
+		Joined{Session: id, Peers: []ID{id2}, ICEServers: []ICEServer{{URLs: []string{"turn:relay.example:3478"}, Username: "u", Credential: "p"}}, IdleMs: 60000},
+		Joined{Session: id, Peers: []ID{}},
 		PeerJoined{Session: id},
 		PeerLeft{Session: id},
 		Publish{Kind: KindVideo},
@@ -50,7 +50,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	id := NewID()
+	id := NewID().String()
+	zero := strings.Repeat("0", IDLen)
 	cases := []struct{ in, code string }{
 		{``, CodeBadMessage},
 		{`[]`, CodeBadMessage},
@@ -61,6 +62,14 @@ func TestDecodeRejects(t *testing.T) {
 		{`{"type":"join","meeting":"` + strings.ToUpper(id) + `"}`, CodeBadMessage},
 		{`{"type":"join","meeting":"` + id + `0"}`, CodeBadMessage},
 		{`{"type":"join"}`, CodeBadMessage},
+		{`{"type":"join","meeting":""}`, CodeBadMessage},
+		{`{"type":"join","meeting":"` + zero + `"}`, CodeBadMessage},
+		{`{"type":"joined","session":"` + id + `","peers":[""]}`, CodeBadMessage},
+		{`{"type":"joined","peers":[]}`, CodeBadMessage},
+		{`{"type":"peer-left","session":""}`, CodeBadMessage},
+		{`{"type":"envelope","to":"` + zero + `","payload":""}`, CodeBadMessage},
+		{`{"type":"envelope","to":"../../etc","payload":""}`, CodeBadMessage},
+		{`{"type":"envelope","to":7,"payload":""}`, CodeBadMessage},
 		{`{"type":"publish","kind":"screen"}`, CodeBadMessage},
 		{`{"type":"envelope","to":"` + id + `","from":"` + id + `","payload":""}`, CodeBadMessage},
 		{`{"type":"envelope"}`, CodeBadMessage},
@@ -84,24 +93,70 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-func TestValidID(t *testing.T) {
+// IDs: NewID is random and never zero; String and ParseID are inverse on
+// the wire form; ParseID accepts nothing else.
+func TestID(t *testing.T) {
+	seen := map[ID]bool{}
 	for i := 0; i < 100; i++ {
-		if id := NewID(); !ValidID(id) || len(id) != IDLen {
-			t.Fatalf("NewID gave invalid %q", id)
+		id := NewID()
+		if id.IsZero() || seen[id] {
+			t.Fatalf("NewID gave zero or repeated %v", id)
+		}
+		seen[id] = true
+		s := id.String()
+		if len(s) != IDLen || s != strings.ToLower(s) {
+			t.Fatalf("String() = %q", s)
+		}
+		back, err := ParseID(s)
+		if err != nil || back != id {
+			t.Fatalf("ParseID(%q) = %v, %v", s, back, err)
 		}
 	}
-	if NewID() == NewID() {
-		t.Fatal("NewID repeats")
+	if (ID{}).String() != "" || !(ID{}).IsZero() {
+		t.Fatal("the zero ID is not written as the empty string")
 	}
-	for _, bad := range []string{"", "00", strings.Repeat("g", IDLen), strings.Repeat("A", IDLen), strings.Repeat("0", IDLen+1)} {
-		if ValidID(bad) {
-			t.Fatalf("ValidID(%q) = true", bad)
+	id := NewID().String()
+	for _, bad := range []string{"", "00", strings.Repeat("0", IDLen), strings.Repeat("g", IDLen), strings.ToUpper(id), id + "0", id[:IDLen-1], " " + id[1:]} {
+		if _, err := ParseID(bad); err == nil {
+			t.Fatalf("ParseID(%q) succeeded", bad)
+		} else if strings.Contains(err.Error(), bad) && bad != "" {
+			t.Fatalf("error %q repeats the input", err)
+		}
+	}
+	// UnmarshalText: empty is zero (an absent field), the rest as ParseID.
+	var u ID
+	if err := u.UnmarshalText(nil); err != nil || !u.IsZero() {
+		t.Fatalf("UnmarshalText(empty) = %v, %v", u, err)
+	}
+	if err := u.UnmarshalText([]byte(strings.Repeat("0", IDLen))); err == nil {
+		t.Fatal("UnmarshalText accepted the zero ID's hex form")
+	}
+}
+
+// An envelope's "to" and "from": absent, empty and zero all mean the same
+// on decoding, and a zero ID is omitted on encoding.
+func TestEnvelopeZeroIDs(t *testing.T) {
+	for _, in := range []string{`{"type":"envelope","payload":""}`, `{"type":"envelope","to":"","from":"","payload":""}`, `{"type":"envelope","to":null,"payload":""}`} {
+		m, err := Decode([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		e := m.(Envelope)
+		if !e.To.IsZero() || !e.From.IsZero() {
+			t.Fatalf("%s: to %v from %v", in, e.To, e.From)
+		}
+		out, err := Encode(e)
+		if err != nil || string(out) != `{"type":"envelope","payload":""}` {
+			t.Fatalf("%s re-encoded as %s (%v)", in, out, err)
 		}
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	id := NewID()
+	for _, b := range readGolden(f) {
+		f.Add(b)
+	}
+	id := NewID().String()
 	for _, s := range []string{
 		`{"type":"join","meeting":"` + id + `"}`,
 		`{"type":"envelope","to":"` + id + `","payload":"aGVsbG8="}`,

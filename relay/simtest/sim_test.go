@@ -73,7 +73,7 @@ func (l *lossyMedia) count() int {
 type vnetMeeting struct {
 	t       *testing.T
 	relay   *relay.Relay
-	meeting string
+	meeting signal.ID
 	hosts   []*vnet.Net
 }
 

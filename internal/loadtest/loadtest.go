@@ -119,7 +119,7 @@ func (o *Options) defaults() {
 		o.AudioPacketBytes = 160
 	}
 	if o.SettingEngine == nil {
-		o.SettingEngine = transport.LoopbackOnly
+		o.SettingEngine = signal.LoopbackOnly
 	}
 	if o.SocketBuffer <= 0 {
 		o.SocketBuffer = 4 << 20
@@ -420,7 +420,7 @@ func (p *participant) publish(o Options) error {
 
 func (p *participant) onTrack(rt transport.RemoteTrack) {
 	t := &recvTrack{seen: make(map[uint32]struct{})}
-	p.tracks.Store(rt.SessionID+"/"+rt.Track.ID(), t)
+	p.tracks.Store(rt.SessionID.String()+"/"+rt.Track.ID(), t)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

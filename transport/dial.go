@@ -1,0 +1,202 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sottohq/sotto/relay/signal"
+)
+
+// Dial connects to the relay and joins cfg.MeetingID. It returns when the
+// relay has confirmed the join; media negotiation continues in the
+// background.
+//
+// Steps:
+//  1. open the signaling connection (cfg.Conn, or a WebSocket to cfg.URL);
+//  2. join: send join, wait for joined (docs/PROTOCOL.md §4.2);
+//  3. build the PeerConnection with the ICE servers the relay announced;
+//  4. start the read loop and the keepalive.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.MeetingID.IsZero() {
+		return nil, errors.New("transport: no meeting id")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sig, err := openSignaling(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	joined, err := join(ctx, sig, cfg.MeetingID)
+	if err != nil {
+		sig.Close("client error")
+		return nil, err
+	}
+	pc, err := newPeerConnection(cfg, joined.ICEServers)
+	if err != nil {
+		sig.Close("client error")
+		return nil, err
+	}
+	c := newConn(cfg, log, sig, pc, joined)
+	go c.readLoop()
+	go c.keepalive(keepaliveInterval(joined.IdleMs))
+	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))
+	return c, nil
+}
+
+// openSignaling returns cfg.Conn, or dials cfg.URL.
+func openSignaling(ctx context.Context, cfg Config) (signal.Conn, error) {
+	if cfg.Conn != nil {
+		return cfg.Conn, nil
+	}
+	if cfg.URL == "" {
+		return nil, errors.New("transport: no relay url or connection")
+	}
+	sig, err := signal.DialWebSocket(ctx, cfg.URL, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	return sig, nil
+}
+
+// join is the signaling handshake: send join, wait for joined. A pong is
+// skipped; an error message is the relay's refusal.
+func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joined, error) {
+	if err := writeMsg(ctx, sig, signal.Join{Meeting: meeting}); err != nil {
+		return signal.Joined{}, fmt.Errorf("transport: send join: %w", err)
+	}
+	for {
+		b, err := sig.Read(ctx)
+		if err != nil {
+			if r, ok := signal.CloseReason(err); ok {
+				return signal.Joined{}, fmt.Errorf("transport: relay closed before join: %q", r)
+			}
+			return signal.Joined{}, fmt.Errorf("transport: wait for joined: %w", err)
+		}
+		m, err := signal.Decode(b)
+		if err != nil {
+			return signal.Joined{}, fmt.Errorf("transport: bad message from relay: %w", err)
+		}
+		switch v := m.(type) {
+		case signal.Joined:
+			return v, nil
+		case signal.Error:
+			return signal.Joined{}, fmt.Errorf("transport: join rejected: %s: %s", v.Code, v.Reason)
+		case signal.Pong:
+		default:
+			return signal.Joined{}, fmt.Errorf("transport: unexpected %s before joined", m.MessageType())
+		}
+	}
+}
+
+// newPeerConnection builds the one PeerConnection to the relay, using
+// cfg's ICE servers and then those the relay announced.
+func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerConnection, error) {
+	api, err := NewAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ice := append([]webrtc.ICEServer(nil), cfg.ICEServers...)
+	for _, s := range announced {
+		ice = append(ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: cfg.ICETransportPolicy})
+	if err != nil {
+		return nil, fmt.Errorf("transport: new peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// newConn wraps a joined session and hooks the PeerConnection's callbacks.
+func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConnection, joined signal.Joined) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		log:     log,
+		sig:     sig,
+		pc:      pc,
+		session: joined.Session,
+		events:  make(chan Event, eventBuffer),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		peers:   make(map[signal.ID]struct{}),
+		onTrack: cfg.OnTrack,
+	}
+	for _, p := range joined.Peers {
+		c.peers[p] = struct{}{}
+	}
+	pc.OnTrack(c.remoteTrack)
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		init := cand.ToJSON()
+		_ = c.write(signal.Candidate{Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		c.log.Debug("peer connection state", "state", s.String())
+	})
+	return c
+}
+
+// remoteTrack surfaces a forwarded track. The relay names the publisher's
+// session in the stream ID (docs/PROTOCOL.md §4.3); a track that names no
+// session cannot be attributed to anyone and is dropped.
+func (c *Conn) remoteTrack(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
+	from, err := signal.ParseID(tr.StreamID())
+	if err != nil {
+		c.drop("track of no session")
+		return
+	}
+	c.mu.Lock()
+	h := c.onTrack
+	c.mu.Unlock()
+	if h != nil {
+		h(RemoteTrack{SessionID: from, Track: tr, Receiver: rx})
+	}
+}
+
+// keepaliveInterval is keepaliveEvery, or a third of the relay's idle
+// timeout when that is shorter.
+func keepaliveInterval(idleMs int64) time.Duration {
+	every := keepaliveEvery
+	if idle := time.Duration(idleMs) * time.Millisecond; idle > 0 && idle/3 < every {
+		every = max(idle/3, 10*time.Millisecond)
+	}
+	return every
+}
+
+// NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
+// the codecs of signal.RegisterCodecs, NACK generator and responder, RTCP
+// sender/receiver reports. Tests and the load generator use it for peers
+// that must match a Conn's stack.
+func NewAPI(cfg Config) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := signal.RegisterCodecs(m); err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(m, reg); err != nil {
+		return nil, fmt.Errorf("transport: nack: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("transport: rtcp reports: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	if cfg.SettingEngine != nil {
+		cfg.SettingEngine(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
