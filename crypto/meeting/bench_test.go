@@ -47,7 +47,7 @@ func BenchmarkRotation(b *testing.B) {
 			}
 			b.StopTimer()
 			for _, m := range w.members() {
-				if kid, _ := m.m.SendKID(); kid>>16 != h.m.Epoch() {
+				if kid, _ := m.m.SendKID(); KIDEpoch(kid) != h.m.Epoch() {
 					b.Fatal("a member did not switch")
 				}
 			}

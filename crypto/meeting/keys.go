@@ -11,14 +11,6 @@ import (
 	"time"
 )
 
-func makeKID(epoch uint64, index, gen int) uint64 {
-	return epoch<<16 | uint64(index)<<8 | uint64(gen)
-}
-
-func splitKID(kid uint64) (epoch uint64, index, gen int) {
-	return kid >> 16, int(kid >> 8 & 0xff), int(kid & 0xff)
-}
-
 // rekey draws a fresh base key for the current epoch and generation, sends
 // it to every present member and switches once all acknowledged (§6.6).
 func (m *Member) rekey(gen int, timeout time.Duration) {
@@ -85,7 +77,7 @@ func (m *Member) onSenderKey(p *peer, in inner) bool {
 		m.counters.KeyRejected++
 		m.alert(AlertKeyRejected, p.Session, "")
 		return true
-	case p.hasKey && gen <= int(p.kid&0xff):
+	case p.hasKey && gen <= kidGeneration(p.kid):
 		m.counters.Stale++
 		return true
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/internal/replay"
 )
 
 // Timing of the protocol (docs/PROTOCOL.md §6.3, §6.6).
@@ -59,8 +60,6 @@ const (
 	MaxChat = 2000
 	// baseKeySize is the size of a sender's SFrame base key.
 	baseKeySize = 32
-	// maxGeneration is the largest generation in a KID (8 bits).
-	maxGeneration = 0xff
 )
 
 // Policy decides which joiners the host admits without asking.
@@ -239,7 +238,7 @@ type Member struct {
 	peers     map[MemberKey]*peer
 
 	seq     uint64
-	windows map[MemberKey]*replayWindow
+	windows map[MemberKey]*replay.Window
 	outbox  map[outKey]*pendingMsg
 
 	sendKID  uint64
@@ -279,7 +278,7 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		self:        cfg.Identity.Public(),
 		now:         now,
 		peers:       make(map[MemberKey]*peer),
-		windows:     make(map[MemberKey]*replayWindow),
+		windows:     make(map[MemberKey]*replay.Window),
 		outbox:      make(map[outKey]*pendingMsg),
 		present:     make(map[SessionID]time.Time),
 		seen:        make(map[MemberKey]bool),

@@ -36,7 +36,7 @@ func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
 			m.alert(AlertRosterRejected, from, "")
 			return
 		}
-		m.window(h.sender).mark(in.seq)
+		m.window(h.sender).Accept(in.seq)
 		m.state = StateMember
 		m.helloMsg = nil
 		m.emit(Admitted{Epoch: r.epoch})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/internal/replay"
 )
 
 // Receive processes one envelope the relay delivered from session from.
@@ -29,10 +30,10 @@ func (m *Member) Receive(from SessionID, payload []byte, now time.Time) {
 	}
 }
 
-func (m *Member) window(mk MemberKey) *replayWindow {
+func (m *Member) window(mk MemberKey) *replay.Window {
 	w := m.windows[mk]
 	if w == nil {
-		w = new(replayWindow)
+		w = new(replay.Window)
 		m.windows[mk] = w
 	}
 	return w
@@ -175,14 +176,18 @@ func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at t
 		return
 	}
 	w := m.window(h.sender)
-	switch w.check(in.seq) {
-	case seqDuplicate:
+	verdict := replay.TooOld // seq counts from 1 (§6.3)
+	if in.seq != 0 {
+		verdict = w.Check(in.seq)
+	}
+	switch verdict {
+	case replay.Duplicate:
 		m.counters.Replayed++
 		if in.kind != kindAck {
 			m.sendAck(p, in.seq)
 		}
 		return
-	case seqTooOld:
+	case replay.TooOld:
 		m.counters.TooOld++
 		m.alert(AlertReplay, from, "")
 		return
@@ -191,7 +196,7 @@ func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at t
 		m.hold(from, payload, at, false)
 		return
 	}
-	w.mark(in.seq)
+	w.Accept(in.seq)
 	if in.kind != kindAck && m.state == StateMember && m.peers[p.MemberKey] == p {
 		m.sendAck(p, in.seq)
 	}

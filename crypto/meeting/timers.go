@@ -142,9 +142,9 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 		if m.roster.members[m.roster.host].MemberKey == left.MemberKey {
 			m.alert(AlertHostGone, sid, "")
 		}
-		gen := int(m.next.kid & 0xff)
+		gen := kidGeneration(m.next.kid)
 		if !m.next.active {
-			gen = int(m.sendKID & 0xff)
+			gen = kidGeneration(m.sendKID)
 		}
 		if gen < maxGeneration {
 			m.rekey(gen+1, SwitchTimeout)
