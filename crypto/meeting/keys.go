@@ -5,17 +5,18 @@ package meeting
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"slices"
 	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // rekey draws a fresh base key for the current epoch and generation, sends
 // it to every present member and switches once all acknowledged (§6.6).
 func (m *Member) rekey(gen int, timeout time.Duration) {
 	clear(m.next.key)
-	key := make([]byte, baseKeySize)
+	key := make([]byte, format.BaseKeySize)
 	if _, err := io.ReadFull(m.rand, key); err != nil {
 		panic("meeting: random source failed: " + err.Error())
 	}
@@ -26,14 +27,13 @@ func (m *Member) rekey(gen int, timeout time.Duration) {
 		waiting:  make(map[MemberKey]uint64),
 		deadline: m.now.Add(timeout),
 	}
-	body := binary.BigEndian.AppendUint64(nil, m.next.kid)
-	body = append(body, key...)
+	body := format.AppendSenderKey(nil, m.next.kid, key)
 	for _, mk := range m.peerOrder() {
 		p := m.peers[mk]
 		if p.gone && m.hostGone() {
 			continue
 		}
-		m.next.waiting[mk] = m.sendReliable(p, kindSenderKey, body)
+		m.next.waiting[mk] = m.sendReliable(p, format.KindSenderKey, body)
 	}
 	clear(body)
 	if len(m.next.waiting) == 0 {
@@ -60,12 +60,12 @@ func (m *Member) onAck(p *peer, seq uint64) {
 	}
 }
 
-func (m *Member) onSenderKey(p *peer, in inner) bool {
-	if len(in.body) != 8+baseKeySize {
+func (m *Member) onSenderKey(p *peer, in format.Inner) bool {
+	kid, key, err := format.ParseSenderKey(in.Body)
+	if err != nil {
 		m.counters.Malformed++
 		return true
 	}
-	kid := binary.BigEndian.Uint64(in.body)
 	epoch, index, gen := splitKID(kid)
 	switch {
 	case epoch > m.roster.epoch:
@@ -86,7 +86,7 @@ func (m *Member) onSenderKey(p *peer, in inner) bool {
 	}
 	p.kids[kid] = true
 	p.hasKey, p.kid = true, kid
-	m.emit(ReceiveKey{KID: kid, Key: bytes.Clone(in.body[8:]), Session: p.Session})
+	m.emit(ReceiveKey{KID: kid, Key: bytes.Clone(key), Session: p.Session})
 	m.updateMissing()
 	return true
 }
@@ -117,7 +117,7 @@ func (m *Member) updateMissing() {
 
 func (m *Member) seal(p *peer, kind byte, body []byte, seq uint64) []byte {
 	in := encodeInner(m.cfg.Identity, m.cfg.MeetingID, m.mk, p.MemberKey, kind, m.cfg.Session, p.Session, seq, body)
-	env, err := sealEnvelope(p.send, m.rand, m.mk, p.MemberKey, in)
+	env, err := format.SealEnvelope(p.send, m.rand, m.mk, p.MemberKey, in)
 	clear(in) // a copy of body, which may be a key
 	if err != nil {
 		panic("meeting: random source failed: " + err.Error())
@@ -141,5 +141,5 @@ func (m *Member) sendReliable(p *peer, kind byte, body []byte) uint64 {
 
 func (m *Member) sendAck(p *peer, seq uint64) {
 	m.seq++
-	m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindAck, binary.BigEndian.AppendUint64(nil, seq), m.seq)})
+	m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, format.KindAck, format.AppendAck(nil, seq), m.seq)})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/internal/replay"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // Timing of the protocol (docs/PROTOCOL.md §6.3, §6.6).
@@ -58,8 +59,6 @@ const (
 	maxOutbox = 8192
 	// MaxChat bounds a chat message, in bytes of UTF-8.
 	MaxChat = 2000
-	// baseKeySize is the size of a sender's SFrame base key.
-	baseKeySize = 32
 )
 
 // Policy decides which joiners the host admits without asking.
@@ -154,7 +153,7 @@ var (
 )
 
 type peer struct {
-	RosterMember
+	rosterMember
 	index   int
 	send    cipherAEAD // K_{self→peer}
 	recv    cipherAEAD // K_{peer→self}
@@ -169,7 +168,7 @@ type peer struct {
 }
 
 type waiter struct {
-	RosterMember
+	rosterMember
 	contact identity.Status
 }
 
@@ -318,7 +317,7 @@ func NewHost(cfg Config, now time.Time) (*Member, error) {
 	r := &roster{
 		meetingID: cfg.MeetingID,
 		epoch:     1,
-		members:   []RosterMember{m.selfEntry()},
+		members:   []rosterMember{m.selfEntry()},
 		origin:    m.self,
 	}
 	r.sign(cfg.Identity)
@@ -338,15 +337,14 @@ func NewJoiner(cfg Config, inv Invite, now time.Time) (*Member, error) {
 	}
 	m.hostFP, m.invitePub = inv.HostFingerprint, inv.InviteKey
 	m.state = StateWaiting
-	body := append(m.self.Marshal(), byte(len(cfg.Name)))
-	body = append(body, cfg.Name...)
+	body := format.AppendHello(nil, m.self, cfg.Name)
 	m.seq++
-	in := encodeInner(cfg.Identity, cfg.MeetingID, m.mk, m.invitePub, kindHello, cfg.Session, SessionID{}, m.seq, body)
-	a, err := deriveAEAD(&m.mkPriv, m.invitePub, cfg.MeetingID, labelHello, m.mk, m.invitePub)
+	in := encodeInner(cfg.Identity, cfg.MeetingID, m.mk, m.invitePub, format.KindHello, cfg.Session, SessionID{}, m.seq, body)
+	a, err := deriveAEAD(&m.mkPriv, m.invitePub, cfg.MeetingID, format.LabelHello, m.mk, m.invitePub)
 	if err != nil {
 		return nil, fmt.Errorf("meeting: invite key: %w", err)
 	}
-	m.helloMsg, err = sealHello(a, m.rand, m.mk, in)
+	m.helloMsg, err = format.SealHello(a, m.rand, m.mk, in)
 	if err != nil {
 		return nil, err
 	}
@@ -354,8 +352,8 @@ func NewJoiner(cfg Config, inv Invite, now time.Time) (*Member, error) {
 	return m, nil
 }
 
-func (m *Member) selfEntry() RosterMember {
-	return RosterMember{Session: m.cfg.Session, Identity: m.self, MemberKey: m.mk, Name: m.cfg.Name}
+func (m *Member) selfEntry() rosterMember {
+	return rosterMember{Session: m.cfg.Session, Identity: m.self, MemberKey: m.mk, Name: m.cfg.Name}
 }
 
 func (m *Member) sendHello() {

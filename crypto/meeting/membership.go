@@ -6,20 +6,22 @@ package meeting
 import (
 	"bytes"
 	"slices"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // onWelcome handles a roster or deny addressed to a waiting joiner.
-func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
-	switch in.kind {
-	case kindRoster:
-		r, err := parseRoster(in.body, m.cfg.MeetingID)
+func (m *Member) onWelcome(from SessionID, h format.Header, in format.Inner) {
+	switch in.Kind {
+	case format.KindRoster:
+		r, err := parseRoster(in.Body, m.cfg.MeetingID)
 		if err != nil || !r.verifyLineage(m.hostFP) {
 			m.counters.RosterRejected++
 			m.alert(AlertRosterRejected, from, "")
 			return
 		}
 		host := r.members[r.host]
-		if host.MemberKey != h.sender || host.Session != from || !in.verify(host.Identity, m.cfg.MeetingID, h.sender, m.mk) {
+		if host.MemberKey != h.Sender || host.Session != from || !verifyInner(in, host.Identity, m.cfg.MeetingID, h.Sender, m.mk) {
 			m.counters.AuthFailed++
 			m.alert(AlertForged, from, "")
 			return
@@ -36,31 +38,25 @@ func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
 			m.alert(AlertRosterRejected, from, "")
 			return
 		}
-		m.window(h.sender).Accept(in.seq)
+		m.window(h.Sender).Accept(in.Seq)
 		m.state = StateMember
 		m.helloMsg = nil
 		m.emit(Admitted{Epoch: r.epoch})
 		m.applyRoster(r, false)
-		if p := m.peers[h.sender]; p != nil {
-			m.sendAck(p, in.seq)
+		if p := m.peers[h.Sender]; p != nil {
+			m.sendAck(p, in.Seq)
 		}
-	case kindDeny:
-		rd := &reader{b: in.body}
-		signer := rd.public()
-		r := &roster{meetingID: m.cfg.MeetingID, epoch: ^uint64(0), origin: rd.public()}
-		c := rd.u8()
-		if c > maxCerts {
-			rd.bad = true
-		}
-		for range c {
-			r.certs = append(r.certs, rd.cert())
-		}
-		if rd.bad || len(rd.b) != 0 {
+	case format.KindDeny:
+		signer, origin, certs, err := format.ParseDeny(in.Body)
+		if err != nil {
 			m.counters.Malformed++
 			return
 		}
-		r.members, r.host = []RosterMember{{Identity: signer}}, 0
-		if !r.verifyLineage(m.hostFP) || !in.verify(signer, m.cfg.MeetingID, h.sender, m.mk) {
+		// A roster of the signer alone, at an epoch no certificate can
+		// exceed, checks the deny's lineage by the roster rules.
+		r := &roster{meetingID: m.cfg.MeetingID, epoch: ^uint64(0), origin: origin, certs: certs}
+		r.members, r.host = []rosterMember{{Identity: signer}}, 0
+		if !r.verifyLineage(m.hostFP) || !verifyInner(in, signer, m.cfg.MeetingID, h.Sender, m.mk) {
 			m.counters.AuthFailed++
 			m.alert(AlertForged, from, "")
 			return
@@ -72,8 +68,8 @@ func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
 }
 
 // onRosterUpdate applies §6.4 "Accepting a roster update".
-func (m *Member) onRosterUpdate(p *peer, in inner) bool {
-	r, err := parseRoster(in.body, m.cfg.MeetingID)
+func (m *Member) onRosterUpdate(p *peer, in format.Inner) bool {
+	r, err := parseRoster(in.Body, m.cfg.MeetingID)
 	if err != nil {
 		m.counters.RosterRejected++
 		m.alert(AlertRosterRejected, p.Session, "")
@@ -125,7 +121,7 @@ func (m *Member) acceptable(cur, r *roster, p *peer) bool {
 	}
 	last := r.certs[len(r.certs)-1]
 	return last.Epoch == r.epoch && last.Host.Equal(newHost.Identity) &&
-		curHost.Verify(hostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
+		curHost.Verify(format.HostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
 }
 
 // applyRoster installs r (already verified) and starts the new epoch's key
@@ -154,9 +150,9 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		if p == nil {
 			var err error
 			p = &peer{kids: make(map[uint64]bool)}
-			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, m.mk, e.MemberKey)
+			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, m.mk, e.MemberKey)
 			if err == nil {
-				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, e.MemberKey, m.mk)
+				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, e.MemberKey, m.mk)
 			}
 			if err != nil {
 				// A low-order member key: the host admitted garbage. Nobody
@@ -170,7 +166,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		if p.Session != e.Session {
 			p.gone = false // the member is back under a new session
 		}
-		p.RosterMember, p.index = e, i
+		p.rosterMember, p.index = e, i
 		p.hasKey, p.warned = false, false
 		peers[e.MemberKey] = p
 	}
@@ -186,7 +182,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 				// Tell a removed member once, so it knows to stop (§6.4);
 				// it is not re-sent: nothing else goes to it any more.
 				m.seq++
-				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindRoster, enc, m.seq)})
+				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, format.KindRoster, enc, m.seq)})
 			}
 			m.dropPeer(p)
 		}
@@ -208,7 +204,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 	}
 	if send {
 		for _, mk := range m.peerOrder() {
-			m.sendReliable(m.peers[mk], kindRoster, enc)
+			m.sendReliable(m.peers[mk], format.KindRoster, enc)
 		}
 	}
 	m.emit(RosterChanged{Roster: m.Roster()})
@@ -288,7 +284,7 @@ func (m *Member) wipe() {
 
 // publish signs a roster following the current one with the given members,
 // host and certificates, installs it and sends it to everyone in it.
-func (m *Member) publish(members []RosterMember, host int, certs []hostCert) {
+func (m *Member) publish(members []rosterMember, host int, certs []hostCert) {
 	cur := m.roster
 	r := &roster{
 		meetingID: cur.meetingID,
