@@ -11,22 +11,13 @@ import (
 	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
-func (m *Member) waiterBySession(sid SessionID) *waiter {
-	for _, w := range m.lobby {
-		if w.Session == sid {
-			return w
-		}
-	}
-	return nil
-}
-
 // Admit lets a joiner from the waiting room in: a new roster epoch with the
 // joiner added (host only).
 func (m *Member) Admit(sid SessionID) error {
 	if !m.IsHost() {
 		return ErrNotHost
 	}
-	w := m.waiterBySession(sid)
+	w := m.waiting.bySession(sid)
 	if w == nil {
 		return ErrNoSuchEntry
 	}
@@ -44,7 +35,7 @@ func (m *Member) Admit(sid SessionID) error {
 	if len(members) >= MaxMembers {
 		return ErrFull
 	}
-	delete(m.lobby, w.MemberKey)
+	m.waiting.remove(w.MemberKey)
 	// Members drop the sid from their copy of the Lobby once it is in the
 	// roster, so only the user interface needs telling.
 	m.lobbyChanged(false)
@@ -57,14 +48,12 @@ func (m *Member) Deny(sid SessionID) error {
 	if !m.IsHost() {
 		return ErrNotHost
 	}
-	w := m.waiterBySession(sid)
+	w := m.waiting.bySession(sid)
 	if w == nil {
 		return ErrNoSuchEntry
 	}
-	delete(m.lobby, w.MemberKey)
-	if len(m.denied) < maxWaiting {
-		m.denied[w.MemberKey] = w.Session
-	}
+	m.waiting.remove(w.MemberKey)
+	m.waiting.deny(w.MemberKey, w.Session)
 	m.sendDeny(w.MemberKey, w.Session)
 	m.lobbyChanged(true)
 	return nil
@@ -108,10 +97,7 @@ func (m *Member) onLobby(p *peer, in format.Inner) {
 		m.counters.Malformed++
 		return
 	}
-	clear(m.lobbySID)
-	for _, sid := range sids {
-		m.lobbySID[sid] = true
-	}
+	m.waiting.setLobby(sids)
 }
 
 // Remove takes a member out of the meeting: a new epoch without it, whose
@@ -168,7 +154,7 @@ func (m *Member) HandOver(sid SessionID) error {
 	clear(body)
 	clear(m.invitePriv[:])
 	m.invitePriv = nil
-	m.lobby = map[MemberKey]*waiter{}
+	m.waiting.close()
 	m.emit(WaitingRoomChanged{})
 	return nil
 }
@@ -246,8 +232,7 @@ func (m *Member) onChat(p *peer, in format.Inner) {
 func (m *Member) Leave() {
 	if m.state == StateMember && !m.IsHost() {
 		if hp := m.peers[m.roster.members[m.roster.host].MemberKey]; hp != nil {
-			m.seq++
-			m.out = append(m.out, Outgoing{To: hp.Session, Payload: m.seal(hp, format.KindLeave, nil, m.seq)})
+			m.sendOnce(hp, format.KindLeave, nil)
 		}
 	}
 	if m.live() {

@@ -1,7 +1,6 @@
 package meeting
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -160,55 +159,8 @@ type peer struct {
 	contact identity.Status
 	checked bool // the contacts store was consulted
 
-	hasKey bool   // holds a key of the current epoch
-	kid    uint64 // current receive KID when hasKey
-	kids   map[uint64]bool
 	gone   bool // its session left
 	warned bool // missing key reported
-}
-
-type waiter struct {
-	rosterMember
-	contact identity.Status
-}
-
-type outKey struct {
-	to  MemberKey
-	seq uint64
-}
-
-type pendingMsg struct {
-	to       SessionID
-	payload  []byte
-	first    time.Time
-	next     time.Time
-	interval time.Duration
-}
-
-type nextKey struct {
-	active   bool
-	kid      uint64
-	key      []byte
-	waiting  map[MemberKey]uint64 // recipient → seq of its SenderKey
-	deadline time.Time
-}
-
-type held struct {
-	from    SessionID
-	payload []byte
-	at      time.Time
-	unknown bool // from a member key in no roster
-}
-
-type expiry struct {
-	at  time.Time
-	mk  MemberKey
-	kid uint64
-}
-
-type alertKey struct {
-	kind AlertKind
-	sid  SessionID
 }
 
 // Member is one participant's view of a meeting: a joiner, a member or the
@@ -235,29 +187,22 @@ type Member struct {
 	rosterAt  time.Time
 	code      Code
 	peers     map[MemberKey]*peer
+	seen      map[MemberKey]bool // every member key of every roster accepted
 
-	seq     uint64
+	seq     uint64 // the last seq this member sent (§6.3)
 	windows map[MemberKey]*replay.Window
-	outbox  map[outKey]*pendingMsg
+	outbox  outbox
+	held    holdQueue
 
-	sendKID  uint64
-	hasSend  bool
-	next     nextKey
-	expiries []expiry
-	missing  []SessionID
+	keys    keyRing
+	missing []SessionID // senders whose current key is overdue
 
-	held         []held
-	reprocessing bool
-	again        bool
+	waiting  waitingRoom
+	presence presence
+	alerts   alertLimiter
 
-	seen        map[MemberKey]bool // every member key of every roster accepted
 	safetyCache map[[identity.FingerprintSize]byte]string
 	contactSeen map[[identity.FingerprintSize]byte]identity.Status
-	present     map[SessionID]time.Time
-	lobby       map[MemberKey]*waiter // host only
-	denied      map[MemberKey]SessionID
-	lobbySID    map[SessionID]bool // members: the host's Lobby
-	alerted     map[alertKey]time.Time
 
 	out      []Outgoing
 	events   []Event
@@ -277,16 +222,15 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		self:        cfg.Identity.Public(),
 		now:         now,
 		peers:       make(map[MemberKey]*peer),
-		windows:     make(map[MemberKey]*replay.Window),
-		outbox:      make(map[outKey]*pendingMsg),
-		present:     make(map[SessionID]time.Time),
 		seen:        make(map[MemberKey]bool),
+		windows:     make(map[MemberKey]*replay.Window),
+		outbox:      newOutbox(),
+		keys:        newKeyRing(),
+		waiting:     newWaitingRoom(),
+		presence:    newPresence(),
+		alerts:      newAlertLimiter(),
 		safetyCache: make(map[[identity.FingerprintSize]byte]string),
 		contactSeen: make(map[[identity.FingerprintSize]byte]identity.Status),
-		lobby:       make(map[MemberKey]*waiter),
-		denied:      make(map[MemberKey]SessionID),
-		lobbySID:    make(map[SessionID]bool),
-		alerted:     make(map[alertKey]time.Time),
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader
@@ -408,7 +352,7 @@ func (m *Member) Epoch() uint64 {
 func (m *Member) SecurityCode() Code { return m.code }
 
 // SendKID returns the KID this member currently sends under.
-func (m *Member) SendKID() (uint64, bool) { return m.sendKID, m.hasSend }
+func (m *Member) SendKID() (uint64, bool) { return m.keys.sendKID, m.keys.hasSend }
 
 // SetPolicy changes the admission policy (host).
 func (m *Member) SetPolicy(p Policy) { m.cfg.Policy = p }
@@ -423,10 +367,11 @@ func (m *Member) Roster() RosterView {
 	for i, e := range r.members {
 		mv := MemberView{Session: e.Session, Name: e.Name, Identity: e.Identity, Fingerprint: e.Identity.Fingerprint(), Host: i == r.host}
 		if i == m.selfIndex {
-			mv.Self, mv.HasKey = true, m.hasSend
-			mv.KID = m.sendKID
+			mv.Self, mv.HasKey = true, m.keys.hasSend
+			mv.KID = m.keys.sendKID
 		} else if p := m.peers[e.MemberKey]; p != nil {
-			mv.Contact, mv.HasKey, mv.KID = p.contact, p.hasKey, p.kid
+			mv.Contact = p.contact
+			mv.KID, mv.HasKey = m.keys.current(e.MemberKey)
 			mv.Safety = m.safetyCache[mv.Fingerprint]
 		}
 		v.Members = append(v.Members, mv)
@@ -436,13 +381,7 @@ func (m *Member) Roster() RosterView {
 
 // Waiting returns the host's waiting room, oldest first by session order.
 func (m *Member) Waiting() []Waiting {
-	var w []Waiting
-	for _, x := range m.lobby {
-		fp := x.Identity.Fingerprint()
-		w = append(w, Waiting{Session: x.Session, Name: x.Name, Identity: x.Identity, Fingerprint: fp, Safety: m.safetyCache[fp], Contact: x.contact})
-	}
-	slices.SortFunc(w, func(a, b Waiting) int { return bytes.Compare(a.Session[:], b.Session[:]) })
-	return w
+	return m.waiting.list(func(fp [identity.FingerprintSize]byte) string { return m.safetyCache[fp] })
 }
 
 // MissingKeys returns the members whose current frame key this member has
@@ -452,45 +391,32 @@ func (m *Member) MissingKeys() []SessionID { return slices.Clone(m.missing) }
 // Unknown returns the sessions present at the relay for GhostGrace that are
 // neither in the roster nor in the waiting room.
 func (m *Member) Unknown() []SessionID {
-	var out []SessionID
-	for sid, since := range m.present {
-		if m.isGhost(sid, since) {
-			out = append(out, sid)
-		}
+	if m.roster == nil {
+		return nil
 	}
-	slices.SortFunc(out, func(a, b SessionID) int { return bytes.Compare(a[:], b[:]) })
-	return out
+	return m.presence.ghosts(m.now, m.accountedFor)
 }
 
-func (m *Member) isGhost(sid SessionID, since time.Time) bool {
-	if m.roster == nil || sid == m.cfg.Session || m.now.Sub(since) < GhostGrace || m.lobbySID[sid] {
-		return false
+// accountedFor reports whether sid is this member, in the roster or
+// waiting to be admitted.
+func (m *Member) accountedFor(sid SessionID) bool {
+	if sid == m.cfg.Session || m.waiting.holds(sid) {
+		return true
 	}
 	for _, e := range m.roster.members {
 		if e.Session == sid {
-			return false
+			return true
 		}
 	}
-	for _, w := range m.lobby {
-		if w.Session == sid {
-			return false
-		}
-	}
-	return true
+	return false
 }
 
 func (m *Member) emit(e Event) { m.events = append(m.events, e) }
 
 func (m *Member) alert(kind AlertKind, sid SessionID, name string) {
-	k := alertKey{kind, sid}
-	if t, ok := m.alerted[k]; ok && m.now.Sub(t) < alertEvery {
-		return
+	if m.alerts.allow(kind, sid, m.now) {
+		m.emit(Alert{Kind: kind, Session: sid, Name: name})
 	}
-	if len(m.alerted) > 4*maxHeld {
-		clear(m.alerted)
-	}
-	m.alerted[k] = m.now
-	m.emit(Alert{Kind: kind, Session: sid, Name: name})
 }
 
 func (m *Member) live() bool { return m.state == StateWaiting || m.state == StateMember }

@@ -5,7 +5,6 @@ package meeting
 
 import (
 	"bytes"
-	"slices"
 
 	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
@@ -149,7 +148,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		p := m.peers[e.MemberKey]
 		if p == nil {
 			var err error
-			p = &peer{kids: make(map[uint64]bool)}
+			p = &peer{}
 			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, m.mk, e.MemberKey)
 			if err == nil {
 				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, e.MemberKey, m.mk)
@@ -167,7 +166,8 @@ func (m *Member) applyRoster(r *roster, send bool) {
 			p.gone = false // the member is back under a new session
 		}
 		p.rosterMember, p.index = e, i
-		p.hasKey, p.warned = false, false
+		m.keys.newEpoch(e.MemberKey)
+		p.warned = false
 		peers[e.MemberKey] = p
 	}
 	var enc []byte
@@ -181,8 +181,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 			if send {
 				// Tell a removed member once, so it knows to stop (§6.4);
 				// it is not re-sent: nothing else goes to it any more.
-				m.seq++
-				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, format.KindRoster, enc, m.seq)})
+				m.sendOnce(p, format.KindRoster, enc)
 			}
 			m.dropPeer(p)
 		}
@@ -190,17 +189,11 @@ func (m *Member) applyRoster(r *roster, send bool) {
 	m.peers = peers
 	m.roster, m.selfIndex, m.rosterAt = r, self, m.now
 	m.code = securityCode(r.meetingID, r.epoch, r.hash)
-	for sid := range m.lobbySID {
-		for _, e := range r.members {
-			if e.Session == sid {
-				delete(m.lobbySID, sid)
-			}
-		}
-	}
+	m.waiting.admitted(r.members)
 	if r.host != self && m.invitePriv != nil {
 		clear(m.invitePriv[:])
 		m.invitePriv = nil
-		m.lobby = make(map[MemberKey]*waiter)
+		m.waiting.close()
 	}
 	if send {
 		for _, mk := range m.peerOrder() {
@@ -239,25 +232,11 @@ func (m *Member) peerOrder() []MemberKey {
 // dropPeer forgets a departed member: its receive keys go at once, and
 // nothing more is sent to it.
 func (m *Member) dropPeer(p *peer) {
-	for _, kid := range sortedKIDs(p.kids) {
+	for _, kid := range m.keys.dropSender(p.MemberKey) {
 		m.emit(DropReceiveKey{KID: kid})
 	}
-	clear(p.kids)
-	for k := range m.outbox {
-		if k.to == p.MemberKey {
-			delete(m.outbox, k)
-		}
-	}
+	m.outbox.dropRecipient(p.MemberKey)
 	delete(m.windows, p.MemberKey)
-}
-
-func sortedKIDs(s map[uint64]bool) []uint64 {
-	out := make([]uint64, 0, len(s))
-	for k := range s {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // wipe zeroes and drops all secrets of this member.
@@ -265,21 +244,18 @@ func (m *Member) wipe() {
 	for _, p := range m.peers {
 		m.dropPeer(p)
 	}
-	if m.hasSend {
+	if m.keys.stopSending() {
 		m.emit(StopSending{})
 	}
 	m.peers = map[MemberKey]*peer{}
-	clear(m.next.key)
-	m.next = nextKey{}
-	m.hasSend = false
 	clear(m.mkPriv[:])
 	if m.invitePriv != nil {
 		clear(m.invitePriv[:])
 		m.invitePriv = nil
 	}
-	m.outbox = map[outKey]*pendingMsg{}
-	m.held = nil
-	m.lobby = map[MemberKey]*waiter{}
+	m.outbox.reset()
+	m.held.take()
+	m.waiting.close()
 }
 
 // publish signs a roster following the current one with the given members,

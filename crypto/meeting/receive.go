@@ -43,13 +43,13 @@ func (m *Member) onHello(from SessionID, h format.Header, payload []byte) {
 	if !m.IsHost() {
 		return // only the holder of the invite key can open hellos
 	}
-	if sid, ok := m.denied[h.Sender]; ok {
+	if sid, ok := m.waiting.deniedAt(h.Sender); ok {
 		if sid == from {
 			m.sendDeny(h.Sender, sid)
 		}
 		return
 	}
-	if m.lobby[h.Sender] != nil {
+	if m.waiting.knocking(h.Sender) {
 		return // a re-sent hello
 	}
 	if m.seen[h.Sender] {
@@ -95,18 +95,13 @@ func (m *Member) onHello(from SessionID, h format.Header, payload []byte) {
 			return
 		}
 	}
-	if len(m.lobby) >= maxWaiting {
+	if m.waiting.full() {
 		m.counters.LobbyFull++
 		return
 	}
-	for mk, old := range m.lobby {
-		if old.Session == from {
-			delete(m.lobby, mk) // the same session knocking with a new member key
-		}
-	}
 	w := &waiter{rosterMember: rosterMember{Session: from, Identity: pub, MemberKey: h.Sender, Name: name}}
 	w.contact = m.observe(name, pub, from)
-	m.lobby[h.Sender] = w
+	m.waiting.add(w)
 	if m.cfg.Policy == PolicyAdmitAll || m.cfg.Policy == PolicyAdmitVerified && w.contact == identity.StatusVerified {
 		if m.Admit(from) == nil {
 			return
@@ -232,26 +227,23 @@ func (m *Member) dispatch(p *peer, in format.Inner) bool {
 }
 
 func (m *Member) hold(from SessionID, payload []byte, at time.Time, unknown bool) {
-	if len(m.held) >= maxHeld {
+	if m.held.push(held{from: from, payload: payload, at: at, unknown: unknown}) {
 		m.counters.HeldDropped++
-		m.held = m.held[1:]
 	}
-	m.held = append(m.held, held{from: from, payload: payload, at: at, unknown: unknown})
 }
 
 // reprocessHeld runs held messages again after a roster change.
 func (m *Member) reprocessHeld() {
-	if m.reprocessing {
-		m.again = true
+	q := &m.held
+	if q.running {
+		q.again = true
 		return
 	}
-	m.reprocessing = true
-	defer func() { m.reprocessing = false }()
+	q.running = true
+	defer func() { q.running = false }()
 	for {
-		m.again = false
-		items := m.held
-		m.held = nil
-		for _, it := range items {
+		q.again = false
+		for _, it := range q.take() {
 			if !m.live() {
 				return
 			}
@@ -260,7 +252,7 @@ func (m *Member) reprocessHeld() {
 				m.onSealed(it.from, h, it.payload, it.at)
 			}
 		}
-		if !m.again {
+		if !q.again {
 			return
 		}
 	}
