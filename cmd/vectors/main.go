@@ -10,13 +10,15 @@
 // error or a file that cannot be read or parsed.
 package main
 
+// The checks themselves are crypto/vectors, which the repository's own
+// table test runs on the same files.
+
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/sottohq/sotto/crypto/vectors"
 )
 
 // Exit statuses.
@@ -26,11 +28,11 @@ const (
 	exitProblem = 2
 )
 
-// checkers maps a subcommand to the function that checks a vector file. Each
-// prints its failing entries to stdout.
-var checkers = map[string]func(path string) (passed, failed int, err error){
-	"sframe":      runSFrame,
-	"fingerprint": runFingerprint,
+// checkers maps a subcommand to the checker of its vector files. Each writes
+// its failing entries to the writer it is given.
+var checkers = map[string]func(r io.Reader, out io.Writer) (passed, failed int, err error){
+	"sframe":      vectors.CheckSFrame,
+	"fingerprint": vectors.CheckFingerprint,
 }
 
 func main() {
@@ -47,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vectors: unknown vector kind %q (want sframe or fingerprint)\n", args[0])
 		return exitProblem
 	}
-	passed, failed, err := check(args[1])
+	passed, failed, err := checkFile(args[0], args[1], check, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "vectors: %v\n", err)
 		return exitProblem
@@ -59,23 +61,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// decodeVectorFile reads at most limit bytes of a vector file from r and
-// decodes its one JSON object into v; a larger file or trailing data after
-// the object is an error. Errors start with what ("sframe vectors").
-func decodeVectorFile(r io.Reader, limit int64, what string, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+// checkFile runs check on the file at path. An open error names the kind
+// ("sframe vectors: open …") as the checkers' own errors do.
+func checkFile(kind, path string, check func(io.Reader, io.Writer) (int, int, error), out io.Writer) (passed, failed int, err error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return 0, 0, fmt.Errorf("%s vectors: %w", kind, err)
 	}
-	if int64(len(data)) > limit {
-		return errors.New(what + ": file too large")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if dec.More() {
-		return errors.New(what + ": trailing data after the JSON object")
-	}
-	return nil
+	defer f.Close()
+	return check(f, out)
 }

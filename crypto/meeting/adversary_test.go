@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 	"github.com/sottohq/sotto/crypto/sframe"
 )
 
@@ -48,12 +49,12 @@ func TestAdversaryGhostInjection(t *testing.T) {
 	// The ghost makes up a member key and identity and talks to a.
 	gid, _ := identity.Generate()
 	priv, pub, _ := newKeyPair(randReader{})
-	ga, _ := deriveAEAD(&priv, a.m.MemberKey(), h.m.cfg.MeetingID, labelPairwise, pub, a.m.MemberKey())
-	in := encodeInner(gid, h.m.cfg.MeetingID, pub, a.m.MemberKey(), kindSenderKey, g.sid, a.sid, 1, make([]byte, 40))
-	env, _ := sealEnvelope(ga, randReader{}, pub, a.m.MemberKey(), in)
+	ga, _ := deriveAEAD(&priv, a.m.MemberKey(), h.m.cfg.MeetingID, format.LabelPairwise, pub, a.m.MemberKey())
+	in := encodeInner(gid, h.m.cfg.MeetingID, pub, a.m.MemberKey(), format.KindSenderKey, g.sid, a.sid, 1, make([]byte, 40))
+	env, _ := format.SealEnvelope(ga, randReader{}, pub, a.m.MemberKey(), in)
 	w.inject(pkt{from: g.sid, to: a.sid, payload: env})
 	// And it knocks with a hello it cannot seal to the invite key.
-	fake := append([]byte{wireVersion, typeHello}, make([]byte, helloHeaderSize-2+padBlock+tagSize)...)
+	fake := append([]byte{format.Version, format.TypeHello}, make([]byte, format.HelloHeaderSize-2+format.PadBlock+format.TagSize)...)
 	w.inject(pkt{from: g.sid, to: h.sid, payload: fake})
 	before := len(a.events)
 	w.run(HoldTTL + time.Second)
@@ -116,8 +117,8 @@ func TestAdversaryEquivocatingHostCodesDiffer(t *testing.T) {
 		}
 		return r.sign(h.id)
 	}
-	h.m.sendReliable(h.m.peers[a.m.MemberKey()], kindRoster, fork("left"))
-	h.m.sendReliable(h.m.peers[b.m.MemberKey()], kindRoster, fork("right"))
+	h.m.sendReliable(h.m.peers[a.m.MemberKey()], format.KindRoster, fork("left"))
+	h.m.sendReliable(h.m.peers[b.m.MemberKey()], format.KindRoster, fork("right"))
 	h.drain()
 	w.run(100 * time.Millisecond)
 	if a.m.Epoch() != b.m.Epoch() || a.m.Epoch() != cur.epoch+1 {
@@ -127,7 +128,7 @@ func TestAdversaryEquivocatingHostCodesDiffer(t *testing.T) {
 		t.Fatal("forked rosters give the same security code")
 	}
 	// The other branch of the fork is never accepted on top.
-	h.m.sendReliable(h.m.peers[a.m.MemberKey()], kindRoster, fork("right"))
+	h.m.sendReliable(h.m.peers[a.m.MemberKey()], format.KindRoster, fork("right"))
 	h.drain()
 	w.run(100 * time.Millisecond)
 	if a.m.Roster().Members[1].Name != "left" {
@@ -143,23 +144,23 @@ func TestAdversaryForgedRosterRejected(t *testing.T) {
 	cur := h.m.roster
 	withGhost := func() *roster {
 		r := &roster{meetingID: cur.meetingID, epoch: cur.epoch + 1, prev: cur.hash, host: cur.host, origin: cur.origin, certs: cur.certs}
-		r.members = append(append(r.members, cur.members...), RosterMember{Session: g.sid, Identity: gid.Public(), MemberKey: MemberKey{1}, Name: "ghost"})
+		r.members = append(append(r.members, cur.members...), rosterMember{Session: g.sid, Identity: gid.Public(), MemberKey: MemberKey{1}, Name: "ghost"})
 		return r
 	}
 	pb := a.m.peers[b.m.MemberKey()]
 	epoch, code := b.m.Epoch(), b.m.SecurityCode()
 	// 1. A member signs a roster adding the ghost.
-	a.m.sendReliable(pb, kindRoster, withGhost().sign(a.id))
+	a.m.sendReliable(pb, format.KindRoster, withGhost().sign(a.id))
 	// 2. A host-signed roster with one byte changed.
 	r := withGhost()
 	enc := r.sign(h.id)
-	enc[len(enc)-sigSize-200] ^= 1
-	a.m.sendReliable(pb, kindRoster, enc)
+	enc[len(enc)-format.SigSize-200] ^= 1
+	a.m.sendReliable(pb, format.KindRoster, enc)
 	// 3. A roster that skips the hash chain.
 	r = withGhost()
 	r.prev[0] ^= 1
 	hp := h.m.peers[b.m.MemberKey()]
-	h.m.sendReliable(hp, kindRoster, r.sign(h.id))
+	h.m.sendReliable(hp, format.KindRoster, r.sign(h.id))
 	a.drain()
 	h.drain()
 	w.run(time.Second)
@@ -178,8 +179,8 @@ func TestAdversaryForgedRosterRejected(t *testing.T) {
 		}
 	}
 	// 4. A member sends a frame key in another member's name.
-	body := append(beUint64(makeKID(b.m.Epoch(), h.m.selfIndex, 9)), make([]byte, baseKeySize)...)
-	a.m.sendReliable(pb, kindSenderKey, body)
+	body := append(beUint64(makeKID(b.m.Epoch(), h.m.selfIndex, 9)), make([]byte, format.BaseKeySize)...)
+	a.m.sendReliable(pb, format.KindSenderKey, body)
 	a.drain()
 	w.run(100 * time.Millisecond)
 	if b.m.Counters().KeyRejected != 1 || !b.hasAlert(AlertKeyRejected, a.sid) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // BenchmarkRotation is the protocol's own cost of roster changes: one
@@ -47,7 +48,7 @@ func BenchmarkRotation(b *testing.B) {
 			}
 			b.StopTimer()
 			for _, m := range w.members() {
-				if kid, _ := m.m.SendKID(); kid>>16 != h.m.Epoch() {
+				if kid, _ := m.m.SendKID(); KIDEpoch(kid) != h.m.Epoch() {
 					b.Fatal("a member did not switch")
 				}
 			}
@@ -69,7 +70,7 @@ func BenchmarkSealedMessage(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		h.m.seq++
-		env := h.m.seal(p, kindChat, append([]byte{0, 1}, 'x'), h.m.seq)
+		env := h.m.seal(p, format.KindChat, append([]byte{0, 1}, 'x'), h.m.seq)
 		a.m.Receive(h.sid, env, w.now)
 		a.m.Outgoing()
 		a.m.Events()

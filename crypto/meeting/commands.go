@@ -3,21 +3,13 @@ package meeting
 // Local commands: admission, removal, hand-over, chat, leaving.
 
 import (
-	"encoding/binary"
 	"errors"
 	"slices"
 	"time"
 	"unicode/utf8"
-)
 
-func (m *Member) waiterBySession(sid SessionID) *waiter {
-	for _, w := range m.lobby {
-		if w.Session == sid {
-			return w
-		}
-	}
-	return nil
-}
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
+)
 
 // Admit lets a joiner from the waiting room in: a new roster epoch with the
 // joiner added (host only).
@@ -25,11 +17,11 @@ func (m *Member) Admit(sid SessionID) error {
 	if !m.IsHost() {
 		return ErrNotHost
 	}
-	w := m.waiterBySession(sid)
+	w := m.waiting.bySession(sid)
 	if w == nil {
 		return ErrNoSuchEntry
 	}
-	var members []RosterMember
+	var members []rosterMember
 	host := 0
 	for i, e := range m.roster.members {
 		if e.Identity.Equal(w.Identity) {
@@ -43,11 +35,11 @@ func (m *Member) Admit(sid SessionID) error {
 	if len(members) >= MaxMembers {
 		return ErrFull
 	}
-	delete(m.lobby, w.MemberKey)
+	m.waiting.remove(w.MemberKey)
 	// Members drop the sid from their copy of the Lobby once it is in the
 	// roster, so only the user interface needs telling.
 	m.lobbyChanged(false)
-	m.publish(append(members, w.RosterMember), host, m.roster.certs)
+	m.publish(append(members, w.rosterMember), host, m.roster.certs)
 	return nil
 }
 
@@ -56,32 +48,26 @@ func (m *Member) Deny(sid SessionID) error {
 	if !m.IsHost() {
 		return ErrNotHost
 	}
-	w := m.waiterBySession(sid)
+	w := m.waiting.bySession(sid)
 	if w == nil {
 		return ErrNoSuchEntry
 	}
-	delete(m.lobby, w.MemberKey)
-	if len(m.denied) < maxWaiting {
-		m.denied[w.MemberKey] = w.Session
-	}
+	m.waiting.remove(w.MemberKey)
+	m.waiting.deny(w.MemberKey, w.Session)
 	m.sendDeny(w.MemberKey, w.Session)
 	m.lobbyChanged(true)
 	return nil
 }
 
 func (m *Member) sendDeny(mk MemberKey, sid SessionID) {
-	body := append(m.self.Marshal(), m.roster.origin.Marshal()...)
-	body = append(body, byte(len(m.roster.certs)))
-	for _, c := range m.roster.certs {
-		body = appendCert(body, c)
-	}
-	a, err := deriveAEAD(&m.mkPriv, mk, m.cfg.MeetingID, labelPairwise, m.mk, mk)
+	body := format.AppendDeny(nil, m.self, m.roster.origin, m.roster.certs)
+	a, err := deriveAEAD(&m.mkPriv, mk, m.cfg.MeetingID, format.LabelPairwise, m.mk, mk)
 	if err != nil {
 		return
 	}
 	m.seq++
-	in := encodeInner(m.cfg.Identity, m.cfg.MeetingID, m.mk, mk, kindDeny, m.cfg.Session, sid, m.seq, body)
-	env, err := sealEnvelope(a, m.rand, m.mk, mk, in)
+	in := encodeInner(m.cfg.Identity, m.cfg.MeetingID, m.mk, mk, format.KindDeny, m.cfg.Session, sid, m.seq, body)
+	env, err := format.SealEnvelope(a, m.rand, m.mk, mk, in)
 	if err == nil {
 		m.out = append(m.out, Outgoing{To: sid, Payload: env})
 	}
@@ -95,25 +81,23 @@ func (m *Member) lobbyChanged(members bool) {
 	if !members {
 		return
 	}
-	body := binary.BigEndian.AppendUint64(nil, m.roster.epoch)
-	body = append(body, byte(len(w)))
-	for _, x := range w {
-		body = append(body, x.Session[:]...)
+	sids := make([][format.SIDSize]byte, len(w))
+	for i, x := range w {
+		sids[i] = x.Session
 	}
+	body := format.AppendLobby(nil, m.roster.epoch, sids...)
 	for _, mk := range m.peerOrder() {
-		m.sendReliable(m.peers[mk], kindLobby, body)
+		m.sendReliable(m.peers[mk], format.KindLobby, body)
 	}
 }
 
-func (m *Member) onLobby(p *peer, in inner) {
-	if p.index != m.roster.host || len(in.body) < 9 || len(in.body) != 9+sidSize*int(in.body[8]) {
+func (m *Member) onLobby(p *peer, in format.Inner) {
+	_, sids, err := format.ParseLobby(in.Body)
+	if p.index != m.roster.host || err != nil {
 		m.counters.Malformed++
 		return
 	}
-	clear(m.lobbySID)
-	for i := 9; i < len(in.body); i += sidSize {
-		m.lobbySID[SessionID(in.body[i:i+sidSize])] = true
-	}
+	m.waiting.setLobby(sids)
 }
 
 // Remove takes a member out of the meeting: a new epoch without it, whose
@@ -125,7 +109,7 @@ func (m *Member) Remove(sid SessionID) error {
 	if sid == m.cfg.Session {
 		return errors.New("meeting: the host cannot remove itself; hand over first")
 	}
-	var members []RosterMember
+	var members []rosterMember
 	host, found := 0, false
 	for i, e := range m.roster.members {
 		if e.Session == sid {
@@ -159,28 +143,25 @@ func (m *Member) HandOver(sid SessionID) error {
 	if target == nil {
 		return ErrNoSuchEntry
 	}
-	if len(m.roster.certs) >= maxCerts {
+	if len(m.roster.certs) >= format.MaxCerts {
 		// The next roster would carry one certificate too many and every
 		// member would reject it.
 		return ErrTooManyHandOvers
 	}
 	cert := signHostCert(m.cfg.Identity, m.cfg.MeetingID, m.roster.epoch+1, target.Identity)
-	body := appendCert(nil, cert)
-	body = append(body, m.invitePriv[:]...)
-	m.sendReliable(target, kindHandOver, body)
+	body := format.AppendHandOver(nil, cert, m.invitePriv)
+	m.sendReliable(target, format.KindHandOver, body)
 	clear(body)
 	clear(m.invitePriv[:])
 	m.invitePriv = nil
-	m.lobby = map[MemberKey]*waiter{}
+	m.waiting.close()
 	m.emit(WaitingRoomChanged{})
 	return nil
 }
 
-func (m *Member) onHandOver(p *peer, in inner) {
-	rd := &reader{b: in.body}
-	cert := rd.cert()
-	priv := rd.take(keySize)
-	if rd.bad || len(rd.b) != 0 {
+func (m *Member) onHandOver(p *peer, in format.Inner) {
+	cert, priv, err := format.ParseHandOver(in.Body)
+	if err != nil {
 		m.counters.Malformed++
 		return
 	}
@@ -188,7 +169,7 @@ func (m *Member) onHandOver(p *peer, in inner) {
 	copy(ip[:], priv)
 	pub, err := publicOf(&ip)
 	if err != nil || p.index != m.roster.host || cert.Epoch != m.roster.epoch+1 || !cert.Host.Equal(m.self) ||
-		!p.Identity.Verify(hostCertMessage(m.cfg.MeetingID, cert.Epoch, cert.Host), cert.Sig) {
+		!p.Identity.Verify(format.HostCertMessage(m.cfg.MeetingID, cert.Epoch, cert.Host), cert.Sig) {
 		clear(ip[:])
 		m.counters.RosterRejected++
 		m.alert(AlertRosterRejected, p.Session, "")
@@ -226,20 +207,19 @@ func (m *Member) SendChat(text string) error {
 	if len(text) == 0 || len(text) > MaxChat || !utf8.ValidString(text) {
 		return ErrBadChat
 	}
-	body := binary.BigEndian.AppendUint16(nil, uint16(len(text)))
-	body = append(body, text...)
+	body := format.AppendChat(nil, text)
 	for _, mk := range m.peerOrder() {
-		m.sendReliable(m.peers[mk], kindChat, body)
+		m.sendReliable(m.peers[mk], format.KindChat, body)
 	}
 	return nil
 }
 
-func (m *Member) onChat(p *peer, in inner) {
-	if len(in.body) < 2 || len(in.body) != 2+int(binary.BigEndian.Uint16(in.body)) {
+func (m *Member) onChat(p *peer, in format.Inner) {
+	text, err := format.ParseChat(in.Body)
+	if err != nil {
 		m.counters.Malformed++
 		return
 	}
-	text := string(in.body[2:])
 	if len(text) == 0 || len(text) > MaxChat || !utf8.ValidString(text) {
 		m.counters.BadChat++
 		return
@@ -252,8 +232,7 @@ func (m *Member) onChat(p *peer, in inner) {
 func (m *Member) Leave() {
 	if m.state == StateMember && !m.IsHost() {
 		if hp := m.peers[m.roster.members[m.roster.host].MemberKey]; hp != nil {
-			m.seq++
-			m.out = append(m.out, Outgoing{To: hp.Session, Payload: m.seal(hp, kindLeave, nil, m.seq)})
+			m.sendOnce(hp, format.KindLeave, nil)
 		}
 	}
 	if m.live() {

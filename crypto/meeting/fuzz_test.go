@@ -3,6 +3,8 @@ package meeting
 import (
 	"testing"
 	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // FuzzReceive feeds arbitrary bytes to a member of a running meeting: it
@@ -17,7 +19,7 @@ func FuzzReceive(f *testing.F) {
 	for _, p := range w.log {
 		f.Add(p.payload)
 	}
-	f.Add([]byte{wireVersion, typeSealed})
+	f.Add([]byte{format.Version, format.TypeSealed})
 	code := a.m.SecurityCode()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a.m.Receive(h.sid, b, w.now)

@@ -58,9 +58,11 @@ type node struct {
 	sender *sframe.Sender
 	rx     *sframe.Receiver
 	events []Event
-	alerts []Alert
-	chats  []ChatMessage
-	inbox  []pkt // everything delivered (ghosts keep it)
+	// eventAt[i] is the virtual time events[i] was applied.
+	eventAt []time.Time
+	alerts  []Alert
+	chats   []ChatMessage
+	inbox   []pkt // everything delivered (ghosts keep it)
 
 	rosterAt  time.Time // when the last RosterChanged arrived
 	switchLag []time.Duration
@@ -197,6 +199,7 @@ func (n *node) drain() {
 
 func (n *node) apply(e Event) {
 	n.events = append(n.events, e)
+	n.eventAt = append(n.eventAt, n.w.now)
 	switch e := e.(type) {
 	case SendKey:
 		s, err := sframe.NewSender(testSuite, e.KID, e.Key)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // MeetingID is the random 16-byte meeting identifier the relay knows the
@@ -13,7 +15,7 @@ type MeetingID [16]byte
 
 // SessionID is a relay session ID in raw form. The relay writes it as 32
 // lower-case hex digits.
-type SessionID [sidSize]byte
+type SessionID [format.SIDSize]byte
 
 // ErrBadID reports a meeting or session ID that is not 32 lower-case hex digits.
 var ErrBadID = errors.New("meeting: id is not 32 lower-case hex digits")

@@ -1,80 +1,60 @@
 package meeting
 
-// Per-sender frame keys and the reliable sending they ride on
-// (docs/PROTOCOL.md §6.6).
+// Frame key rotation (docs/PROTOCOL.md §6.6): what the state machine does
+// with its key ring when a roster changes, a SenderKey or an Ack arrives.
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"slices"
 	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
-func makeKID(epoch uint64, index, gen int) uint64 {
-	return epoch<<16 | uint64(index)<<8 | uint64(gen)
-}
-
-func splitKID(kid uint64) (epoch uint64, index, gen int) {
-	return kid >> 16, int(kid >> 8 & 0xff), int(kid & 0xff)
-}
-
 // rekey draws a fresh base key for the current epoch and generation, sends
-// it to every present member and switches once all acknowledged (§6.6).
+// it to every present member and switches once all acknowledged or after
+// timeout (§6.6 steps 2 and 3).
 func (m *Member) rekey(gen int, timeout time.Duration) {
-	clear(m.next.key)
-	key := make([]byte, baseKeySize)
+	key := make([]byte, format.BaseKeySize)
 	if _, err := io.ReadFull(m.rand, key); err != nil {
 		panic("meeting: random source failed: " + err.Error())
 	}
-	m.next = nextKey{
-		active:   true,
-		kid:      makeKID(m.roster.epoch, m.selfIndex, gen),
-		key:      key,
-		waiting:  make(map[MemberKey]uint64),
-		deadline: m.now.Add(timeout),
-	}
-	body := binary.BigEndian.AppendUint64(nil, m.next.kid)
-	body = append(body, key...)
+	kid := makeKID(m.roster.epoch, m.selfIndex, gen)
+	m.keys.begin(kid, key, m.now.Add(timeout))
+	body := format.AppendSenderKey(nil, kid, key)
 	for _, mk := range m.peerOrder() {
 		p := m.peers[mk]
 		if p.gone && m.hostGone() {
 			continue
 		}
-		m.next.waiting[mk] = m.sendReliable(p, kindSenderKey, body)
+		m.keys.await(mk, m.sendReliable(p, format.KindSenderKey, body))
 	}
 	clear(body)
-	if len(m.next.waiting) == 0 {
+	if m.keys.awaiting() == 0 {
 		m.switchKey()
 	}
 }
 
-func (m *Member) switchKey() {
-	m.emit(SendKey{KID: m.next.kid, Key: bytes.Clone(m.next.key)})
-	m.sendKID, m.hasSend = m.next.kid, true
-	clear(m.next.key)
-	m.next = nextKey{}
-}
+func (m *Member) switchKey() { m.emit(m.keys.switchSend()) }
 
 func (m *Member) onAck(p *peer, seq uint64) {
-	delete(m.outbox, outKey{p.MemberKey, seq})
-	if m.next.active {
-		if s, ok := m.next.waiting[p.MemberKey]; ok && s == seq {
-			delete(m.next.waiting, p.MemberKey)
-			if len(m.next.waiting) == 0 {
-				m.switchKey()
-			}
-		}
+	m.outbox.ack(p.MemberKey, seq)
+	if m.keys.acked(p.MemberKey, seq) {
+		m.switchKey()
 	}
 }
 
-func (m *Member) onSenderKey(p *peer, in inner) bool {
-	if len(in.body) != 8+baseKeySize {
+// onSenderKey installs a member's frame key if its KID names the sender
+// and the current epoch (§6.6); false holds a key for a later epoch.
+func (m *Member) onSenderKey(p *peer, in format.Inner) bool {
+	kid, key, err := format.ParseSenderKey(in.Body)
+	if err != nil {
 		m.counters.Malformed++
 		return true
 	}
-	kid := binary.BigEndian.Uint64(in.body)
 	epoch, index, gen := splitKID(kid)
+	cur, has := m.keys.current(p.MemberKey)
 	switch {
 	case epoch > m.roster.epoch:
 		return false
@@ -85,16 +65,12 @@ func (m *Member) onSenderKey(p *peer, in inner) bool {
 		m.counters.KeyRejected++
 		m.alert(AlertKeyRejected, p.Session, "")
 		return true
-	case p.hasKey && gen <= int(p.kid&0xff):
+	case has && gen <= kidGeneration(cur):
 		m.counters.Stale++
 		return true
 	}
-	for _, old := range sortedKIDs(p.kids) {
-		m.expiries = append(m.expiries, expiry{at: m.now.Add(ReceiveGrace), mk: p.MemberKey, kid: old})
-	}
-	p.kids[kid] = true
-	p.hasKey, p.kid = true, kid
-	m.emit(ReceiveKey{KID: kid, Key: bytes.Clone(in.body[8:]), Session: p.Session})
+	m.keys.install(p.MemberKey, kid, m.now)
+	m.emit(ReceiveKey{KID: kid, Key: bytes.Clone(key), Session: p.Session})
 	m.updateMissing()
 	return true
 }
@@ -106,7 +82,7 @@ func (m *Member) updateMissing() {
 	if m.roster != nil && m.now.Sub(m.rosterAt) >= MissingKeyAfter {
 		for _, mk := range m.peerOrder() {
 			p := m.peers[mk]
-			if !p.hasKey && !p.gone {
+			if _, has := m.keys.current(mk); !has && !p.gone {
 				miss = append(miss, p.Session)
 				if !p.warned {
 					p.warned = true
@@ -119,35 +95,4 @@ func (m *Member) updateMissing() {
 		m.missing = miss
 		m.emit(KeysChanged{Missing: slices.Clone(miss)})
 	}
-}
-
-// --- sending ----------------------------------------------------------------
-
-func (m *Member) seal(p *peer, kind byte, body []byte, seq uint64) []byte {
-	in := encodeInner(m.cfg.Identity, m.cfg.MeetingID, m.mk, p.MemberKey, kind, m.cfg.Session, p.Session, seq, body)
-	env, err := sealEnvelope(p.send, m.rand, m.mk, p.MemberKey, in)
-	clear(in) // a copy of body, which may be a key
-	if err != nil {
-		panic("meeting: random source failed: " + err.Error())
-	}
-	return env
-}
-
-// sendReliable sends a message that is re-sent until acknowledged and
-// returns its seq.
-func (m *Member) sendReliable(p *peer, kind byte, body []byte) uint64 {
-	m.seq++
-	env := m.seal(p, kind, body, m.seq)
-	m.out = append(m.out, Outgoing{To: p.Session, Payload: env})
-	if len(m.outbox) < maxOutbox {
-		m.outbox[outKey{p.MemberKey, m.seq}] = &pendingMsg{to: p.Session, payload: env, first: m.now, next: m.now.Add(RetransmitInitial), interval: RetransmitInitial}
-	} else {
-		m.counters.GaveUp++
-	}
-	return m.seq
-}
-
-func (m *Member) sendAck(p *peer, seq uint64) {
-	m.seq++
-	m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindAck, binary.BigEndian.AppendUint64(nil, seq), m.seq)})
 }

@@ -104,26 +104,3 @@ func FuzzParseLink(f *testing.F) {
 		}
 	})
 }
-
-func TestReplayWindow(t *testing.T) {
-	var w replayWindow
-	if w.check(0) != seqTooOld {
-		t.Fatal("seq 0 accepted")
-	}
-	for _, s := range []uint64{1, 3, 2, 1500} {
-		if w.check(s) != seqFresh {
-			t.Fatalf("seq %d not fresh", s)
-		}
-		w.mark(s)
-		if w.check(s) != seqDuplicate {
-			t.Fatalf("seq %d not a duplicate after mark", s)
-		}
-	}
-	if w.check(3) != seqTooOld || w.check(1500-replayWindowBits+1) != seqFresh || w.check(1500-replayWindowBits) != seqTooOld {
-		t.Fatal("window edges wrong")
-	}
-	w.mark(1499)
-	if w.check(1499) != seqDuplicate || w.check(1498) != seqFresh {
-		t.Fatal("out-of-order marks wrong")
-	}
-}

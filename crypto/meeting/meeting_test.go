@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 	"github.com/sottohq/sotto/crypto/sframe"
 )
 
@@ -100,7 +101,7 @@ func TestAdmissionWaitingRoomAndMetadata(t *testing.T) {
 		t.Fatalf("only %d envelopes logged", len(w.log))
 	}
 	for _, p := range w.log {
-		if len(p.payload) > MaxEnvelope || len(p.payload)%padBlock != sealedHeaderSize%padBlock+tagSize && len(p.payload)%padBlock != helloHeaderSize%padBlock+tagSize {
+		if len(p.payload) > MaxEnvelope || len(p.payload)%format.PadBlock != format.SealedHeaderSize%format.PadBlock+format.TagSize && len(p.payload)%format.PadBlock != format.HelloHeaderSize%format.PadBlock+format.TagSize {
 			t.Fatalf("envelope of %d bytes is not padded", len(p.payload))
 		}
 		for what, s := range secrets {

@@ -1,7 +1,6 @@
 package meeting
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/internal/replay"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // Timing of the protocol (docs/PROTOCOL.md §6.3, §6.6).
@@ -57,10 +58,6 @@ const (
 	maxOutbox = 8192
 	// MaxChat bounds a chat message, in bytes of UTF-8.
 	MaxChat = 2000
-	// baseKeySize is the size of a sender's SFrame base key.
-	baseKeySize = 32
-	// maxGeneration is the largest generation in a KID (8 bits).
-	maxGeneration = 0xff
 )
 
 // Policy decides which joiners the host admits without asking.
@@ -155,62 +152,15 @@ var (
 )
 
 type peer struct {
-	RosterMember
+	rosterMember
 	index   int
 	send    cipherAEAD // K_{self→peer}
 	recv    cipherAEAD // K_{peer→self}
 	contact identity.Status
 	checked bool // the contacts store was consulted
 
-	hasKey bool   // holds a key of the current epoch
-	kid    uint64 // current receive KID when hasKey
-	kids   map[uint64]bool
 	gone   bool // its session left
 	warned bool // missing key reported
-}
-
-type waiter struct {
-	RosterMember
-	contact identity.Status
-}
-
-type outKey struct {
-	to  MemberKey
-	seq uint64
-}
-
-type pendingMsg struct {
-	to       SessionID
-	payload  []byte
-	first    time.Time
-	next     time.Time
-	interval time.Duration
-}
-
-type nextKey struct {
-	active   bool
-	kid      uint64
-	key      []byte
-	waiting  map[MemberKey]uint64 // recipient → seq of its SenderKey
-	deadline time.Time
-}
-
-type held struct {
-	from    SessionID
-	payload []byte
-	at      time.Time
-	unknown bool // from a member key in no roster
-}
-
-type expiry struct {
-	at  time.Time
-	mk  MemberKey
-	kid uint64
-}
-
-type alertKey struct {
-	kind AlertKind
-	sid  SessionID
 }
 
 // Member is one participant's view of a meeting: a joiner, a member or the
@@ -237,29 +187,22 @@ type Member struct {
 	rosterAt  time.Time
 	code      Code
 	peers     map[MemberKey]*peer
+	seen      map[MemberKey]bool // every member key of every roster accepted
 
-	seq     uint64
-	windows map[MemberKey]*replayWindow
-	outbox  map[outKey]*pendingMsg
+	seq     uint64 // the last seq this member sent (§6.3)
+	windows map[MemberKey]*replay.Window
+	outbox  outbox
+	held    holdQueue
 
-	sendKID  uint64
-	hasSend  bool
-	next     nextKey
-	expiries []expiry
-	missing  []SessionID
+	keys    keyRing
+	missing []SessionID // senders whose current key is overdue
 
-	held         []held
-	reprocessing bool
-	again        bool
+	waiting  waitingRoom
+	presence presence
+	alerts   alertLimiter
 
-	seen        map[MemberKey]bool // every member key of every roster accepted
 	safetyCache map[[identity.FingerprintSize]byte]string
 	contactSeen map[[identity.FingerprintSize]byte]identity.Status
-	present     map[SessionID]time.Time
-	lobby       map[MemberKey]*waiter // host only
-	denied      map[MemberKey]SessionID
-	lobbySID    map[SessionID]bool // members: the host's Lobby
-	alerted     map[alertKey]time.Time
 
 	out      []Outgoing
 	events   []Event
@@ -279,16 +222,15 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		self:        cfg.Identity.Public(),
 		now:         now,
 		peers:       make(map[MemberKey]*peer),
-		windows:     make(map[MemberKey]*replayWindow),
-		outbox:      make(map[outKey]*pendingMsg),
-		present:     make(map[SessionID]time.Time),
 		seen:        make(map[MemberKey]bool),
+		windows:     make(map[MemberKey]*replay.Window),
+		outbox:      newOutbox(),
+		keys:        newKeyRing(),
+		waiting:     newWaitingRoom(),
+		presence:    newPresence(),
+		alerts:      newAlertLimiter(),
 		safetyCache: make(map[[identity.FingerprintSize]byte]string),
 		contactSeen: make(map[[identity.FingerprintSize]byte]identity.Status),
-		lobby:       make(map[MemberKey]*waiter),
-		denied:      make(map[MemberKey]SessionID),
-		lobbySID:    make(map[SessionID]bool),
-		alerted:     make(map[alertKey]time.Time),
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader
@@ -319,7 +261,7 @@ func NewHost(cfg Config, now time.Time) (*Member, error) {
 	r := &roster{
 		meetingID: cfg.MeetingID,
 		epoch:     1,
-		members:   []RosterMember{m.selfEntry()},
+		members:   []rosterMember{m.selfEntry()},
 		origin:    m.self,
 	}
 	r.sign(cfg.Identity)
@@ -339,15 +281,14 @@ func NewJoiner(cfg Config, inv Invite, now time.Time) (*Member, error) {
 	}
 	m.hostFP, m.invitePub = inv.HostFingerprint, inv.InviteKey
 	m.state = StateWaiting
-	body := append(m.self.Marshal(), byte(len(cfg.Name)))
-	body = append(body, cfg.Name...)
+	body := format.AppendHello(nil, m.self, cfg.Name)
 	m.seq++
-	in := encodeInner(cfg.Identity, cfg.MeetingID, m.mk, m.invitePub, kindHello, cfg.Session, SessionID{}, m.seq, body)
-	a, err := deriveAEAD(&m.mkPriv, m.invitePub, cfg.MeetingID, labelHello, m.mk, m.invitePub)
+	in := encodeInner(cfg.Identity, cfg.MeetingID, m.mk, m.invitePub, format.KindHello, cfg.Session, SessionID{}, m.seq, body)
+	a, err := deriveAEAD(&m.mkPriv, m.invitePub, cfg.MeetingID, format.LabelHello, m.mk, m.invitePub)
 	if err != nil {
 		return nil, fmt.Errorf("meeting: invite key: %w", err)
 	}
-	m.helloMsg, err = sealHello(a, m.rand, m.mk, in)
+	m.helloMsg, err = format.SealHello(a, m.rand, m.mk, in)
 	if err != nil {
 		return nil, err
 	}
@@ -355,8 +296,8 @@ func NewJoiner(cfg Config, inv Invite, now time.Time) (*Member, error) {
 	return m, nil
 }
 
-func (m *Member) selfEntry() RosterMember {
-	return RosterMember{Session: m.cfg.Session, Identity: m.self, MemberKey: m.mk, Name: m.cfg.Name}
+func (m *Member) selfEntry() rosterMember {
+	return rosterMember{Session: m.cfg.Session, Identity: m.self, MemberKey: m.mk, Name: m.cfg.Name}
 }
 
 func (m *Member) sendHello() {
@@ -411,7 +352,7 @@ func (m *Member) Epoch() uint64 {
 func (m *Member) SecurityCode() Code { return m.code }
 
 // SendKID returns the KID this member currently sends under.
-func (m *Member) SendKID() (uint64, bool) { return m.sendKID, m.hasSend }
+func (m *Member) SendKID() (uint64, bool) { return m.keys.sendKID, m.keys.hasSend }
 
 // SetPolicy changes the admission policy (host).
 func (m *Member) SetPolicy(p Policy) { m.cfg.Policy = p }
@@ -426,10 +367,11 @@ func (m *Member) Roster() RosterView {
 	for i, e := range r.members {
 		mv := MemberView{Session: e.Session, Name: e.Name, Identity: e.Identity, Fingerprint: e.Identity.Fingerprint(), Host: i == r.host}
 		if i == m.selfIndex {
-			mv.Self, mv.HasKey = true, m.hasSend
-			mv.KID = m.sendKID
+			mv.Self, mv.HasKey = true, m.keys.hasSend
+			mv.KID = m.keys.sendKID
 		} else if p := m.peers[e.MemberKey]; p != nil {
-			mv.Contact, mv.HasKey, mv.KID = p.contact, p.hasKey, p.kid
+			mv.Contact = p.contact
+			mv.KID, mv.HasKey = m.keys.current(e.MemberKey)
 			mv.Safety = m.safetyCache[mv.Fingerprint]
 		}
 		v.Members = append(v.Members, mv)
@@ -439,13 +381,7 @@ func (m *Member) Roster() RosterView {
 
 // Waiting returns the host's waiting room, oldest first by session order.
 func (m *Member) Waiting() []Waiting {
-	var w []Waiting
-	for _, x := range m.lobby {
-		fp := x.Identity.Fingerprint()
-		w = append(w, Waiting{Session: x.Session, Name: x.Name, Identity: x.Identity, Fingerprint: fp, Safety: m.safetyCache[fp], Contact: x.contact})
-	}
-	slices.SortFunc(w, func(a, b Waiting) int { return bytes.Compare(a.Session[:], b.Session[:]) })
-	return w
+	return m.waiting.list(func(fp [identity.FingerprintSize]byte) string { return m.safetyCache[fp] })
 }
 
 // MissingKeys returns the members whose current frame key this member has
@@ -455,45 +391,32 @@ func (m *Member) MissingKeys() []SessionID { return slices.Clone(m.missing) }
 // Unknown returns the sessions present at the relay for GhostGrace that are
 // neither in the roster nor in the waiting room.
 func (m *Member) Unknown() []SessionID {
-	var out []SessionID
-	for sid, since := range m.present {
-		if m.isGhost(sid, since) {
-			out = append(out, sid)
-		}
+	if m.roster == nil {
+		return nil
 	}
-	slices.SortFunc(out, func(a, b SessionID) int { return bytes.Compare(a[:], b[:]) })
-	return out
+	return m.presence.ghosts(m.now, m.accountedFor)
 }
 
-func (m *Member) isGhost(sid SessionID, since time.Time) bool {
-	if m.roster == nil || sid == m.cfg.Session || m.now.Sub(since) < GhostGrace || m.lobbySID[sid] {
-		return false
+// accountedFor reports whether sid is this member, in the roster or
+// waiting to be admitted.
+func (m *Member) accountedFor(sid SessionID) bool {
+	if sid == m.cfg.Session || m.waiting.holds(sid) {
+		return true
 	}
 	for _, e := range m.roster.members {
 		if e.Session == sid {
-			return false
+			return true
 		}
 	}
-	for _, w := range m.lobby {
-		if w.Session == sid {
-			return false
-		}
-	}
-	return true
+	return false
 }
 
 func (m *Member) emit(e Event) { m.events = append(m.events, e) }
 
 func (m *Member) alert(kind AlertKind, sid SessionID, name string) {
-	k := alertKey{kind, sid}
-	if t, ok := m.alerted[k]; ok && m.now.Sub(t) < alertEvery {
-		return
+	if m.alerts.allow(kind, sid, m.now) {
+		m.emit(Alert{Kind: kind, Session: sid, Name: name})
 	}
-	if len(m.alerted) > 4*maxHeld {
-		clear(m.alerted)
-	}
-	m.alerted[k] = m.now
-	m.emit(Alert{Kind: kind, Session: sid, Name: name})
 }
 
 func (m *Member) live() bool { return m.state == StateWaiting || m.state == StateMember }

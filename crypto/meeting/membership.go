@@ -5,21 +5,22 @@ package meeting
 
 import (
 	"bytes"
-	"slices"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // onWelcome handles a roster or deny addressed to a waiting joiner.
-func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
-	switch in.kind {
-	case kindRoster:
-		r, err := parseRoster(in.body, m.cfg.MeetingID)
+func (m *Member) onWelcome(from SessionID, h format.Header, in format.Inner) {
+	switch in.Kind {
+	case format.KindRoster:
+		r, err := parseRoster(in.Body, m.cfg.MeetingID)
 		if err != nil || !r.verifyLineage(m.hostFP) {
 			m.counters.RosterRejected++
 			m.alert(AlertRosterRejected, from, "")
 			return
 		}
 		host := r.members[r.host]
-		if host.MemberKey != h.sender || host.Session != from || !in.verify(host.Identity, m.cfg.MeetingID, h.sender, m.mk) {
+		if host.MemberKey != h.Sender || host.Session != from || !verifyInner(in, host.Identity, m.cfg.MeetingID, h.Sender, m.mk) {
 			m.counters.AuthFailed++
 			m.alert(AlertForged, from, "")
 			return
@@ -36,31 +37,25 @@ func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
 			m.alert(AlertRosterRejected, from, "")
 			return
 		}
-		m.window(h.sender).mark(in.seq)
+		m.window(h.Sender).Accept(in.Seq)
 		m.state = StateMember
 		m.helloMsg = nil
 		m.emit(Admitted{Epoch: r.epoch})
 		m.applyRoster(r, false)
-		if p := m.peers[h.sender]; p != nil {
-			m.sendAck(p, in.seq)
+		if p := m.peers[h.Sender]; p != nil {
+			m.sendAck(p, in.Seq)
 		}
-	case kindDeny:
-		rd := &reader{b: in.body}
-		signer := rd.public()
-		r := &roster{meetingID: m.cfg.MeetingID, epoch: ^uint64(0), origin: rd.public()}
-		c := rd.u8()
-		if c > maxCerts {
-			rd.bad = true
-		}
-		for range c {
-			r.certs = append(r.certs, rd.cert())
-		}
-		if rd.bad || len(rd.b) != 0 {
+	case format.KindDeny:
+		signer, origin, certs, err := format.ParseDeny(in.Body)
+		if err != nil {
 			m.counters.Malformed++
 			return
 		}
-		r.members, r.host = []RosterMember{{Identity: signer}}, 0
-		if !r.verifyLineage(m.hostFP) || !in.verify(signer, m.cfg.MeetingID, h.sender, m.mk) {
+		// A roster of the signer alone, at an epoch no certificate can
+		// exceed, checks the deny's lineage by the roster rules.
+		r := &roster{meetingID: m.cfg.MeetingID, epoch: ^uint64(0), origin: origin, certs: certs}
+		r.members, r.host = []rosterMember{{Identity: signer}}, 0
+		if !r.verifyLineage(m.hostFP) || !verifyInner(in, signer, m.cfg.MeetingID, h.Sender, m.mk) {
 			m.counters.AuthFailed++
 			m.alert(AlertForged, from, "")
 			return
@@ -72,8 +67,8 @@ func (m *Member) onWelcome(from SessionID, h envelopeHeader, in inner) {
 }
 
 // onRosterUpdate applies §6.4 "Accepting a roster update".
-func (m *Member) onRosterUpdate(p *peer, in inner) bool {
-	r, err := parseRoster(in.body, m.cfg.MeetingID)
+func (m *Member) onRosterUpdate(p *peer, in format.Inner) bool {
+	r, err := parseRoster(in.Body, m.cfg.MeetingID)
 	if err != nil {
 		m.counters.RosterRejected++
 		m.alert(AlertRosterRejected, p.Session, "")
@@ -125,7 +120,7 @@ func (m *Member) acceptable(cur, r *roster, p *peer) bool {
 	}
 	last := r.certs[len(r.certs)-1]
 	return last.Epoch == r.epoch && last.Host.Equal(newHost.Identity) &&
-		curHost.Verify(hostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
+		curHost.Verify(format.HostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
 }
 
 // applyRoster installs r (already verified) and starts the new epoch's key
@@ -153,10 +148,10 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		p := m.peers[e.MemberKey]
 		if p == nil {
 			var err error
-			p = &peer{kids: make(map[uint64]bool)}
-			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, m.mk, e.MemberKey)
+			p = &peer{}
+			p.send, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, m.mk, e.MemberKey)
 			if err == nil {
-				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, labelPairwise, e.MemberKey, m.mk)
+				p.recv, err = deriveAEAD(&m.mkPriv, e.MemberKey, m.cfg.MeetingID, format.LabelPairwise, e.MemberKey, m.mk)
 			}
 			if err != nil {
 				// A low-order member key: the host admitted garbage. Nobody
@@ -170,8 +165,9 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		if p.Session != e.Session {
 			p.gone = false // the member is back under a new session
 		}
-		p.RosterMember, p.index = e, i
-		p.hasKey, p.warned = false, false
+		p.rosterMember, p.index = e, i
+		m.keys.newEpoch(e.MemberKey)
+		p.warned = false
 		peers[e.MemberKey] = p
 	}
 	var enc []byte
@@ -185,8 +181,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 			if send {
 				// Tell a removed member once, so it knows to stop (§6.4);
 				// it is not re-sent: nothing else goes to it any more.
-				m.seq++
-				m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kindRoster, enc, m.seq)})
+				m.sendOnce(p, format.KindRoster, enc)
 			}
 			m.dropPeer(p)
 		}
@@ -194,21 +189,15 @@ func (m *Member) applyRoster(r *roster, send bool) {
 	m.peers = peers
 	m.roster, m.selfIndex, m.rosterAt = r, self, m.now
 	m.code = securityCode(r.meetingID, r.epoch, r.hash)
-	for sid := range m.lobbySID {
-		for _, e := range r.members {
-			if e.Session == sid {
-				delete(m.lobbySID, sid)
-			}
-		}
-	}
+	m.waiting.admitted(r.members)
 	if r.host != self && m.invitePriv != nil {
 		clear(m.invitePriv[:])
 		m.invitePriv = nil
-		m.lobby = make(map[MemberKey]*waiter)
+		m.waiting.close()
 	}
 	if send {
 		for _, mk := range m.peerOrder() {
-			m.sendReliable(m.peers[mk], kindRoster, enc)
+			m.sendReliable(m.peers[mk], format.KindRoster, enc)
 		}
 	}
 	m.emit(RosterChanged{Roster: m.Roster()})
@@ -243,25 +232,11 @@ func (m *Member) peerOrder() []MemberKey {
 // dropPeer forgets a departed member: its receive keys go at once, and
 // nothing more is sent to it.
 func (m *Member) dropPeer(p *peer) {
-	for _, kid := range sortedKIDs(p.kids) {
+	for _, kid := range m.keys.dropSender(p.MemberKey) {
 		m.emit(DropReceiveKey{KID: kid})
 	}
-	clear(p.kids)
-	for k := range m.outbox {
-		if k.to == p.MemberKey {
-			delete(m.outbox, k)
-		}
-	}
+	m.outbox.dropRecipient(p.MemberKey)
 	delete(m.windows, p.MemberKey)
-}
-
-func sortedKIDs(s map[uint64]bool) []uint64 {
-	out := make([]uint64, 0, len(s))
-	for k := range s {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // wipe zeroes and drops all secrets of this member.
@@ -269,26 +244,23 @@ func (m *Member) wipe() {
 	for _, p := range m.peers {
 		m.dropPeer(p)
 	}
-	if m.hasSend {
+	if m.keys.stopSending() {
 		m.emit(StopSending{})
 	}
 	m.peers = map[MemberKey]*peer{}
-	clear(m.next.key)
-	m.next = nextKey{}
-	m.hasSend = false
 	clear(m.mkPriv[:])
 	if m.invitePriv != nil {
 		clear(m.invitePriv[:])
 		m.invitePriv = nil
 	}
-	m.outbox = map[outKey]*pendingMsg{}
-	m.held = nil
-	m.lobby = map[MemberKey]*waiter{}
+	m.outbox.reset()
+	m.held.take()
+	m.waiting.close()
 }
 
 // publish signs a roster following the current one with the given members,
 // host and certificates, installs it and sends it to everyone in it.
-func (m *Member) publish(members []RosterMember, host int, certs []hostCert) {
+func (m *Member) publish(members []rosterMember, host int, certs []hostCert) {
 	cur := m.roster
 	r := &roster{
 		meetingID: cur.meetingID,

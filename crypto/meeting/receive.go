@@ -4,10 +4,11 @@ package meeting
 // (docs/PROTOCOL.md §6.3).
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/crypto/internal/replay"
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // Receive processes one envelope the relay delivered from session from.
@@ -16,72 +17,70 @@ func (m *Member) Receive(from SessionID, payload []byte, now time.Time) {
 	if !m.live() {
 		return
 	}
-	h, err := parseEnvelope(payload)
+	h, err := format.ParseHeader(payload)
 	if err != nil {
 		m.counters.Malformed++
 		return
 	}
-	switch h.typ {
-	case typeHello:
+	switch h.Type {
+	case format.TypeHello:
 		m.onHello(from, h, payload)
-	case typeSealed:
+	case format.TypeSealed:
 		m.onSealed(from, h, payload, now)
 	}
 }
 
-func (m *Member) window(mk MemberKey) *replayWindow {
+func (m *Member) window(mk MemberKey) *replay.Window {
 	w := m.windows[mk]
 	if w == nil {
-		w = new(replayWindow)
+		w = new(replay.Window)
 		m.windows[mk] = w
 	}
 	return w
 }
 
-func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
+func (m *Member) onHello(from SessionID, h format.Header, payload []byte) {
 	if !m.IsHost() {
 		return // only the holder of the invite key can open hellos
 	}
-	if sid, ok := m.denied[h.sender]; ok {
+	if sid, ok := m.waiting.deniedAt(h.Sender); ok {
 		if sid == from {
-			m.sendDeny(h.sender, sid)
+			m.sendDeny(h.Sender, sid)
 		}
 		return
 	}
-	if m.lobby[h.sender] != nil {
+	if m.waiting.knocking(h.Sender) {
 		return // a re-sent hello
 	}
-	if m.seen[h.sender] {
+	if m.seen[h.Sender] {
 		// A replayed hello of someone who was in the meeting before: a
 		// member key is admitted at most once.
 		m.counters.Replayed++
 		return
 	}
-	a, err := deriveAEAD(m.invitePriv, h.sender, m.cfg.MeetingID, labelHello, h.sender, m.invitePub)
+	a, err := deriveAEAD(m.invitePriv, h.Sender, m.cfg.MeetingID, format.LabelHello, h.Sender, m.invitePub)
 	if err != nil {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
-	raw, err := openHello(a, payload)
+	raw, err := format.OpenHello(a, payload)
 	if err != nil {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
-	in, err := parseInner(raw)
-	if err != nil || in.kind != kindHello || len(in.body) < identity.PublicSize+1 {
+	in, err := format.ParseInner(raw)
+	if err != nil || in.Kind != format.KindHello {
 		m.counters.Malformed++
 		return
 	}
-	pub, err := identity.ParsePublic(in.body[:identity.PublicSize])
-	nameLen := int(in.body[identity.PublicSize])
-	if err != nil || len(in.body) != identity.PublicSize+1+nameLen {
+	pub, name, err := format.ParseHello(in.Body)
+	if err != nil {
 		m.counters.Malformed++
 		return
 	}
-	name := string(in.body[identity.PublicSize+1:])
-	if !in.verify(pub, m.cfg.MeetingID, h.sender, m.invitePub) || in.from != from || !in.to.IsZero() {
+	if !verifyInner(in, pub, m.cfg.MeetingID, h.Sender, m.invitePub) || in.From != from || !SessionID(in.To).IsZero() {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
@@ -96,18 +95,13 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 			return
 		}
 	}
-	if len(m.lobby) >= maxWaiting {
+	if m.waiting.full() {
 		m.counters.LobbyFull++
 		return
 	}
-	for mk, old := range m.lobby {
-		if old.Session == from {
-			delete(m.lobby, mk) // the same session knocking with a new member key
-		}
-	}
-	w := &waiter{RosterMember: RosterMember{Session: from, Identity: pub, MemberKey: h.sender, Name: name}}
+	w := &waiter{rosterMember: rosterMember{Session: from, Identity: pub, MemberKey: h.Sender, Name: name}}
 	w.contact = m.observe(name, pub, from)
-	m.lobby[h.sender] = w
+	m.waiting.add(w)
 	if m.cfg.Policy == PolicyAdmitAll || m.cfg.Policy == PolicyAdmitVerified && w.contact == identity.StatusVerified {
 		if m.Admit(from) == nil {
 			return
@@ -116,47 +110,47 @@ func (m *Member) onHello(from SessionID, h envelopeHeader, payload []byte) {
 	m.lobbyChanged(true)
 }
 
-func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at time.Time) {
-	if h.to != m.mk {
+func (m *Member) onSealed(from SessionID, h format.Header, payload []byte, at time.Time) {
+	if h.To != m.mk {
 		m.counters.Misaddressed++
 		return
 	}
-	p := m.peers[h.sender]
+	p := m.peers[h.Sender]
 	var a cipherAEAD
 	if p != nil {
 		a = p.recv
 	} else {
 		var err error
-		a, err = deriveAEAD(&m.mkPriv, h.sender, m.cfg.MeetingID, labelPairwise, h.sender, m.mk)
+		a, err = deriveAEAD(&m.mkPriv, h.Sender, m.cfg.MeetingID, format.LabelPairwise, h.Sender, m.mk)
 		if err != nil {
 			m.counters.AuthFailed++
 			m.alert(AlertForged, from, "")
 			return
 		}
 	}
-	raw, err := openSealed(a, payload)
+	raw, err := format.OpenSealed(a, payload)
 	if err != nil {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
-	in, err := parseInner(raw)
+	in, err := format.ParseInner(raw)
 	if err != nil {
 		m.counters.Malformed++
 		return
 	}
-	if in.kind == kindSenderKey || in.kind == kindHandOver {
+	if in.Kind == format.KindSenderKey || in.Kind == format.KindHandOver {
 		// The plaintext holds a base key or the invite private key; what
 		// is kept of it is copied out, so the plaintext goes on return.
 		defer clear(raw)
 	}
-	if in.to != m.cfg.Session || in.from != from {
+	if in.To != m.cfg.Session || in.From != from {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
 	if p == nil {
-		if m.state == StateWaiting && (in.kind == kindRoster || in.kind == kindDeny) {
+		if m.state == StateWaiting && (in.Kind == format.KindRoster || in.Kind == format.KindDeny) {
 			m.onWelcome(from, h, in)
 			return
 		}
@@ -164,25 +158,29 @@ func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at t
 		return
 	}
 	hostPeer := m.roster.host != m.selfIndex && p.index == m.roster.host
-	if in.from != p.Session && !(hostPeer && in.kind == kindRoster) {
+	if in.From != p.Session && !(hostPeer && in.Kind == format.KindRoster) {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
-	if !in.verify(p.Identity, m.cfg.MeetingID, h.sender, m.mk) {
+	if !verifyInner(in, p.Identity, m.cfg.MeetingID, h.Sender, m.mk) {
 		m.counters.AuthFailed++
 		m.alert(AlertForged, from, "")
 		return
 	}
-	w := m.window(h.sender)
-	switch w.check(in.seq) {
-	case seqDuplicate:
+	w := m.window(h.Sender)
+	verdict := replay.TooOld // seq counts from 1 (§6.3)
+	if in.Seq != 0 {
+		verdict = w.Check(in.Seq)
+	}
+	switch verdict {
+	case replay.Duplicate:
 		m.counters.Replayed++
-		if in.kind != kindAck {
-			m.sendAck(p, in.seq)
+		if in.Kind != format.KindAck {
+			m.sendAck(p, in.Seq)
 		}
 		return
-	case seqTooOld:
+	case replay.TooOld:
 		m.counters.TooOld++
 		m.alert(AlertReplay, from, "")
 		return
@@ -191,34 +189,35 @@ func (m *Member) onSealed(from SessionID, h envelopeHeader, payload []byte, at t
 		m.hold(from, payload, at, false)
 		return
 	}
-	w.mark(in.seq)
-	if in.kind != kindAck && m.state == StateMember && m.peers[p.MemberKey] == p {
-		m.sendAck(p, in.seq)
+	w.Accept(in.Seq)
+	if in.Kind != format.KindAck && m.state == StateMember && m.peers[p.MemberKey] == p {
+		m.sendAck(p, in.Seq)
 	}
 }
 
 // dispatch handles an authenticated message from a member; false means "not
 // processable yet: hold it".
-func (m *Member) dispatch(p *peer, in inner) bool {
-	switch in.kind {
-	case kindAck:
-		if len(in.body) != seqSize {
+func (m *Member) dispatch(p *peer, in format.Inner) bool {
+	switch in.Kind {
+	case format.KindAck:
+		seq, err := format.ParseAck(in.Body)
+		if err != nil {
 			m.counters.Malformed++
 			return true
 		}
-		m.onAck(p, binary.BigEndian.Uint64(in.body))
-	case kindRoster:
+		m.onAck(p, seq)
+	case format.KindRoster:
 		return m.onRosterUpdate(p, in)
-	case kindSenderKey:
+	case format.KindSenderKey:
 		return m.onSenderKey(p, in)
-	case kindChat:
+	case format.KindChat:
 		m.onChat(p, in)
-	case kindLobby:
+	case format.KindLobby:
 		m.onLobby(p, in)
-	case kindHandOver:
+	case format.KindHandOver:
 		m.onHandOver(p, in)
-	case kindLeave:
-		if m.IsHost() && len(in.body) == 0 {
+	case format.KindLeave:
+		if m.IsHost() && len(in.Body) == 0 {
 			_ = m.Remove(p.Session)
 		}
 	default:
@@ -228,35 +227,32 @@ func (m *Member) dispatch(p *peer, in inner) bool {
 }
 
 func (m *Member) hold(from SessionID, payload []byte, at time.Time, unknown bool) {
-	if len(m.held) >= maxHeld {
+	if m.held.push(held{from: from, payload: payload, at: at, unknown: unknown}) {
 		m.counters.HeldDropped++
-		m.held = m.held[1:]
 	}
-	m.held = append(m.held, held{from: from, payload: payload, at: at, unknown: unknown})
 }
 
 // reprocessHeld runs held messages again after a roster change.
 func (m *Member) reprocessHeld() {
-	if m.reprocessing {
-		m.again = true
+	q := &m.held
+	if q.running {
+		q.again = true
 		return
 	}
-	m.reprocessing = true
-	defer func() { m.reprocessing = false }()
+	q.running = true
+	defer func() { q.running = false }()
 	for {
-		m.again = false
-		items := m.held
-		m.held = nil
-		for _, it := range items {
+		q.again = false
+		for _, it := range q.take() {
 			if !m.live() {
 				return
 			}
-			h, err := parseEnvelope(it.payload)
+			h, err := format.ParseHeader(it.payload)
 			if err == nil {
 				m.onSealed(it.from, h, it.payload, it.at)
 			}
 		}
-		if !m.again {
+		if !q.again {
 			return
 		}
 	}

@@ -1,9 +1,8 @@
 package meeting
 
-// Timers and presence (docs/PROTOCOL.md §6.3, §6.8, §6.10).
+// Timers and presence (docs/PROTOCOL.md §6.3, §6.6, §6.8, §6.10).
 
 import (
-	"slices"
 	"time"
 )
 
@@ -23,22 +22,13 @@ func (m *Member) Tick(now time.Time) {
 	}
 	m.retransmit()
 	m.checkContacts()
-	if m.next.active && !now.Before(m.next.deadline) {
+	if m.keys.timedOut(now) {
 		m.counters.SwitchTimeouts++
 		m.switchKey()
 	}
-	kept := m.expiries[:0]
-	for _, e := range m.expiries {
-		if now.Before(e.at) {
-			kept = append(kept, e)
-			continue
-		}
-		if p := m.peers[e.mk]; p != nil && p.kids[e.kid] && p.kid != e.kid {
-			delete(p.kids, e.kid)
-			m.emit(DropReceiveKey{KID: e.kid})
-		}
+	for _, kid := range m.keys.expire(now) {
+		m.emit(DropReceiveKey{KID: kid})
 	}
-	m.expiries = kept
 	m.expireHeld()
 	m.updateMissing()
 	for _, sid := range m.Unknown() {
@@ -46,52 +36,14 @@ func (m *Member) Tick(now time.Time) {
 	}
 }
 
-func (m *Member) retransmit() {
-	var due []outKey
-	for k, pm := range m.outbox {
-		if !m.now.Before(pm.next) {
-			due = append(due, k)
-		}
-	}
-	slices.SortFunc(due, func(a, b outKey) int {
-		if a.seq < b.seq {
-			return -1
-		}
-		if a.seq > b.seq {
-			return 1
-		}
-		return 0
-	})
-	for _, k := range due {
-		pm := m.outbox[k]
-		if m.now.Sub(pm.first) >= RetransmitGiveUp {
-			m.counters.GaveUp++
-			delete(m.outbox, k)
-			continue
-		}
-		m.counters.Retransmits++
-		m.out = append(m.out, Outgoing{To: pm.to, Payload: pm.payload})
-		pm.interval = min(2*pm.interval, RetransmitMax)
-		pm.next = m.now.Add(pm.interval)
-	}
-}
-
 func (m *Member) expireHeld() {
-	kept := m.held[:0]
-	for _, h := range m.held {
-		if m.now.Sub(h.at) < HoldTTL {
-			kept = append(kept, h)
-			continue
-		}
+	for _, h := range m.held.expire(m.now) {
 		m.counters.HeldExpired++
 		if h.unknown {
 			m.alert(AlertUnverifiedSender, h.from, "")
 		}
 	}
-	m.held = kept
 }
-
-// --- presence ---------------------------------------------------------------
 
 // PeerJoined records a session the relay announced.
 func (m *Member) PeerJoined(sid SessionID, now time.Time) {
@@ -99,9 +51,7 @@ func (m *Member) PeerJoined(sid SessionID, now time.Time) {
 	if sid == m.cfg.Session {
 		return
 	}
-	if _, ok := m.present[sid]; !ok && len(m.present) < maxPresent {
-		m.present[sid] = now
-	}
+	m.presence.join(sid, now)
 	for _, p := range m.peers {
 		if p.Session == sid {
 			p.gone = false
@@ -114,15 +64,12 @@ func (m *Member) PeerJoined(sid SessionID, now time.Time) {
 // (§6.8).
 func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 	m.now = now
-	delete(m.present, sid)
+	m.presence.leave(sid)
 	if m.state != StateMember {
 		return
 	}
-	for mk, w := range m.lobby {
-		if w.Session == sid {
-			delete(m.lobby, mk)
-			m.lobbyChanged(true)
-		}
+	if m.waiting.leave(sid) {
+		m.lobbyChanged(true)
 	}
 	var left *peer
 	for _, p := range m.peers {
@@ -142,11 +89,7 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 		if m.roster.members[m.roster.host].MemberKey == left.MemberKey {
 			m.alert(AlertHostGone, sid, "")
 		}
-		gen := int(m.next.kid & 0xff)
-		if !m.next.active {
-			gen = int(m.sendKID & 0xff)
-		}
-		if gen < maxGeneration {
+		if gen := m.keys.generation(); gen < maxGeneration {
 			m.rekey(gen+1, SwitchTimeout)
 		}
 	}

@@ -3,6 +3,8 @@ package meeting
 import (
 	"testing"
 	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
 )
 
 // spyAEAD records every plaintext the core hands to Seal and every
@@ -25,8 +27,8 @@ func (s spyAEAD) Seal(dst, nonce, pt, ad []byte) []byte {
 
 func (s spyAEAD) Open(dst, nonce, ct, ad []byte) ([]byte, error) {
 	pt, err := s.cipherAEAD.Open(dst, nonce, ct, ad)
-	if err == nil && len(pt) > lenPrefixSize {
-		*s.opened = append(*s.opened, openedPT{kind: pt[lenPrefixSize], pt: pt})
+	if err == nil && len(pt) > format.LenPrefixSize {
+		*s.opened = append(*s.opened, openedPT{kind: pt[format.LenPrefixSize], pt: pt})
 	}
 	return pt, err
 }
@@ -60,9 +62,9 @@ func TestKeyPlaintextsAreZeroed(t *testing.T) {
 	w.run(time.Second)
 	keys := 0
 	for _, o := range opened {
-		if o.kind == kindSenderKey {
+		if o.kind == format.KindSenderKey {
 			keys++
-			if !allZero(o.pt[lenPrefixSize:]) { // the length is not secret
+			if !allZero(o.pt[format.LenPrefixSize:]) { // the length is not secret
 				t.Fatal("an opened sender-key plaintext still holds the key")
 			}
 		}

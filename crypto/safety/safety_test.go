@@ -22,6 +22,8 @@ type vector struct {
 	Display      string `json:"display"`
 }
 
+// loadVectors reads the safety-number vectors for the tests below; the
+// vectors themselves are checked by crypto/vectors.
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
 	data, err := os.ReadFile("testdata/fingerprint-vectors.json")
@@ -47,30 +49,6 @@ func unhex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func TestVectors(t *testing.T) {
-	for i, v := range loadVectors(t) {
-		lk, li, rk, ri := unhex(t, v.LocalKey), unhex(t, v.LocalID), unhex(t, v.RemoteKey), unhex(t, v.RemoteID)
-		if got := PartyDigits(lk, li, v.Iterations); got != v.LocalDigits {
-			t.Errorf("vector %d: local digits %s, want %s", i, got, v.LocalDigits)
-		}
-		if got := PartyDigits(rk, ri, v.Iterations); got != v.RemoteDigits {
-			t.Errorf("vector %d: remote digits %s, want %s", i, got, v.RemoteDigits)
-		}
-		if got := NumberIterations(lk, li, rk, ri, v.Iterations); got != v.Display {
-			t.Errorf("vector %d: number %s, want %s", i, got, v.Display)
-		}
-		// Both sides see the same number.
-		if got := NumberIterations(rk, ri, lk, li, v.Iterations); got != v.Display {
-			t.Errorf("vector %d: swapped number %s, want %s", i, got, v.Display)
-		}
-		if v.Iterations == Iterations {
-			if got := Number(lk, li, rk, ri); got != v.Display {
-				t.Errorf("vector %d: Number %s, want %s", i, got, v.Display)
-			}
-		}
-	}
 }
 
 // TestHashConstruction pins the hash chain independently of the vectors:

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sottohq/sotto/crypto/internal/replay"
 )
 
 // Frame sizes for the benchmarks: an audio frame is about 100 B, video
@@ -98,7 +100,7 @@ func BenchmarkSFrameOpen(b *testing.B) {
 func (r *Receiver) rewind(kid uint64) {
 	rk := r.keys.Load().find(kid)
 	rk.mu.Lock()
-	rk.win = replayWindow{}
+	rk.win = replay.Window{}
 	rk.mu.Unlock()
 }
 
@@ -341,7 +343,7 @@ func BenchmarkOpenCostBreakdown(b *testing.B) {
 	dst := make([]byte, 0, 400)
 	rk := rcv.keys.Load().find(benchKID)
 	k := rk.k
-	var win replayWindow
+	var win replay.Window
 	var j, ctr uint64
 	hdr := frames[0][:Header{KID: benchKID, CTR: 0}.Len()]
 	costBreakdown(b, []costPart{
@@ -360,8 +362,8 @@ func BenchmarkOpenCostBreakdown(b *testing.B) {
 		{"lookup-ns", func() { _ = rcv.keys.Load().find(benchKID) }},
 		{"window-ns", func() {
 			ctr++
-			if win.check(ctr) {
-				win.accept(ctr)
+			if win.Check(ctr) == replay.Fresh {
+				win.Accept(ctr)
 			}
 		}},
 		{"gather-ns", func() { k.aad = append(append(k.aad[:0], hdr...), benchMetadata...) }},

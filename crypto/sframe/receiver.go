@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sottohq/sotto/crypto/internal/replay"
 )
 
 // Receiver decrypts frames of any KID it holds a key for (RFC 9605 §4.4.4)
@@ -23,7 +25,7 @@ type Receiver struct {
 type recvKey struct {
 	mu  sync.Mutex
 	k   *keyState // nil after removal
-	win replayWindow
+	win replay.Window
 }
 
 // NewReceiver returns a Receiver for suite s with no keys. An unsupported
@@ -150,12 +152,12 @@ func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
 	switch {
 	case rk.k == nil:
 		err = ErrUnknownKey
-	case !rk.win.check(h.CTR):
+	case rk.win.Check(h.CTR) != replay.Fresh:
 		err = ErrReplay
 	default:
 		dst, err = rk.k.open(dst, frame[:n], h.CTR, frame[n:], metadata)
 		if err == nil {
-			rk.win.accept(h.CTR)
+			rk.win.Accept(h.CTR)
 		}
 	}
 	rk.mu.Unlock()

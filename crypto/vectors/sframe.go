@@ -1,4 +1,4 @@
-package main
+package vectors
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -18,27 +17,16 @@ import (
 // maxSFrameFile bounds how much of an SFrame vector file is read.
 const maxSFrameFile = 64 << 20
 
-// runSFrame checks every entry of the RFC 9605 test-vector file at path
+// CheckSFrame checks every entry of an RFC 9605 test-vector file read from r
 // (top-level arrays "header", "aes_ctr_hmac" and "sframe", Appendix C)
-// against crypto/sframe, printing one line per failing entry to stdout. An
-// unreadable or malformed file is an error; a malformed entry or one for an
-// unsupported cipher suite is a failure.
-func runSFrame(path string) (passed, failed int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sframe vectors: %w", err)
-	}
-	defer f.Close()
-	return checkSFrame(f, os.Stdout)
-}
-
-func checkSFrame(r io.Reader, out io.Writer) (passed, failed int, err error) {
+// against crypto/sframe, writing one line per failing entry to out.
+func CheckSFrame(r io.Reader, out io.Writer) (passed, failed int, err error) {
 	var file struct {
 		Header     *[]json.RawMessage `json:"header"`
 		AESCTRHMAC *[]json.RawMessage `json:"aes_ctr_hmac"`
 		SFrame     *[]json.RawMessage `json:"sframe"`
 	}
-	if err := decodeVectorFile(r, maxSFrameFile, "sframe vectors", &file); err != nil {
+	if err := decodeFile(r, maxSFrameFile, "sframe vectors", &file); err != nil {
 		return 0, 0, err
 	}
 	if file.Header == nil && file.AESCTRHMAC == nil && file.SFrame == nil {
@@ -190,9 +178,12 @@ func checkHeaderEntry(e *entry) string {
 	want := sframe.Header{KID: kid, CTR: ctr}
 	var m mismatches
 	got := want.AppendTo(nil)
-	m.check("encode", bytes.Equal(got, enc))
+	m.check("encode", bytes.Equal(got, enc) && want.Len() == len(enc))
+	// The header is followed by the ciphertext in a frame: trailing bytes
+	// must not change what decodes.
 	h, n, err := sframe.ParseHeader(enc)
-	m.check("decode", err == nil && h == want && n == len(enc))
+	ht, nt, errt := sframe.ParseHeader(append(bytes.Clone(enc), 0xff, 0x00))
+	m.check("decode", err == nil && h == want && n == len(enc) && errt == nil && ht == want && nt == n)
 	return m.problem(fmt.Sprintf("kid %d ctr %d: ", kid, ctr))
 }
 
@@ -278,8 +269,10 @@ func checkSFrameEntry(e *entry) string {
 		return prefix + "sender setup failed"
 	}
 	defer snd.Destroy()
-	frame, err := snd.Seal(nil, pt, metadata)
-	m.check("ct (encrypt)", err == nil && bytes.Equal(frame, ct))
+	// Seal appends: what the buffer held before stays in front.
+	lead := []byte("lead")
+	frame, err := snd.Seal(bytes.Clone(lead), pt, metadata)
+	m.check("ct (encrypt)", err == nil && bytes.Equal(frame, append(lead, ct...)))
 
 	rcv := sframe.NewReceiver(suite)
 	defer rcv.Destroy()
@@ -287,6 +280,12 @@ func checkSFrameEntry(e *entry) string {
 		return prefix + "receiver setup failed"
 	}
 	got, h, err := rcv.Open(nil, ct, metadata)
-	m.check("pt (decrypt)", err == nil && bytes.Equal(got, pt) && h == hdr)
+	decrypted := err == nil && bytes.Equal(got, pt) && h == hdr
+	m.check("pt (decrypt)", decrypted)
+	if decrypted {
+		// The same frame again is a replay (RFC 9605 §7.4).
+		_, _, err = rcv.Open(nil, ct, metadata)
+		m.check("replay (second open accepted)", errors.Is(err, sframe.ErrReplay))
+	}
 	return m.problem(prefix)
 }

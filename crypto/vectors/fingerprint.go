@@ -1,4 +1,4 @@
-package main
+package vectors
 
 import (
 	"encoding/hex"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/sottohq/sotto/crypto/safety"
@@ -32,24 +31,14 @@ type fingerprintEntry struct {
 	Display      *string `json:"display"`
 }
 
-// runFingerprint checks every entry of the safety-number vector file at path
-// ({"fingerprint": [...]}) against crypto/safety, printing one line per
-// failing entry to stdout. An unreadable or malformed file is an error; a
-// malformed entry is a failure.
-func runFingerprint(path string) (passed, failed int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("fingerprint vectors: %w", err)
-	}
-	defer f.Close()
-	return checkFingerprint(f, os.Stdout)
-}
-
-func checkFingerprint(r io.Reader, out io.Writer) (passed, failed int, err error) {
+// CheckFingerprint checks every entry of a safety-number vector file read
+// from r ({"fingerprint": [...]}) against crypto/safety, writing one line per
+// failing entry to out.
+func CheckFingerprint(r io.Reader, out io.Writer) (passed, failed int, err error) {
 	var file struct {
 		Fingerprint *[]json.RawMessage `json:"fingerprint"`
 	}
-	if err := decodeVectorFile(r, maxFingerprintFile, "fingerprint vectors", &file); err != nil {
+	if err := decodeFile(r, maxFingerprintFile, "fingerprint vectors", &file); err != nil {
 		return 0, 0, err
 	}
 	if file.Fingerprint == nil {
@@ -116,8 +105,13 @@ func checkFingerprintEntry(raw json.RawMessage) string {
 		mismatched = append(mismatched, "remote_digits")
 	}
 	// The number is computed from scratch rather than from the digits above,
-	// so the public entry point is what is checked.
-	if safety.NumberIterations(lk, li, rk, ri, n) != *e.Display {
+	// so the public entry points are what is checked; both parties must see
+	// the same number (§2.2), and Number must agree at its own iteration
+	// count.
+	display := safety.NumberIterations(lk, li, rk, ri, n) == *e.Display &&
+		safety.NumberIterations(rk, ri, lk, li, n) == *e.Display &&
+		(n != safety.Iterations || safety.Number(lk, li, rk, ri) == *e.Display)
+	if !display {
 		mismatched = append(mismatched, "display")
 	}
 	if len(mismatched) > 0 {

@@ -1,4 +1,4 @@
-package main
+package vectors
 
 import (
 	"bytes"
@@ -13,16 +13,12 @@ import (
 	"hash"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	xhkdf "golang.org/x/crypto/hkdf"
 )
-
-const sframePublicVectors = "../../crypto/sframe/testdata/test-vectors-public.json"
 
 // The reference below is written from RFC 9605 §4.3, §4.4 and §4.5 with
 // other primitives (x/crypto HKDF, the standard library's CTR mode) so the
@@ -147,40 +143,12 @@ func genVectors() map[string][]map[string]any {
 	return out
 }
 
-func writeJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, b)
-}
-
-func writeFile(t *testing.T, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "vectors.json")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestRunSFramePublicVectors(t *testing.T) {
-	passed, failed, err := runSFrame(sframePublicVectors)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if passed != 290 || failed != 0 {
-		t.Fatalf("%d passed, %d failed; want 290 passed, 0 failed", passed, failed)
-	}
-}
-
 func TestSFrameGeneratedVectorsAllSuites(t *testing.T) {
 	v := genVectors()
 	want := len(v["header"]) + len(v["aes_ctr_hmac"]) + len(v["sframe"])
 	var out bytes.Buffer
 	data, _ := json.Marshal(v)
-	passed, failed, err := checkSFrame(bytes.NewReader(data), &out)
+	passed, failed, err := CheckSFrame(bytes.NewReader(data), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +201,7 @@ func TestSFrameCorruptedVectors(t *testing.T) {
 
 	total := len(v["header"]) + len(v["aes_ctr_hmac"]) + len(v["sframe"]) + 1
 	var out bytes.Buffer
-	passed, failed, err := checkSFrame(bytes.NewReader(data), &out)
+	passed, failed, err := CheckSFrame(bytes.NewReader(data), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,44 +248,8 @@ func TestSFrameMalformedFiles(t *testing.T) {
 		`{"header": []} {"x": 1}`,
 		`not json`,
 	} {
-		if _, _, err := checkSFrame(strings.NewReader(bad), io.Discard); err == nil {
+		if _, _, err := CheckSFrame(strings.NewReader(bad), io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
-		}
-	}
-	if _, _, err := runSFrame(filepath.Join(t.TempDir(), "missing.json")); err == nil {
-		t.Error("missing file: no error")
-	}
-}
-
-func TestRunExitStatus(t *testing.T) {
-	good := writeJSON(t, genVectors())
-	corrupted := genVectors()
-	corrupted["sframe"][0]["cipher_suite"] = 9
-	bad := writeJSON(t, corrupted)
-	empty := writeJSON(t, map[string]any{"header": []any{}})
-	malformed := writeFile(t, []byte(`{"sframe": [`))
-	for _, c := range []struct {
-		args []string
-		code int
-		out  string
-	}{
-		{[]string{"sframe", good}, exitOK, " passed, 0 failed\n"},
-		{[]string{"sframe", sframePublicVectors}, exitOK, "290 passed, 0 failed\n"},
-		{[]string{"sframe", bad}, exitFailed, " passed, 1 failed\n"},
-		{[]string{"sframe", empty}, exitFailed, "0 passed, 0 failed\n"},
-		{[]string{"sframe", malformed}, exitProblem, ""},
-		{[]string{"sframe", filepath.Join(t.TempDir(), "none.json")}, exitProblem, ""},
-		{[]string{"sframe"}, exitProblem, ""},
-		{[]string{"nonsense", good}, exitProblem, ""},
-		{nil, exitProblem, ""},
-	} {
-		var stdout, stderr bytes.Buffer
-		code := run(c.args, &stdout, &stderr)
-		if code != c.code || !strings.HasSuffix(stdout.String(), c.out) {
-			t.Errorf("run %q: exit %d stdout %q, want exit %d and %q", c.args, code, stdout.String(), c.code, c.out)
-		}
-		if c.code == exitProblem && stderr.Len() == 0 {
-			t.Errorf("run %q: no error message", c.args)
 		}
 	}
 }

@@ -1,17 +1,17 @@
-package main
+package vectors
 
 import (
 	"strings"
 	"testing"
 )
 
-// decodeVectorFile is shared by every vector kind: a file over the limit,
+// decodeFile is shared by every vector kind: a file over the limit,
 // trailing data and malformed JSON are errors that name the kind.
 func TestDecodeVectorFile(t *testing.T) {
 	var v struct {
 		A []int `json:"a"`
 	}
-	if err := decodeVectorFile(strings.NewReader(`{"a":[1,2]}`), 64, "test vectors", &v); err != nil || len(v.A) != 2 {
+	if err := decodeFile(strings.NewReader(`{"a":[1,2]}`), 64, "test vectors", &v); err != nil || len(v.A) != 2 {
 		t.Fatalf("valid file: %v %v", v, err)
 	}
 	for name, in := range map[string]string{
@@ -19,7 +19,7 @@ func TestDecodeVectorFile(t *testing.T) {
 		"trailing":  `{"a":[]} {}`,
 		"malformed": `{"a":`,
 	} {
-		err := decodeVectorFile(strings.NewReader(in), 64, "test vectors", &v)
+		err := decodeFile(strings.NewReader(in), 64, "test vectors", &v)
 		if err == nil || !strings.HasPrefix(err.Error(), "test vectors: ") {
 			t.Errorf("%s: error %v", name, err)
 		}

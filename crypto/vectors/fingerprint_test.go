@@ -1,27 +1,17 @@
-package main
+package vectors
 
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-const fingerprintVectors = "../../crypto/safety/testdata/fingerprint-vectors.json"
+const fingerprintVectors = "../safety/testdata/fingerprint-vectors.json"
 
-func TestRunFingerprintPublishedVectors(t *testing.T) {
-	passed, failed, err := runFingerprint(fingerprintVectors)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if passed != 6 || failed != 0 {
-		t.Fatalf("%d passed, %d failed; want 6 passed, 0 failed", passed, failed)
-	}
-}
-
-func TestRunFingerprintCorrupted(t *testing.T) {
+func TestFingerprintCorrupted(t *testing.T) {
 	data, err := os.ReadFile(fingerprintVectors)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +44,7 @@ func TestRunFingerprintCorrupted(t *testing.T) {
 	corrupt, _ := json.Marshal(file)
 
 	var out bytes.Buffer
-	passed, failed, err := checkFingerprint(bytes.NewReader(corrupt), &out)
+	passed, failed, err := CheckFingerprint(bytes.NewReader(corrupt), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,19 +63,9 @@ func TestRunFingerprintCorrupted(t *testing.T) {
 	if got := strings.TrimSpace(out.String()); got != strings.Join(want, "\n") {
 		t.Fatalf("output:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
-
-	// The same through the file entry point.
-	path := filepath.Join(t.TempDir(), "corrupt.json")
-	if err := os.WriteFile(path, corrupt, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if passed, failed, err := runFingerprint(path); err != nil || passed != 1 || failed != 7 {
-		t.Fatalf("runFingerprint: %d passed, %d failed, %v", passed, failed, err)
-	}
 }
 
-func TestRunFingerprintMalformed(t *testing.T) {
-	dir := t.TempDir()
+func TestFingerprintMalformed(t *testing.T) {
 	for name, content := range map[string]string{
 		"truncated":  `{"fingerprint": [{"iterations": 2,`,
 		"not json":   `fingerprint`,
@@ -93,15 +73,8 @@ func TestRunFingerprintMalformed(t *testing.T) {
 		"wrong type": `{"fingerprint": {"iterations": 2}}`,
 		"trailing":   `{"fingerprint": []} {}`,
 	} {
-		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := runFingerprint(path); err == nil {
+		if _, _, err := CheckFingerprint(strings.NewReader(content), io.Discard); err == nil {
 			t.Errorf("%s: no error", name)
 		}
-	}
-	if _, _, err := runFingerprint(filepath.Join(dir, "missing.json")); err == nil {
-		t.Error("missing file: no error")
 	}
 }
