@@ -40,8 +40,8 @@ func TestDeviceSelectionNeverDefaults(t *testing.T) {
 	if _, err := Open(Options{Audio: Microphone("")}); err == nil {
 		t.Fatal("empty microphone choice accepted")
 	}
-	if _, err := Open(Options{Video: Camera("no-such-camera")}); !errors.Is(err, ErrNoDevice) {
-		t.Fatalf("unknown camera: got %v, want ErrNoDevice", err)
+	if _, err := Open(Options{Video: Camera("no-such-camera")}); !errors.Is(err, errNoDevice) {
+		t.Fatalf("unknown camera: got %v, want errNoDevice", err)
 	}
 }
 
@@ -80,9 +80,6 @@ func TestSyntheticVideoEncodesDecodableMovingFrames(t *testing.T) {
 	})
 	defer remove()
 	v := src.Video()
-	if v.Codec() != CodecVP8 || v.ClockRate() != VideoClockRate {
-		t.Fatalf("codec %q clock %d", v.Codec(), v.ClockRate())
-	}
 	dec, err := vp8.NewDecoder()
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +95,7 @@ func TestSyntheticVideoEncodesDecodableMovingFrames(t *testing.T) {
 		if i == 0 && !f.Keyframe {
 			t.Fatal("first frame is not a keyframe")
 		}
-		if f.Samples == 0 || f.Duration <= 0 || f.CaptureTime.IsZero() {
+		if f.Duration <= 0 || f.CaptureTime.IsZero() {
 			t.Fatalf("frame timing missing: %+v", f)
 		}
 		img, err := dec.Decode(f.Data)
@@ -118,9 +115,6 @@ func TestSyntheticVideoEncodesDecodableMovingFrames(t *testing.T) {
 	}
 	if previews.Load() < 5 {
 		t.Fatalf("preview tap saw %d pictures", previews.Load())
-	}
-	if w, h := src.VideoSize(); w != 320 || h != 240 {
-		t.Fatalf("VideoSize %dx%d", w, h)
 	}
 }
 
@@ -234,16 +228,13 @@ func TestAudioLevelTracksSine(t *testing.T) {
 	}
 	defer src.Close()
 	a := src.Audio()
-	if a.Codec() != CodecOpus || a.ClockRate() != AudioClockRate {
-		t.Fatalf("codec %q clock %d", a.Codec(), a.ClockRate())
-	}
 	for i := 0; i < 5; i++ {
 		f, err := a.ReadFrame()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Samples != 960 || f.Duration != 20*time.Millisecond {
-			t.Fatalf("audio frame timing %d samples %v", f.Samples, f.Duration)
+		if f.Duration != 20*time.Millisecond || len(f.Data) == 0 {
+			t.Fatalf("audio frame of %d bytes lasting %v", len(f.Data), f.Duration)
 		}
 		if age := time.Since(f.CaptureTime); age < 0 || age > time.Second {
 			t.Fatalf("audio capture time %v ago", age)
