@@ -150,6 +150,52 @@ func TestKeyframeOnRequest(t *testing.T) {
 	}
 }
 
+// A keyframe request comes from an RTCP goroutine and must not wait for
+// the camera: ReadFrame holds the stream's lock while it waits for a
+// picture (mediadevices' own encoder reader blocks requests exactly so).
+func TestKeyframeRequestWhileReadWaits(t *testing.T) {
+	enc, err := vp8.NewEncoder(160, 120, vp8.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	pic := image.NewYCbCr(image.Rect(0, 0, 160, 120), image.YCbCrSubsampleRatio420)
+	if _, err := enc.Encode(pic, 0, 3000); err != nil { // the first keyframe
+		t.Fatal(err)
+	}
+	// A subscriber of a device that never delivers a picture.
+	s := &sub{h: &hub{}, done: make(chan struct{}), ready: make(chan struct{}, 1)}
+	v := &videoStream{sub: s, enc: enc, fps: 30}
+	read := make(chan error, 1)
+	go func() {
+		_, err := v.ReadFrame()
+		read <- err
+	}()
+	for v.mu.TryLock() { // until ReadFrame holds the lock
+		v.mu.Unlock()
+		runtime.Gosched()
+	}
+	requested := make(chan struct{})
+	go func() {
+		v.RequestKeyframe()
+		close(requested)
+	}()
+	select {
+	case <-requested:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RequestKeyframe blocked while ReadFrame waits for a picture")
+	}
+	close(s.done)
+	if err := <-read; !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadFrame after the device closed: %v", err)
+	}
+	// The request was kept for the next picture.
+	f, err := enc.Encode(pic, 3000, 3000)
+	if err != nil || !f.Keyframe {
+		t.Fatalf("picture after the request: keyframe %v, %v", f.Keyframe, err)
+	}
+}
+
 func TestSharedSyntheticDeviceAndClose(t *testing.T) {
 	// Three participants in one process share the synthetic drivers.
 	var srcs []*Source
