@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"io"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/media/codec/vp8"
 )
 
@@ -171,10 +173,7 @@ func TestKeyframeRequestWhileReadWaits(t *testing.T) {
 		_, err := v.ReadFrame()
 		read <- err
 	}()
-	for v.mu.TryLock() { // until ReadFrame holds the lock
-		v.mu.Unlock()
-		runtime.Gosched()
-	}
+	waitReading(v)
 	requested := make(chan struct{})
 	go func() {
 		v.RequestKeyframe()
@@ -193,6 +192,15 @@ func TestKeyframeRequestWhileReadWaits(t *testing.T) {
 	f, err := enc.Encode(pic, 3000, 3000)
 	if err != nil || !f.Keyframe {
 		t.Fatalf("picture after the request: keyframe %v, %v", f.Keyframe, err)
+	}
+}
+
+// waitReading returns once a ReadFrame call holds v's lock: it is waiting
+// for (or encoding) a picture.
+func waitReading(v *videoStream) {
+	for v.mu.TryLock() {
+		v.mu.Unlock()
+		runtime.Gosched()
 	}
 }
 
@@ -239,7 +247,7 @@ func TestSharedSyntheticDeviceAndClose(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitReading(srcs[0].video)
 	srcs[0].Close()
 	select {
 	case err := <-done:
@@ -307,18 +315,13 @@ func TestCloseStopsCaptureGoroutines(t *testing.T) {
 		s.Close()
 	}
 	open() // warm up lazily started runtime goroutines
-	time.Sleep(100 * time.Millisecond)
 	before := runtime.NumGoroutine()
 	for i := 0; i < 5; i++ {
 		open()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after closing, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.Until(t, 2*time.Second, fmt.Sprintf("goroutines after closing stay above the %d before", before), func() bool {
+		return runtime.NumGoroutine() <= before
+	})
 }
 
 // Opens and closes racing each other on the same shared devices.
