@@ -178,30 +178,32 @@ func TestKeyFrameIntervalBounded(t *testing.T) {
 }
 
 // Keyframe requests and bitrate changes from other goroutines while
-// encoding (run with -race).
+// encoding (run with -race): before each Encode the controllers are woken,
+// so their calls overlap the encode rather than fall between frames.
 func TestControlsConcurrentWithEncode(t *testing.T) {
 	in := syntheticPictures(t, 640, 480, 30)
 	enc := newEncoder(t, 640, 480, 800_000)
-	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for g := 0; g < 2; g++ {
+	wake := make([]chan int, 2)
+	for g := range wake {
+		wake[g] = make(chan int, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for i := range wake[g] {
 				enc.ForceKeyFrame()
 				enc.SetBitRate(300_000 + (i%5)*100_000)
-				time.Sleep(time.Millisecond)
 			}
 		}()
 	}
 	keys := 0
 	for i, p := range in {
+		for _, w := range wake {
+			select {
+			case w <- i:
+			default: // still busy with the previous frame's calls
+			}
+		}
 		f, err := enc.Encode(p, int64(i)*3000, 3000)
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +212,9 @@ func TestControlsConcurrentWithEncode(t *testing.T) {
 			keys++
 		}
 	}
-	close(stop)
+	for _, w := range wake {
+		close(w)
+	}
 	wg.Wait()
 	if keys < 2 {
 		t.Fatalf("only %d keyframes under constant requests", keys)
