@@ -81,7 +81,7 @@ func (s *patternStream) ReadFrame() (capture.Frame, error) {
 		if f.Data == nil {
 			continue // rate control skipped it
 		}
-		return capture.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: time.Second / 30, Samples: 3000,
+		return capture.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: time.Second / 30,
 			CaptureTime: time.Now(), Release: func() {}}, nil
 	}
 }

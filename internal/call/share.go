@@ -225,7 +225,7 @@ func newIdleVideo() *idleVideo { return &idleVideo{} }
 
 func (v *idleVideo) ReadFrame() (capture.Frame, error) {
 	time.Sleep(idleEvery)
-	return capture.Frame{Duration: idleEvery, Samples: uint32(idleEvery * capture.VideoClockRate / time.Second), Release: func() {}}, nil
+	return capture.Frame{Duration: idleEvery, Release: func() {}}, nil
 }
 
 func (v *idleVideo) RequestKeyframe() {}

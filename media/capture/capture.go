@@ -40,33 +40,28 @@ import (
 	"github.com/pion/mediadevices/pkg/prop"
 
 	"github.com/sottohq/sotto/media/codec/vp8"
-)
-
-// Codec names returned by EncodedStream.Codec.
-const (
-	CodecVP8  = "VP8"
-	CodecOpus = "opus"
-)
-
-// Clock rates of the RTP streams.
-const (
-	VideoClockRate = 90000
-	AudioClockRate = 48000
+	"github.com/sottohq/sotto/media/framing"
 )
 
 // Defaults applied by Open.
 const (
-	DefaultWidth  = 640
-	DefaultHeight = 480
-	DefaultFPS    = 30
-	// DefaultScreenFPS is the default rate for screen sharing, where
+	defaultWidth  = 640
+	defaultHeight = 480
+	defaultFPS    = 30
+	// defaultScreenFPS is the default rate for screen sharing, where
 	// detail matters more than motion.
-	DefaultScreenFPS    = 10
-	DefaultAudioBitrate = 32000
-	// AudioFrameDuration is the Opus packet duration.
-	AudioFrameDuration = 20 * time.Millisecond
+	defaultScreenFPS = 10
+	// audioBitrate is the Opus target: 32 kbit/s puts libopus in its
+	// wideband hybrid mode for speech.
+	audioBitrate = 32000
+	// audioFrameDuration is the Opus packet duration.
+	audioFrameDuration = 20 * time.Millisecond
 	// audioSampleRate is the only capture rate Opus is fed at.
 	audioSampleRate = 48000
+	// keyFrameSeconds bounds the keyframe distance, in seconds of frames
+	// at the configured rate, so a receiver whose keyframe request was
+	// lost still recovers.
+	keyFrameSeconds = 3
 )
 
 // SourceKind selects where a stream comes from.
@@ -127,22 +122,16 @@ type Options struct {
 	// VideoBitrate is the VP8 CBR target in bits/s (default by size:
 	// 800 kbit/s up to 640×480, 1.5 Mbit/s up to 1280×720, else 2.5 Mbit/s).
 	VideoBitrate int
-	// AudioBitrate is the Opus target in bits/s (default 32 kbit/s).
-	AudioBitrate int
-	// KeyFrameInterval bounds the keyframe distance in frames (default 3 s).
-	KeyFrameInterval int
-	// CPUUsed overrides the VP8 speed setting (default −6).
-	CPUUsed int
 }
 
 func (o Options) withDefaults() Options {
 	if o.Width <= 0 || o.Height <= 0 {
-		o.Width, o.Height = DefaultWidth, DefaultHeight
+		o.Width, o.Height = defaultWidth, defaultHeight
 	}
 	if o.FPS <= 0 {
-		o.FPS = DefaultFPS
+		o.FPS = defaultFPS
 		if o.Video.Kind == SourceScreen {
-			o.FPS = DefaultScreenFPS
+			o.FPS = defaultScreenFPS
 		}
 	}
 	if o.VideoBitrate <= 0 {
@@ -155,12 +144,6 @@ func (o Options) withDefaults() Options {
 			o.VideoBitrate = 2_500_000
 		}
 	}
-	if o.AudioBitrate <= 0 {
-		o.AudioBitrate = DefaultAudioBitrate
-	}
-	if o.KeyFrameInterval <= 0 {
-		o.KeyFrameInterval = 3 * o.FPS
-	}
 	return o
 }
 
@@ -172,8 +155,6 @@ type Frame struct {
 	Keyframe bool
 	// Duration is the media time this frame covers.
 	Duration time.Duration
-	// Samples is Duration in ClockRate units (the RTP timestamp step).
-	Samples uint32
 	// CaptureTime is when the picture or the last audio chunk was captured.
 	CaptureTime time.Time
 	// Release may be called when Data is no longer needed; never nil.
@@ -187,10 +168,6 @@ type EncodedStream interface {
 	// RequestKeyframe asks for an intra frame soon. It never blocks (safe
 	// from an RTCP goroutine) and is a no-op for audio.
 	RequestKeyframe()
-	// Codec is "VP8" or "opus".
-	Codec() string
-	// ClockRate is the RTP clock rate (90000 or 48000).
-	ClockRate() uint32
 }
 
 // Source is an open set of capture streams.
@@ -260,22 +237,6 @@ func (s *Source) AudioLevel() float64 {
 	return s.audio.sub.h.audioLevel()
 }
 
-// VideoSize is the size of the pictures being encoded.
-func (s *Source) VideoSize() (width, height int) {
-	if s.video == nil {
-		return 0, 0
-	}
-	return s.video.enc.Size()
-}
-
-// SetVideoBitrate changes the VP8 target from the next frame (never blocks).
-func (s *Source) SetVideoBitrate(bps int) error {
-	if s.video == nil {
-		return errors.New("capture: no video")
-	}
-	return s.video.enc.SetBitRate(bps)
-}
-
 // Close stops the streams; blocked ReadFrame calls return io.EOF.
 func (s *Source) Close() error {
 	s.once.Do(func() {
@@ -339,8 +300,7 @@ func openVideo(o Options) (*videoStream, error) {
 	}
 	enc, err := vp8.NewEncoder(w, ht, vp8.Params{
 		Bitrate:          o.VideoBitrate,
-		KeyFrameInterval: o.KeyFrameInterval,
-		CPUUsed:          o.CPUUsed,
+		KeyFrameInterval: keyFrameSeconds * o.FPS,
 		ScreenContent:    o.Video.Kind == SourceScreen,
 	})
 	if err != nil {
@@ -358,16 +318,18 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		if err != nil {
 			return Frame{}, err
 		}
+		// Timestamps follow the real capture clock, so that CBR budgets
+		// match a camera that delivers fewer frames than nominal.
 		var pts, dur int64
 		if v.n == 0 {
 			v.t0 = p.at
-			dur = int64(VideoClockRate / v.fps)
+			dur = framing.Ticks(time.Second/time.Duration(v.fps), vp8.TimebaseHz)
 		} else {
-			pts = p.at.Sub(v.t0).Nanoseconds() * VideoClockRate / int64(time.Second)
+			pts = framing.Ticks(p.at.Sub(v.t0), vp8.TimebaseHz)
 			if pts <= v.last {
 				pts = v.last + 1
 			}
-			dur = min(pts-v.last, VideoClockRate)
+			dur = min(pts-v.last, vp8.TimebaseHz)
 		}
 		v.n++
 		v.last = pts
@@ -385,8 +347,7 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		return Frame{
 			Data:        f.Data,
 			Keyframe:    f.Keyframe,
-			Duration:    time.Duration(dur) * time.Second / VideoClockRate,
-			Samples:     uint32(dur),
+			Duration:    framing.DurationOfTicks(uint64(dur), vp8.TimebaseHz),
 			CaptureTime: p.at,
 			Release:     func() {},
 		}, nil
@@ -394,10 +355,6 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 }
 
 func (v *videoStream) RequestKeyframe() { v.enc.ForceKeyFrame() }
-func (v *videoStream) Codec() string    { return CodecVP8 }
-func (v *videoStream) ClockRate() uint32 {
-	return VideoClockRate
-}
 
 func (v *videoStream) close() {
 	v.sub.release()
@@ -427,7 +384,7 @@ func openAudio(o Options) (*audioStream, error) {
 	want := prop.MediaConstraints{AudioConstraints: prop.AudioConstraints{
 		SampleRate:   prop.Int(audioSampleRate),
 		ChannelCount: prop.Int(1),
-		Latency:      prop.Duration(AudioFrameDuration),
+		Latency:      prop.Duration(audioFrameDuration),
 	}}
 	h, s, err := acquireHub(d, want, false, 0, 0)
 	if err != nil {
@@ -442,10 +399,10 @@ func openAudio(o Options) (*audioStream, error) {
 		s.release()
 		return nil, err
 	}
-	params.BitRate = o.AudioBitrate
+	params.BitRate = audioBitrate
 	params.Latency = mdopus.Latency20ms
 	// ChannelCount 1: the encoder mixes whatever the device gives to mono.
-	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: AudioFrameDuration}}
+	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: audioFrameDuration}}
 	enc, err := params.BuildAudioEncoder(audio.ReaderFunc(s.readAudio), in)
 	if err != nil {
 		s.release()
@@ -466,18 +423,13 @@ func (a *audioStream) ReadFrame() (Frame, error) {
 	}
 	return Frame{
 		Data:        data,
-		Duration:    AudioFrameDuration,
-		Samples:     uint32(AudioClockRate * AudioFrameDuration / time.Second),
+		Duration:    audioFrameDuration,
 		CaptureTime: time.Unix(0, a.sub.lastAt.Load()),
 		Release:     func() {},
 	}, nil
 }
 
 func (a *audioStream) RequestKeyframe() {}
-func (a *audioStream) Codec() string    { return CodecOpus }
-func (a *audioStream) ClockRate() uint32 {
-	return AudioClockRate
-}
 
 func (a *audioStream) close() {
 	a.sub.release()

@@ -105,8 +105,8 @@ func lookupDriver(id string) driver.Driver {
 	return ds[0]
 }
 
-// ErrNoDevice is returned when no device matches the requested ID or label.
-var ErrNoDevice = errors.New("capture: no such device")
+// errNoDevice is returned when no device matches the requested ID or label.
+var errNoDevice = errors.New("capture: no such device")
 
 // findDevice resolves an ID, label or name of the given kind. An empty
 // query is an error: Sotto never falls back to "the first" device (on a
@@ -145,5 +145,5 @@ func findDevice(kind Kind, query string) (driver.Driver, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w (%s)", ErrNoDevice, kind)
+	return nil, fmt.Errorf("%w (%s)", errNoDevice, kind)
 }

@@ -63,6 +63,7 @@ type hub struct {
 	scaleW, scaleH int
 
 	pumpDone chan struct{} // closed when the pump goroutine returns
+	retired  chan struct{} // closed when the hub left the registry and closed its driver
 }
 
 type sub struct {
@@ -83,15 +84,21 @@ type sub struct {
 const audioQueue = 16 // chunks (320 ms at 20 ms) before dropping the oldest
 
 // acquireHub opens drv (or joins its running hub) and subscribes. A hub
-// whose last subscriber is just leaving is waited for, then reopened.
+// whose last subscriber is just leaving is waited for (until it has closed
+// the driver), then reopened.
 func acquireHub(drv driver.Driver, want prop.MediaConstraints, isVideo bool, scaleW, scaleH int) (*hub, *sub, error) {
-	deadline := time.Now().Add(2 * stopWait)
+	deadline := time.NewTimer(2 * stopWait)
+	defer deadline.Stop()
 	for {
 		h, s, err := tryAcquire(drv, want, isVideo, scaleW, scaleH)
-		if err == nil || !errors.Is(err, errRetiring) || time.Now().After(deadline) {
+		if !errors.Is(err, errRetiring) {
 			return h, s, err
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-h.retired: // the driver is closed: open it again
+		case <-deadline.C:
+			return nil, nil, err
+		}
 	}
 }
 
@@ -113,7 +120,7 @@ func tryAcquire(drv driver.Driver, want prop.MediaConstraints, isVideo bool, sca
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err != nil {
-		return nil, nil, errRetiring
+		return h, nil, errRetiring
 	}
 	s := &sub{h: h, done: make(chan struct{}), ready: make(chan struct{}, 1), chunks: make(chan chunk, audioQueue)}
 	h.subs[s] = struct{}{}
@@ -134,7 +141,7 @@ func startHub(drv driver.Driver, want prop.MediaConstraints, isVideo bool, scale
 		return nil, err
 	}
 	h := &hub{drv: drv, media: media, video: isVideo, subs: map[*sub]struct{}{}, taps: map[int]func(image.Image){},
-		scaleW: scaleW, scaleH: scaleH, pumpDone: make(chan struct{})}
+		scaleW: scaleW, scaleH: scaleH, pumpDone: make(chan struct{}), retired: make(chan struct{})}
 	if isVideo {
 		rec, ok := drv.(driver.VideoRecorder)
 		if !ok {
@@ -226,6 +233,7 @@ func (h *hub) retire(fromPump bool) {
 		}
 	}
 	h.drv.Close()
+	close(h.retired)
 }
 
 // fail ends the hub after a source error: subscribers see err, and the

@@ -1,25 +1,29 @@
-// Package playout turns remote participants' Opus packets into sound: a
+// Package playout turns remote participants' decoded audio into sound: a
 // jitter buffer per sender, a mixer of all senders, and output through
-// malgo (miniaudio) on the default playback device.
+// malgo (miniaudio) on the chosen playback device.
 //
 // Playout pipeline:
 //
-//  1. Push (receive goroutine): an authenticated Opus packet with its RTP
-//     timestamp goes into the sender's jitter buffer (bounded, ordered by
-//     timestamp; duplicates, late and oversized packets are counted and
-//     dropped); PushPCM does the same for audio the caller decoded
+//  1. PushPCM (receive goroutine): one decoded packet (mono 48 kHz samples)
+//     with its RTP timestamp goes into the sender's jitter buffer (bounded,
+//     ordered by timestamp; duplicates, late and oversized packets are
+//     counted and dropped)
 //  2. Read (audio device callback): for every sender, the buffer yields
-//     the next 20 ms in timestamp order, decoding Opus packets with the
-//     pure-Go decoder of media/codec/opus; a missing packet is concealed by fading out the previous
-//     frame, a sender with nothing buffered contributes silence
+//     the next 20 ms in timestamp order; a missing packet is concealed by
+//     fading out the previous frame, a sender with nothing buffered
+//     contributes silence
 //  3. the mixer sums the senders, applies a soft limiter against clipping
 //     and records each sender's level for the active-speaker highlight
 //  4. the malgo device callback copies the mix to the output (stereo f32)
+//
+// Decoding happens before stage 1, on the receive goroutine
+// (media/receive's stage 4), not in the device callback: the callback then
+// only copies and sums samples, so a slow or hostile packet can never make
+// the audio thread miss its deadline.
 package playout
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"sort"
 	"sync"
@@ -55,7 +59,7 @@ const (
 
 // Errors returned by Push.
 var (
-	ErrMalformed = errors.New("playout: malformed opus packet")
+	ErrMalformed = errors.New("playout: empty or over-long audio packet")
 	ErrLate      = errors.New("playout: packet arrived after its playout time")
 	ErrDuplicate = errors.New("playout: duplicate packet")
 )
@@ -63,10 +67,10 @@ var (
 // JitterStats counts what a jitter buffer did with its input.
 type JitterStats struct {
 	Received   uint64 // packets accepted into the buffer
-	Played     uint64 // packets decoded and played
+	Played     uint64 // packets played
 	Late       uint64 // arrived after their playout time
 	Duplicate  uint64 // same timestamp twice
-	Malformed  uint64 // rejected by size/TOC checks or the decoder
+	Malformed  uint64 // empty or longer than 120 ms
 	Overflow   uint64 // dropped because the buffer was full
 	Concealed  uint64 // frames replaced by concealment
 	Underruns  uint64 // times the buffer ran dry and re-buffered
@@ -76,17 +80,14 @@ type JitterStats struct {
 }
 
 type packet struct {
-	ts      uint32
-	samples int
-	data    []byte    // Opus packet, decoded at playout time, or
-	pcm     []float32 // already decoded mono samples (PushPCM)
+	ts  uint32
+	pcm []float32 // decoded mono samples
 }
 
 // JitterBuffer smooths one sender's packet arrival. It is safe for
 // concurrent Push and Pull.
 type JitterBuffer struct {
 	mu       sync.Mutex
-	dec      *opus.Decoder
 	pkts     []packet // sorted by timestamp (serial number order)
 	playing  bool
 	next     uint32 // timestamp of the next frame to play
@@ -116,12 +117,7 @@ func NewJitterBufferSize(target, maxDelay int) *JitterBuffer {
 	if maxDelay < 2*target {
 		maxDelay = 2 * target
 	}
-	dec, err := opus.NewDecoder(1)
-	if err != nil {
-		panic(err) // 48 kHz mono is always valid
-	}
 	return &JitterBuffer{
-		dec:      dec,
 		pcm:      make([]float32, opus.MaxPacketSamples),
 		last:     make([]float32, opus.MaxPacketSamples),
 		target:   target,
@@ -133,36 +129,15 @@ func NewJitterBufferSize(target, maxDelay int) *JitterBuffer {
 // before reports a < b in RTP timestamp serial arithmetic.
 func before(a, b uint32) bool { return int32(a-b) < 0 }
 
-// Push queues one Opus packet with its RTP timestamp (48 kHz clock). The
-// packet is copied.
-func (j *JitterBuffer) Push(ts uint32, payload []byte) error {
-	if len(payload) == 0 || len(payload) > opus.MaxPacketSize {
-		j.count(func(s *JitterStats) { s.Malformed++ })
-		return ErrMalformed
-	}
-	samples, err := opus.PacketSamples(payload)
-	if err != nil {
-		j.count(func(s *JitterStats) { s.Malformed++ })
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return j.push(packet{ts: ts, samples: samples, data: append([]byte(nil), payload...)})
-}
-
-// PushPCM queues audio the caller already decoded: mono samples at 48 kHz
-// starting at RTP timestamp ts (for callers that decode Opus themselves).
-// The samples are copied.
+// PushPCM queues one decoded packet: mono samples at 48 kHz starting at
+// RTP timestamp ts (48 kHz clock). The samples are copied.
 func (j *JitterBuffer) PushPCM(ts uint32, pcm []float32) error {
-	if len(pcm) == 0 || len(pcm) > opus.MaxPacketSamples {
-		j.count(func(s *JitterStats) { s.Malformed++ })
-		return ErrMalformed
-	}
-	return j.push(packet{ts: ts, samples: len(pcm), pcm: append([]float32(nil), pcm...)})
-}
-
-func (j *JitterBuffer) push(p packet) error {
-	ts := p.ts
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if len(pcm) == 0 || len(pcm) > opus.MaxPacketSamples {
+		j.stats.Malformed++
+		return ErrMalformed
+	}
 	if j.playing && before(ts, j.next) {
 		j.stats.Late++
 		return ErrLate
@@ -174,7 +149,7 @@ func (j *JitterBuffer) push(p packet) error {
 	}
 	j.pkts = append(j.pkts, packet{})
 	copy(j.pkts[i+1:], j.pkts[i:])
-	j.pkts[i] = p
+	j.pkts[i] = packet{ts: ts, pcm: append([]float32(nil), pcm...)}
 	j.stats.Received++
 	// Bound the queue: drop the oldest packets.
 	for len(j.pkts) > j.maxPkts || j.bufferedLocked() > j.maxDelay {
@@ -182,16 +157,10 @@ func (j *JitterBuffer) push(p packet) error {
 		j.pkts = j.pkts[1:]
 		j.stats.Overflow++
 		if j.playing && !before(old.ts, j.next) {
-			j.next = old.ts + uint32(old.samples)
+			j.next = old.ts + uint32(len(old.pcm))
 		}
 	}
 	return nil
-}
-
-func (j *JitterBuffer) count(f func(*JitterStats)) {
-	j.mu.Lock()
-	f(&j.stats)
-	j.mu.Unlock()
 }
 
 // bufferedLocked is the span of queued audio in samples.
@@ -204,7 +173,7 @@ func (j *JitterBuffer) bufferedLocked() int {
 		first = j.next
 	}
 	last := j.pkts[len(j.pkts)-1]
-	return int(last.ts-first) + last.samples
+	return int(last.ts-first) + len(last.pcm)
 }
 
 // Stats returns the buffer's counters.
@@ -264,17 +233,8 @@ func (j *JitterBuffer) refillLocked() bool {
 	if len(j.pkts) > 0 && j.pkts[0].ts == j.next {
 		p := j.pkts[0]
 		j.pkts = j.pkts[1:]
-		j.next = p.ts + uint32(p.samples)
-		var n int
-		if p.pcm != nil {
-			n = copy(j.pcm, p.pcm)
-		} else {
-			var err error
-			if n, err = j.dec.Decode(p.data, j.pcm); err != nil {
-				j.stats.Malformed++
-				return j.concealLocked(p.samples)
-			}
-		}
+		j.next = p.ts + uint32(len(p.pcm))
+		n := copy(j.pcm, p.pcm)
 		j.stats.Played++
 		j.conceal = 0
 		j.pcmLen = n
@@ -288,7 +248,6 @@ func (j *JitterBuffer) refillLocked() bool {
 			j.playing = false
 			j.stats.Underruns++
 			j.conceal = 0
-			j.dec.Reset()
 			return false
 		}
 		j.next += FrameSamples

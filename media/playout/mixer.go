@@ -50,17 +50,11 @@ func (m *Mixer) sender(id string) *senderState {
 	return s
 }
 
-// Push queues sender's Opus packet with its RTP timestamp (48 kHz). The
-// sender's buffer is created on first use. Errors are per packet (the
-// packet is dropped and counted); the stream continues.
-func (m *Mixer) Push(sender string, ts uint32, payload []byte) error {
-	return m.sender(sender).jb.Push(ts, payload)
-}
-
-// PushPCM queues sender's already-decoded mono 48 kHz samples starting at
-// RTP timestamp ts. It suits a caller that decodes Opus itself, such as an
-// AudioOutput's Play(session, pcm, frameInfo): PushPCM(session,
-// frameInfo.RTPTimestamp, pcm). The samples are copied.
+// PushPCM queues sender's decoded mono 48 kHz samples starting at RTP
+// timestamp ts (48 kHz clock); the receive pipeline calls it with each
+// decoded Opus packet and its FrameInfo.RTPTimestamp. The sender's buffer
+// is created on first use. The samples are copied. Errors are per packet
+// (the packet is dropped and counted); the stream continues.
 func (m *Mixer) PushPCM(sender string, ts uint32, pcm []float32) error {
 	return m.sender(sender).jb.PushPCM(ts, pcm)
 }

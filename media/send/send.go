@@ -329,18 +329,13 @@ func (p *Pipeline) timestamp(f Frame) uint32 {
 	var ts uint32
 	switch {
 	case !f.CaptureTime.IsZero() && !p.firstT.IsZero():
-		ts = p.originTS + p.ticks(f.CaptureTime.Sub(p.firstT))
+		ts = p.originTS + framing.RTPTicks(f.CaptureTime.Sub(p.firstT), p.clock)
 	case !f.CaptureTime.IsZero():
 		p.firstT = f.CaptureTime
 		ts = p.originTS
 	default:
 		ts = p.nextTS
 	}
-	p.nextTS = ts + p.ticks(f.Duration)
+	p.nextTS = ts + framing.RTPTicks(f.Duration, p.clock)
 	return ts
-}
-
-// ticks converts a duration to the RTP clock, rounding to nearest.
-func (p *Pipeline) ticks(d time.Duration) uint32 {
-	return uint32((d*time.Duration(p.clock) + time.Second/2) / time.Second)
 }

@@ -273,17 +273,19 @@ func TestSetSourceSwitchesBetweenFramesOnOneStream(t *testing.T) {
 	}
 }
 
-// failing is a source whose reads fail once the caller closes it.
-type failing struct{ closed chan struct{} }
+// failing is a source whose reads fail once the caller closes it. Each
+// read announces itself on reading first.
+type failing struct{ reading, closed chan struct{} }
 
 func (f failing) ReadFrame() (send.Frame, error) {
+	f.reading <- struct{}{}
 	<-f.closed
 	return send.Frame{}, errors.New("device closed")
 }
 func (failing) RequestKeyframe() {}
 
 func TestSetSourceOldSourceClosedAfterSwitchKeepsRunning(t *testing.T) {
-	old := failing{closed: make(chan struct{})}
+	old := failing{reading: make(chan struct{}, 1), closed: make(chan struct{})}
 	next := &keyed{frames: frames{t0: time.Unix(1, 0)}}
 	for i := 0; i < 3; i++ {
 		next.data = append(next.data, []byte{'N', byte(i)})
@@ -295,7 +297,7 @@ func TestSetSourceOldSourceClosedAfterSwitchKeepsRunning(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond) // Run is blocked in old.ReadFrame
+	<-old.reading // Run is in old.ReadFrame
 	p.SetSource(next)
 	close(old.closed) // the caller closes the camera after switching
 	select {

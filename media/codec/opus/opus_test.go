@@ -9,30 +9,55 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/media/capture"
+	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+
 	"github.com/sottohq/sotto/media/codec/opus"
 )
 
-// encodedSine captures n packets of mediadevices' synthetic 480 Hz sine
-// encoded by mediadevices' Opus encoder.
+// encodedSine returns n packets of a 480 Hz sine at a quarter of full
+// scale (the signal of mediadevices' synthetic microphone) encoded at
+// 32 kbit/s, the capture default.
 func encodedSine(t testing.TB, n int) [][]byte {
-	return encodedSineAt(t, n, 0)
+	return encodedSineAt(t, n, 32000)
 }
 
+// encodedSineAt encodes the sine with mediadevices' libopus encoder, the
+// one media/capture uses, configured the same way (20 ms, mono, 48 kHz),
+// without the synthetic device's real-time pacing.
 func encodedSineAt(t testing.TB, n, bitrate int) [][]byte {
 	t.Helper()
-	src, err := capture.Open(capture.Options{Audio: capture.SyntheticAudio(), AudioBitrate: bitrate})
+	const chunk = opus.SampleRate / 50 // 20 ms
+	phase := 0
+	sine := audio.ReaderFunc(func() (wave.Audio, func(), error) {
+		a := wave.NewFloat32Interleaved(wave.ChunkInfo{Channels: 1, Len: chunk, SamplingRate: opus.SampleRate})
+		for i := range a.Data {
+			a.Data[i] = float32(0.25 * math.Sin(2*math.Pi*480*float64(phase)/opus.SampleRate))
+			phase++
+		}
+		return a, func() {}, nil
+	})
+	params, err := mdopus.NewParams()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	params.BitRate = bitrate
+	params.Latency = mdopus.Latency20ms
+	enc, err := params.BuildAudioEncoder(sine, prop.Media{Audio: prop.Audio{SampleRate: opus.SampleRate, ChannelCount: 1, Latency: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
 	var pkts [][]byte
 	for range n {
-		f, err := src.Audio().ReadFrame()
+		p, release, err := enc.Read()
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkts = append(pkts, f.Data)
+		pkts = append(pkts, append([]byte(nil), p...))
+		release()
 	}
 	return pkts
 }

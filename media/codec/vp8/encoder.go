@@ -12,8 +12,10 @@
 // and SetBitRate only store an atomic value that the next Encode acts on,
 // so an RTCP goroutine calling them never waits for a camera frame.
 //
-// Params implements mediadevices' codec.VideoEncoderBuilder, so the encoder
-// can be used with mediadevices.WithVideoEncoders as well as directly.
+// The encoder is driven directly by media/capture, which owns the capture
+// clock; it is not a mediadevices codec.VideoEncoderBuilder, whose reader
+// holds its lock while waiting for a picture (so a keyframe request from a
+// PLI handler would wait for the camera).
 package vp8
 
 /*
