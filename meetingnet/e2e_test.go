@@ -9,7 +9,7 @@ import (
 
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
-	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/participant"
@@ -210,7 +210,7 @@ func (m *member) hasAlert(kind meeting.AlertKind, sid string) bool {
 }
 
 // waitFor is the suites' one condition wait.
-var waitFor = relaytest.WaitFor
+var waitFor = waittest.Until
 
 // admit waits for j in the host's waiting room and admits it.
 func admit(t testing.TB, host, j *member) {

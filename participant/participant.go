@@ -31,7 +31,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/crypto/sframe"
-	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
@@ -41,10 +40,7 @@ import (
 )
 
 // Stream is a local encoded stream; capture.EncodedStream is one.
-type Stream interface {
-	ReadFrame() (capture.Frame, error)
-	RequestKeyframe()
-}
+type Stream = send.Source
 
 // Config configures New.
 type Config struct {
@@ -206,7 +202,7 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 		return nil, fmt.Errorf("participant: %s track: %w", kind, err)
 	}
 	pipe, err := send.New(send.Config{
-		Kind: kind, Metadata: md, Source: streamSource{s}, Keys: p.keys, Track: track, OnSent: p.cfg.OnSent,
+		Kind: kind, Metadata: md, Source: s, Keys: p.keys, Track: track, OnSent: p.cfg.OnSent,
 	})
 	if err != nil {
 		return nil, err
@@ -544,7 +540,7 @@ func (p *Participant) SetVideoSource(s Stream) error {
 	if p.video == nil {
 		return errors.New("participant: no video track published")
 	}
-	return p.video.SetSource(streamSource{s})
+	return p.video.SetSource(s)
 }
 
 // SetAudioEnabled mutes (false) or unmutes the microphone.
@@ -641,13 +637,3 @@ func (p *Participant) Close() error {
 	p.rx.Destroy()
 	return nil
 }
-
-// streamSource adapts a capture stream to the send pipeline.
-type streamSource struct{ s Stream }
-
-func (s streamSource) ReadFrame() (send.Frame, error) {
-	f, err := s.s.ReadFrame()
-	return send.Frame{Data: f.Data, Keyframe: f.Keyframe, Duration: f.Duration, CaptureTime: f.CaptureTime, Release: f.Release}, err
-}
-
-func (s streamSource) RequestKeyframe() { s.s.RequestKeyframe() }

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -296,7 +297,7 @@ func TestBadInputsWebSocket(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 		t.Fatalf("oversized frame: got %v, want close status 1009", err)
 	}
-	relaytest.WaitFor(t, "too-big counted", 5*time.Second, func() bool { return r.Stats().Rejected[signal.CodeTooBig] == 1 })
+	waittest.Until(t, "too-big counted", 5*time.Second, func() bool { return r.Stats().Rejected[signal.CodeTooBig] == 1 })
 
 	// The health endpoint still answers.
 	resp, err := http.Get("http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws") + "/healthz")
@@ -320,7 +321,7 @@ func TestSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	relaytest.WaitFor(t, "all envelopes processed", 5*time.Second, func() bool { return r.Stats().EnvelopesIn == 200 })
+	waittest.Until(t, "all envelopes processed", 5*time.Second, func() bool { return r.Stats().EnvelopesIn == 200 })
 	if r.Stats().Rejected[signal.CodeSlow] != 1 {
 		t.Fatalf("slow consumers closed: %d, want 1", r.Stats().Rejected[signal.CodeSlow])
 	}

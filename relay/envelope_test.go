@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -116,7 +117,7 @@ func TestLogsCarryNoContent(t *testing.T) {
 	cfg := transport.Config{URL: url, MeetingID: meeting}
 	a, b := newClient(t, cfg), newClient(t, cfg)
 	a.publish()
-	relaytest.WaitFor(t, "media", 20*time.Second, func() bool { return b.receivedAtLeast(5, a) })
+	waittest.Until(t, "media", 20*time.Second, func() bool { return b.receivedAtLeast(5, a) })
 	secret := []byte("TOP-SECRET-ENVELOPE-CONTENT")
 	if err := a.conn.SendEnvelope(b.conn.SessionID(), secret); err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestLogsCarryNoContent(t *testing.T) {
 		t.Fatal("envelope not delivered")
 	}
 	a.close()
-	relaytest.WaitFor(t, "leave logged", 5*time.Second, func() bool { return strings.Contains(buf.String(), "session left") })
+	waittest.Until(t, "leave logged", 5*time.Second, func() bool { return strings.Contains(buf.String(), "session left") })
 	logs := buf.String()
 	if !strings.Contains(logs, a.conn.SessionID().String()) {
 		t.Fatalf("logs do not mention sessions at all; the check below would prove nothing:\n%s", logs)

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -33,7 +34,7 @@ func TestMeetingForwarding(t *testing.T) {
 				others = append(others, p)
 			}
 		}
-		relaytest.WaitFor(t, "every track at every receiver", 20*time.Second, func() bool { return rx.receivedAtLeast(30, others...) })
+		waittest.Until(t, "every track at every receiver", 20*time.Second, func() bool { return rx.receivedAtLeast(30, others...) })
 	}
 	// Names: stream ID is the publisher's session, track ID the publisher's.
 	for _, rx := range all {
@@ -58,7 +59,7 @@ func TestMeetingForwarding(t *testing.T) {
 		if left.ID != cSession {
 			t.Fatalf("peer-left for %s, want %s", left.ID, cSession)
 		}
-		relaytest.WaitFor(t, "the leaver's tracks to end", 5*time.Second, func() bool {
+		waittest.Until(t, "the leaver's tracks to end", 5*time.Second, func() bool {
 			for _, id := range c.trackIDs {
 				if !rx.stats(cSession, id).ended.Load() {
 					return false
@@ -75,8 +76,8 @@ func TestMeetingForwarding(t *testing.T) {
 	if got := len(d.conn.Peers()); got != 2 {
 		t.Fatalf("late joiner sees %d peers, want 2", got)
 	}
-	relaytest.WaitFor(t, "late joiner receiving all tracks", 20*time.Second, func() bool { return d.receivedAtLeast(30, a, b) })
-	relaytest.WaitFor(t, "keyframe requests at both publishers", 5*time.Second, func() bool {
+	waittest.Until(t, "late joiner receiving all tracks", 20*time.Second, func() bool { return d.receivedAtLeast(30, a, b) })
+	waittest.Until(t, "keyframe requests at both publishers", 5*time.Second, func() bool {
 		return a.plis.Load() > plisA && b.plis.Load() > plisB
 	})
 	if d.stats(cSession, c.trackIDs[0]) != nil {
@@ -99,7 +100,7 @@ func TestUnpublishAndKeyframeRequest(t *testing.T) {
 	cfg := transport.Config{URL: url, MeetingID: signal.NewID()}
 	pub, sub := newClient(t, cfg), newClient(t, cfg)
 	pub.publish()
-	relaytest.WaitFor(t, "both tracks", 20*time.Second, func() bool { return sub.receivedAtLeast(10, pub) })
+	waittest.Until(t, "both tracks", 20*time.Second, func() bool { return sub.receivedAtLeast(10, pub) })
 
 	// The receiver asks for a keyframe on the video track.
 	video := sub.stats(pub.conn.SessionID(), pub.trackIDs[0])
@@ -107,7 +108,7 @@ func TestUnpublishAndKeyframeRequest(t *testing.T) {
 	if err := sub.conn.RequestKeyframe(video.ssrc); err != nil {
 		t.Fatal(err)
 	}
-	relaytest.WaitFor(t, "the receiver's PLI at the publisher", 5*time.Second, func() bool { return pub.plis.Load() > before })
+	waittest.Until(t, "the receiver's PLI at the publisher", 5*time.Second, func() bool { return pub.plis.Load() > before })
 
 	// Unpublish video.
 	var videoSender *webrtc.RTPSender
@@ -122,10 +123,10 @@ func TestUnpublishAndKeyframeRequest(t *testing.T) {
 	if err := pub.conn.RemoveTrack(videoSender); err != nil {
 		t.Fatal(err)
 	}
-	relaytest.WaitFor(t, "the unpublished track to end", 5*time.Second, func() bool { return video.ended.Load() })
+	waittest.Until(t, "the unpublished track to end", 5*time.Second, func() bool { return video.ended.Load() })
 	audio := sub.stats(pub.conn.SessionID(), pub.trackIDs[1])
 	n := audio.good.Load()
-	relaytest.WaitFor(t, "audio to keep flowing", 5*time.Second, func() bool { return audio.good.Load() > n+10 })
+	waittest.Until(t, "audio to keep flowing", 5*time.Second, func() bool { return audio.good.Load() > n+10 })
 	if audio.ended.Load() {
 		t.Fatal("audio ended with the video")
 	}
@@ -151,7 +152,7 @@ func TestRTPFloodCapped(t *testing.T) {
 		track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n), Timestamp: n * 3000}, Payload: payloadFor("flood", n)})
 		n++
 	}
-	relaytest.WaitFor(t, "the track at the receiver", 20*time.Second, func() bool {
+	waittest.Until(t, "the track at the receiver", 20*time.Second, func() bool {
 		send()
 		return sub.receivedAtLeast(1, pub)
 	})
@@ -169,7 +170,7 @@ func TestRTPFloodCapped(t *testing.T) {
 	}
 	// The relay has read most of the flood (loopback may lose some of it
 	// under load; half is still 15× what the limit lets through).
-	relaytest.WaitFor(t, "the flood at the relay", 5*time.Second, func() bool { return r.Stats().PacketsIn-before.PacketsIn >= flood/2 })
+	waittest.Until(t, "the flood at the relay", 5*time.Second, func() bool { return r.Stats().PacketsIn-before.PacketsIn >= flood/2 })
 	elapsed := time.Since(start)
 	after := r.Stats()
 	// The bucket holds at most a burst (100) when the flood starts and

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -47,7 +48,7 @@ func TestICETCPFallback(t *testing.T) {
 	pub := newClient(t, transport.Config{URL: url, MeetingID: meeting})
 	sub := newClientWith(t, transport.Config{URL: url, MeetingID: meeting, SettingEngine: tcpOnly})
 	pub.publish()
-	relaytest.WaitFor(t, "media over ICE-TCP", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
+	waittest.Until(t, "media over ICE-TCP", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
 	if p := selectedPair(t, sub.conn); !strings.HasSuffix(p, "/tcp") {
 		t.Fatalf("selected candidate %q, want tcp", p)
 	}
@@ -66,7 +67,7 @@ func TestEmbeddedTURN(t *testing.T) {
 	pub := newClient(t, transport.Config{URL: url, MeetingID: meeting})
 	sub := newClient(t, transport.Config{URL: url, MeetingID: meeting, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
 	pub.publish()
-	relaytest.WaitFor(t, "media through TURN", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
+	waittest.Until(t, "media through TURN", 20*time.Second, func() bool { return sub.receivedAtLeast(20, pub) })
 	if p := selectedPair(t, sub.conn); !strings.HasPrefix(p, "relay/") {
 		t.Fatalf("selected candidate %q, want relay", p)
 	}

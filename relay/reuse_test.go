@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -42,10 +43,10 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		a := newClient(t, cfg)
 		a.publish()
-		relaytest.WaitFor(t, fmt.Sprintf("round %d: the looping session's tracks at the receiver", i), 20*time.Second, func() bool { return honest.receivedAtLeast(3, a) })
+		waittest.Until(t, fmt.Sprintf("round %d: the looping session's tracks at the receiver", i), 20*time.Second, func() bool { return honest.receivedAtLeast(3, a) })
 		sid := a.conn.SessionID()
 		a.close()
-		relaytest.WaitFor(t, fmt.Sprintf("round %d: the looping session's tracks to end", i), 10*time.Second, func() bool {
+		waittest.Until(t, fmt.Sprintf("round %d: the looping session's tracks to end", i), 10*time.Second, func() bool {
 			for _, id := range a.trackIDs {
 				if !honest.stats(sid, id).ended.Load() {
 					return false
@@ -83,7 +84,7 @@ func TestRejoinLoopKeepsOffersBounded(t *testing.T) {
 	// by its own session, through transceivers that carried earlier tracks.
 	p := newClient(t, cfg)
 	p.publish()
-	relaytest.WaitFor(t, "the fresh publisher's tracks", 20*time.Second, func() bool { return honest.receivedAtLeast(30, p) })
+	waittest.Until(t, "the fresh publisher's tracks", 20*time.Second, func() bool { return honest.receivedAtLeast(30, p) })
 	for _, id := range p.trackIDs {
 		st := honest.stats(p.conn.SessionID(), id)
 		if st.bad.Load() != 0 {
@@ -124,10 +125,10 @@ func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
 	rx := newClient(t, cfg)
 	first := newClient(t, cfg)
 	first.publish()
-	relaytest.WaitFor(t, "the first publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(3, first) })
+	waittest.Until(t, "the first publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(3, first) })
 	sid := first.conn.SessionID()
 	first.close()
-	relaytest.WaitFor(t, "the first publisher's tracks to end", 10*time.Second, func() bool {
+	waittest.Until(t, "the first publisher's tracks to end", 10*time.Second, func() bool {
 		return rx.stats(sid, first.trackIDs[0]).ended.Load() && rx.stats(sid, first.trackIDs[1]).ended.Load()
 	})
 	spares := make(map[string]bool)
@@ -152,8 +153,8 @@ func TestSpareMLinesSurviveLaterOffers(t *testing.T) {
 
 	next := newClient(t, cfg)
 	next.publish()
-	relaytest.WaitFor(t, "the next publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(30, next) })
-	relaytest.WaitFor(t, "the receiver's tracks at the next publisher", 20*time.Second, func() bool { return next.receivedAtLeast(30, rx) })
+	waittest.Until(t, "the next publisher's tracks", 20*time.Second, func() bool { return rx.receivedAtLeast(30, next) })
+	waittest.Until(t, "the receiver's tracks at the next publisher", 20*time.Second, func() bool { return next.receivedAtLeast(30, rx) })
 	for _, id := range next.trackIDs {
 		st := rx.stats(next.conn.SessionID(), id)
 		if st.bad.Load() != 0 {

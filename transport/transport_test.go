@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -346,7 +347,7 @@ func TestRemoteTrackSession(t *testing.T) {
 	})
 	t.Run("unnamed", func(t *testing.T) {
 		c, tracks := dialMedia(t, "not-a-session")
-		relaytest.WaitFor(t, "the track to be dropped", 10*time.Second, func() bool { return c.Dropped() == 1 })
+		waittest.Until(t, "the track to be dropped", 10*time.Second, func() bool { return c.Dropped() == 1 })
 		select {
 		case rt := <-tracks:
 			t.Fatalf("track of no session surfaced as %v", rt.SessionID)

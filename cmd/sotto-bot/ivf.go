@@ -11,6 +11,7 @@ import (
 
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
+	"github.com/sottohq/sotto/media/framing"
 )
 
 // IVF, the container libvpx's tools write VP8 to: a 32-byte file header,
@@ -98,7 +99,7 @@ func (s *ivfSource) next() ([]byte, time.Duration, error) {
 	if _, err := io.ReadFull(s.r, frame); err != nil {
 		return nil, 0, err
 	}
-	return frame, time.Duration(pts) * time.Second * time.Duration(s.num) / time.Duration(s.den), nil
+	return frame, framing.DurationOfTicks(pts*uint64(s.num), s.den), nil
 }
 
 func (s *ivfSource) ReadFrame() (capture.Frame, error) {

@@ -23,7 +23,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 	"github.com/sottohq/sotto/transport"
@@ -140,7 +140,7 @@ func TestRelayCommand(t *testing.T) {
 	// Metrics and health over HTTPS.
 	base := "https://" + strings.TrimSuffix(strings.TrimPrefix(url, "wss://"), "/ws")
 	var st relay.Stats
-	relaytest.WaitFor(t, "metrics showing the meeting", 5*time.Second, func() bool {
+	waittest.Until(t, "metrics showing the meeting", 5*time.Second, func() bool {
 		resp, err := hc.Get(base + "/metrics")
 		if err != nil {
 			t.Fatal(err)

@@ -14,12 +14,8 @@ import (
 	"github.com/sottohq/sotto/relay/signal"
 )
 
-const (
-	// shutdownTimeout bounds the relay's shutdown at the end of a test.
-	shutdownTimeout = 5 * time.Second
-	// pollEvery is how often WaitFor checks its condition.
-	pollEvery = 10 * time.Millisecond
-)
+// shutdownTimeout bounds the relay's shutdown at the end of a test.
+const shutdownTimeout = 5 * time.Second
 
 // New returns a loopback-only relay without HTTP (reach it with Pipe),
 // shut down when t ends.
@@ -69,21 +65,4 @@ func Pipe(r *relay.Relay) signal.Conn {
 	cli, srv := signal.Pipe()
 	go r.ServeConn(context.Background(), srv)
 	return cli
-}
-
-// WaitFor checks cond until it holds, failing t if it does not within d.
-// what names the condition in the failure message.
-func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
 }

@@ -2,9 +2,7 @@ package relaytest_test
 
 import (
 	"context"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,39 +61,5 @@ func TestStartAndPipe(t *testing.T) {
 	}
 	if got := p.Stats().Sessions; got != 1 {
 		t.Fatalf("pipe relay has %d sessions, want 1", got)
-	}
-}
-
-// recorder is a testing.TB that records a fatal failure and ends only its
-// own goroutine, so that WaitFor's failure path can be observed.
-type recorder struct {
-	testing.TB
-	failed atomic.Bool
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Fatalf(string, ...any) {
-	r.failed.Store(true)
-	runtime.Goexit()
-}
-
-// WaitFor returns once the condition holds, and fails when it never does.
-func TestWaitFor(t *testing.T) {
-	var n atomic.Int32
-	relaytest.WaitFor(t, "three checks", 5*time.Second, func() bool { return n.Add(1) >= 3 })
-	if n.Load() != 3 {
-		t.Fatalf("condition checked %d times, want 3", n.Load())
-	}
-
-	rec := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		relaytest.WaitFor(rec, "never", 30*time.Millisecond, func() bool { return false })
-	}()
-	<-done
-	if !rec.failed.Load() {
-		t.Fatal("WaitFor returned for a condition that never held")
 	}
 }

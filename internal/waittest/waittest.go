@@ -15,8 +15,8 @@ const poll = 5 * time.Millisecond
 
 // Until evaluates cond until it returns true and fails the test (naming
 // what) if that has not happened within timeout. cond runs on the test
-// goroutine.
-func Until(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// goroutine. It is the suites' one condition wait.
+func Until(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	if cond() {
 		return

@@ -13,7 +13,7 @@ func TestUntilReturnsOnceTrue(t *testing.T) {
 			n.Add(1)
 		}
 	}()
-	Until(t, 5*time.Second, "counter reached 3", func() bool { return n.Load() == 3 })
+	Until(t, "counter reached 3", 5*time.Second, func() bool { return n.Load() == 3 })
 	if n.Load() != 3 {
 		t.Fatalf("returned with counter %d", n.Load())
 	}
@@ -33,7 +33,7 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 func TestUntilFailsAfterTimeout(t *testing.T) {
 	r := &fatalRecorder{TB: t}
 	start := time.Now()
-	Until(r, 30*time.Millisecond, "never", func() bool { return false })
+	Until(r, "never", 30*time.Millisecond, func() bool { return false })
 	if r.msg == "" {
 		t.Fatal("a condition that never holds did not fail the test")
 	}

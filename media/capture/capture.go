@@ -147,19 +147,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Frame is one encoded frame, before packetization.
-type Frame struct {
-	// Data is one whole VP8 frame or one Opus packet. The caller owns it.
-	Data []byte
-	// Keyframe marks a VP8 intra frame (always false for audio).
-	Keyframe bool
-	// Duration is the media time this frame covers.
-	Duration time.Duration
-	// CaptureTime is when the picture or the last audio chunk was captured.
-	CaptureTime time.Time
-	// Release may be called when Data is no longer needed; never nil.
-	Release func()
-}
+// Frame is one encoded frame of a stream.
+type Frame = framing.Frame
 
 // EncodedStream yields encoded frames of one track.
 type EncodedStream interface {

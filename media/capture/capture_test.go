@@ -319,7 +319,7 @@ func TestCloseStopsCaptureGoroutines(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		open()
 	}
-	waittest.Until(t, 2*time.Second, fmt.Sprintf("goroutines after closing stay above the %d before", before), func() bool {
+	waittest.Until(t, fmt.Sprintf("goroutines after closing stay above the %d before", before), 2*time.Second, func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }

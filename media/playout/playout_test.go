@@ -339,7 +339,7 @@ func TestOutputNullBackendPlaysMix(t *testing.T) {
 	// compare with the clock) and until the sender has been heard.
 	start := time.Now()
 	var level float64
-	waittest.Until(t, 10*time.Second, "the null device played the sender for 600 ms", func() bool {
+	waittest.Until(t, "the null device played the sender for 600 ms", 10*time.Second, func() bool {
 		level = max(level, mix.Level("alice"))
 		return time.Since(start) >= 600*time.Millisecond && level >= 0.1
 	})
@@ -385,7 +385,7 @@ func TestOutputPlatformDevices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("listed device %q does not open: %v", d.Name, err)
 		}
-		waittest.Until(t, 5*time.Second, "listed device "+d.Name+" never asked for audio", func() bool {
+		waittest.Until(t, "listed device "+d.Name+" never asked for audio", 5*time.Second, func() bool {
 			frames, _ := out.Played()
 			return frames > 0
 		})
@@ -400,7 +400,7 @@ func TestOutputPlatformDevices(t *testing.T) {
 		return
 	}
 	defer out.Close()
-	waittest.Until(t, 5*time.Second, "the default output never asked for audio", func() bool {
+	waittest.Until(t, "the default output never asked for audio", 5*time.Second, func() bool {
 		frames, _ := out.Played()
 		return frames > 0
 	})
@@ -448,7 +448,7 @@ func TestOutputDevicesAndChosenDevice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open %q by ID: %v", d.Name, err)
 	}
-	waittest.Until(t, 5*time.Second, "the chosen device never asked for audio", func() bool {
+	waittest.Until(t, "the chosen device never asked for audio", 5*time.Second, func() bool {
 		frames, _ := out.Played()
 		return frames > 0
 	})

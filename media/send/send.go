@@ -34,16 +34,8 @@ import (
 	"github.com/sottohq/sotto/media/framing"
 )
 
-// Frame is one encoded frame before encryption: one VP8 frame or one Opus
-// packet.
-type Frame struct {
-	Data        []byte
-	Keyframe    bool
-	Duration    time.Duration
-	CaptureTime time.Time
-	// Release, when set, hands Data back to its producer after sealing.
-	Release func()
-}
+// Frame is one encoded frame to seal and send.
+type Frame = framing.Frame
 
 // Source yields encoded frames (stages 1 and 2).
 type Source interface {
