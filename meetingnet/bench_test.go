@@ -2,6 +2,7 @@ package meetingnet
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -60,18 +61,22 @@ func measureRotations(t testing.TB, n int, reset func(), spacing time.Duration) 
 		before[m] = failures(m, stable)
 	}
 	var st rotationStats
-	lagsFor := func(epoch uint64) {
-		host.mu.Lock()
-		published := host.rosterAt[epoch]
-		host.mu.Unlock()
-		for _, m := range stable {
+	// recorded returns when m's loop recorded the event of epoch in at
+	// (the loop records right after the step the snapshot already shows).
+	recorded := func(m *member, at map[uint64]time.Time, epoch uint64) time.Time {
+		var when time.Time
+		waitFor(t, m.name+" to record epoch "+fmt.Sprint(epoch), 5*time.Second, func() bool {
 			m.mu.Lock()
-			sw, ok := m.switchAt[epoch]
-			m.mu.Unlock()
-			if !ok || published.IsZero() {
-				t.Fatalf("%s has no switch for epoch %d", m.name, epoch)
-			}
-			st.switchLags = append(st.switchLags, sw.Sub(published))
+			defer m.mu.Unlock()
+			when = at[epoch]
+			return !when.IsZero()
+		})
+		return when
+	}
+	lagsFor := func(epoch uint64) {
+		published := recorded(host, host.rosterAt, epoch)
+		for _, m := range stable {
+			st.switchLags = append(st.switchLags, recorded(m, m.switchAt, epoch).Sub(published))
 		}
 		st.rotations++
 	}
