@@ -10,10 +10,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // raw is a hand-driven signaling client for hostile inputs.

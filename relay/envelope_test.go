@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // dialPipe joins meeting on r with a client connected over a pipe.

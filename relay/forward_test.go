@@ -8,10 +8,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // Three real pion clients publish audio and video through a relay on

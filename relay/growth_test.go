@@ -11,9 +11,9 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // answerer is a hostile client that negotiates properly (a real pion

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/relay/signal"
 )
 

@@ -14,10 +14,10 @@ import (
 	"testing"
 
 	"github.com/sottohq/sotto/internal/call"
+	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
-	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )

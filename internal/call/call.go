@@ -30,12 +30,12 @@ import (
 
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/meetingnet"
+	"github.com/sottohq/sotto/internal/participant"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
-	"github.com/sottohq/sotto/meetingnet"
-	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 const (

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
-	"github.com/sottohq/sotto/meetingnet"
-	"github.com/sottohq/sotto/transport"
+	"github.com/sottohq/sotto/internal/meetingnet"
+	"github.com/sottohq/sotto/internal/transport"
 )
 
 const (

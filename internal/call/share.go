@@ -21,9 +21,9 @@ import (
 
 	"github.com/gen2brain/malgo"
 
+	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
-	"github.com/sottohq/sotto/participant"
 )
 
 const (

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
-	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/internal/participant"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // sharedKey is the TEST-ONLY keying of Config.SharedTestKey: every

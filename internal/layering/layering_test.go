@@ -2,7 +2,8 @@
 // which packages may depend on which, transitively, not counting tests.
 //
 //   - The relay (relay and relay/...) never depends on the client
-//     (transport), the crypto core (crypto/...), media (media/...) or the
+//     (internal/transport, internal/participant, internal/meetingnet,
+//     internal/call), the crypto core (crypto/...), media (media/...) or the
 //     GUI (app/...): it cannot hold keys or decode media even by accident.
 //     What client and relay share lives in relay/signal.
 //   - The client transport and the relay command keep the same distance
@@ -71,21 +72,28 @@ func notInModule(dirs ...string) func(dependency) bool {
 	return func(d dependency) bool { return !d.inModule || !underAny(d.rel, dirs...) }
 }
 
+// client are the client's packages: the relay connection, the media
+// engine, the protocol driver and the meeting that composes them.
+var client = []string{"internal/transport", "internal/participant", "internal/meetingnet", "internal/call"}
+
+// clientDirs returns the client's packages and dirs.
+func clientDirs(dirs ...string) []string { return append(slices.Clone(client), dirs...) }
+
 var rules = []rule{
 	{
 		name:    "the relay never depends on the client, crypto, media or the GUI",
 		applies: func(rel string) bool { return under(rel, "relay") },
-		allowed: notInModule("transport", "crypto", "media", "app"),
+		allowed: notInModule(clientDirs("crypto", "media", "app")...),
 	},
 	{
 		name:    "the client transport never depends on crypto, media or the GUI",
-		applies: func(rel string) bool { return under(rel, "transport") },
+		applies: func(rel string) bool { return under(rel, "internal/transport") },
 		allowed: notInModule("crypto", "media", "app"),
 	},
 	{
 		name:    "the relay command never depends on the client, crypto, media or the GUI",
 		applies: func(rel string) bool { return rel == "cmd/sotto-relay" },
-		allowed: notInModule("transport", "crypto", "media", "app"),
+		allowed: notInModule(clientDirs("crypto", "media", "app")...),
 	},
 	{
 		name:    "only the GUI and the root main package depend on Fyne",
@@ -213,7 +221,7 @@ func TestModuleLayering(t *testing.T) {
 	module, pkgs := listPackages(t, moduleRoot(t))
 	// The rules must have something to check: the packages they are about
 	// are in the listing.
-	for _, rel := range []string{"relay", "relay/signal", "transport", "cmd/sotto-relay", "crypto/sframe", "crypto/meeting", "app"} {
+	for _, rel := range []string{"relay", "relay/signal", "internal/transport", "cmd/sotto-relay", "crypto/sframe", "crypto/meeting", "app"} {
 		if pkgs[module+"/"+rel] == nil {
 			t.Fatalf("package %s not listed; the layering check would prove nothing", rel)
 		}
@@ -239,18 +247,18 @@ func TestRulesCatchViolations(t *testing.T) {
 	add("github.com/pion/rtp", false)
 	add("fyne.io/fyne/v2", false, "fmt")
 	add(m+"/crypto/sframe", false, "golang.org/x/crypto/chacha20poly1305", "fmt")
-	add(m+"/crypto/meeting", false, m+"/crypto/sframe", "github.com/pion/rtp") // pion: not allowed
-	add(m+"/media/framing", false, m+"/crypto/sframe", "github.com/pion/rtp")  // media may
-	add(m+"/transport", false, m+"/relay/signal", "github.com/pion/rtp")       // fine
-	add(m+"/relay/signal", false, "fmt")                                       // fine
-	add(m+"/relay/util", false, m+"/transport")                                // the relay reaching the client
-	add(m+"/relay", false, m+"/relay/signal", m+"/relay/util")                 // … and through it, indirectly
-	add(m+"/relay/sfu", false, m+"/media/framing")                             // media, and crypto through it
-	add(m+"/cmd/sotto-relay", false, m+"/relay")                               // the client through the relay
-	add(m+"/participant", false, "fyne.io/fyne/v2")                            // Fyne outside the GUI
-	add(m+"/app", false, "fyne.io/fyne/v2", m+"/transport")                    // fine
-	add(m, false, m+"/app")                                                    // the root main package: fine
-	add("example.com/other/relay", false, m+"/transport", "fyne.io/fyne/v2")   // another module: not checked
+	add(m+"/crypto/meeting", false, m+"/crypto/sframe", "github.com/pion/rtp")        // pion: not allowed
+	add(m+"/media/framing", false, m+"/crypto/sframe", "github.com/pion/rtp")         // media may
+	add(m+"/internal/transport", false, m+"/relay/signal", "github.com/pion/rtp")     // fine
+	add(m+"/relay/signal", false, "fmt")                                              // fine
+	add(m+"/relay/util", false, m+"/internal/transport")                              // the relay reaching the client
+	add(m+"/relay", false, m+"/relay/signal", m+"/relay/util")                        // … and through it, indirectly
+	add(m+"/relay/sfu", false, m+"/media/framing")                                    // media, and crypto through it
+	add(m+"/cmd/sotto-relay", false, m+"/relay")                                      // the client through the relay
+	add(m+"/internal/participant", false, "fyne.io/fyne/v2")                          // Fyne outside the GUI
+	add(m+"/app", false, "fyne.io/fyne/v2", m+"/internal/transport")                  // fine
+	add(m, false, m+"/app")                                                           // the root main package: fine
+	add("example.com/other/relay", false, m+"/internal/transport", "fyne.io/fyne/v2") // another module: not checked
 
 	// Deps as go list computes them: the transitive closure of Imports.
 	var closure func(p string, seen map[string]bool)
@@ -273,13 +281,13 @@ func TestRulesCatchViolations(t *testing.T) {
 
 	got := violations(m, pkgs, rules)
 	want := []string{
-		m + "/cmd/sotto-relay depends on " + m + "/transport (via " + m + "/relay): " + rules[2].name,
+		m + "/cmd/sotto-relay depends on " + m + "/internal/transport (via " + m + "/relay): " + rules[2].name,
 		m + "/crypto/meeting depends on github.com/pion/rtp (via direct import): " + rules[4].name,
-		m + "/participant depends on fyne.io/fyne/v2 (via direct import): " + rules[3].name,
-		m + "/relay depends on " + m + "/transport (via " + m + "/relay/util): " + rules[0].name,
+		m + "/internal/participant depends on fyne.io/fyne/v2 (via direct import): " + rules[3].name,
+		m + "/relay depends on " + m + "/internal/transport (via " + m + "/relay/util): " + rules[0].name,
 		m + "/relay/sfu depends on " + m + "/crypto/sframe (via " + m + "/media/framing): " + rules[0].name,
 		m + "/relay/sfu depends on " + m + "/media/framing (via direct import): " + rules[0].name,
-		m + "/relay/util depends on " + m + "/transport (via direct import): " + rules[0].name,
+		m + "/relay/util depends on " + m + "/internal/transport (via direct import): " + rules[0].name,
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

@@ -12,7 +12,7 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sottohq/sotto/transport"
+	"github.com/sottohq/sotto/internal/transport"
 )
 
 // directPair is the latency baseline: one publisher and one receiver

@@ -21,10 +21,10 @@ import (
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // tailLen is how many final packets of a stream a loss test does not

@@ -27,15 +27,15 @@ import (
 	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/transport/v5/vnet"
 
+	"github.com/sottohq/sotto/internal/participant"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
-	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 const (

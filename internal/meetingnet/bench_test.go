@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // rotationSpacing is the least time between two measured roster changes.

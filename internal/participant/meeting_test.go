@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/playout"
@@ -20,7 +21,6 @@ import (
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // startRelay runs the real relay on loopback.

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // TickEvery is the protocol timer resolution the loop should keep.

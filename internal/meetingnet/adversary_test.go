@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
-	"github.com/sottohq/sotto/participant"
+	"github.com/sottohq/sotto/internal/participant"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // meetingOf starts a host with media and admits the named members.

@@ -9,12 +9,12 @@ import (
 
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/participant"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/receive"
-	"github.com/sottohq/sotto/participant"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // member is one participant of a loopback meeting: real identity, real

@@ -11,10 +11,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/relaytest"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 func dial(t *testing.T, r *relay.Relay, meeting signal.ID) (*transport.Conn, error) {

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // patternStream is a local video stream of its own size: a picture whose

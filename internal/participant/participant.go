@@ -31,12 +31,12 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/crypto/sframe"
+	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay/signal"
-	"github.com/sottohq/sotto/transport"
 )
 
 // Stream is a local encoded stream; capture.EncodedStream is one.
