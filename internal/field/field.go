@@ -31,6 +31,18 @@
 // playout.Mixer read every 20 ms like an audio device, and what it played
 // is compared with what was spoken.
 //
+// Determinism: every loss and delay decision is a function of the seed and
+// of the packet's place in its stream (shape.go), so the network does the
+// same to the same packets in every run (Result.NetworkCounters), and the
+// audio figures repeat within a packet or two. Video recovery's counters
+// do not: frames decoded under loss differ by up to about 20 % between
+// runs of one scenario, because the engine's loss recovery (NACK answers, the
+// reassembler's give-up, keyframe requests and their rate limits) races
+// goroutines that wake on the same bubble instant, and the order in which
+// they then run is the scheduler's. A tiny per-packet delay (tieSpread)
+// keeps packets off the engine's timer instants but cannot remove races
+// inside it. Compare video figures over several runs (-count) or seeds.
+//
 // Run must be called inside a synctest bubble (synctest.Test).
 package field
 
@@ -82,8 +94,9 @@ type Scenario struct {
 	LinkBps int
 	// UplinkBps limits the publisher's uplink (0: unlimited).
 	UplinkBps int
-	// Warmup runs before the measurement, after media first flows
-	// (default 3 s); Duration is the measured stretch (default 15 s).
+	// Warmup runs before the measurement, after the setupTime the
+	// meeting gets to connect (default 3 s); Duration is the measured
+	// stretch (default 15 s).
 	Warmup, Duration time.Duration
 	// Seed selects the loss and jitter pattern (default 1).
 	Seed uint64
@@ -100,7 +113,7 @@ type Scenario struct {
 // "loss=5%/rtt=100ms/jitter=0ms", with "/link=300kbps" and
 // "/uplink=500kbps" when a rate limit applies.
 func (s Scenario) Name() string {
-	n := fmt.Sprintf("loss=%g%%/rtt=%dms/jitter=%dms", s.Loss*100, s.RTT.Milliseconds(), s.Jitter.Milliseconds())
+	n := fmt.Sprintf("loss=%g%%/rtt=%dms/jitter=%dms", math.Round(s.Loss*1000)/10, s.RTT.Milliseconds(), s.Jitter.Milliseconds())
 	if s.LinkBps > 0 {
 		n += fmt.Sprintf("/link=%dkbps", s.LinkBps/1000)
 	}
@@ -165,13 +178,22 @@ type Result struct {
 	CleanVideo           receive.Stats       // clean receiver (deltas)
 	Jitter               playout.JitterStats // impaired receiver's buffer (deltas)
 	Down, Up, CleanDown  LinkStats           // deltas
+	// SetupMs is when both receivers had decoded video and audio.
+	SetupMs float64
 	// Probe is the round trip of a datagram over the impaired links,
 	// measured before the media starts.
 	ProbeRTT time.Duration
 }
 
-// Counters is the deterministic part of a Result: what two runs of one
-// scenario must agree on.
+// NetworkCounters is what the link did to the audio stream (which has
+// no retransmissions): two runs of one scenario agree on it exactly.
+func (r Result) NetworkCounters() string {
+	return fmt.Sprintf("audio sent %d | link audio %d lost %d reordered %d",
+		r.AudioSent, r.Down.AudioRTP, r.Down.AudioLost, r.Down.AudioReordered)
+}
+
+// Counters summarises a Result's counters. Video recovery's counters can
+// differ between runs: see the package documentation.
 func (r Result) Counters() string {
 	return fmt.Sprintf("video sent %d decoded %d keyframes %d gap %d late %d waiting %d pli %d | audio sent %d decoded %d late %d | jitter played %d concealed %d late %d underruns %d | down pkts %d lost %d reordered %d bytes %d | up pkts %d | clean bytes %d",
 		r.VideoSent, r.Video.FramesDecoded, r.Video.Keyframes, r.Video.Dropped.Gap, r.Video.Dropped.Late, r.Video.Dropped.WaitingKeyframe, r.Video.KeyframeRequests,
@@ -197,6 +219,10 @@ var NewReferenceDecoder func() (ReferenceDecoder, error)
 
 // Audio encoder of the publisher; NewOpusEncoder unless replaced.
 var NewAudioEncoder = NewOpusEncoder
+
+// setupTime is the bubble time the meeting gets to connect and show first
+// media; the warm-up follows it.
+const setupTime = 4 * time.Second
 
 // party is one participant of the simulated meeting.
 type party struct {
@@ -237,10 +263,11 @@ func Run(sc Scenario) (res Result, err error) {
 	defer router.Stop()
 
 	oneWay := Link{Loss: sc.Loss, Delay: sc.RTT / 2, Jitter: sc.Jitter, RateBps: sc.LinkBps}
-	down := newPipe(oneWay, sc.Seed)
-	up := newPipe(Link{Delay: sc.RTT / 2, Jitter: sc.Jitter}, sc.Seed+1)
-	cleanDown := newPipe(Link{}, 0)
-	pubUp := newPipe(Link{RateBps: sc.UplinkBps}, sc.Seed+2)
+	o := &origins{first: map[uint8]uint16{}}
+	down := newPipe(oneWay, sc.Seed, o, false)
+	up := newPipe(Link{Delay: sc.RTT / 2, Jitter: sc.Jitter}, sc.Seed+1, o, false)
+	cleanDown := newPipe(Link{}, 0, o, false)
+	pubUp := newPipe(Link{RateBps: sc.UplinkBps}, sc.Seed+2, o, true)
 	pipes := []*pipe{down, up, cleanDown, pubUp}
 	defer func() {
 		for _, p := range pipes {
@@ -424,17 +451,23 @@ func Run(sc Scenario) (res Result, err error) {
 		st := pt.p.Stats().Remotes[session]
 		return st.Video != nil && st.Video.FramesDecoded > 0 && st.Audio != nil && st.Audio.FramesDecoded > 0
 	}
-	for deadline := time.Now().Add(20 * time.Second); !flowing(imp) || !flowing(clean); {
-		if time.Now().After(deadline) {
-			return res, errors.New("field: media did not flow within 20 s")
+	// The measurement starts at a fixed bubble time, not when media was
+	// first seen (which video recovery's races move): the same packets
+	// fall into it every run. It starts half a packet off the audio grid
+	// (packets, device periods), which a snapshot would race.
+	measure := start.Add(setupTime + sc.Warmup + packetTime/2 + time.Microsecond)
+	for !flowing(imp) || !flowing(clean) {
+		if time.Since(start) > setupTime {
+			return res, fmt.Errorf("field: media did not flow within %v", setupTime)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	res.SetupMs = float64(time.Since(start)) / float64(time.Millisecond)
 	if sc.NackFlood {
 		stopFlood := startNackFlood(imp, down)
 		defer stopFlood()
 	}
-	time.Sleep(sc.Warmup)
+	time.Sleep(time.Until(measure))
 
 	type snap struct {
 		pub              participant.Stats

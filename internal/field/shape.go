@@ -61,11 +61,37 @@ type LinkStats struct {
 	MaxDelay, TotalDelay time.Duration
 }
 
+// origins names each stream's first sequence number, by payload type, as
+// the publisher sent it: the relay keeps sequence numbers, so every link
+// numbers a packet the same way, whenever its first packet crossed it.
+// (One publisher: the payload type names the stream.)
+type origins struct {
+	mu    sync.Mutex
+	first map[uint8]uint16
+}
+
+func (o *origins) of(pt uint8, seq uint16, register bool) (uint16, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if f, ok := o.first[pt]; ok {
+		return f, true
+	}
+	if register {
+		o.first[pt] = seq
+		return seq, true
+	}
+	return 0, false
+}
+
 // pipe is one Link in action: it decides, queues and delays the packets
 // written to it and writes them to the real (virtual) socket when due.
 type pipe struct {
 	link Link
 	seed uint64
+	// origins numbers the packets; origin is set on the publisher's link,
+	// which registers its streams there.
+	origins *origins
+	origin  bool
 	// outage cuts the link for RTP (everything else still passes).
 	outage atomic.Bool
 	// onDeliver, if set, sees the SSRC and sequence number of each RTP
@@ -83,6 +109,7 @@ type pipe struct {
 	queued    int       // their bytes
 	// delay line
 	due     dueHeap
+	lastDue time.Time // latest due time handed out (FIFO links)
 	wake    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -108,6 +135,7 @@ type duePacket struct {
 	ssrc  uint32
 	seq   uint16
 	index int64
+	first bool // the first transmission of its sequence number
 	delay time.Duration
 }
 
@@ -129,7 +157,7 @@ func (h *dueHeap) Pop() any {
 	return x
 }
 
-func newPipe(l Link, seed uint64) *pipe {
+func newPipe(l Link, seed uint64, o *origins, origin bool) *pipe {
 	if l.RateBps > 0 {
 		if l.Burst <= 0 {
 			l.Burst = 3000
@@ -139,13 +167,20 @@ func newPipe(l Link, seed uint64) *pipe {
 		}
 	}
 	p := &pipe{
-		link: l, seed: seed, streams: map[uint32]*streamState{},
+		link: l, seed: seed, origins: o, origin: origin, streams: map[uint32]*streamState{},
 		tokens: float64(l.Burst),
 		wake:   make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	go p.run()
 	return p
 }
+
+// tieSpread bounds the per-packet delay that keeps events off each
+// other's instants; tieSalt separates its hash from the jitter's.
+const (
+	tieSpread = 50 * time.Microsecond
+	tieSalt   = 0x7469652d62726b
+)
 
 // mix is SplitMix64's finaliser: a well-mixed 64-bit hash of x.
 func mix(x uint64) uint64 {
@@ -185,14 +220,18 @@ func (p *pipe) send(b []byte, out func([]byte)) {
 		p.stats.RTPBytes += uint64(len(b))
 		st := p.streams[ssrc]
 		if st == nil {
-			st = &streamState{first: sq, highest: -1, sent: map[uint16]uint32{}}
+			first, ok := p.origins.of(pt, sq, p.origin)
+			if !ok {
+				first = sq
+			}
+			st = &streamState{first: first, highest: -1, sent: map[uint16]uint32{}}
 			p.streams[ssrc] = st
 		}
 		idx := int64(uint16(sq - st.first))
 		st.sent[sq]++
 		occ := st.sent[sq]
 		h = mix(p.seed ^ uint64(pt)<<56 ^ uint64(idx)<<20 ^ uint64(occ))
-		d.rtp, d.ssrc, d.seq, d.index = true, ssrc, sq, idx
+		d.rtp, d.ssrc, d.seq, d.index, d.first = true, ssrc, sq, idx, occ == 1
 		d.audio = pt == signal.PayloadTypeOpus
 		if d.audio {
 			p.stats.AudioRTP++
@@ -222,11 +261,23 @@ func (p *pipe) send(b []byte, out func([]byte)) {
 			return
 		}
 	}
-	extra := time.Duration(0)
+	// A few microseconds of delay on every packet, different for each:
+	// without it, packets and the engine's timers fall on the same bubble
+	// instants (round-number delays), and the order in which goroutines
+	// woken at one instant run, which nothing fixes, would decide races.
+	extra := time.Duration(unit(mix(h^tieSalt)) * float64(tieSpread))
 	if p.link.Jitter > 0 {
-		extra = time.Duration(unit(mix(h)) * float64(2*p.link.Jitter))
+		extra += time.Duration(unit(mix(h)) * float64(2*p.link.Jitter))
 	}
 	d.at = at.Add(p.link.Delay + extra)
+	if p.link.Jitter == 0 {
+		// Without jitter the link is FIFO: the tie-breaking delay must
+		// not reorder packets sent on one instant.
+		if d.at.Before(p.lastDue) {
+			d.at = p.lastDue
+		}
+		p.lastDue = d.at
+	}
 	d.delay = d.at.Sub(now)
 	if d.delay == 0 && p.due.Len() == 0 {
 		// Nothing to wait for: deliver on the caller's goroutine.
@@ -326,7 +377,7 @@ func (p *pipe) deliveredLocked(d duePacket) {
 	if !d.rtp {
 		return
 	}
-	if st := p.streams[d.ssrc]; st != nil {
+	if st := p.streams[d.ssrc]; st != nil && d.first {
 		if d.index < st.highest {
 			p.stats.Reordered++
 			if d.audio {
