@@ -211,6 +211,8 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 	if err != nil {
 		return nil, fmt.Errorf("participant: publish %s: %w", kind, err)
 	}
+	// Sender reports map capture instants (docs/PROTOCOL.md §5.5).
+	p.conn.SetMediaClock(sender, pipe.MediaClock)
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
