@@ -34,6 +34,7 @@ import (
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/lipsync"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay/signal"
@@ -109,6 +110,8 @@ type Participant struct {
 	running int    // receive pipelines running, all sessions
 	refused uint64 // remote tracks refused over maxRemoteTracks
 	closed  bool
+	// syncs: lip sync per session (lipsync.go).
+	syncs map[signal.ID]*syncEntry
 }
 
 // Bounds on what the relay can make a participant hold: the relay decides
@@ -257,6 +260,8 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 		return
 	}
 	defer p.release()
+	sy := p.acquireSync(rt.SessionID)
+	defer p.releaseSync(rt.SessionID)
 	var (
 		run   func(context.Context) error
 		stats interface{ Stats() receive.Stats }
@@ -266,7 +271,7 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 	switch rt.Track.Kind() {
 	case webrtc.RTPCodecTypeVideo:
 		kind = framing.KindVideo
-		run, stats, err = p.videoReceiver(rt)
+		run, stats, err = p.videoReceiver(rt, sy)
 	case webrtc.RTPCodecTypeAudio:
 		kind = framing.KindAudio
 		run, stats, err = p.audioReceiver(rt)
@@ -282,6 +287,11 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 		return
 	}
 	p.log.Info("receiving", "session", rt.SessionID, "kind", kind.String())
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.readReports(rt, kind, sy)
+	}()
 	defer func() {
 		p.mu.Lock()
 		r.running--
@@ -345,21 +355,21 @@ func (p *Participant) register(session signal.ID, kind framing.Kind, stats inter
 }
 
 // videoReceiver builds stages 2–5 for a remote video track: reassemble,
-// open, VP8 decode, hand the picture to OnVideo.
-func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
+// open, VP8 decode, hand the picture to OnVideo (held for lip sync when sy
+// is set).
+func (p *Participant) videoReceiver(rt transport.RemoteTrack, sy *lipsync.Sync) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session, ssrc := rt.SessionID, rt.Track.SSRC()
 	dec, err := vp8.NewDecoder()
 	if err != nil {
 		return nil, nil, err
 	}
+	var render func(*image.YCbCr, uint32) // set by run: the hold queue lives as long as the pipeline runs
 	pipe, err := receive.New(receive.Config[*image.YCbCr]{
 		Kind: framing.KindVideo, Metadata: p.videoMD, Opener: trackOpener{p, session},
 		Decode: decoder(p, session, framing.KindVideo, dec.Decode),
 		Render: func(img *image.YCbCr, fi receive.FrameInfo) {
 			p.traceDecoded(session, fi)
-			if p.cfg.OnVideo != nil {
-				p.cfg.OnVideo(session, img)
-			}
+			render(img, fi.RTPTimestamp)
 		},
 		RequestKeyframe: func() {
 			if err := p.conn.RequestKeyframe(ssrc); err != nil {
@@ -373,6 +383,9 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 	}
 	run := func(ctx context.Context) error {
 		defer dec.Close()
+		var stop func()
+		render, stop = p.videoStage(session, sy)
+		defer stop()
 		return pipe.Run(ctx, p.reader(rt, framing.KindVideo))
 	}
 	return run, pipe, nil
@@ -573,6 +586,8 @@ type SentStats struct {
 type RemoteStats struct {
 	Video *receive.Stats `json:"video,omitempty"`
 	Audio *receive.Stats `json:"audio,omitempty"`
+	// LipSync: how pictures were held to match the sound (lipsync.go).
+	LipSync *LipSyncStats `json:"lip_sync,omitempty"`
 }
 
 // Stats returns a snapshot; safe from any goroutine.
@@ -607,6 +622,7 @@ func (p *Participant) Stats() Stats {
 			a := r.audio.Stats()
 			rs.Audio = &a
 		}
+		rs.LipSync = p.lipSyncStatsLocked(id)
 		s.Remotes[id.String()] = rs
 	}
 	return s
