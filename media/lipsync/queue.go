@@ -62,7 +62,7 @@ func (q *Queue) Push(img *image.YCbCr, due time.Time) {
 	}
 	if len(q.items) >= q.max {
 		q.free = append(q.free, q.items[0].img)
-		q.items = q.items[1:]
+		q.items = dropFirst(q.items)
 		q.stats.Dropped++
 	}
 	var buf *image.YCbCr
@@ -143,7 +143,7 @@ func (q *Queue) run() {
 			q.mu.Unlock()
 			continue
 		}
-		q.items = q.items[1:]
+		q.items = dropFirst(q.items)
 		q.mu.Unlock()
 		q.render(next.img)
 		q.mu.Lock()
@@ -151,6 +151,14 @@ func (q *Queue) run() {
 		q.stats.Rendered++
 		q.mu.Unlock()
 	}
+}
+
+// dropFirst removes items[0] in place, so the queue's array is reused
+// (it holds at most max items).
+func dropFirst(items []held) []held {
+	n := copy(items, items[1:])
+	items[n] = held{}
+	return items[:n]
 }
 
 // copyPicture copies src into dst's buffers (growing them as needed) and
