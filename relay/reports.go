@@ -34,10 +34,15 @@ const minReportInterval = 250 * time.Millisecond
 func (f *forwarder) readReports(rx *webrtc.RTPReceiver) {
 	ssrc := uint32(f.remote.SSRC())
 	var last time.Time
+	buf := make([]byte, readBufferLen)
 	for {
-		pkts, _, err := rx.ReadRTCP()
+		n, _, err := rx.Read(buf)
 		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue // RTPReceiver.ReadRTCP would end the loop here
 		}
 		for _, p := range pkts {
 			sr, ok := p.(*rtcp.SenderReport)

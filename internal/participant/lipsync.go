@@ -120,10 +120,17 @@ func (p *Participant) readReports(rt transport.RemoteTrack, kind framing.Kind, s
 		return
 	}
 	ssrc := uint32(rt.Track.SSRC())
+	buf := make([]byte, 1500)
 	for {
-		pkts, _, err := rt.Receiver.ReadRTCP()
+		n, _, err := rt.Receiver.Read(buf)
 		if err != nil {
 			return
+		}
+		// Bad RTCP from the relay is skipped (RTPReceiver.ReadRTCP would
+		// end the loop on it).
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
 		}
 		for _, pkt := range pkts {
 			sr, ok := pkt.(*rtcp.SenderReport)

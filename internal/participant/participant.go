@@ -15,6 +15,10 @@
 // a send key switch takes effect between two frames. Until a send key is
 // set nothing is sent; frames whose KID has no receive key are counted and
 // dropped.
+//
+// Lip sync: the sender reports of each remote session's tracks say which
+// audio and video timestamps were captured together; pictures are held
+// until the audio of their instant plays (docs/PROTOCOL.md §5.5).
 package participant
 
 import (
@@ -51,10 +55,12 @@ type Config struct {
 	// Video and Audio are the local streams to publish; nil publishes
 	// nothing of that kind.
 	Video, Audio Stream
-	// OnVideo receives every decoded remote picture, on that track's
-	// receive goroutine (never the UI thread). The picture is reused for
-	// the next frame of the same track once OnVideo returns: draw or copy
-	// it before returning.
+	// OnVideo receives every decoded remote picture, on a goroutine of
+	// that track (never the UI thread): its receive goroutine, or, with
+	// lip sync, its hold queue's once the sound captured with it plays
+	// (lipsync.go; lip sync needs an AudioOut with PlayingRTP, such as
+	// *playout.Mixer). The picture is reused for a later frame of the
+	// same track once OnVideo returns: draw or copy it before returning.
 	OnVideo func(session signal.ID, img image.Image)
 	// AudioOut plays remote audio; nil decodes it (and counts it) without
 	// playing.
