@@ -16,14 +16,19 @@ import (
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/prop"
 	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5/vnet"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
+	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/lipsync"
 	"github.com/sottohq/sotto/media/playout"
+	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
@@ -176,11 +181,82 @@ func (o *onsets) get() []time.Time {
 // participant cannot sync to.
 type soundOnly struct{ participant.AudioOutput }
 
+// How lipSyncOffsets runs the receiver.
+type syncMode int
+
+const (
+	synced   syncMode = iota // lip sync on
+	unsynced                 // the output offers no PlayingRTP
+	forged                   // lip sync on, and the sender reports are forged
+)
+
+// forgedShift is how much later than the truth forged reports claim the
+// video was captured.
+const forgedShift = 2 * time.Second
+
+// forger sends sender reports for the publisher's tracks that a hostile
+// relay could have sent: consistent with each other and with the tracks'
+// capture timing (from OnSent), on a clock of the forger's, with the video
+// shifted by forgedShift. Sent every 300 ms they outvote the publisher's
+// own once a second.
+type forger struct {
+	mu   sync.Mutex
+	last map[framing.Kind]send.SentFrame
+}
+
+func (f *forger) sent(sf send.SentFrame) {
+	f.mu.Lock()
+	if f.last == nil {
+		f.last = map[framing.Kind]send.SentFrame{}
+	}
+	f.last[sf.Kind] = sf
+	f.mu.Unlock()
+}
+
+func (f *forger) run(conn *transport.Conn, quit <-chan struct{}) {
+	ssrc := map[framing.Kind]uint32{}
+	for _, tr := range conn.PeerConnection().GetTransceivers() {
+		if s := tr.Sender(); s != nil && s.Track() != nil {
+			k := framing.KindVideo
+			if s.Track().Kind() == webrtc.RTPCodecTypeAudio {
+				k = framing.KindAudio
+			}
+			ssrc[k] = uint32(s.GetParameters().Encodings[0].SSRC)
+		}
+	}
+	origin := time.Now()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-time.After(300 * time.Millisecond):
+		}
+		now := time.Now()
+		var pkts []rtcp.Packet
+		f.mu.Lock()
+		for k, sf := range f.last {
+			at, rate, shift := sf.CaptureTime, uint32(framing.VideoClockRate), forgedShift
+			if k == framing.KindAudio {
+				at, rate, shift = at.Add(-audioPacket), framing.AudioClockRate, 0
+			}
+			pkts = append(pkts, &rtcp.SenderReport{
+				SSRC:    ssrc[k],
+				NTPTime: transport.NTPDuration(now.Sub(origin) + shift),
+				RTPTime: sf.RTPTimestamp + framing.RTPTicks(now.Sub(at), rate),
+			})
+		}
+		f.mu.Unlock()
+		if len(pkts) > 0 {
+			_ = conn.WriteRTCP(pkts)
+		}
+	}
+}
+
 // lipSyncOffsets runs a publisher and a receiver through the relay on a
 // virtual network, measures when the receiver shows each flash and plays
 // each beep, and returns the offsets (flash shown − beep heard) of the
 // flashes after syncSettle.
-func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
+func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.RemoteStats) {
 	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", MinDelay: netDelay, LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +274,7 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 	}
 	meeting := signal.NewID()
 	var conns []*transport.Conn
-	join := func(n *vnet.Net, cfg participant.Config) (*participant.Participant, signal.ID) {
+	join := func(n *vnet.Net, cfg participant.Config) (*participant.Participant, *transport.Conn) {
 		cli, srv := signal.Pipe()
 		go r.ServeConn(context.Background(), srv)
 		cfg.MeetingID = meeting
@@ -218,7 +294,7 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 			for range conn.Events() {
 			}
 		}()
-		return p, conn.SessionID()
+		return p, conn
 	}
 
 	// The receiver: a mixer with a 200 ms jitter buffer played by a
@@ -226,7 +302,7 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 	mixer := playout.NewMixerSize(int(jitterDelay/time.Millisecond)*playout.SampleRate/1000, playout.DefaultMaxDelay)
 	var heard, shown onsets
 	var out participant.AudioOutput = mixer
-	if !synced {
+	if mode == unsynced {
 		out = soundOnly{mixer}
 	}
 	sub, _ := join(subNet, participant.Config{
@@ -268,7 +344,17 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 	}
 	defer enc.Close()
 	video := &flashVideo{enc: enc, img: image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420), start: start, until: until}
-	pub, pubSession := join(pubNet, participant.Config{Video: video, Audio: newBeepAudio(t, start, until)})
+	var forge forger
+	pub, pubConn := join(pubNet, participant.Config{Video: video, Audio: newBeepAudio(t, start, until), OnSent: forge.sent})
+	pubSession := pubConn.SessionID()
+	stopForging := make(chan struct{})
+	forging := make(chan struct{})
+	go func() {
+		defer close(forging)
+		if mode == forged {
+			forge.run(pubConn, stopForging)
+		}
+	}()
 	key := []byte("a test base key of 32 bytes.....")
 	if err := sub.SetReceiveKey(pubSession, 5, key); err != nil {
 		t.Fatal(err)
@@ -279,6 +365,8 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 	time.Sleep(syncMedia + time.Second)
 	close(stopDevice)
 	<-deviceDone
+	close(stopForging)
+	<-forging
 	st := sub.Stats().Remotes[pubSession.String()]
 	if st.LipSync != nil {
 		t.Logf("lip sync: %+v, queue %+v", st.LipSync.Stats, st.LipSync.Queue)
@@ -313,7 +401,7 @@ func lipSyncOffsets(t *testing.T, synced bool) []time.Duration {
 	if want := int((syncMedia - syncSettle) / time.Second); len(offsets) < want-1 {
 		t.Fatalf("measured %d flash/beep pairs, want at least %d", len(offsets), want-1)
 	}
-	return offsets
+	return offsets, st
 }
 
 func since(start time.Time, ts []time.Time) []time.Duration {
@@ -344,7 +432,7 @@ func outsideWindow(offsets []time.Duration) []time.Duration {
 func TestLipSyncWithinDetectability(t *testing.T) {
 	t.Run("synced", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			offsets := lipSyncOffsets(t, true)
+			offsets, _ := lipSyncOffsets(t, synced)
 			t.Logf("offsets (picture − sound): %v", offsets)
 			if bad := outsideWindow(offsets); len(bad) > 0 {
 				t.Errorf("offsets %v outside %v … +%v", bad, syncWindowEarly, syncWindowLate)
@@ -353,11 +441,32 @@ func TestLipSyncWithinDetectability(t *testing.T) {
 	})
 	t.Run("unsynced", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			offsets := lipSyncOffsets(t, false)
+			offsets, _ := lipSyncOffsets(t, unsynced)
 			t.Logf("offsets without lip sync: %v", offsets)
 			if bad := outsideWindow(offsets); len(bad) != len(offsets) {
 				t.Errorf("without lip sync only %d of %d offsets %v fall outside the window: the test cannot tell", len(bad), len(offsets), offsets)
 			}
 		})
+	})
+}
+
+// Sender reports forged by the relay, claiming each picture was captured
+// 2 s after the truth, delay pictures by no more than the 500 ms hold:
+// every picture is still shown, at most 500 ms after its sound.
+func TestLipSyncForgedReportsAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offsets, st := lipSyncOffsets(t, forged)
+		t.Logf("offsets with forged reports: %v", offsets)
+		if st.LipSync == nil || st.LipSync.Clamped == 0 {
+			t.Fatalf("the forged reports were not taken (the test shows nothing): %+v", st.LipSync)
+		}
+		for _, d := range offsets {
+			if d <= syncWindowLate || d > lipsync.DefaultMaxHold {
+				t.Errorf("offset %v: want the forgery to show (> %v) and be bounded (≤ %v)", d, syncWindowLate, lipsync.DefaultMaxHold)
+			}
+		}
+		if q := st.LipSync.Queue; q == nil || q.Dropped != 0 {
+			t.Errorf("pictures dropped while held: %+v", q)
+		}
 	})
 }
