@@ -33,10 +33,27 @@ import (
 //     track without a media clock falls back to the send time of the
 //     first packet of its last frame, like pion's.
 
-// senderReportInterval is the time between two sender reports of a track
-// (RFC 3550 §6.2 allows 5 s; one second lets a new receiver lock lip sync
-// within about a second, for about 50 bytes per second and track).
-const senderReportInterval = time.Second
+// Report timing.
+const (
+	// senderReportInterval is the time between two sender reports of a
+	// track (RFC 3550 §6.2 allows 5 s; one second lets a new receiver lock
+	// lip sync within about a second, for about 50 bytes per second and
+	// track).
+	senderReportInterval = time.Second
+	// reportCheck is how often the tracks' mappings are checked for a
+	// move.
+	reportCheck = 100 * time.Millisecond
+	// mappingMove is how far a track's mapping must move (a source
+	// switch, a capture clock step) to be reported at once, and again
+	// reportConfirm later: receivers ignore one report that jumps and
+	// take two that agree (media/lipsync), so lip sync follows within
+	// reportConfirm instead of two intervals. It is the receivers'
+	// tolerance.
+	mappingMove = 40 * time.Millisecond
+	// reportConfirm is the least gap between two reports of a track; the
+	// relay forwards at most one per 250 ms.
+	reportConfirm = 300 * time.Millisecond
+)
 
 // MediaClock reports a published track's media time: the RTP timestamp ts
 // of the instant at (on the local clock), and false while the track has
@@ -125,6 +142,13 @@ type reportStream struct {
 	packets, octets uint32 // wrap as RFC 3550 §6.4.1 says
 	lastTS          uint32
 	lastAt          time.Time // send time of the first packet of lastTS
+
+	// Owned by the loop goroutine: the last report sent, and when the
+	// next is due.
+	reported   bool
+	reportedAt time.Time
+	reportRTP  uint32
+	due        time.Time
 }
 
 func (s *senderReports) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
@@ -134,7 +158,7 @@ func (s *senderReports) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTC
 }
 
 func (s *senderReports) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	st := &reportStream{ssrc: info.SSRC, rate: info.ClockRate}
+	st := &reportStream{ssrc: info.SSRC, rate: info.ClockRate, due: time.Now().Add(s.interval)}
 	s.streams.Store(info.SSRC, st)
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		now := time.Now()
@@ -161,7 +185,7 @@ func (s *senderReports) Close() error {
 
 func (s *senderReports) loop(w interceptor.RTCPWriter) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.interval)
+	t := time.NewTicker(min(reportCheck, s.interval))
 	defer t.Stop()
 	for {
 		select {
@@ -171,12 +195,33 @@ func (s *senderReports) loop(w interceptor.RTCPWriter) {
 		}
 		now := time.Now()
 		s.streams.Range(func(_, v any) bool {
-			if sr := s.report(v.(*reportStream), now); sr != nil {
-				_, _ = w.Write([]rtcp.Packet{sr}, interceptor.Attributes{})
+			st := v.(*reportStream)
+			sr := s.report(st, now)
+			if sr == nil {
+				return true
+			}
+			moved := st.reported && now.Sub(st.reportedAt) >= reportConfirm && st.moved(sr.RTPTime, now)
+			if !moved && now.Before(st.due) {
+				return true
+			}
+			_, _ = w.Write([]rtcp.Packet{sr}, interceptor.Attributes{})
+			st.reported, st.reportedAt, st.reportRTP = true, now, sr.RTPTime
+			st.due = now.Add(s.interval)
+			if moved {
+				st.due = now.Add(reportConfirm)
 			}
 			return true
 		})
 	}
+}
+
+// moved reports whether rtp, the track's RTP time at now, is off the
+// mapping of the last report by more than mappingMove.
+func (st *reportStream) moved(rtp uint32, now time.Time) bool {
+	want := st.reportRTP + rtpTicks(now.Sub(st.reportedAt), st.rate)
+	off := int64(int32(rtp - want))
+	lim := int64(rtpTicks(mappingMove, st.rate))
+	return off > lim || off < -lim
 }
 
 // report is the sender report of st at now; nil before its first packet

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -161,4 +162,59 @@ func TestNTPDuration(t *testing.T) {
 	if got := rtpTicks(-time.Second, 90000); got != 1<<32-90000 {
 		t.Errorf("rtpTicks(−1 s) = %d", got)
 	}
+}
+
+// When a track's mapping moves (here by 150 ms, as a switch to another
+// video source can do), a report goes out at once and a second one
+// reportConfirm later, so that receivers, which take a jump only when two
+// reports agree, follow within a third of a second; then the cadence is
+// one a second again. Jitter within mappingMove changes nothing.
+func TestSenderReportFollowsAMovedMapping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &reportFactory{}
+		var mu sync.Mutex
+		start := time.Now()
+		at := start
+		f.clocks.Store(uint32(9), MediaClock(func() (uint32, time.Time, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return 0, at, true
+		}))
+		in, _ := f.NewInterceptor("")
+		log := &srLog{}
+		in.BindRTCPWriter(log)
+		w := in.BindLocalStream(&interceptor.StreamInfo{SSRC: 9, ClockRate: 90000},
+			interceptor.RTPWriterFunc(func(*rtp.Header, []byte, interceptor.Attributes) (int, error) { return 0, nil }))
+		_, _ = w.Write(&rtp.Header{}, []byte{1}, nil)
+		setAt := func(d time.Duration) {
+			mu.Lock()
+			at = start.Add(d)
+			mu.Unlock()
+		}
+		time.Sleep(2500 * time.Millisecond)
+		setAt(30 * time.Millisecond) // jitter: no extra report
+		time.Sleep(950 * time.Millisecond) // between two checks
+		moved := time.Now()
+		setAt(150 * time.Millisecond)
+		time.Sleep(2400 * time.Millisecond)
+		in.Close()
+		// Recover each report's send time from its NTP time (the private
+		// clock runs with real time from the first report on).
+		log.mu.Lock()
+		srs := append([]*rtcp.SenderReport(nil), log.srs...)
+		log.mu.Unlock()
+		var got []time.Duration
+		for _, sr := range srs {
+			got = append(got, time.Duration(ntpSeconds(sr.NTPTime, srs[0].NTPTime)*float64(time.Second)).Round(10*time.Millisecond)+time.Second)
+		}
+		movedAt := moved.Sub(start)
+		t.Logf("reports at %v; mapping moved at %v", got, movedAt)
+		// 1 s, 2 s, 3 s (jitter ignored), then 3.5 s (the first check after
+		// the move) and 3.8 s (confirmation), then 4.8 s and 5.8 s.
+		want := []time.Duration{1 * time.Second, 2 * time.Second, 3 * time.Second,
+			3500 * time.Millisecond, 3800 * time.Millisecond, 4800 * time.Millisecond, 5800 * time.Millisecond}
+		if !slices.Equal(got, want) {
+			t.Fatalf("reports at %v, want %v", got, want)
+		}
+	})
 }
