@@ -192,7 +192,7 @@ func TestSenderReportFollowsAMovedMapping(t *testing.T) {
 			mu.Unlock()
 		}
 		time.Sleep(2500 * time.Millisecond)
-		setAt(30 * time.Millisecond) // jitter: no extra report
+		setAt(30 * time.Millisecond)       // jitter: no extra report
 		time.Sleep(950 * time.Millisecond) // between two checks
 		moved := time.Now()
 		setAt(150 * time.Millisecond)
