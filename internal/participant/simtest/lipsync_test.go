@@ -188,6 +188,16 @@ const (
 	synced   syncMode = iota // lip sync on
 	unsynced                 // the output offers no PlayingRTP
 	forged                   // lip sync on, and the sender reports are forged
+	switched                 // lip sync on; the video switches source (camera to screen)
+)
+
+// The switch: at switchAt the publisher's video source changes to one
+// whose first picture comes switchGap later. The RTP timestamps carry on
+// by one frame's duration (docs/PROTOCOL.md §5.3.1), so the track's
+// mapping of timestamps to capture instants moves by switchGap.
+const (
+	switchAt  = 4400 * time.Millisecond
+	switchGap = 200 * time.Millisecond
 )
 
 // forgedShift is how much later than the truth forged reports claim the
@@ -362,7 +372,21 @@ func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.R
 	if err := pub.SetSendKey(5, key); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(syncMedia + time.Second)
+	if mode == switched {
+		time.Sleep(time.Until(start.Add(switchAt)))
+		enc2, err := vp8.NewEncoder(width, height, vp8.Params{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer enc2.Close()
+		first := int((switchAt + switchGap + frameInterval - 1) / frameInterval)
+		screen := &flashVideo{enc: enc2, img: image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420),
+			start: start, until: until, n: first}
+		if err := pub.SetVideoSource(screen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Until(start.Add(syncMedia + time.Second)))
 	close(stopDevice)
 	<-deviceDone
 	close(stopForging)
@@ -434,6 +458,15 @@ func TestLipSyncWithinDetectability(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			offsets, _ := lipSyncOffsets(t, synced)
 			t.Logf("offsets (picture − sound): %v", offsets)
+			if bad := outsideWindow(offsets); len(bad) > 0 {
+				t.Errorf("offsets %v outside %v … +%v", bad, syncWindowEarly, syncWindowLate)
+			}
+		})
+	})
+	t.Run("source switch", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			offsets, _ := lipSyncOffsets(t, switched)
+			t.Logf("offsets across a switch at %v: %v", switchAt, offsets)
 			if bad := outsideWindow(offsets); len(bad) > 0 {
 				t.Errorf("offsets %v outside %v … +%v", bad, syncWindowEarly, syncWindowLate)
 			}
