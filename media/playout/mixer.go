@@ -203,8 +203,8 @@ func (p *playing) record(jb *JitterBuffer, n int, at time.Time) {
 }
 
 // PlayingRTP returns, for sender, the RTP timestamp ts of the first sample
-// of the last block handed to the output device and the time at that the
-// device took it; false when the sender is unknown or its buffer is not
+// of the last block handed to the output device, and at, when the device
+// took that block; false when the sender is unknown or its buffer is not
 // playing. Samples follow at 48 kHz: sample ts+n reaches the device at
 // at + n/48 ms.
 func (m *Mixer) PlayingRTP(sender string) (ts uint32, at time.Time, ok bool) {
