@@ -21,6 +21,8 @@ type Stats struct {
 	EnvelopesIn        int64            `json:"envelopes_in"`        // envelopes accepted from clients
 	EnvelopesOut       int64            `json:"envelopes_out"`       // envelope deliveries
 	KeyframeReqs       int64            `json:"keyframe_requests"`   // PLIs sent to publishers
+	SenderReports      int64            `json:"sender_reports"`      // publishers' sender reports forwarded to receivers
+	ReportsDropped     int64            `json:"reports_dropped"`     // sender reports over a track's rate (one per 250 ms)
 	TransceiversReused int64            `json:"transceivers_reused"` // forwarded tracks put on an ended track's m-line
 	DroppedMessages    int64            `json:"dropped_messages"`    // signaling messages not delivered
 	RejectedInputs     int64            `json:"rejected_inputs"`     // bad or refused client inputs, total
@@ -42,6 +44,8 @@ type metrics struct {
 	envelopesIn        atomic.Int64
 	envelopesOut       atomic.Int64
 	keyframeReqs       atomic.Int64
+	reportsOut         atomic.Int64
+	reportsDropped     atomic.Int64
 	transceiversReused atomic.Int64
 	droppedMessages    atomic.Int64
 	rejectedTotal      atomic.Int64
@@ -84,6 +88,8 @@ func (m *metrics) snapshot() Stats {
 		EnvelopesIn:        m.envelopesIn.Load(),
 		EnvelopesOut:       m.envelopesOut.Load(),
 		KeyframeReqs:       m.keyframeReqs.Load(),
+		SenderReports:      m.reportsOut.Load(),
+		ReportsDropped:     m.reportsDropped.Load(),
 		TransceiversReused: m.transceiversReused.Load(),
 		DroppedMessages:    m.droppedMessages.Load(),
 		RejectedInputs:     m.rejectedTotal.Load(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay/signal"
@@ -40,12 +41,13 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	pc, err := newPeerConnection(cfg, joined.ICEServers)
+	pc, reports, err := newPeerConnection(cfg, joined.ICEServers)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined)
+	c.reports = reports
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
 	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))
@@ -99,10 +101,10 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 
 // newPeerConnection builds the one PeerConnection to the relay, using
 // cfg's ICE servers and then those the relay announced.
-func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerConnection, error) {
-	api, err := NewAPI(cfg)
+func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerConnection, *reportFactory, error) {
+	api, reports, err := newAPI(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ice := append([]webrtc.ICEServer(nil), cfg.ICEServers...)
 	for _, s := range announced {
@@ -110,9 +112,9 @@ func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerCo
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: cfg.ICETransportPolicy})
 	if err != nil {
-		return nil, fmt.Errorf("transport: new peer connection: %w", err)
+		return nil, nil, fmt.Errorf("transport: new peer connection: %w", err)
 	}
-	return pc, nil
+	return pc, reports, nil
 }
 
 // newConn wraps a joined session and hooks the PeerConnection's callbacks.
@@ -176,20 +178,30 @@ func keepaliveInterval(idleMs int64) time.Duration {
 
 // NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
 // the codecs of signal.RegisterCodecs, NACK generator and responder, RTCP
-// sender/receiver reports. Tests and the load generator use it for peers
-// that must match a Conn's stack.
+// receiver reports and sender reports on a private clock (reports.go).
+// Tests and the load generator use it for peers that must match a Conn's
+// stack.
 func NewAPI(cfg Config) (*webrtc.API, error) {
+	api, _, err := newAPI(cfg)
+	return api, err
+}
+
+func newAPI(cfg Config) (*webrtc.API, *reportFactory, error) {
 	m := &webrtc.MediaEngine{}
 	if err := signal.RegisterCodecs(m); err != nil {
-		return nil, fmt.Errorf("transport: %w", err)
+		return nil, nil, fmt.Errorf("transport: %w", err)
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.ConfigureNack(m, reg); err != nil {
-		return nil, fmt.Errorf("transport: nack: %w", err)
+		return nil, nil, fmt.Errorf("transport: nack: %w", err)
 	}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, fmt.Errorf("transport: rtcp reports: %w", err)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport: receiver reports: %w", err)
 	}
+	reg.Add(rr)
+	reports := &reportFactory{}
+	reg.Add(reports)
 	se := webrtc.SettingEngine{}
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
@@ -198,5 +210,5 @@ func NewAPI(cfg Config) (*webrtc.API, error) {
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), reports, nil
 }
