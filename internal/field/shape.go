@@ -352,11 +352,12 @@ func (p *pipe) run() {
 		if p.due.Len() > 0 {
 			next = p.due[0].at.Sub(now)
 		}
+		onDeliver := p.onDeliver
 		p.mu.Unlock()
 		for _, d := range ready {
 			d.send()
-			if d.rtp && p.onDeliver != nil {
-				p.onDeliver(d.ssrc, d.seq)
+			if d.rtp && onDeliver != nil {
+				onDeliver(d.ssrc, d.seq)
 			}
 		}
 		timer.Reset(next)
