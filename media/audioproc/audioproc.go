@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -100,13 +101,16 @@ type Stats struct {
 	ReferenceDropped uint64 `json:"reference_dropped"`
 }
 
-// Processor runs the stages on a microphone stream. It is used by one
-// goroutine (the capture goroutine); Stats is safe from any.
+// Processor runs the stages on a microphone stream. Process is called by
+// one goroutine at a time (the capture goroutine); Close may race with it
+// (a stream being shut down); Stats is safe from any goroutine.
 type Processor struct {
-	cfg  Config
-	rate int
-	n    int // samples per frame at the processing rate
-	low  bool
+	mu     sync.Mutex // Process against Close
+	closed bool
+	cfg    Config
+	rate   int
+	n      int // samples per frame at the processing rate
+	low    bool
 
 	in, out []float32 // 48 kHz FIFOs (see Process)
 
@@ -213,6 +217,11 @@ func (p *Processor) build() error {
 // stage off it returns pcm unchanged.
 func (p *Processor) Process(pcm []float32) {
 	if !p.cfg.Enabled() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
 		return
 	}
 	p.in = append(p.in, pcm...)
@@ -338,8 +347,11 @@ func (p *Processor) Stats() Stats {
 	return st
 }
 
-// Close frees the C state.
+// Close frees the C state; later Process calls pass audio through.
 func (p *Processor) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	for _, r := range []*resampler{p.down, p.refDown, p.up} {
 		if r != nil {
 			r.close()
