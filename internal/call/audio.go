@@ -62,7 +62,9 @@ func (c *Call) openProcessing() error {
 
 // onPlayed sees each period of the mix as it is played (device thread).
 func (c *Call) onPlayed(mono []float32) {
-	c.ref.Write(mono)
+	if c.ref != nil { // nil for an output opened outside Start
+		c.ref.Write(mono)
+	}
 	if c.cfg.Record != nil {
 		c.cfg.Record(mono)
 	}
