@@ -122,9 +122,12 @@ type Processor struct {
 	agc               *agc
 
 	// Delay line of the reference at the processing rate.
-	line    []int16
-	linePos int
-	offset  int // current reference delay, samples
+	line       []int16
+	linePos    int
+	offset     int  // current reference delay, samples
+	aligned    bool // offset follows an estimate
+	alignedLag int  // the estimate the filter's alignment was made for
+	check      shiftCheck
 
 	m48, r48    []float32
 	mi48, ri48  []int16
@@ -267,6 +270,7 @@ func (p *Processor) frame(x []float32) {
 		ref := fit(p.r, p.refDown.process(p.ri48, p.r), p.n)
 		p.align(mic, ref)
 		p.aec.cancel(mic, p.rd, p.e)
+		p.checkShift(inPower, powerInt16(p.e), powerInt16(p.rd))
 		out = p.e
 	}
 	p.pp.run(out)
@@ -290,9 +294,27 @@ func (p *Processor) align(mic, ref []int16) {
 		margin := int(delayMargin.Seconds() * float64(p.rate))
 		room := int(roomTail.Seconds() * float64(p.rate))
 		tail := int(p.cfg.EchoTail.Seconds() * float64(p.rate))
-		if rel := lag - p.offset; rel < margin/2 || rel > tail-room {
-			p.offset = min(max(0, lag-margin), len(p.line)-p.n)
-			p.aec.reset()
+		inBand := func(off int) bool { rel := lag - off; return rel >= margin/2 && rel <= tail-room }
+		maxOff := len(p.line) - p.n
+		switch {
+		case !p.aligned && inBand(p.offset):
+			// The filter already covers the echo: keep what it learned.
+			p.aligned, p.alignedLag = true, lag
+		case !p.aligned || !inBand(p.offset):
+			// A delay that jumps (a device buffer growing, a clock
+			// slipping) moves the whole echo: shifting the reference by
+			// the jump keeps the adapted filter valid. The first
+			// estimate, and a shift that does not land in the filter,
+			// start the filter afresh with the direct path margin in.
+			shifted := p.offset + lag - p.alignedLag
+			if p.aligned && shifted >= 0 && shifted <= maxOff && inBand(shifted) {
+				p.offset = shifted
+				p.check = shiftCheck{active: true}
+			} else {
+				p.offset = min(max(0, lag-margin), maxOff)
+				p.aec.reset()
+			}
+			p.aligned, p.alignedLag = true, lag
 			p.realigned.Add(1)
 		}
 	}
@@ -306,6 +328,38 @@ func (p *Processor) align(mic, ref []int16) {
 	for i := range p.rd {
 		p.rd[i] = p.line[((start+i)%len(p.line)+len(p.line))%len(p.line)]
 	}
+}
+
+// shiftCheck watches the filter after the reference was shifted without
+// a reset: if the echo path changed more than its delay, the shifted
+// filter cancels little, and learning afresh is faster than adapting it.
+type shiftCheck struct {
+	active   bool
+	frames   int
+	mic, out float64
+}
+
+const (
+	// shiftCheckFrames of far-end activity decide (0.5 s).
+	shiftCheckFrames = 50
+	// shiftCheckMinDB is the cancellation a valid shifted filter gives.
+	shiftCheckMinDB = 6.0
+)
+
+func (p *Processor) checkShift(micPow, outPow, refPow float64) {
+	c := &p.check
+	if !c.active || powToDB(refPow) < delayMinRefDBFS {
+		return
+	}
+	c.mic += micPow
+	c.out += outPow
+	if c.frames++; c.frames < shiftCheckFrames {
+		return
+	}
+	if powToDB(c.mic)-powToDB(c.out) < shiftCheckMinDB {
+		p.aec.reset()
+	}
+	*c = shiftCheck{}
 }
 
 // fit returns s[:want], zero-padding when the resampler gave fewer.

@@ -24,13 +24,15 @@ import (
 // goal the goal is missed by that much on this bench (BENCHMARKS.md says
 // why); the floor catches regressions.
 const (
-	goalERLE        = 25.0 // dB, far-end only, after 2 s
-	floorERLEChange = 21.0 // dB after a +40 ms echo path change (goal 25)
-	goalDoubleDB    = 3.0  // dB of segmental SNR lost to echo in double talk
-	goalNSDB        = 15.0 // dB of stationary noise removed
-	goalAGCDBFS     = -20.0
-	goalAGCTol      = 3.0
-	goalPumpingDB   = 3.0 // rise of the output level over a pause
+	goalERLE = 25.0 // dB, far-end only, after 2 s and 2 s after a +40 ms delay jump
+	// floorERLERoom is for a change of the whole room response (not a
+	// goal of the issue): the filter must learn again.
+	floorERLERoom = 18.0
+	goalDoubleDB  = 3.0  // dB of segmental SNR lost to echo in double talk
+	goalNSDB      = 15.0 // dB of stationary noise removed
+	goalAGCDBFS   = -20.0
+	goalAGCTol    = 3.0
+	goalPumpingDB = 3.0 // rise of the output level over a pause
 )
 
 // echoScene is far-end speech (at −22 dBFS while talking) through a room:
@@ -38,13 +40,19 @@ const (
 // arrives at the microphone about 4 dB below the far-end level played,
 // like laptop speakers next to their microphone.
 func echoScene(t testing.TB, d1, d2, switchAt float64) (far, echo []float32) {
+	return echoSceneRooms(t, d1, d2, switchAt, 1)
+}
+
+// echoSceneRooms is echoScene whose second room is room2 (1: the same
+// room, only the delay changes).
+func echoSceneRooms(t testing.TB, d1, d2, switchAt float64, room2 uint64) (far, echo []float32) {
 	far = load48(t, "far16k.wav")
 	scaleActiveTo(far, -22)
 	e1 := convolve(far, roomIR(d1, 0.25, 0.25, 0.6, 1))
 	if switchAt <= 0 {
 		return far, e1
 	}
-	e2 := convolve(far, roomIR(d2, 0.25, 0.25, 0.6, 1))
+	e2 := convolve(far, roomIR(d2, 0.25, 0.25, 0.6, room2))
 	echo = append(e1[:sec(switchAt)], e2[sec(switchAt):]...)
 	return far, echo
 }
@@ -79,11 +87,23 @@ func TestERLE(t *testing.T) {
 			if before < goalERLE {
 				t.Errorf("ERLE %.1f dB after 2 s, goal %.0f dB", before, goalERLE)
 			}
-			if after < floorERLEChange {
-				t.Errorf("ERLE %.1f dB after the path change, floor %.0f dB (goal %.0f)", after, floorERLEChange, goalERLE)
+			if after < goalERLE {
+				t.Errorf("ERLE %.1f dB after the path change, goal %.0f dB", after, goalERLE)
 			}
 		})
 	}
+	t.Run("room change", func(t *testing.T) {
+		// The delay jumps and the whole response changes (someone moved
+		// the laptop): the shifted filter no longer fits and adapts.
+		far, echo := echoSceneRooms(t, 0.080, 0.120, 6, 2)
+		mic := add(echo, whiteNoise(len(echo), -70, 3))
+		out := run(t, echoConfig(), mic, far)
+		after := erle(mic, out, sec(8), sec(12))
+		t.Logf("ERLE 2 s after the room changed: %.1f dB", after)
+		if after < floorERLERoom {
+			t.Errorf("ERLE %.1f dB after the room changed, floor %.0f dB", after, floorERLERoom)
+		}
+	})
 }
 
 func TestERLEFullPipeline(t *testing.T) {
