@@ -1,6 +1,8 @@
 // Command sotto-bot is a headless meeting participant: it joins a relay
-// meeting with synthetic, device or file (VP8 in IVF) media through the
-// same meeting composition as the desktop app (internal/call), and at exit
+// meeting with synthetic, device or file (VP8 in IVF, speech in WAV) media
+// through the same meeting composition as the desktop app (internal/call),
+// with the same microphone processing (-aec, -ns, -agc), can record what it
+// would play (-record FILE.wav), and at exit
 // prints one JSON line of statistics: what it sent, and per remote
 // participant what it received, decrypted and decoded, and why frames were
 // dropped, plus the roster epoch, security code and per-sender key state.
