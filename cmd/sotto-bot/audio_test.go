@@ -221,3 +221,28 @@ func TestWAVMicrophoneErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestProcessingFlags(t *testing.T) {
+	base := []string{"-relay", "ws://127.0.0.1:1/ws", "-meeting", signal.NewID().String(), "-test-key", "000102030405060708090a0b0c0d0e0f"}
+	for _, tc := range []struct {
+		args []string
+		want call.AudioProcessing
+	}{
+		{nil, call.AudioProcessing{}},
+		{[]string{"-aec=false"}, call.AudioProcessing{NoEchoCancellation: true}},
+		{[]string{"-ns=false", "-agc=false"}, call.AudioProcessing{NoNoiseSuppression: true, NoGainControl: true}},
+	} {
+		o, err := parseFlags(append(append([]string(nil), base...), tc.args...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, cleanup, err := callConfig(o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanup()
+		if cfg.Processing != tc.want {
+			t.Errorf("%v: %+v, want %+v", tc.args, cfg.Processing, tc.want)
+		}
+	}
+}
