@@ -18,9 +18,11 @@
 // Pipeline of an audio stream:
 //
 //  1. driver reader (microphone / audiotest) shared per device; the level
-//     of each chunk is kept for AudioLevel
-//  2. chunks buffered into 20 ms at 48 kHz and mixed down to mono
-//  3. Opus encoding (application VoIP) at the configured bitrate
+//     of each chunk is kept for AudioLevel (or recorded PCM, PCMAudio)
+//  2. the Options.AudioProcessor, if any, on each chunk as mono float32
+//     (echo cancellation and the rest: process.go, media/audioproc)
+//  3. chunks buffered into 20 ms at 48 kHz and mixed down to mono
+//  4. Opus encoding (application VoIP) at the configured bitrate
 //
 // Streams are pull-based: encoding runs in the goroutine that calls
 // ReadFrame, so a slow consumer drops pictures rather than queueing them.
@@ -398,25 +400,33 @@ func openAudio(o Options) (*audioStream, error) {
 		s.release()
 		return nil, fmt.Errorf("capture: microphone runs at %d Hz, need %d", h.media.SampleRate, audioSampleRate)
 	}
-	params, err := mdopus.NewParams()
+	var src audio.Reader = audio.ReaderFunc(s.readAudio)
+	if o.AudioProcessor != nil {
+		src = processAudio(src, o.AudioProcessor)
+	}
+	enc, err := encodeAudio(src)
 	if err != nil {
 		s.release()
+		return nil, err
+	}
+	return &audioStream{sub: s, enc: enc}, nil
+}
+
+// encodeAudio is stage 3 of the audio pipeline: the Opus encoder over src.
+func encodeAudio(src audio.Reader) (codec.ReadCloser, error) {
+	params, err := mdopus.NewParams()
+	if err != nil {
 		return nil, err
 	}
 	params.BitRate = audioBitrate
 	params.Latency = mdopus.Latency20ms
 	// ChannelCount 1: the encoder mixes whatever the device gives to mono.
 	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: audioFrameDuration}}
-	var src audio.Reader = audio.ReaderFunc(s.readAudio)
-	if o.AudioProcessor != nil {
-		src = processAudio(src, o.AudioProcessor)
-	}
 	enc, err := params.BuildAudioEncoder(src, in)
 	if err != nil {
-		s.release()
 		return nil, fmt.Errorf("capture: opus encoder: %w", err)
 	}
-	return &audioStream{sub: s, enc: enc}, nil
+	return enc, nil
 }
 
 // openPCMAudio encodes recorded samples paced in real time.
@@ -426,16 +436,9 @@ func openPCMAudio(o Options) (*audioStream, error) {
 	if o.AudioProcessor != nil {
 		src = processAudio(src, o.AudioProcessor)
 	}
-	params, err := mdopus.NewParams()
+	enc, err := encodeAudio(src)
 	if err != nil {
 		return nil, err
-	}
-	params.BitRate = audioBitrate
-	params.Latency = mdopus.Latency20ms
-	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: audioFrameDuration}}
-	enc, err := params.BuildAudioEncoder(src, in)
-	if err != nil {
-		return nil, fmt.Errorf("capture: opus encoder: %w", err)
 	}
 	return &audioStream{pcm: r, enc: enc}, nil
 }
