@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -21,12 +22,15 @@ type Stats struct {
 	EnvelopesIn        int64            `json:"envelopes_in"`        // envelopes accepted from clients
 	EnvelopesOut       int64            `json:"envelopes_out"`       // envelope deliveries
 	KeyframeReqs       int64            `json:"keyframe_requests"`   // PLIs sent to publishers
+	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`  // receivers' PLI/FIR merged into another PLI
 	TransceiversReused int64            `json:"transceivers_reused"` // forwarded tracks put on an ended track's m-line
 	DroppedMessages    int64            `json:"dropped_messages"`    // signaling messages not delivered
 	RejectedInputs     int64            `json:"rejected_inputs"`     // bad or refused client inputs, total
 	Rejected           map[string]int64 `json:"rejected"`            // rejected inputs by error code
 	CPUSeconds         float64          `json:"cpu_seconds"`         // process user+system CPU time
 	UptimeSeconds      float64          `json:"uptime_seconds"`
+	// Retransmission counts NACKs and resends on every PeerConnection.
+	Retransmission rtx.Stats `json:"retransmission"`
 }
 
 type metrics struct {
@@ -42,6 +46,7 @@ type metrics struct {
 	envelopesIn        atomic.Int64
 	envelopesOut       atomic.Int64
 	keyframeReqs       atomic.Int64
+	keyframeCoalesced  atomic.Int64
 	transceiversReused atomic.Int64
 	droppedMessages    atomic.Int64
 	rejectedTotal      atomic.Int64
@@ -84,6 +89,7 @@ func (m *metrics) snapshot() Stats {
 		EnvelopesIn:        m.envelopesIn.Load(),
 		EnvelopesOut:       m.envelopesOut.Load(),
 		KeyframeReqs:       m.keyframeReqs.Load(),
+		KeyframeCoalesced:  m.keyframeCoalesced.Load(),
 		TransceiversReused: m.transceiversReused.Load(),
 		DroppedMessages:    m.droppedMessages.Load(),
 		RejectedInputs:     m.rejectedTotal.Load(),

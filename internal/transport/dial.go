@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -40,12 +41,14 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	pc, err := newPeerConnection(cfg, joined.ICEServers)
+	rtxs := rtx.New(rtx.Config{RTT: new(rtx.RTT)})
+	pc, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined)
+	c.rtx = rtxs
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
 	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))
@@ -99,8 +102,8 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 
 // newPeerConnection builds the one PeerConnection to the relay, using
 // cfg's ICE servers and then those the relay announced.
-func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerConnection, error) {
-	api, err := NewAPI(cfg)
+func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, error) {
+	api, err := newAPI(cfg, rtxs)
 	if err != nil {
 		return nil, err
 	}
@@ -175,18 +178,19 @@ func keepaliveInterval(idleMs int64) time.Duration {
 }
 
 // NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
-// the codecs of signal.RegisterCodecs, NACK generator and responder, RTCP
-// sender/receiver reports. Tests and the load generator use it for peers
-// that must match a Conn's stack.
-func NewAPI(cfg Config) (*webrtc.API, error) {
+// the codecs of signal.RegisterCodecs, the bounded NACK generator and
+// responder of package rtx, RTCP sender/receiver reports. Tests and the
+// load generator use it for peers that must match a Conn's stack.
+func NewAPI(cfg Config) (*webrtc.API, error) { return newAPI(cfg, rtx.New(rtx.Config{})) }
+
+func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := signal.RegisterCodecs(m); err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
-		return nil, fmt.Errorf("transport: nack: %w", err)
-	}
+	// NACK feedback is in the codec table; retransmission is rtx's.
+	reg.Add(rtxs)
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, fmt.Errorf("transport: rtcp reports: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -126,6 +127,7 @@ type Conn struct {
 	pc      *webrtc.PeerConnection
 	session signal.ID
 	events  chan Event
+	rtx     *rtx.Factory // the PeerConnection's NACKs, resends and RTT
 
 	ctx    context.Context
 	cancel context.CancelFunc
