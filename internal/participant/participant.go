@@ -364,6 +364,8 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 				p.log.Debug("keyframe request failed", "err", err)
 			}
 		},
+		// The wait for retransmissions follows the round trip to the relay.
+		RTT: p.conn.RTT,
 	})
 	if err != nil {
 		dec.Close()
