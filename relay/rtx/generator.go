@@ -17,9 +17,10 @@ type recvStream struct {
 }
 
 type missing struct {
-	detected time.Time
-	lastNack time.Time
-	nacks    int
+	detected  time.Time
+	firstNack time.Time
+	lastNack  time.Time
+	nacks     int
 }
 
 // retryInterval is the wait before asking again for a packet already
@@ -60,8 +61,8 @@ func (i *Interceptor) UnbindRemoteStream(info *interceptor.StreamInfo) {
 }
 
 // received logs one arrival: a jump ahead marks what lies between as
-// missing; an earlier packet fills its hole (and, if it was asked for
-// exactly once, is a NACK round-trip sample).
+// missing; an earlier packet fills its hole (and, if it was asked for,
+// is a NACK round-trip sample).
 func (i *Interceptor) received(s *recvStream, seq uint16, now time.Time) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -91,8 +92,13 @@ func (i *Interceptor) received(s *recvStream, seq uint16, now time.Time) {
 		if m.nacks > 0 {
 			i.c.recover.Add(1)
 		}
-		if m.nacks == 1 {
-			i.observe(now.Sub(m.lastNack))
+		// Timed from the first NACK: before the first measurement the
+		// retry may go out before the answer to the first arrives, and
+		// a sample only from packets asked for once would then never
+		// come. If the first answer was lost this overestimates by one
+		// retry; smoothing absorbs it (and only two NACKs are used).
+		if m.nacks <= 2 {
+			i.observe(now.Sub(m.firstNack))
 		}
 	}
 }
@@ -157,6 +163,9 @@ func (i *Interceptor) due(s *recvStream, now time.Time, retry time.Duration, seq
 			delete(s.missing, e)
 			i.c.givenUp.Add(1)
 		case m.nacks == 0 || (m.nacks < i.cfg.MaxNacks && now.Sub(m.lastNack) >= retry):
+			if m.nacks == 0 {
+				m.firstNack = now
+			}
 			m.nacks++
 			m.lastNack = now
 			ext = append(ext, e)

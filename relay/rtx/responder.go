@@ -19,6 +19,7 @@ type sendStream struct {
 	history []sent
 	budget  budget
 	scratch rtp.Packet
+	loss    float64 // share of recent packets the receiver asked for
 }
 
 // sent is one packet as first sent, marshalled.
@@ -112,6 +113,7 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
 	e.seq, e.valid, e.resends, e.lastResend = h.SequenceNumber, true, 0, time.Time{}
 	s.budget.advance(time.Now())
 	s.budget.addSent(size)
+	s.loss -= s.loss * lossGain
 	i.c.sentBytes.Add(uint64(size))
 }
 
@@ -163,6 +165,9 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 		i.c.refusedBudget.Add(1)
 		return
 	}
+	if e.resends == 0 {
+		s.loss += lossGain
+	}
 	e.resends++
 	e.lastResend = now
 	size := len(e.raw)
@@ -175,12 +180,19 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 		h = s.scratch.Header.Clone()
 		payload = append([]byte(nil), s.scratch.Payload...)
 	}
+	twice := s.loss >= DuplicateAbove && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
 	i.mu.Unlock()
 	if err != nil {
 		return
 	}
-	if _, err := s.writer.Write(&h, payload, nil); err == nil {
-		i.c.resent.Add(1)
-		i.c.resentBytes.Add(uint64(size))
+	write := func() {
+		if _, err := s.writer.Write(&h, payload, nil); err == nil {
+			i.c.resent.Add(1)
+			i.c.resentBytes.Add(uint64(size))
+		}
+	}
+	write()
+	if twice {
+		time.AfterFunc(duplicateAfter, write)
 	}
 }

@@ -11,7 +11,7 @@
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
 //     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
-//     packet asked for once and arriving afterwards), smoothed as RFC 6298
+//     packet asked for, timed from its first NACK), smoothed as RFC 6298
 //     smooths TCP's.
 //   - Generator: a missing packet is asked for on the next tick (Interval),
 //     again every 1.5 RTT + 15 ms while it is still missing, at most
@@ -20,7 +20,12 @@
 //     cheaper, and the receive pipeline asks for one).
 //   - Responder: each sent packet is kept (BufferPackets per stream) and
 //     resent at most MaxResends times, no two resends closer than ¾ RTT +
-//     5 ms; all resends of one stream fit a budget of BudgetRatio times the
+//     5 ms. While the receiver asks for DuplicateAbove of the packets or
+//     more (measured over about the last 200), each resend goes out twice,
+//     5 ms apart: a lost retransmission costs a
+//     second round trip, which at 100 ms RTT is a visible freeze, and the
+//     copy costs the loss rate again in bytes. All resends of one stream
+//     (copies included) fit a budget of BudgetRatio times the
 //     bytes first sent on it over the last BudgetWindow, plus BudgetBurst
 //     bytes. That budget is the bound on what a receiver can draw: however
 //     it NACKs, the stream costs at most (1 + BudgetRatio) times its own
@@ -66,6 +71,15 @@ const (
 	// DefaultInterval is the generator's tick: the longest a detected
 	// loss waits before it is asked for.
 	DefaultInterval = 10 * time.Millisecond
+	// DuplicateAbove is the share of packets asked for from which resends
+	// are sent twice.
+	DuplicateAbove = 0.02
+	// lossGain weighs one packet in the loss estimate: about the last
+	// 200 packets count.
+	lossGain = 1.0 / 200
+	// duplicateAfter spaces the two copies of a resend, so that a short
+	// burst does not take both.
+	duplicateAfter = 5 * time.Millisecond
 	// DefaultRTT stands in until a first measurement.
 	DefaultRTT = 100 * time.Millisecond
 	// maxRTT discards samples no real path has (a stale or forged report).
