@@ -11,23 +11,25 @@ import (
 
 // Stats is a snapshot of the relay's counters. It contains no identifiers.
 type Stats struct {
-	Meetings           int64            `json:"meetings"`            // meetings open now
-	Sessions           int64            `json:"sessions"`            // sessions joined now
-	SessionsTotal      int64            `json:"sessions_total"`      // sessions joined since start
-	PacketsIn          int64            `json:"packets_in"`          // RTP packets received from publishers
-	BytesIn            int64            `json:"bytes_in"`            // RTP bytes (header+payload) received
-	PacketsOut         int64            `json:"packets_out"`         // RTP packets forwarded to receivers
-	BytesOut           int64            `json:"bytes_out"`           // RTP bytes forwarded
-	PacketsDropped     int64            `json:"packets_dropped"`     // RTP packets over a track's rate limit
-	EnvelopesIn        int64            `json:"envelopes_in"`        // envelopes accepted from clients
-	EnvelopesOut       int64            `json:"envelopes_out"`       // envelope deliveries
-	KeyframeReqs       int64            `json:"keyframe_requests"`   // PLIs sent to publishers
-	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`  // receivers' PLI/FIR merged into another PLI
-	TransceiversReused int64            `json:"transceivers_reused"` // forwarded tracks put on an ended track's m-line
-	DroppedMessages    int64            `json:"dropped_messages"`    // signaling messages not delivered
-	RejectedInputs     int64            `json:"rejected_inputs"`     // bad or refused client inputs, total
-	Rejected           map[string]int64 `json:"rejected"`            // rejected inputs by error code
-	CPUSeconds         float64          `json:"cpu_seconds"`         // process user+system CPU time
+	Meetings           int64            `json:"meetings"`              // meetings open now
+	Sessions           int64            `json:"sessions"`              // sessions joined now
+	SessionsTotal      int64            `json:"sessions_total"`        // sessions joined since start
+	PacketsIn          int64            `json:"packets_in"`            // RTP packets received from publishers
+	BytesIn            int64            `json:"bytes_in"`              // RTP bytes (header+payload) received
+	PacketsOut         int64            `json:"packets_out"`           // RTP packets forwarded to receivers
+	BytesOut           int64            `json:"bytes_out"`             // RTP bytes forwarded
+	PacketsDropped     int64            `json:"packets_dropped"`       // RTP packets over a track's rate limit
+	EnvelopesIn        int64            `json:"envelopes_in"`          // envelopes accepted from clients
+	EnvelopesOut       int64            `json:"envelopes_out"`         // envelope deliveries
+	KeyframeReqs       int64            `json:"keyframe_requests"`     // PLIs sent to publishers
+	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`    // receivers' PLI/FIR merged into another PLI
+	TCPVideoDropped    int64            `json:"ice_tcp_video_dropped"` // video packets too old in an ICE-TCP queue
+	TCPDropped         int64            `json:"ice_tcp_dropped"`       // other packets too old, or over the queue's bytes
+	TransceiversReused int64            `json:"transceivers_reused"`   // forwarded tracks put on an ended track's m-line
+	DroppedMessages    int64            `json:"dropped_messages"`      // signaling messages not delivered
+	RejectedInputs     int64            `json:"rejected_inputs"`       // bad or refused client inputs, total
+	Rejected           map[string]int64 `json:"rejected"`              // rejected inputs by error code
+	CPUSeconds         float64          `json:"cpu_seconds"`           // process user+system CPU time
 	UptimeSeconds      float64          `json:"uptime_seconds"`
 	// Retransmission counts NACKs and resends on every PeerConnection.
 	Retransmission rtx.Stats `json:"retransmission"`
@@ -47,6 +49,8 @@ type metrics struct {
 	envelopesOut       atomic.Int64
 	keyframeReqs       atomic.Int64
 	keyframeCoalesced  atomic.Int64
+	tcpDroppedVideo    atomic.Int64
+	tcpDropped         atomic.Int64
 	transceiversReused atomic.Int64
 	droppedMessages    atomic.Int64
 	rejectedTotal      atomic.Int64
@@ -90,6 +94,8 @@ func (m *metrics) snapshot() Stats {
 		EnvelopesOut:       m.envelopesOut.Load(),
 		KeyframeReqs:       m.keyframeReqs.Load(),
 		KeyframeCoalesced:  m.keyframeCoalesced.Load(),
+		TCPVideoDropped:    m.tcpDroppedVideo.Load(),
+		TCPDropped:         m.tcpDropped.Load(),
 		TransceiversReused: m.transceiversReused.Load(),
 		DroppedMessages:    m.droppedMessages.Load(),
 		RejectedInputs:     m.rejectedTotal.Load(),

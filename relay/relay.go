@@ -134,7 +134,9 @@ func New(cfg Config) (*Relay, error) {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.ICETCP != nil {
-		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: cfg.ICETCP, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+		// No write buffer in the mux: each connection queues in time,
+		// video after audio (tcpqueue.go).
+		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: tcpListener{Listener: cfg.ICETCP, m: r.m}, ReadBufferSize: 64})
 		se.SetICETCPMux(r.tcpMux)
 		if !cfg.LoopbackOnly {
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
