@@ -234,12 +234,13 @@ func (f *forwarder) requestKeyframe() {
 	f.pliMu.Lock()
 	defer f.pliMu.Unlock()
 	now := time.Now()
-	if since := now.Sub(f.lastPLI); since >= keyframeInterval {
+	// A pending timer wins even when the interval is over: its
+	// callback may be waiting for the lock right now.
+	if f.pliTimer != nil {
+		f.r.m.keyframeCoalesced.Add(1)
+	} else if since := now.Sub(f.lastPLI); since >= keyframeInterval {
 		f.lastPLI = now
 		go f.sendPLI()
-		return
-	} else if f.pliTimer != nil {
-		f.r.m.keyframeCoalesced.Add(1)
 	} else {
 		f.pliTimer = time.AfterFunc(keyframeInterval-since, func() {
 			f.pliMu.Lock()

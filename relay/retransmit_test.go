@@ -188,3 +188,95 @@ func TestNackEverythingReceiverIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// Receivers asking for keyframes every 50 ms get the publisher at most one
+// request a second between them; a request inside the interval is merged,
+// not lost: it reaches the publisher when the interval ends.
+func TestKeyframeRequestsCoalescedPerPublisher(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := newSimNet(t)
+		pubNet, aNet, bNet := sim.host(), sim.host(), sim.host()
+		if err := sim.router.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer sim.router.Stop()
+		var ra, rb byteCounter
+		pub := sim.join(pubNet, nil)
+		a := sim.join(aNet, ra.onTrack)
+		b := sim.join(bNet, rb.onTrack)
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "local")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := pub.AddTrack(track)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plis []time.Time
+		var mu sync.Mutex
+		go func() {
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok {
+						mu.Lock()
+						plis = append(plis, time.Now())
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+		stop := make(chan struct{})
+		go func() {
+			for n := uint16(0); ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(33 * time.Millisecond):
+				}
+				_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: n, Timestamp: uint32(n) * 3000, Marker: true}, Payload: []byte{0x10, 1, 2, 3}})
+			}
+		}()
+		for ra.packets.Load() == 0 || rb.packets.Load() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(plis) }
+		before, st0 := count(), sim.relay.Stats()
+		const storm = 10 * time.Second
+		for end := time.Now().Add(storm); time.Now().Before(end); {
+			_ = a.RequestKeyframe(webrtc.SSRC(ra.ssrc.Load()))
+			_ = b.RequestKeyframe(webrtc.SSRC(rb.ssrc.Load()))
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(1100 * time.Millisecond) // the last merged request goes out
+		got, st := count()-before, sim.relay.Stats()
+		t.Logf("%d keyframe requests from receivers in %v: the publisher got %d, relay sent %d, merged %d", 2*storm/(50*time.Millisecond), storm, got, st.KeyframeReqs-st0.KeyframeReqs, st.KeyframeCoalesced-st0.KeyframeCoalesced)
+		if got > int(storm/time.Second)+2 {
+			t.Errorf("publisher got %d keyframe requests in %v", got, storm)
+		}
+		if got < int(storm/time.Second)-1 {
+			t.Errorf("publisher got only %d keyframe requests in %v: requests were dropped, not merged", got, storm)
+		}
+		mu.Lock()
+		for i := 1; i < len(plis); i++ {
+			if d := plis[i].Sub(plis[i-1]); d < time.Second-10*time.Millisecond {
+				t.Errorf("two keyframe requests %v apart", d)
+			}
+		}
+		mu.Unlock()
+		if st.KeyframeCoalesced == st0.KeyframeCoalesced {
+			t.Error("no request counted as merged")
+		}
+		close(stop)
+		for _, c := range []*transport.Conn{pub, a, b} {
+			c.Close()
+		}
+		if err := sim.relay.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -34,16 +34,26 @@ type videoLink struct {
 	outage     bool
 	dropMarker bool
 	dropped    int
+	// sent counts the UDP payload bytes the relay sent to each host,
+	// lost ones included.
+	sent map[string]int64
 }
 
 func (l *videoLink) filter(c vnet.Chunk) bool {
 	src, ok1 := c.SourceAddr().(*net.UDPAddr)
 	dst, ok2 := c.DestinationAddr().(*net.UDPAddr)
-	if !ok1 || !ok2 || !src.IP.Equal(l.from) || !dst.IP.Equal(l.to) {
+	if !ok1 || !ok2 || !src.IP.Equal(l.from) {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.sent == nil {
+		l.sent = make(map[string]int64)
+	}
+	l.sent[dst.IP.String()] += int64(len(c.UserData()))
+	if !dst.IP.Equal(l.to) {
+		return true
+	}
 	b := c.UserData()
 	marker := len(b) > 1 && b[0]&0xc0 == 0x80 && b[1] == 0x80|signal.PayloadTypeVP8
 	if l.outage || (l.dropMarker && marker) || l.rng.Float64() < l.rate {
@@ -68,6 +78,7 @@ type videoCall struct {
 	router   *vnet.Router
 	link     *videoLink
 	pub, sub *participant.Participant
+	clean    *participant.Participant // a second receiver without loss, or nil
 	conns    []*transport.Conn
 	pubID    signal.ID
 
@@ -76,6 +87,12 @@ type videoCall struct {
 }
 
 func newVideoCall(t *testing.T, rtt time.Duration, until time.Time) *videoCall {
+	return newVideoCallWith(t, rtt, until, false)
+}
+
+// newVideoCallWith adds, if clean, a second receiver (10.0.0.4) on a link
+// without loss.
+func newVideoCallWith(t *testing.T, rtt time.Duration, until time.Time, clean bool) *videoCall {
 	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", MinDelay: rtt / 2, LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +103,10 @@ func newVideoCall(t *testing.T, rtt time.Duration, until time.Time) *videoCall {
 	relayNet := vnettest.Host(t, router, "10.0.0.1")
 	pubNet := vnettest.Host(t, router, "10.0.0.2")
 	subNet := vnettest.Host(t, router, "10.0.0.3")
+	var cleanNet *vnet.Net
+	if clean {
+		cleanNet = vnettest.Host(t, router, "10.0.0.4")
+	}
 	if err := router.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +147,12 @@ func newVideoCall(t *testing.T, rtt time.Duration, until time.Time) *videoCall {
 	}})
 	if err := c.sub.SetReceiveKey(c.pubID, 5, key); err != nil {
 		t.Fatal(err)
+	}
+	if clean {
+		c.clean, _ = join(cleanNet, participant.Config{})
+		if err := c.clean.SetReceiveKey(c.pubID, 5, key); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := c.pub.SetSendKey(5, key); err != nil {
 		t.Fatal(err)
@@ -176,6 +203,9 @@ func (c *videoCall) close() {
 	}
 	c.pub.Close()
 	c.sub.Close()
+	if c.clean != nil {
+		c.clean.Close()
+	}
 	if err := c.relay.Shutdown(context.Background()); err != nil {
 		c.t.Fatal(err)
 	}
@@ -293,4 +323,47 @@ func TestNackRepairScalesWithRTT(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A receiver losing 5 % of its packets at 100 ms RTT costs the relay at
+// most 1.5 times what it sends a clean receiver of the same track
+// (relay-tx-ratio, the goal), and does not raise the publisher's
+// keyframe rate above its periodic keyframes plus one a second.
+func TestLossyReceiverTxRatio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const run = 20 * time.Second
+		c := newVideoCallWith(t, 100*time.Millisecond, time.Now().Add(run+3*time.Second), true)
+		defer c.close()
+		for c.clean.Stats().Remotes[c.pubID.String()].Video == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		snap := func() (lossy, clean int64) {
+			c.link.mu.Lock()
+			defer c.link.mu.Unlock()
+			return c.link.sent["10.0.0.3"], c.link.sent["10.0.0.4"]
+		}
+		l0, c0 := snap()
+		k0, r0 := c.sentKeyframes(), c.relay.Stats()
+		start := time.Now()
+		c.link.set(0.05, false)
+		time.Sleep(run)
+		l1, c1 := snap()
+		k1, r1 := c.sentKeyframes(), c.relay.Stats()
+		fr, _ := frozen(c.decodedSince(start), start, time.Now())
+		ratio := float64(l1-l0) / float64(c1-c0)
+		t.Logf("relay sent %d B to the lossy receiver, %d B to the clean one: relay-tx-ratio %.3f; frozen %.1f%%; keyframes %d in %v (relay asked %d, merged %d); resent %d",
+			l1-l0, c1-c0, ratio, fr*100, k1-k0, run, r1.KeyframeReqs-r0.KeyframeReqs, r1.KeyframeCoalesced-r0.KeyframeCoalesced,
+			r1.Retransmission.Resent-r0.Retransmission.Resent)
+		if ratio > 1.5 {
+			t.Errorf("relay-tx-ratio %.3f, goal 1.5", ratio)
+		}
+		if ratio < 1.02 {
+			t.Errorf("relay-tx-ratio %.3f: nothing was resent, the test proves nothing", ratio)
+		}
+		periodic := uint64(run/time.Second) / 3 // the encoder's keyframe every 90 frames
+		if got := k1 - k0; got > periodic+uint64(run/time.Second)+1 {
+			t.Errorf("%d keyframes in %v", got, run)
+		}
+	})
 }
