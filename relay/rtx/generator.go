@@ -14,7 +14,16 @@ type recvStream struct {
 	started bool
 	highest uint64 // extended sequence number
 	missing map[uint64]*missing
+	// reorder is how late reordered packets have recently been: the first
+	// NACK for a hole waits that long (at most maxReorderWait), so that
+	// jitter does not turn into resends of packets that were only late.
+	reorder time.Duration
 }
+
+// maxReorderWait bounds the wait before a hole's first NACK: beyond it, a
+// spurious NACK (one resend, within the budget) is cheaper than the frozen
+// picture a longer wait costs.
+const maxReorderWait = 30 * time.Millisecond
 
 type missing struct {
 	detected  time.Time
@@ -89,9 +98,20 @@ func (i *Interceptor) received(s *recvStream, seq uint16, now time.Time) {
 			return
 		}
 		delete(s.missing, ext)
-		if m.nacks > 0 {
-			i.c.recover.Add(1)
+		if m.nacks == 0 || now.Sub(m.firstNack) < i.rtt.Or(DefaultRTT)/4 {
+			// Arrived before it was asked for, or sooner after than an
+			// answer could: reordered. The estimate follows the latest
+			// such packets, decaying by an eighth, and no RTT sample is
+			// taken (a true answer on a path much shorter than the
+			// estimate is mistaken for this only until a slower answer
+			// brings the estimate down).
+			s.reorder = max(now.Sub(m.detected), s.reorder-s.reorder/8)
+			if m.nacks > 0 {
+				i.c.recover.Add(1)
+			}
+			return
 		}
+		i.c.recover.Add(1)
 		// Timed from the first NACK: before the first measurement the
 		// retry may go out before the answer to the first arrives, and
 		// a sample only from packets asked for once would then never
@@ -162,9 +182,12 @@ func (i *Interceptor) due(s *recvStream, now time.Time, retry time.Duration, seq
 		case now.Sub(m.detected) > i.cfg.MaxAge || (m.nacks >= i.cfg.MaxNacks && now.Sub(m.lastNack) >= retry):
 			delete(s.missing, e)
 			i.c.givenUp.Add(1)
+		case m.nacks == 0 && now.Sub(m.detected) < min(s.reorder, maxReorderWait):
+			// Possibly only reordered: wait a little before asking.
 		case m.nacks == 0 || (m.nacks < i.cfg.MaxNacks && now.Sub(m.lastNack) >= retry):
 			if m.nacks == 0 {
 				m.firstNack = now
+				s.reorder -= s.reorder / 16 // reordering that stopped is forgotten
 			}
 			m.nacks++
 			m.lastNack = now

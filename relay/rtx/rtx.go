@@ -13,7 +13,8 @@
 //     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
 //     packet asked for, timed from its first NACK), smoothed as RFC 6298
 //     smooths TCP's.
-//   - Generator: a missing packet is asked for on the next tick (Interval),
+//   - Generator: a missing packet is asked for on the next tick (Interval)
+//     once it is later than recent reordering (at most 30 ms),
 //     again every 1.5 RTT + 15 ms while it is still missing, at most
 //     MaxNacks times and for at most MaxAge; a burst longer than MaxMissing
 //     packets is not asked for beyond its newest MaxMissing (a keyframe is

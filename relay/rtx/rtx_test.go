@@ -297,3 +297,45 @@ func TestReportRTT(t *testing.T) {
 		t.Errorf("rtt %v, want 500 ms", d)
 	}
 }
+
+// Packets that arrive late but before they were asked for teach the
+// generator to wait about that long (at most 30 ms) before a first NACK,
+// so jitter that grows slowly does not turn into resends; a packet really
+// lost is still asked for within that wait and a tick.
+func TestGeneratorWaitsOutReordering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := New(Config{})
+		ic, _ := f.NewInterceptor("")
+		defer ic.Close()
+		w := newWire()
+		ic.BindRTCPWriter(w.rtcpWriter())
+		x := ic.(*Interceptor)
+		x.BindRemoteStream(videoInfo, nil)
+		s := x.remote[videoInfo.SSRC]
+		recv := func(seq uint16) { x.received(s, seq, time.Now()) }
+		nacks := func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.nacks) }
+		// 40 packets each overtaken by the next, 3 ms late at first and
+		// up to 25 ms late in the end.
+		recv(0)
+		seq := uint16(1)
+		for k := range 40 {
+			late := min(3*time.Millisecond+time.Duration(k)*time.Millisecond, 25*time.Millisecond)
+			time.Sleep(7 * time.Millisecond)
+			recv(seq + 1)
+			time.Sleep(late)
+			recv(seq)
+			seq += 2
+		}
+		if n := nacks(); n > 8 { // a few, while the wait is learnt
+			t.Errorf("%d NACKs for 40 packets that were only late", n)
+		}
+		before := nacks()
+		time.Sleep(20 * time.Millisecond)
+		recv(seq + 1) // seq is lost
+		time.Sleep(maxReorderWait + DefaultInterval)
+		if n := nacks(); n != before+1 {
+			t.Errorf("lost packet: %d NACKs, want %d", n, before+1)
+		}
+		t.Logf("reorder wait learnt: %v; NACKs for late packets: %d", s.reorder, before)
+	})
+}
