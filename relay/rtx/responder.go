@@ -101,7 +101,7 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
 	defer i.mu.Unlock()
 	e := &s.history[int(h.SequenceNumber)%len(s.history)]
 	if cap(e.raw) < size {
-		e.raw = make([]byte, size, max(size, 1500))
+		e.raw = make([]byte, size)
 	}
 	e.raw = e.raw[:size]
 	n, err := h.MarshalTo(e.raw)

@@ -48,9 +48,12 @@ import (
 
 // Defaults for Config fields left at zero.
 const (
-	// DefaultBufferPackets is the send history per stream: about 2 s of
-	// 1 Mbit/s video in 1200-byte packets; a power of two.
-	DefaultBufferPackets = 512
+	// DefaultBufferPackets is the send history per stream: about 2.4 s of
+	// 1 Mbit/s video in 1200-byte packets, more than the 1 s for which a
+	// receiver asks (DefaultMaxAge); a power of two. The relay keeps one
+	// per receiver of each video track, so it is its largest memory cost
+	// per receiver (at most 256 × 1.5 KB).
+	DefaultBufferPackets = 256
 	// DefaultMaxResends bounds the resends of one packet.
 	DefaultMaxResends = 3
 	// DefaultBudgetRatio bounds resent bytes to this share of the bytes

@@ -315,7 +315,9 @@ func TestGeneratorWaitsOutReordering(t *testing.T) {
 		recv := func(seq uint16) { x.received(s, seq, time.Now()) }
 		nacks := func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.nacks) }
 		// 40 packets each overtaken by the next, 3 ms late at first and
-		// up to 25 ms late in the end.
+		// up to 25 ms late in the end. Arrivals fall between ticks, so
+		// the bubble's goroutine order does not matter.
+		time.Sleep(500 * time.Microsecond)
 		recv(0)
 		seq := uint16(1)
 		for k := range 40 {
