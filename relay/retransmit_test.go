@@ -86,9 +86,9 @@ func (b *byteCounter) onTrack(rt transport.RemoteTrack) {
 	}
 }
 
-// A receiver that NACKs every packet it was sent (the last 500), every
-// 5 ms, draws from the relay no more than its stream plus the
-// retransmission budget: (1 + rtx.DefaultBudgetRatio) × what a clean
+// A receiver that NACKs every packet it was sent (the last 250, all in the
+// relay's history) every 5 ms draws from the relay no more than its stream
+// plus the retransmission budget: (1 + rtx.DefaultBudgetRatio) × what a clean
 // receiver of the same track gets, plus one packet a second; the publisher
 // sees none of it.
 func TestNackEverythingReceiverIsBounded(t *testing.T) {
@@ -141,7 +141,7 @@ func TestNackEverythingReceiverIsBounded(t *testing.T) {
 					continue
 				}
 				var seqs []uint16
-				for s := h - 500; s != h; s++ {
+				for s := h - 250; s != h; s++ {
 					seqs = append(seqs, s)
 				}
 				_ = evilConn.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: evil.ssrc.Load(), Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})

@@ -138,32 +138,47 @@ func (i *Interceptor) answer(now time.Time, nack *rtcp.TransportLayerNack) {
 		return
 	}
 	spacing := i.rtt.Or(0)*3/4 + 5*time.Millisecond
+	// One NACK is looked at for at most a history's worth of sequence
+	// numbers, and not beyond the budget: a hostile receiver's packet
+	// costs bounded work.
+	left := len(s.history)
+	over := false
 	for _, pair := range nack.Nacks {
 		pair.Range(func(seq uint16) bool {
-			i.resend(s, now, seq, spacing)
+			if left == 0 {
+				return false
+			}
+			left--
+			if over {
+				i.c.refusedBudget.Add(1)
+				return true
+			}
+			over = !i.resend(s, now, seq, spacing)
 			return true
 		})
 	}
 }
 
-func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing time.Duration) {
+// resend sends one asked-for packet if the rules allow; false when the
+// budget is spent.
+func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing time.Duration) bool {
 	i.mu.Lock()
 	e := &s.history[int(seq)%len(s.history)]
 	switch {
 	case !e.valid || e.seq != seq:
 		i.mu.Unlock()
 		i.c.notInHistory.Add(1)
-		return
+		return true
 	case e.resends >= i.cfg.MaxResends || (!e.lastResend.IsZero() && now.Sub(e.lastResend) < spacing):
 		i.mu.Unlock()
 		i.c.refusedRepeat.Add(1)
-		return
+		return true
 	}
 	s.budget.advance(now)
 	if !s.budget.allow(len(e.raw), i.cfg.BudgetRatio, i.cfg.BudgetBurst) {
 		i.mu.Unlock()
 		i.c.refusedBudget.Add(1)
-		return
+		return false
 	}
 	if e.resends == 0 {
 		s.loss += lossGain
@@ -183,7 +198,7 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 	twice := s.loss >= DuplicateAbove && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
 	i.mu.Unlock()
 	if err != nil {
-		return
+		return true
 	}
 	write := func() {
 		if _, err := s.writer.Write(&h, payload, nil); err == nil {
@@ -195,4 +210,5 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 	if twice {
 		time.AfterFunc(duplicateAfter, write)
 	}
+	return true
 }

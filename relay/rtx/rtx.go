@@ -237,7 +237,8 @@ func (i *Interceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.
 		}
 		pkts, err := attr.GetRTCPPackets(b[:n])
 		if err != nil {
-			return 0, nil, err
+			// Not ours to judge: later readers see the bytes as they are.
+			return n, attr, nil
 		}
 		now := time.Now()
 		for _, p := range pkts {
