@@ -341,3 +341,45 @@ func TestGeneratorWaitsOutReordering(t *testing.T) {
 		t.Logf("reorder wait learnt: %v; NACKs for late packets: %d", s.reorder, before)
 	})
 }
+
+// A crafted NACK naming 4,250 sequence numbers is looked at for no more
+// than a history's worth of them, and garbage RTCP does not stop the
+// reader.
+func TestHostileNackIsBoundedWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := New(Config{})
+		ic, _ := f.NewInterceptor("")
+		defer ic.Close()
+		w := newWire()
+		out := ic.BindLocalStream(videoInfo, w.writer())
+		r := ic.BindRTCPReader(w.rtcpReader())
+		for s := uint16(0); s < 100; s++ {
+			_, _ = out.Write(&rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: s}, make([]byte, 100), nil)
+		}
+		pairs := make([]rtcp.NackPair, 250)
+		for k := range pairs {
+			pairs[k] = rtcp.NackPair{PacketID: uint16(k * 17), LostPackets: 0xffff}
+		}
+		b, err := (&rtcp.TransportLayerNack{MediaSSRC: videoInfo.SSRC, Nacks: pairs}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.rtcpIn <- []byte{0x80, 0xcd, 0xff, 0xff, 1, 2} // truncated garbage
+		w.rtcpIn <- b
+		buf := make([]byte, 1<<16)
+		for range 2 {
+			if _, _, err := r.Read(buf, nil); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+		}
+		st := f.Stats()
+		looked := st.Resent + st.RefusedBudget + st.RefusedRepeat + st.NotInHistory
+		if looked > DefaultBufferPackets+1 { // +1: a duplicate copy counts as resent
+			t.Errorf("looked at %d sequence numbers of one NACK: %+v", looked, st)
+		}
+		if st.Resent == 0 || st.RefusedBudget == 0 {
+			t.Errorf("stats %+v", st)
+		}
+		close(w.rtcpIn)
+	})
+}
