@@ -13,10 +13,12 @@ import (
 )
 
 const (
-	// pliInterval is the minimum gap between keyframe requests sent to one
-	// publisher track; requests inside the gap are merged into one at its
-	// end.
-	pliInterval = 200 * time.Millisecond
+	// keyframeInterval is the minimum gap between keyframe requests sent
+	// to one publisher track, whatever its receivers ask: requests inside
+	// the gap are merged into one at its end. A keyframe costs several
+	// times an inter frame, for every receiver, so one lossy receiver must
+	// not set the publisher's keyframe rate (docs/RELAY.md, "Keyframes").
+	keyframeInterval = time.Second
 	// maxTrackIDLen bounds a publisher's track ID reused downstream.
 	maxTrackIDLen = 64
 	// readBufferLen holds one RTP packet (pion's receive MTU is 1460).
@@ -213,7 +215,8 @@ func (f *forwarder) readFeedback(sender *webrtc.RTPSender) {
 }
 
 // requestKeyframe sends a PLI to the publisher, at most once per
-// pliInterval; a request inside the interval is sent at its end.
+// keyframeInterval; a request inside the interval is sent at its end, and
+// further ones before then are merged into it (and counted).
 func (f *forwarder) requestKeyframe() {
 	if f.remote.Kind() != webrtc.RTPCodecTypeVideo {
 		return
@@ -221,12 +224,15 @@ func (f *forwarder) requestKeyframe() {
 	f.pliMu.Lock()
 	defer f.pliMu.Unlock()
 	now := time.Now()
-	if since := now.Sub(f.lastPLI); since >= pliInterval {
+	// A pending timer wins even when the interval is over: its
+	// callback may be waiting for the lock right now.
+	if f.pliTimer != nil {
+		f.r.m.keyframeCoalesced.Add(1)
+	} else if since := now.Sub(f.lastPLI); since >= keyframeInterval {
 		f.lastPLI = now
 		go f.sendPLI()
-		return
-	} else if f.pliTimer == nil {
-		f.pliTimer = time.AfterFunc(pliInterval-since, func() {
+	} else {
+		f.pliTimer = time.AfterFunc(keyframeInterval-since, func() {
 			f.pliMu.Lock()
 			f.pliTimer = nil
 			f.lastPLI = time.Now()

@@ -5,30 +5,36 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
 // Stats is a snapshot of the relay's counters. It contains no identifiers.
 type Stats struct {
-	Meetings           int64            `json:"meetings"`            // meetings open now
-	Sessions           int64            `json:"sessions"`            // sessions joined now
-	SessionsTotal      int64            `json:"sessions_total"`      // sessions joined since start
-	PacketsIn          int64            `json:"packets_in"`          // RTP packets received from publishers
-	BytesIn            int64            `json:"bytes_in"`            // RTP bytes (header+payload) received
-	PacketsOut         int64            `json:"packets_out"`         // RTP packets forwarded to receivers
-	BytesOut           int64            `json:"bytes_out"`           // RTP bytes forwarded
-	PacketsDropped     int64            `json:"packets_dropped"`     // RTP packets over a track's rate limit
-	EnvelopesIn        int64            `json:"envelopes_in"`        // envelopes accepted from clients
-	EnvelopesOut       int64            `json:"envelopes_out"`       // envelope deliveries
-	KeyframeReqs       int64            `json:"keyframe_requests"`   // PLIs sent to publishers
-	SenderReports      int64            `json:"sender_reports"`      // publishers' sender reports forwarded to receivers
-	ReportsDropped     int64            `json:"reports_dropped"`     // sender reports over a track's rate (one per 250 ms)
-	TransceiversReused int64            `json:"transceivers_reused"` // forwarded tracks put on an ended track's m-line
-	DroppedMessages    int64            `json:"dropped_messages"`    // signaling messages not delivered
-	RejectedInputs     int64            `json:"rejected_inputs"`     // bad or refused client inputs, total
-	Rejected           map[string]int64 `json:"rejected"`            // rejected inputs by error code
-	CPUSeconds         float64          `json:"cpu_seconds"`         // process user+system CPU time
+	Meetings           int64            `json:"meetings"`              // meetings open now
+	Sessions           int64            `json:"sessions"`              // sessions joined now
+	SessionsTotal      int64            `json:"sessions_total"`        // sessions joined since start
+	PacketsIn          int64            `json:"packets_in"`            // RTP packets received from publishers
+	BytesIn            int64            `json:"bytes_in"`              // RTP bytes (header+payload) received
+	PacketsOut         int64            `json:"packets_out"`           // RTP packets forwarded to receivers
+	BytesOut           int64            `json:"bytes_out"`             // RTP bytes forwarded
+	PacketsDropped     int64            `json:"packets_dropped"`       // RTP packets over a track's rate limit
+	EnvelopesIn        int64            `json:"envelopes_in"`          // envelopes accepted from clients
+	EnvelopesOut       int64            `json:"envelopes_out"`         // envelope deliveries
+	KeyframeReqs       int64            `json:"keyframe_requests"`     // PLIs sent to publishers
+	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`    // receivers' PLI/FIR merged into another PLI
+	TCPVideoDropped    int64            `json:"ice_tcp_video_dropped"` // video packets too old in an ICE-TCP queue
+	TCPDropped         int64            `json:"ice_tcp_dropped"`       // other packets too old, or over the queue's bytes
+	TransceiversReused int64            `json:"transceivers_reused"`   // forwarded tracks put on an ended track's m-line
+	DroppedMessages    int64            `json:"dropped_messages"`      // signaling messages not delivered
+	RejectedInputs     int64            `json:"rejected_inputs"`       // bad or refused client inputs, total
+	Rejected           map[string]int64 `json:"rejected"`              // rejected inputs by error code
+	CPUSeconds         float64          `json:"cpu_seconds"`           // process user+system CPU time
+	SenderReports      int64            `json:"sender_reports"`        // publishers' sender reports forwarded to receivers
+	ReportsDropped     int64            `json:"reports_dropped"`       // sender reports over a track's rate (one per 250 ms)
 	UptimeSeconds      float64          `json:"uptime_seconds"`
+	// Retransmission counts NACKs and resends on every PeerConnection.
+	Retransmission rtx.Stats `json:"retransmission"`
 }
 
 type metrics struct {
@@ -44,6 +50,9 @@ type metrics struct {
 	envelopesIn        atomic.Int64
 	envelopesOut       atomic.Int64
 	keyframeReqs       atomic.Int64
+	keyframeCoalesced  atomic.Int64
+	tcpDroppedVideo    atomic.Int64
+	tcpDropped         atomic.Int64
 	reportsOut         atomic.Int64
 	reportsDropped     atomic.Int64
 	transceiversReused atomic.Int64
@@ -88,6 +97,9 @@ func (m *metrics) snapshot() Stats {
 		EnvelopesIn:        m.envelopesIn.Load(),
 		EnvelopesOut:       m.envelopesOut.Load(),
 		KeyframeReqs:       m.keyframeReqs.Load(),
+		KeyframeCoalesced:  m.keyframeCoalesced.Load(),
+		TCPVideoDropped:    m.tcpDroppedVideo.Load(),
+		TCPDropped:         m.tcpDropped.Load(),
 		SenderReports:      m.reportsOut.Load(),
 		ReportsDropped:     m.reportsDropped.Load(),
 		TransceiversReused: m.transceiversReused.Load(),

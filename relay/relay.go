@@ -20,8 +20,11 @@
 //     encrypts and sends it; the publisher's sender reports follow the
 //     same way with the receiver's SSRC (reports.go).
 //
-// Feedback travels back the other way: PLI and FIR from any receiver become
-// one rate-limited PLI to the publisher; NACKs are answered by the relay.
+// Feedback travels back the other way: PLI and FIR from any receiver are
+// coalesced into at most one PLI per keyframeInterval to the publisher;
+// NACKs are answered by the relay from its copy, within each receiver's
+// retransmission budget (package rtx), and the relay NACKs what it misses
+// from the publisher with the same bounds.
 package relay
 
 import (
@@ -38,16 +41,12 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
-
-// nackBufferPackets is the per-receiver send history kept for NACK answers:
-// about 2.5 s of 100 packets/s video.
-const nackBufferPackets = 256
 
 // Relay is a running SFU. Create it with New; serve clients with Handler or
 // ServeConn; stop it with Shutdown.
@@ -58,6 +57,7 @@ type Relay struct {
 	api    *webrtc.API
 	m      *metrics
 	tcpMux ice.TCPMux
+	rtx    *rtx.Factory
 
 	// stopping is cancelled by Shutdown; connections still waiting for
 	// their join watch it.
@@ -102,22 +102,16 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(nackBufferPackets))
-	if err != nil {
-		return nil, fmt.Errorf("relay: nack responder: %w", err)
-	}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("relay: nack generator: %w", err)
-	}
+	// One bounded NACK generator and responder per PeerConnection, each
+	// with the RTT of its own path (package rtx, docs/RELAY.md).
+	r.rtx = rtx.New(rtx.Config{})
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("relay: receiver reports: %w", err)
 	}
 	// No sender report interceptor: the publishers' reports are forwarded
 	// instead (reports.go).
-	reg.Add(resp)
-	reg.Add(gen)
+	reg.Add(r.rtx)
 	reg.Add(rr)
 
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: log}}
@@ -138,7 +132,9 @@ func New(cfg Config) (*Relay, error) {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	if cfg.ICETCP != nil {
-		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: cfg.ICETCP, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+		// No write buffer in the mux: each connection queues in time,
+		// video after audio (tcpqueue.go).
+		r.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: tcpListener{Listener: cfg.ICETCP, m: r.m}, ReadBufferSize: 64})
 		se.SetICETCPMux(r.tcpMux)
 		if !cfg.LoopbackOnly {
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
@@ -156,7 +152,11 @@ func New(cfg Config) (*Relay, error) {
 func (r *Relay) Limits() Limits { return r.lim }
 
 // Stats returns a snapshot of the counters.
-func (r *Relay) Stats() Stats { return r.m.snapshot() }
+func (r *Relay) Stats() Stats {
+	s := r.m.snapshot()
+	s.Retransmission = r.rtx.Stats()
+	return s
+}
 
 // Handler serves /ws (signaling over WebSocket), /healthz and /metrics.
 func (r *Relay) Handler() http.Handler {

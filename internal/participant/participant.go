@@ -41,6 +41,7 @@ import (
 	"github.com/sottohq/sotto/media/lipsync"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -382,6 +383,8 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack, sy *lipsync.Sync) 
 				p.log.Debug("keyframe request failed", "err", err)
 			}
 		},
+		// The wait for retransmissions follows the round trip to the relay.
+		RTT: p.conn.RTT,
 	})
 	if err != nil {
 		dec.Close()
@@ -580,6 +583,9 @@ type Stats struct {
 	// RefusedTracks counts remote tracks not received because too many
 	// were running (a relay offering more tracks than a meeting has).
 	RefusedTracks uint64 `json:"refused_tracks,omitempty"`
+	// Retransmission counts the connection's NACKs and resends, and its
+	// round trip to the relay.
+	Retransmission *rtx.Stats `json:"retransmission,omitempty"`
 }
 
 // SentStats are the local tracks' counters.
@@ -602,6 +608,8 @@ func (p *Participant) Stats() Stats {
 	p.mu.Lock()
 	if p.conn != nil {
 		s.Session = p.conn.SessionID().String()
+		r := p.conn.RetransmissionStats()
+		s.Retransmission = &r
 	}
 	p.mu.Unlock()
 	if kid, ok := p.keys.KID(); ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -41,13 +42,15 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	pc, reports, err := newPeerConnection(cfg, joined.ICEServers)
+	rtxs := rtx.New(rtx.Config{RTT: new(rtx.RTT)})
+	pc, reports, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined)
 	c.reports = reports
+	c.rtx = rtxs
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
 	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))
@@ -101,8 +104,8 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 
 // newPeerConnection builds the one PeerConnection to the relay, using
 // cfg's ICE servers and then those the relay announced.
-func newPeerConnection(cfg Config, announced []signal.ICEServer) (*webrtc.PeerConnection, *reportFactory, error) {
-	api, reports, err := newAPI(cfg)
+func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, *reportFactory, error) {
+	api, reports, err := newAPI(cfg, rtxs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,24 +180,23 @@ func keepaliveInterval(idleMs int64) time.Duration {
 }
 
 // NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
-// the codecs of signal.RegisterCodecs, NACK generator and responder, RTCP
-// receiver reports and sender reports on a private clock (reports.go).
-// Tests and the load generator use it for peers that must match a Conn's
-// stack.
+// the codecs of signal.RegisterCodecs, the bounded NACK generator and
+// responder of package rtx, RTCP receiver reports and sender reports on a
+// private clock (reports.go). Tests and the load generator use it for
+// peers that must match a Conn's stack.
 func NewAPI(cfg Config) (*webrtc.API, error) {
-	api, _, err := newAPI(cfg)
+	api, _, err := newAPI(cfg, rtx.New(rtx.Config{}))
 	return api, err
 }
 
-func newAPI(cfg Config) (*webrtc.API, *reportFactory, error) {
+func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, *reportFactory, error) {
 	m := &webrtc.MediaEngine{}
 	if err := signal.RegisterCodecs(m); err != nil {
 		return nil, nil, fmt.Errorf("transport: %w", err)
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("transport: nack: %w", err)
-	}
+	// NACK feedback is in the codec table; retransmission is rtx's.
+	reg.Add(rtxs)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, nil, fmt.Errorf("transport: receiver reports: %w", err)

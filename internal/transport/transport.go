@@ -32,6 +32,7 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -128,6 +129,7 @@ type Conn struct {
 	reports *reportFactory // sender reports' media clocks (reports.go)
 	session signal.ID
 	events  chan Event
+	rtx     *rtx.Factory // the PeerConnection's NACKs, resends and RTT
 
 	ctx    context.Context
 	cancel context.CancelFunc

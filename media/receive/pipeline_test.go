@@ -418,3 +418,68 @@ func contains(hay, needle []byte) bool {
 	}
 	return false
 }
+
+// A receiver whose frames never complete (the last packet of every frame
+// is lost) asks for a keyframe anyway, although nothing decrypts, and
+// recovers at the first keyframe once the loss ends.
+func TestPipelineStuckReceiverAsksForKeyframe(t *testing.T) {
+	h := newHarness(t, 150)
+	stuck := func() bool { return h.src.n > 30 && h.src.n <= 90 }
+	h.link.mitm = func(p *rtp.Packet) []*rtp.Packet {
+		if stuck() && p.Marker {
+			return nil
+		}
+		return []*rtp.Packet{p}
+	}
+	var plisStuck, decodedStuck, healedAt, firstAfter int
+	h.recvP, _ = receive.New(receive.Config[*image.YCbCr]{
+		Kind: framing.KindVideo, Metadata: mustMD(t, framing.KindVideo), Opener: h.rx,
+		Decode: func(f []byte) (*image.YCbCr, error) { return nil, nil },
+		Render: func(_ *image.YCbCr, fi receive.FrameInfo) {
+			switch {
+			case stuck():
+				decodedStuck++
+			case h.src.n > 90 && firstAfter == 0:
+				firstAfter = h.src.n
+			}
+		},
+		RequestKeyframe: func() {
+			if stuck() {
+				plisStuck++
+			}
+			h.plis++
+			h.sendP.RequestKeyframe()
+		},
+		Now: h.src.clk.now,
+	})
+	h.link.to = h.recvP.Push
+	healedAt = 91
+	st := h.run(t)
+	t.Logf("plis while stuck %d, decoded while stuck %d, first frame after healing %d, stats %+v", plisStuck, decodedStuck, firstAfter, st.Dropped)
+	if decodedStuck > 1 {
+		t.Fatalf("%d frames decoded while every frame lacked its last packet", decodedStuck)
+	}
+	if plisStuck == 0 {
+		t.Fatal("a receiver whose frames never complete never asked for a keyframe")
+	}
+	// Within a second (30 frames) of the healing, video is back.
+	if firstAfter == 0 || firstAfter-healedAt > 30 {
+		t.Fatalf("first frame after healing at %d (healed at %d)", firstAfter, healedAt)
+	}
+}
+
+// The reassembly wait covers two NACK round trips and grows with the RTT,
+// within its bounds.
+func TestNackWaitScalesWithRTT(t *testing.T) {
+	for _, c := range []struct{ rtt, want time.Duration }{
+		{0, receive.DefaultMaxWait},
+		{10 * time.Millisecond, receive.MinMaxWait},
+		{100 * time.Millisecond, 310 * time.Millisecond},
+		{200 * time.Millisecond, 560 * time.Millisecond},
+		{2 * time.Second, receive.MaxMaxWait},
+	} {
+		if got := receive.NackWait(c.rtt); got != c.want {
+			t.Errorf("NackWait(%v) = %v, want %v", c.rtt, got, c.want)
+		}
+	}
+}

@@ -19,10 +19,37 @@ const (
 	// MaxAudioFrame bounds one encrypted Opus packet: RFC 6716 §3.2.1 caps
 	// a packet at 1275 bytes, plus SFrame header and tag.
 	MaxAudioFrame = 1500
+	// DefaultRTT stands in for the round trip to the relay until one is
+	// measured.
+	DefaultRTT = 100 * time.Millisecond
 	// DefaultMaxWait is how long a video frame with a missing packet waits
-	// for a NACK retransmission before the reassembler gives up on it.
-	DefaultMaxWait = 150 * time.Millisecond
+	// for a NACK retransmission before the reassembler gives up on it, at
+	// DefaultRTT (NackWait).
+	DefaultMaxWait = DefaultRTT*5/2 + nackSlack
+	// nackSlack covers the NACK generator's tick, the relay's turnaround
+	// and a frame interval on top of the round trips.
+	nackSlack = 60 * time.Millisecond
+	// MinMaxWait and MaxMaxWait bound NackWait: below, reordering alone
+	// would make frames be given up; above, a keyframe is the faster
+	// repair.
+	MinMaxWait = 100 * time.Millisecond
+	MaxMaxWait = time.Second
 )
+
+// NackWait is how long a video frame with a missing packet should wait
+// for its retransmission when the round trip to the relay is rtt (≤ 0:
+// unknown, DefaultRTT): long enough for two NACK attempts, the first on
+// detection and the second 1.5 RTT + 15 ms later when the first
+// retransmission was lost too (relay/rtx), each a round trip, plus
+// nackSlack: 2.5 RTT + 60 ms, within [MinMaxWait, MaxMaxWait]. A fixed wait
+// gives up every repair once the RTT exceeds it, and at short RTTs leaves
+// the picture frozen longer than a repair needs.
+func NackWait(rtt time.Duration) time.Duration {
+	if rtt <= 0 {
+		rtt = DefaultRTT
+	}
+	return min(max(rtt*5/2+nackSlack, MinMaxWait), MaxMaxWait)
+}
 
 // Assembled is one reassembled frame, still encrypted. Data is only valid
 // until the next call to Push.
@@ -37,6 +64,7 @@ type Assembled struct {
 // ReassemblyStats counts what the reassembler threw away.
 type ReassemblyStats struct {
 	Gaps      uint64 // runs of frames given up as lost (one per loss burst)
+	GivenUp   uint64 // frames given up, each waited for maxWait (several per run)
 	Late      uint64 // packets arriving after their frame was emitted or given up
 	Malformed uint64 // frames or packets that could not be parsed or were too big
 }
@@ -55,8 +83,8 @@ type slot struct {
 // sequence order (stage 2). Video frames span packets from one with the VP8
 // S bit (and partition 0) to one with the marker bit, all with one
 // timestamp (RFC 7741 §4.4); a missing packet holds later frames back for up
-// to MaxWait (time for NACK to repair it), then the frames are given up and
-// the next complete frame is flagged AfterGap. Audio frames are single
+// to maxWait (time for NACK to repair it: NackWait of the round trip), then
+// the frames are given up and the next complete frame is flagged AfterGap. Audio frames are single
 // packets and never wait: a lost Opus packet is concealed by the decoder.
 //
 // A Reassembler is not safe for concurrent use.
@@ -95,6 +123,14 @@ func NewReassembler(kind framing.Kind, maxWait time.Duration) *Reassembler {
 		r.maxFrame = MaxAudioFrame
 	}
 	return r
+}
+
+// SetMaxWait changes how long a frame with a missing packet is waited
+// for, from the next packet on; d ≤ 0 is ignored.
+func (r *Reassembler) SetMaxWait(d time.Duration) {
+	if d > 0 {
+		r.maxWait = d
+	}
 }
 
 // Stats returns the reassembler's drop counters.
@@ -137,6 +173,9 @@ func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
 	if ext >= r.next+window {
 		// Too far ahead to keep waiting: drop everything buffered.
 		r.reset()
+		if !r.gap {
+			r.stats.Gaps++
+		}
 		r.gap = true
 		r.next, r.highest = ext, ext
 	}
@@ -202,9 +241,11 @@ func (r *Reassembler) drain(now time.Time, emit func(Assembled)) {
 			r.blocked = time.Time{}
 			return
 		}
-		// headHole: a packet is missing before the newest one.
+		// headHole: a packet is missing before the newest one. The
+		// wait runs from when the hole became visible, so a backlog of
+		// frames that all waited behind the head is given up at once.
 		if r.blocked.IsZero() {
-			r.blocked = now
+			r.blocked = r.holeSeen(now)
 		}
 		if now.Sub(r.blocked) < r.maxWait {
 			return
@@ -213,6 +254,23 @@ func (r *Reassembler) drain(now time.Time, emit func(Assembled)) {
 		r.skip()
 	}
 	r.blocked = time.Time{}
+}
+
+// holeSeen is when the head frame's first missing packet became visible:
+// the arrival of the first packet after it (now if none is buffered).
+func (r *Reassembler) holeSeen(now time.Time) time.Time {
+	e := r.next
+	for ; e <= r.highest; e++ {
+		if s := &r.slots[e%window]; !s.full || s.ext != e {
+			break
+		}
+	}
+	for ; e <= r.highest; e++ {
+		if s := &r.slots[e%window]; s.full && s.ext == e {
+			return s.arrival
+		}
+	}
+	return now
 }
 
 type headState int
@@ -285,6 +343,7 @@ func (r *Reassembler) emitHead(emit func(Assembled)) headState {
 // skip gives up on the head frame: it moves next to the first buffered
 // frame start after it, dropping what lies between.
 func (r *Reassembler) skip() {
+	r.stats.GivenUp++
 	if !r.gap {
 		r.stats.Gaps++
 	}

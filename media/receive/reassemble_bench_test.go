@@ -118,7 +118,7 @@ func BenchmarkReassembly(b *testing.B) {
 			var res benchResult
 			for b.Loop() {
 				res = newBenchResult(frames, stream)
-				// The same 150 ms wait for a missing packet, expressed
+				// The same wait for a missing packet (DefaultMaxWait), expressed
 				// as samplebuilder's RTP-time bound; maxLate in packets
 				// is set high enough not to cut in first.
 				sb := samplebuilder.New(512, &codecs.VP8Packet{}, framing.VideoClockRate,

@@ -69,7 +69,12 @@ type Config[T any] struct {
 	// The pipeline calls it at most once per KeyframeInterval.
 	RequestKeyframe  func()
 	KeyframeInterval time.Duration // ≤ 0: DefaultKeyframeInterval
-	MaxWait          time.Duration // reassembly wait for NACK; ≤ 0: DefaultMaxWait
+	// MaxWait fixes the reassembly wait for NACK; ≤ 0 derives it from RTT
+	// (NackWait) before each packet.
+	MaxWait time.Duration
+	// RTT returns the measured round trip to the relay, 0 while unknown
+	// (transport.Conn.RTT); nil is always unknown.
+	RTT func() time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -103,6 +108,9 @@ func New[T any](cfg Config[T]) (*Pipeline[T], error) {
 		cfg.Now = time.Now
 	}
 	p := &Pipeline[T]{cfg: cfg, reasm: NewReassembler(cfg.Kind, cfg.MaxWait)}
+	if cfg.MaxWait <= 0 {
+		p.reasm.SetMaxWait(NackWait(p.rtt()))
+	}
 	p.stats.kind = cfg.Kind
 	// A video decoder starts without a reference frame.
 	p.waitKeyframe = cfg.Kind == framing.KindVideo
@@ -137,17 +145,38 @@ func (p *Pipeline[T]) Run(ctx context.Context, r RTPReader) error {
 func (p *Pipeline[T]) Push(pkt *rtp.Packet) {
 	now := p.cfg.Now()
 	p.stats.packets.Add(1)
-	// 2. reassemble.
+	// 2. reassemble, waiting for retransmissions as long as the round
+	// trip needs.
+	if p.cfg.MaxWait <= 0 && p.cfg.Kind == framing.KindVideo {
+		p.reasm.SetMaxWait(NackWait(p.rtt()))
+	}
 	p.reasm.Push(pkt, now, p.frame)
-	p.syncReassemblyStats()
+	if p.syncReassemblyStats() && p.cfg.Kind == framing.KindVideo {
+		// Frames were given up: the decoder needs a keyframe, and asks
+		// now rather than after the next frame that completes, which
+		// for a receiver whose frames never complete would be never.
+		p.waitKeyframe = true
+		p.requestKeyframe(now)
+	}
 }
 
-func (p *Pipeline[T]) syncReassemblyStats() {
+func (p *Pipeline[T]) rtt() time.Duration {
+	if p.cfg.RTT == nil {
+		return 0
+	}
+	return p.cfg.RTT()
+}
+
+// syncReassemblyStats copies the reassembler's counters and reports
+// whether it gave frames up since the last call.
+func (p *Pipeline[T]) syncReassemblyStats() (gave bool) {
 	s := p.reasm.Stats()
+	gave = s.GivenUp > p.reasmSeen.GivenUp || s.Gaps > p.reasmSeen.Gaps
 	p.stats.gap.Add(s.Gaps - p.reasmSeen.Gaps)
 	p.stats.late.Add(s.Late - p.reasmSeen.Late)
 	p.stats.malformed.Add(s.Malformed - p.reasmSeen.Malformed)
 	p.reasmSeen = s
+	return gave
 }
 
 func (p *Pipeline[T]) frame(f Assembled) {

@@ -73,7 +73,17 @@ type Config struct {
 	// OnSent, when set, is called after each frame is written. It runs on
 	// the pipeline goroutine and must not block.
 	OnSent func(SentFrame)
+	// MinKeyframeDistance is the least media time between two keyframes
+	// made on request (0: DefaultMinKeyframeDistance; < 0: none). A
+	// request closer to the last keyframe is deferred until the distance
+	// is reached, never dropped. A source switch is not held back.
+	MinKeyframeDistance time.Duration
 }
+
+// DefaultMinKeyframeDistance bounds the keyframes receivers' requests can
+// cause to two a second: a keyframe costs several inter frames for every
+// receiver, and the relay already merges requests (docs/RELAY.md).
+const DefaultMinKeyframeDistance = 500 * time.Millisecond
 
 // Pipeline runs stages 3 to 5 for one track.
 type Pipeline struct {
@@ -93,12 +103,17 @@ type Pipeline struct {
 	// 3550 §5.1), then where the previous source left off after a switch.
 	originTS uint32
 	awaitKey bool // a new video source has not yet produced a keyframe
-	buf      []byte
-	pkt      rtp.Packet
-	firstT   time.Time
-	nextTS   uint32
-	ts       uint32 // of the frame being packetized
-	emit     func(payload []byte, last bool) error
+	// lastKeyTS is the RTP timestamp of the last keyframe sent (sentKey):
+	// the keyframe distance is measured in media time.
+	lastKeyTS uint32
+	sentKey   bool
+	deferring bool // a keyframe request is being held back
+	buf       []byte
+	pkt       rtp.Packet
+	firstT    time.Time
+	nextTS    uint32
+	ts        uint32 // of the frame being packetized
+	emit      func(payload []byte, last bool) error
 }
 
 type counters struct {
@@ -106,6 +121,7 @@ type counters struct {
 	noKey, sealErrors, writeErrors    atomic.Uint64
 	keyframeRequests, skippedMuted    atomic.Uint64
 	switches, skippedSwitch           atomic.Uint64
+	keyframesDeferred                 atomic.Uint64
 }
 
 // sourceBox lets an interface value live in an atomic.Pointer.
@@ -127,6 +143,9 @@ type Stats struct {
 	// source's last frame, the new one's frames before its keyframe).
 	SourceSwitches uint64 `json:"source_switches"`
 	SwitchDropped  uint64 `json:"dropped_switching"`
+	// KeyframesDeferred counts keyframe requests held back by
+	// MinKeyframeDistance (each served once the distance is reached).
+	KeyframesDeferred uint64 `json:"keyframes_deferred"`
 }
 
 // New checks cfg and returns a pipeline; Run starts it.
@@ -196,6 +215,7 @@ func (p *Pipeline) Stats() Stats {
 		Packets: c.packets.Load(), NoKey: c.noKey.Load(), SealErrors: c.sealErrors.Load(),
 		WriteErrors: c.writeErrors.Load(), KeyframeRequests: c.keyframeRequests.Load(),
 		Muted: c.skippedMuted.Load(), SourceSwitches: c.switches.Load(), SwitchDropped: c.skippedSwitch.Load(),
+		KeyframesDeferred: c.keyframesDeferred.Load(),
 	}
 }
 
@@ -208,8 +228,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			cur = b
 			p.switched()
 		}
-		if p.wantKeyframe.Swap(false) {
-			cur.s.RequestKeyframe()
+		if p.wantKeyframe.Load() {
+			if p.keyframeDue() {
+				p.wantKeyframe.Store(false)
+				p.deferring = false
+				cur.s.RequestKeyframe()
+			} else if !p.deferring {
+				p.deferring = true
+				p.stats.keyframesDeferred.Add(1)
+			}
 		}
 		// 1+2. capture and encode.
 		f, err := cur.s.ReadFrame()
@@ -244,6 +271,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.sendFrame(f)
 	}
 	return nil
+}
+
+// keyframeDue reports whether a requested keyframe may be made now: the
+// last one sent is at least MinKeyframeDistance of media time ago, or the
+// receivers cannot decode without one (nothing sent yet, a new source).
+func (p *Pipeline) keyframeDue() bool {
+	if p.cfg.Kind != framing.KindVideo || p.awaitKey || !p.sentKey || p.cfg.MinKeyframeDistance < 0 {
+		return true
+	}
+	d := p.cfg.MinKeyframeDistance
+	if d == 0 {
+		d = DefaultMinKeyframeDistance
+	}
+	return p.nextTS-p.lastKeyTS >= framing.RTPTicks(d, p.clock)
 }
 
 // switched starts the timeline of a new source where the old one ended,
@@ -291,6 +332,7 @@ func (p *Pipeline) sendFrame(f Frame) {
 	p.stats.bytes.Add(uint64(len(ct)))
 	if f.Keyframe {
 		p.stats.keyframes.Add(1)
+		p.lastKeyTS, p.sentKey = ts, true
 	}
 	if p.cfg.OnSent != nil {
 		h, _, _ := sframe.ParseHeader(ct)

@@ -345,3 +345,88 @@ func TestMediaClockMapsTimestampsToCaptureInstants(t *testing.T) {
 		}
 	}
 }
+
+// keySource makes a keyframe of the frame after each request, and the
+// first frame.
+type keySource struct {
+	frames
+	want   bool
+	isKey  []bool
+	before func(n int)
+}
+
+func (k *keySource) RequestKeyframe() { k.want = true }
+
+func (k *keySource) ReadFrame() (send.Frame, error) {
+	if k.before != nil {
+		k.before(k.frames.n)
+	}
+	f, err := k.frames.ReadFrame()
+	if err == nil {
+		f.Keyframe = k.want || k.frames.n == 1
+		k.want = false
+		k.isKey = append(k.isKey, f.Keyframe)
+	}
+	return f, err
+}
+
+// Keyframe requests closer than MinKeyframeDistance (in media time) to the
+// last keyframe wait for it; none is lost.
+func TestKeyframeRequestsHonourMinimumDistance(t *testing.T) {
+	src := &keySource{frames: frames{data: make([][]byte, 90), t0: time.Unix(50, 0)}}
+	for i := range src.data {
+		src.data[i] = make([]byte, 100)
+	}
+	var p *send.Pipeline
+	src.before = func(n int) {
+		if n > 0 && n%3 == 0 { // a lossy receiver asks every 100 ms
+			p.RequestKeyframe()
+		}
+	}
+	var err error
+	p, err = send.New(send.Config{Kind: framing.KindVideo, Metadata: md(t), Source: src, Keys: newKeys(t), Track: discard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var keys []int
+	for i, k := range src.isKey {
+		if k {
+			keys = append(keys, i)
+		}
+	}
+	minFrames := int(send.DefaultMinKeyframeDistance * 30 / time.Second)
+	for i := 1; i < len(keys); i++ {
+		if keys[i]-keys[i-1] < minFrames {
+			t.Errorf("keyframes at frames %d and %d: closer than %d frames", keys[i-1], keys[i], minFrames)
+		}
+	}
+	// 3 s of requests every 100 ms: a keyframe every 500 ms, no fewer.
+	if len(keys) < 6 || len(keys) > 7 {
+		t.Errorf("keyframes at %v, want one every %d frames", keys, minFrames)
+	}
+	if st := p.Stats(); st.KeyframesDeferred == 0 || st.Keyframes != uint64(len(keys)) {
+		t.Errorf("stats %+v", st)
+	}
+
+	// One request just after a keyframe is served once the distance is
+	// reached.
+	src = &keySource{frames: frames{data: make([][]byte, 30), t0: time.Unix(50, 0)}}
+	for i := range src.data {
+		src.data[i] = make([]byte, 100)
+	}
+	src.before = func(n int) {
+		if n == 2 {
+			p.RequestKeyframe()
+		}
+	}
+	p, _ = send.New(send.Config{Kind: framing.KindVideo, Metadata: md(t), Source: src, Keys: newKeys(t), Track: discard{}})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if src.isKey[minFrames] != true || src.isKey[minFrames-1] {
+		t.Errorf("deferred keyframe not at frame %d: %v", minFrames, src.isKey)
+	}
+}

@@ -43,7 +43,7 @@ const (
 	frameInterval = time.Second / 30
 	audioPacket   = 20 * time.Millisecond
 	// outage is a loss burst far longer than the 5% random loss: whether
-	// NACK can still repair it depends on the relay's 256-packet buffer
+	// NACK can still repair it depends on the relay's 256-packet history
 	// and on timing, so the test accepts NACK or a keyframe request, as
 	// long as video is back within a second.
 	outage = time.Second

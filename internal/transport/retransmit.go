@@ -1,0 +1,26 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/sottohq/sotto/relay/rtx"
+)
+
+// RTT is the measured round trip to the relay, 0 before the first
+// measurement: from the relay's receiver reports on the tracks this Conn
+// publishes and from NACK round trips on the tracks it receives (package
+// rtx). Receive pipelines scale their wait for retransmissions with it.
+func (c *Conn) RTT() time.Duration {
+	if c.rtx == nil {
+		return 0
+	}
+	return time.Duration(c.rtx.Stats().RTTMicros) * time.Microsecond
+}
+
+// RetransmissionStats counts this Conn's NACKs and resends.
+func (c *Conn) RetransmissionStats() rtx.Stats {
+	if c.rtx == nil {
+		return rtx.Stats{}
+	}
+	return c.rtx.Stats()
+}
