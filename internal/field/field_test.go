@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -40,6 +41,7 @@ func TestFieldHelperProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("%s: %s", res.Scenario, res.Counters())
 		var b bytes.Buffer
 		if err := gob.NewEncoder(&b).Encode(res); err != nil {
 			t.Fatal(err)
@@ -59,7 +61,9 @@ func runInChild(b *testing.B, sc Scenario) Result {
 	}
 	out := filepath.Join(b.TempDir(), "result.gob")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFieldHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childScenarioEnv+"="+string(enc), childOutEnv+"="+out)
+	// One P: fewer of the engine's races (package documentation), and the
+	// other core stays free.
+	cmd.Env = append(os.Environ(), childScenarioEnv+"="+string(enc), childOutEnv+"="+out, "GOMAXPROCS=1")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("scenario %s: %v\n%s", sc.Name(), err, msg)
 	}
@@ -125,9 +129,11 @@ func report(b *testing.B, r Result) {
 	b.ReportMetric(r.RelayTxRatio, "relay-tx-ratio")
 }
 
-// run plays one scenario in its own bubble.
+// run plays one scenario in its own bubble, on one P like the benchmark
+// (package documentation).
 func run(t *testing.T, sc Scenario) Result {
 	t.Helper()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var res Result
 	synctest.Test(t, func(t *testing.T) {
 		var err error
@@ -139,7 +145,7 @@ func run(t *testing.T, sc Scenario) Result {
 	t.Logf("%s: fps %.1f, frozen %.1f%%, audio concealed %.1f%%, late %.1f%%, SNR %.1f dB, mouth-to-ear %.0f ms (moved %.0f ms), A/V offset %.0f ms, relay-tx-ratio %.2f, probe RTT %v",
 		res.Scenario, res.FPS, res.FrozenPct, res.AudioConcealedPct, res.AudioLatePct, res.AudioSNRdB,
 		res.MouthToEarMs, res.MouthToEarSpreadMs, res.AVOffsetMs, res.RelayTxRatio, res.ProbeRTT)
-	t.Logf("counters: %s", res.Counters())
+	t.Logf("counters: %s (media flowing after %.0f ms)", res.Counters(), res.SetupMs)
 	return res
 }
 
