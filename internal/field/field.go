@@ -166,7 +166,9 @@ type Result struct {
 	// AVOffsetMs is audio delay minus video delay (capture to shown):
 	// positive when sound lags the picture.
 	AVOffsetMs float64 `json:"av_offset_ms"`
-	// VideoDelayMs is the median capture-to-decoded delay of video frames.
+	// VideoDelayMs is the median capture-to-decoded delay of the video
+	// frames shown in the measured stretch (NaN: none, and AVOffsetMs is
+	// NaN too).
 	VideoDelayMs float64 `json:"video_delay_ms"`
 	// RelayTxRatio is bytes the relay sent to the impaired receiver over
 	// bytes it sent to the clean one.
@@ -327,7 +329,7 @@ func Run(sc Scenario) (res Result, err error) {
 		audioRx  = map[uint32]bool{}         // impaired receiver, audio RTP timestamps decoded
 		captured = map[[2]uint64]time.Time{} // publisher video (KID, CTR) → capture time
 		sentTS   = map[int]uint32{}          // publisher audio packet index → RTP timestamp
-		vdelay   []time.Duration
+		vdelay   []shownDelay
 	)
 	mixer := playout.NewMixer()
 	var parties []*party
@@ -406,7 +408,7 @@ func Run(sc Scenario) (res Result, err error) {
 		case framing.KindVideo:
 			shown = append(shown, fi.Decoded)
 			if c, ok := captured[[2]uint64{fi.KID, fi.CTR}]; ok {
-				vdelay = append(vdelay, fi.Decoded.Sub(c))
+				vdelay = append(vdelay, shownDelay{fi.Decoded, fi.Decoded.Sub(c)})
 			}
 		case framing.KindAudio:
 			audioRx[fi.RTPTimestamp] = true
@@ -521,9 +523,16 @@ func Run(sc Scenario) (res Result, err error) {
 			}
 		}
 	}
-	slices.Sort(vd)
-	if len(vd) > 0 {
-		res.VideoDelayMs = float64(vd[len(vd)/2]) / float64(time.Millisecond)
+	var delays []time.Duration
+	for _, d := range vd {
+		if !d.at.Before(from) && !d.at.After(to) {
+			delays = append(delays, d.delay)
+		}
+	}
+	slices.Sort(delays)
+	res.VideoDelayMs = math.NaN()
+	if len(delays) > 0 {
+		res.VideoDelayMs = float64(delays[len(delays)/2]) / float64(time.Millisecond)
 	}
 
 	// Counters.
@@ -567,6 +576,12 @@ func Run(sc Scenario) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// shownDelay is one video frame's capture-to-decoded delay.
+type shownDelay struct {
+	at    time.Time
+	delay time.Duration
 }
 
 // stoppable ends a source once the scenario is over.

@@ -88,6 +88,7 @@ var (
 // sweepLimited are the rate-limited scenarios run after the grid.
 var sweepLimited = []Scenario{
 	{RTT: 100 * time.Millisecond, LinkBps: 300_000},
+	{RTT: 100 * time.Millisecond, UplinkBps: 500_000},
 }
 
 // BenchmarkField plays every scenario of the sweep (4 s to connect, 3 s
@@ -125,7 +126,9 @@ func report(b *testing.B, r Result) {
 		b.ReportMetric(r.ReferenceSNRdB, "ref-snr-dB")
 	}
 	b.ReportMetric(r.MouthToEarMs, "mouth-to-ear-ms")
-	b.ReportMetric(r.AVOffsetMs, "av-offset-ms")
+	if !math.IsNaN(r.AVOffsetMs) {
+		b.ReportMetric(r.AVOffsetMs, "av-offset-ms")
+	}
 	b.ReportMetric(r.RelayTxRatio, "relay-tx-ratio")
 }
 
