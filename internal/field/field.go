@@ -63,6 +63,7 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
+	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
@@ -333,7 +334,7 @@ func Run(sc Scenario) (res Result, err error) {
 	)
 	mixer := playout.NewMixer()
 	var parties []*party
-	join := func(n interface{}, cfg participant.Config) (*party, error) {
+	join := func(n pionnet.Net, cfg participant.Config) (*party, error) {
 		cfg.MeetingID = meeting
 		p, err := participant.New(cfg)
 		if err != nil {
@@ -342,7 +343,7 @@ func Run(sc Scenario) (res Result, err error) {
 		pt := &party{p: p, ssrc: map[framing.Kind]uint32{}}
 		cli, srv := signal.Pipe()
 		go r.ServeConn(context.Background(), srv)
-		tc := transport.Config{Conn: cli, MeetingID: meeting, OnTrack: func(rt transport.RemoteTrack) {
+		tc := transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: func(rt transport.RemoteTrack) {
 			kind := framing.KindVideo
 			if rt.Track.Kind().String() == "audio" {
 				kind = framing.KindAudio
@@ -352,12 +353,6 @@ func Run(sc Scenario) (res Result, err error) {
 			pt.mu.Unlock()
 			p.OnTrack(rt)
 		}}
-		switch n := n.(type) {
-		case *vnet.Net:
-			tc.Net = n
-		case *shapedNet:
-			tc.Net = n
-		}
 		conn, err := transport.Dial(context.Background(), tc)
 		if err != nil {
 			p.Close()
