@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/sottohq/sotto/media/codec/opus"
 )
 
 // The benchmark runs each scenario in a child process of this test binary
@@ -355,4 +357,40 @@ func TestFieldNackFlood(t *testing.T) {
 		t.Errorf("flood had no effect: %d RTP packets to the flooding receiver, %d to the clean one", r.Down.RTP, r.CleanDown.RTP)
 	}
 	t.Logf("relay-tx-ratio under a NACK flood: %.2f (bound %.1f)", r.RelayTxRatio, nackFloodBound)
+}
+
+// pionReference plugs the engine's own decoder into the reference hook,
+// with silence for lost packets: not the libopus reference of the goal,
+// but the same decoder on the same packets, so on a clean link its SNR
+// must match the engine's and on a lossy one the engine's concealment
+// must not do worse than silence by much.
+type pionReference struct{ dec *opus.Decoder }
+
+func (p *pionReference) Decode(pkt []byte) ([]float32, error) {
+	pcm := make([]float32, opus.MaxPacketSamples)
+	n, err := p.dec.Decode(pkt, pcm)
+	return pcm[:n], err
+}
+
+func (p *pionReference) Recover([]byte) ([]float32, error) {
+	return make([]float32, PacketSamples), nil
+}
+
+// The reference hook decodes the packets the impaired receiver decoded,
+// in order, and aligns the result like the device's output.
+func TestFieldReferenceHook(t *testing.T) {
+	defer func(f func() (ReferenceDecoder, error)) { NewReferenceDecoder = f }(NewReferenceDecoder)
+	NewReferenceDecoder = func() (ReferenceDecoder, error) {
+		d, err := opus.NewDecoder(1)
+		return &pionReference{d}, err
+	}
+	r := run(t, short(Scenario{}))
+	if math.Abs(r.ReferenceSNRdB-r.AudioSNRdB) > 0.5 {
+		t.Errorf("reference SNR %.2f dB, engine %.2f dB on a clean link", r.ReferenceSNRdB, r.AudioSNRdB)
+	}
+	l := run(t, short(Scenario{Loss: 0.10}))
+	t.Logf("10 %% loss: engine %.2f dB, same decoder with silence for lost packets %.2f dB", l.AudioSNRdB, l.ReferenceSNRdB)
+	if l.ReferenceSNRdB >= r.ReferenceSNRdB-0.5 {
+		t.Errorf("reference SNR %.2f dB at 10 %% loss, %.2f dB without: the lost packets were not left out", l.ReferenceSNRdB, r.ReferenceSNRdB)
+	}
 }
