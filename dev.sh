@@ -11,10 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Packages the cgo build needs (GL/X11/Wayland for Fyne, libvpx for VP8) and
+# Packages the cgo build needs (GL/X11/Wayland for Fyne, libvpx for VP8,
+# libopus for Opus) and
 # the ones the tests need (Xvfb for a real window, ImageMagick for screenshots).
 BUILD_PKGS="gcc libc6-dev pkg-config libgl-dev libx11-dev libxcursor-dev libxrandr-dev
-libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev"
+libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev libopus-dev"
 TEST_PKGS="xvfb xauth imagemagick"
 
 install_packages() {

@@ -21,16 +21,13 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
-	"github.com/pion/mediadevices/pkg/io/audio"
-	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
@@ -89,38 +86,24 @@ func (g *videoGen) ReadFrame() (capture.Frame, error) {
 
 func (g *videoGen) RequestKeyframe() { g.enc.ForceKeyFrame() }
 
-// audioGen encodes a 440 Hz sine with libopus, one 20 ms packet per read.
+// audioGen encodes a 440 Hz sine with Sotto's Opus encoder, one 20 ms
+// packet per read.
 type audioGen struct {
-	enc interface {
-		Read() ([]byte, func(), error)
-	}
+	enc   *opus.Encoder
+	pcm   []float32
+	phase float64
 	start time.Time
 	until time.Time
 	n     int
 }
 
 func newAudioGen(t *testing.T, until time.Time) *audioGen {
-	g := &audioGen{start: time.Now(), until: until}
-	phase := 0.0
-	src := audio.ReaderFunc(func() (wave.Audio, func(), error) {
-		chunk := wave.NewInt16Interleaved(wave.ChunkInfo{Len: 960, Channels: 1, SamplingRate: 48000})
-		for i := range chunk.Data {
-			chunk.Data[i] = int16(8000 * math.Sin(phase))
-			phase += 2 * math.Pi * 440 / 48000
-		}
-		return chunk, func() {}, nil
-	})
-	params, err := mdopus.NewParams()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: 48000, ChannelCount: 1}})
+	enc, err := opus.NewEncoder(opus.EncoderParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enc.Close() })
-	g.enc = enc
-	return g
+	return &audioGen{enc: enc, pcm: make([]float32, opus.FrameSamples), start: time.Now(), until: until}
 }
 
 func (g *audioGen) ReadFrame() (capture.Frame, error) {
@@ -130,11 +113,15 @@ func (g *audioGen) ReadFrame() (capture.Frame, error) {
 	}
 	time.Sleep(time.Until(at))
 	g.n++
-	b, _, err := g.enc.Read()
+	for i := range g.pcm {
+		g.pcm[i] = float32(0.25 * math.Sin(g.phase))
+		g.phase += 2 * math.Pi * 440 / opus.SampleRate
+	}
+	b, err := g.enc.Encode(g.pcm)
 	if err != nil {
 		return capture.Frame{}, err
 	}
-	return capture.Frame{Data: b, Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
+	return capture.Frame{Data: append([]byte(nil), b...), Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
 }
 
 func (g *audioGen) RequestKeyframe() {}
