@@ -293,6 +293,9 @@ func (c *Call) closeMedia() {
 	if c.part != nil {
 		c.part.Close()
 	}
+	if c.mixer != nil {
+		c.mixer.Close() // its playout goroutine and decoders
+	}
 	c.stopShare()
 	if c.src != nil {
 		c.src.Close()

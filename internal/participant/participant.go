@@ -34,6 +34,7 @@ import (
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay/signal"
@@ -376,20 +377,21 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 	return run, pipe, nil
 }
 
-// audioReceiver builds stages 2–5 for a remote audio track: order, open,
-// Opus decode, push to the jitter buffer of AudioOut.
+// audioReceiver builds stages 2–5 for a remote audio track: pass on in
+// arrival order, open, bound, push to the jitter buffer of AudioOut (which
+// orders and decodes at playout time).
 func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session := rt.SessionID
 	play, err := newAudioPlay(p.cfg.AudioOut, session.String())
 	if err != nil {
 		return nil, nil, err
 	}
-	pipe, err := receive.New(receive.Config[[]float32]{
+	pipe, err := receive.New(receive.Config[[]byte]{
 		Kind: framing.KindAudio, Metadata: p.audioMD, Opener: trackOpener{p, session},
 		Decode: decoder(p, session, framing.KindAudio, play.Decode),
-		Render: func(pcm []float32, fi receive.FrameInfo) {
+		Render: func(pkt []byte, fi receive.FrameInfo) {
 			p.traceDecoded(session, fi)
-			play.Play(pcm, fi)
+			play.Play(pkt, fi)
 		},
 	})
 	if err != nil {
@@ -571,6 +573,10 @@ type SentStats struct {
 type RemoteStats struct {
 	Video *receive.Stats `json:"video,omitempty"`
 	Audio *receive.Stats `json:"audio,omitempty"`
+	// AudioPlayout is the jitter buffer's account of the audio: late,
+	// FEC-recovered and concealed frames, target delay (when AudioOut
+	// reports it).
+	AudioPlayout *playout.JitterStats `json:"audio_playout,omitempty"`
 }
 
 // Stats returns a snapshot; safe from any goroutine.
@@ -604,6 +610,11 @@ func (p *Participant) Stats() Stats {
 		if r.audio != nil {
 			a := r.audio.Stats()
 			rs.Audio = &a
+		}
+		if ps, ok := p.cfg.AudioOut.(playoutStats); ok {
+			if js, ok := ps.Stats(id.String()); ok {
+				rs.AudioPlayout = &js
+			}
 		}
 		s.Remotes[id.String()] = rs
 	}
