@@ -209,7 +209,7 @@ type JitterBuffer struct {
 	lastDelay atomic.Int64
 	active    atomic.Bool
 
-	noAdjust bool                          // tests: never stretch
+	noAdjust bool                           // tests: never stretch
 	trace    func(ts uint32, pcm []float32) // tests: every frame before stretching
 
 	scratch []float32 // decoded frame

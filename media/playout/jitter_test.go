@@ -42,7 +42,7 @@ type simResult struct {
 	out      []float32 // everything the device played
 	frames   []frameRec
 	stats    JitterStats // when the last packet was decoded (before the stream's end is concealed)
-	reorders int // packets that arrived after a later-sent one
+	reorders int         // packets that arrived after a later-sent one
 	jb       *JitterBuffer
 }
 
