@@ -24,6 +24,7 @@ import (
 	"image"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -99,6 +100,9 @@ type Participant struct {
 	rx    *sframe.Receiver
 	video *send.Pipeline // nil without a local video stream
 	audio *send.Pipeline
+	// audioLoss is the expected loss the audio encoder is tuned to; nil
+	// when the audio stream is not LossAware.
+	audioLoss atomic.Pointer[lossEstimator]
 
 	// owners binds a receive KID to the relay session whose track may
 	// carry it (SetReceiveKey).
@@ -213,9 +217,17 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 		return nil, fmt.Errorf("participant: publish %s: %w", kind, err)
 	}
 	p.wg.Add(2)
+	var loss *lossEstimator
+	if la, ok := s.(LossAware); ok && kind == framing.KindAudio {
+		if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+			loss = newLossEstimator(uint32(enc[0].SSRC))
+			p.audioLoss.Store(loss)
+			la.SetExpectedLoss(0)
+		}
+	}
 	go func() {
 		defer p.wg.Done()
-		p.readRTCP(sender, pipe)
+		p.readRTCP(sender, pipe, loss, s)
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -226,18 +238,26 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 	return pipe, nil
 }
 
-// readRTCP turns receivers' keyframe requests into keyframes. Reading also
-// lets the NACK responder see NACKs.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
+// readRTCP turns receivers' keyframe requests into keyframes and, for
+// audio, receiver reports into the encoder's expected loss (loss.go).
+// Reading also lets the NACK responder see NACKs.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline, loss *lossEstimator, s Stream) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				pipe.RequestKeyframe()
+			case *rtcp.ReceiverReport:
+				if loss == nil {
+					continue
+				}
+				if pct, changed := loss.add(pkt, time.Now()); changed {
+					s.(LossAware).SetExpectedLoss(pct)
+				}
 			}
 		}
 	}
@@ -561,6 +581,10 @@ type Stats struct {
 	// RefusedTracks counts remote tracks not received because too many
 	// were running (a relay offering more tracks than a meeting has).
 	RefusedTracks uint64 `json:"refused_tracks,omitempty"`
+	// AudioExpectedLoss is the packet loss (percent) the audio encoder's
+	// FEC is tuned to, from receiver reports; absent without a
+	// loss-aware audio stream.
+	AudioExpectedLoss *int `json:"audio_expected_loss_pct,omitempty"`
 }
 
 // SentStats are the local tracks' counters.
@@ -597,6 +621,10 @@ func (p *Participant) Stats() Stats {
 	if p.audio != nil {
 		a := p.audio.Stats()
 		s.Sent.Audio = &a
+	}
+	if l := p.audioLoss.Load(); l != nil {
+		pct := max(l.percent(), 0)
+		s.AudioExpectedLoss = &pct
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -9,6 +9,7 @@ package simtest
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"io"
 	"math"
@@ -125,6 +126,16 @@ func (g *audioGen) ReadFrame() (capture.Frame, error) {
 }
 
 func (g *audioGen) RequestKeyframe() {}
+
+// SetExpectedLoss makes the generator loss-aware, as capture's stream is.
+func (g *audioGen) SetExpectedLoss(percent int) { _ = g.enc.SetPacketLossPercent(percent) }
+
+func pct(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%d %%", *p)
+}
 
 // lossyLink drops packets from the relay to one receiver: a fraction at
 // random while on, and everything during an outage.
@@ -248,6 +259,9 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		link.set(0.05, false)
 		time.Sleep(2 * time.Second)
 		outageStart := time.Now()
+		// The receiver's reports of its 5 % downlink loss reach the
+		// publisher through the relay's aggregate and tune its FEC.
+		expected := pub.Stats().AudioExpectedLoss
 		link.set(0.05, true)
 		time.Sleep(outage)
 		outageEnd := time.Now()
@@ -325,6 +339,11 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		// Audio has no NACK: it loses the outage and about 5% besides.
 		if decA < sentA-uint64(outage/audioPacket)-sentA/10 {
 			t.Errorf("audio decoded %d of %d", decA, sentA)
+		}
+		if expected == nil || *expected < 2 || *expected > 20 {
+			t.Errorf("publisher's expected audio loss at 5 %% downlink loss: %s", pct(expected))
+		} else {
+			t.Logf("publisher's audio FEC tuned to %d %% loss", *expected)
 		}
 		if after.Video.Dropped.DecryptFailures() != 0 || after.Audio.Dropped.DecryptFailures() != 0 {
 			t.Errorf("decrypt failures under loss: %+v %+v", after.Video.Dropped, after.Audio.Dropped)
