@@ -14,7 +14,8 @@
 //  2. Refill (the mixer's playout goroutine, woken by every device
 //     callback): the buffer decodes, in timestamp order, just enough
 //     frames to keep a small decoded FIFO one device period (plus 5 ms)
-//     ahead of the device. A packet missing at its playout time is
+//     ahead of the device, so a frame is decoded at most two periods and
+//     5 ms (25 ms with 10 ms periods) before the device gets it. A packet missing at its playout time is
 //     recovered from the next packet's in-band FEC if that one is here,
 //     otherwise concealed by libopus (PLC); after 60 ms with nothing to
 //     play the buffer goes quiet and re-buffers.
@@ -29,8 +30,10 @@
 // Adaptive delay. Each packet's transit (arrival time minus its RTP
 // timestamp, in samples) is recorded over a 4 s window. The earliest
 // transit in the window is the path's base delay; a packet's delay
-// variation is its transit minus that base. The target delay is the
-// largest variation in the window plus 5 ms, held between 20 and 200 ms:
+// variation is its transit minus that base. The target delay, from a
+// packet's earliest possible arrival to the device, is the largest
+// variation in the window plus 5 ms plus the decode lead (the most a
+// frame is decoded before the device gets it), held between 20 and 200 ms:
 // it rises at once when jitter rises and falls slowly (4 s time constant,
 // after the window forgets the old peaks) when jitter falls. The delay the
 // buffer actually runs at is measured at every decode: now minus the
@@ -203,7 +206,7 @@ type JitterBuffer struct {
 	target   float64 // samples
 	delay    int64   // delay at the last decode, samples
 	lossyTil int     // nTransit until which lossTarget is the floor
-	lead     int     // how far ahead of the device Refill decodes, samples
+	lead     int     // the most a frame is decoded before it reaches the device, samples
 	// lastDelay and active mirror delay and playing for Pull, which must
 	// not take mu.
 	lastDelay atomic.Int64
@@ -412,18 +415,20 @@ func (j *JitterBuffer) Buffered() int {
 	return j.fill
 }
 
-// Refill decodes frames until at least want samples wait in the FIFO, or
-// until the buffer has nothing to play yet. now is the current time; it
-// decides which packets are late.
-func (j *JitterBuffer) Refill(want int, now time.Time) {
-	want = min(want, fifoSize-maxStretched)
+// Refill decodes frames until the FIFO holds one device period (period
+// samples, the size of the last device read) plus refillSlack, or until
+// the buffer has nothing to play yet. It runs right after a device read;
+// now is the current time and decides which packets are late.
+func (j *JitterBuffer) Refill(period int, now time.Time) {
+	period = max(min(period, (fifoSize-maxStretched)/2), 1)
+	want := period + refillSlack
 	for {
 		fill := j.Buffered()
 		if fill >= want {
 			return
 		}
 		j.mu.Lock()
-		pcm, ts, n := j.produce(now, fill, want)
+		pcm, ts, n := j.produce(now, fill, period)
 		j.mu.Unlock()
 		if pcm == nil {
 			return
@@ -446,14 +451,15 @@ func (j *JitterBuffer) Refill(want int, now time.Time) {
 // until the next call), the timestamp of their first source sample and
 // the number of source samples they cover; nil when nothing plays.
 //
-// fill is what waits decoded in the FIFO and lead the level Refill keeps
-// it at: the frame will be heard fill samples after now, and a frame is
-// decoded about lead samples before it is heard.
-func (j *JitterBuffer) produce(now time.Time, fill, lead int) ([]float32, uint32, int) {
-	j.lead = lead
+// fill is what waits decoded in the FIFO. The device read for now has
+// happened, so the new frame reaches the device one period plus fill
+// samples from now; the most that can be is lead: two periods and the
+// slack.
+func (j *JitterBuffer) produce(now time.Time, fill, period int) ([]float32, uint32, int) {
+	j.lead = 2*period + refillSlack
 	if !j.playing {
 		// Start when the first frame, heard at once, is target late.
-		if len(j.pkts) == 0 || j.delayOf(j.pkts[0].ts, now)+int64(fill) < int64(j.target) {
+		if len(j.pkts) == 0 || j.delayOf(j.pkts[0].ts, now)+int64(fill+period) < int64(j.target) {
 			return nil, 0, 0
 		}
 		j.playing, j.started, j.next, j.conceal = true, true, j.pkts[0].ts, 0
@@ -467,7 +473,7 @@ func (j *JitterBuffer) produce(now time.Time, fill, lead int) ([]float32, uint32
 	// The frame will be heard fill samples from now (exact: the device
 	// drains the FIFO at a steady rate), which is what the control
 	// compares with the target.
-	j.delay = j.delayOf(j.next, now) + int64(fill)
+	j.delay = j.delayOf(j.next, now) + int64(fill+period)
 	j.lastDelay.Store(j.delay)
 	// Decay the target slowly towards what the window calls for.
 	if want := j.wantTarget(); want < j.target {
@@ -505,7 +511,7 @@ func (j *JitterBuffer) produce(now time.Time, fill, lead int) ([]float32, uint32
 		if n == 0 {
 			// Less than 2.5 ms: skip the sliver to the next packet.
 			j.next = j.pkts[0].ts
-			return j.produce(now, fill, lead)
+			return j.produce(now, fill, period)
 		}
 		if gap == n && n == FrameSamples {
 			n, err = j.dec.DecodeFEC(j.pkts[0].data, j.scratch[:n])

@@ -18,8 +18,9 @@ type Mixer struct {
 	now     func() time.Time
 
 	// The playout goroutine decodes ahead of the device: every Read wakes
-	// it with the FIFO level it should restore (one device period plus
-	// refillSlack). It starts with the first Read and ends with Close.
+	// it with the device period (the read's size), and it restores the
+	// FIFO to one period plus refillSlack. It starts with the first Read
+	// and ends with Close.
 	wake     chan struct{}
 	done     chan struct{}
 	want     atomic.Int64
@@ -92,10 +93,11 @@ func (m *Mixer) Remove(sender string) {
 	}
 }
 
-// Refill decodes every sender's audio until want samples wait decoded (or
-// the sender has nothing to play). The playout goroutine runs it after
-// every Read; tests call it directly.
-func (m *Mixer) Refill(want int) {
+// Refill decodes every sender's audio until one device period (period
+// samples) plus a little slack waits decoded (or the sender has nothing to
+// play). The playout goroutine runs it after every Read with the size of
+// that read; tests call it directly.
+func (m *Mixer) Refill(period int) {
 	now := m.now()
 	m.mu.RLock()
 	states := make([]*senderState, 0, len(m.senders))
@@ -104,7 +106,7 @@ func (m *Mixer) Refill(want int) {
 	}
 	m.mu.RUnlock()
 	for _, s := range states {
-		s.jb.Refill(want, now)
+		s.jb.Refill(period, now)
 	}
 }
 
@@ -248,7 +250,7 @@ func (m *Mixer) Read(out []float32) {
 	}
 	limit(out)
 	// Wake the playout goroutine to decode the next period ahead.
-	m.want.Store(int64(len(out) + refillSlack))
+	m.want.Store(int64(len(out)))
 	if m.manual {
 		return
 	}

@@ -66,7 +66,7 @@ func feed(t testing.TB, m *Mixer, clock *time.Time, senders []string, steps int,
 		if each != nil {
 			each(step)
 		}
-		m.Refill(len(out) + refillSlack)
+		m.Refill(len(out))
 	}
 }
 
@@ -261,7 +261,7 @@ func BenchmarkMixerRead(b *testing.B) {
 				t1 := time.Now()
 				mix.Read(out)
 				t2 := time.Now()
-				mix.Refill(len(out) + refillSlack)
+				mix.Refill(len(out))
 				read += t2.Sub(t1)
 				refill += time.Since(t2)
 			}

@@ -369,6 +369,7 @@ func BenchmarkEncode(b *testing.B) {
 		{"CBR-FEC", opus.EncoderParams{LossPercent: 10}},
 		{"VBR-FEC", opus.EncoderParams{VBR: true, LossPercent: 10}},
 		{"VBR", opus.EncoderParams{VBR: true, NoFEC: true}},
+		{"CBR-29k-FEC", opus.EncoderParams{Bitrate: 29400, LossPercent: 10}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			enc, err := opus.NewEncoder(c.p)
@@ -378,6 +379,12 @@ func BenchmarkEncode(b *testing.B) {
 			defer enc.Close()
 			frames := len(pcm) / opus.FrameSamples
 			bytes := 0
+			// Quality at this setting: the decode of one pass over the
+			// recording against the recording, aligned by the look-ahead.
+			pkts := opustest.Encode(b, pcm, c.p)
+			dec, _ := decodeLossy(b, pkts, make([]bool, len(pkts)), false)
+			la := enc.Lookahead()
+			snr := opustest.SNR(pcm[:len(pcm)-la], dec[la:])
 			c0 := cpuNow()
 			for i := 0; b.Loop(); i++ {
 				f := i % frames
@@ -389,6 +396,7 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			b.ReportMetric(float64((cpuNow()-c0).Nanoseconds())/1000/float64(b.N), "cpu-µs/frame")
 			b.ReportMetric(float64(bytes)*8*50/float64(b.N)/1000, "kbit/s")
+			b.ReportMetric(snr, "dB-SNR")
 		})
 	}
 }
