@@ -279,7 +279,7 @@ func (j *JitterBuffer) Push(ts uint32, pkt []byte, arrival time.Time) error {
 		j.stats.Late++
 		return ErrLate
 	}
-	if j.started && int32(ts-j.next) > int32(j.maxSpan) {
+	if j.playing && int32(ts-j.next) > int32(j.maxSpan) {
 		j.stats.Overflow++
 		return ErrOverflow
 	}
@@ -289,15 +289,24 @@ func (j *JitterBuffer) Push(ts uint32, pkt []byte, arrival time.Time) error {
 		return ErrDuplicate
 	}
 	if len(j.pkts) >= j.maxPkts {
+		if j.playing || i == 0 {
+			// Playing: the queue already holds over a second ahead.
+			j.stats.Overflow++
+			return ErrOverflow
+		}
+		// Not playing (nobody reads, or re-buffering after a gap):
+		// the newest audio is what will be wanted.
+		j.pkts = j.pkts[1:]
 		j.stats.Overflow++
-		return ErrOverflow
+		i--
 	}
 	j.pkts = append(j.pkts, packet{})
 	copy(j.pkts[i+1:], j.pkts[i:])
 	j.pkts[i] = packet{ts: ts, samples: samples, data: append([]byte(nil), pkt...)}
 	j.stats.Received++
-	// Before playback starts nothing bounds the queue's span but itself.
-	for !j.started && len(j.pkts) > 1 && int32(j.pkts[len(j.pkts)-1].ts-j.pkts[0].ts) > int32(j.maxSpan) {
+	// Before playback (re)starts nothing bounds the queue's span but
+	// itself: a sender that paused (muted) resumes far ahead.
+	for !j.playing && len(j.pkts) > 1 && int32(j.pkts[len(j.pkts)-1].ts-j.pkts[0].ts) > int32(j.maxSpan) {
 		j.pkts = j.pkts[1:]
 		j.stats.Overflow++
 	}

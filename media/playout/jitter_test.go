@@ -473,3 +473,56 @@ func BenchmarkJitterAt40ms(b *testing.B) {
 		})
 	}
 }
+
+// A buffer nobody reads for 3 s keeps the newest packets and plays live
+// audio soon after reading starts; a sender that pauses (muted) for 5 s
+// and resumes far ahead is played again after re-buffering.
+func TestIdleThenReadAndPauseThenResume(t *testing.T) {
+	jb, err := NewJitterBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jb.Close()
+	pkts := speechPackets(t)
+	buf := make([]float32, period)
+	k := 0
+	sendUntil := func(at time.Time) {
+		for ; !t0.Add(time.Duration(k+1) * 20 * time.Millisecond).After(at); k++ {
+			arr := t0.Add(time.Duration(k+1) * 20 * time.Millisecond)
+			_ = jb.Push(tsBase+uint32(k*FrameSamples), pkts[k%len(pkts)], arr)
+		}
+	}
+	now := t0.Add(3 * time.Second)
+	sendUntil(now)
+	if s := jb.Stats(); s.Queued > DefaultMaxPackets || s.Played != 0 {
+		t.Fatalf("unread buffer: %+v", s)
+	}
+	play := func(d time.Duration) (audible int) {
+		for end := now.Add(d); now.Before(end); now = now.Add(10 * time.Millisecond) {
+			sendUntil(now)
+			if jb.Pull(buf, now) {
+				audible++
+			}
+			jb.Refill(period, now)
+		}
+		return audible
+	}
+	play(500 * time.Millisecond) // catching up on the backlog
+	before := jb.Stats()
+	if n := play(2 * time.Second); n < 195 {
+		t.Fatalf("%d of 200 periods audible after reading started; %+v", n, jb.Stats())
+	}
+	if s := jb.Stats(); s.DelayMillis > s.TargetMillis+15 || s.Played-before.Played < 95 {
+		t.Fatalf("not live after catching up: %+v", s)
+	}
+	// Pause: the timestamps jump 5 s ahead when the sender resumes.
+	k += 250
+	for end := now.Add(5 * time.Second); now.Before(end); now = now.Add(10 * time.Millisecond) {
+		jb.Pull(buf, now)
+		jb.Refill(period, now)
+	}
+	k = int(now.Sub(t0) / (20 * time.Millisecond))
+	if n := play(2 * time.Second); n < 180 {
+		t.Fatalf("%d of 200 periods audible after the pause; %+v", n, jb.Stats())
+	}
+}
