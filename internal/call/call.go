@@ -77,7 +77,8 @@ type Config struct {
 	// LoopbackOnly keeps ICE on the loopback interface (demo, tests).
 	LoopbackOnly bool
 	// Headless plays no sound and delivers no pictures (bots); media is
-	// still decoded and counted.
+	// still decoded and counted, audio through the jitter buffers at the
+	// pace of a 10 ms device (playout.Discard).
 	Headless bool
 	// SharedTestKey, if set, replaces the meeting protocol with one base
 	// key shared by every participant. TEST ONLY (relay and pipeline
@@ -98,6 +99,8 @@ type Call struct {
 	link  string
 	mixer *playout.Mixer
 	out   *playout.Output
+	// discard drives the mixer of a headless call; nil otherwise.
+	discard func()
 	// audioNote, if set, tells the user why they hear nothing.
 	audioNote string
 
@@ -175,6 +178,9 @@ func (c *Call) start(ctx context.Context) error {
 		}
 		pc.AudioOut = c.mixer
 		pc.OnVideo = func(session signal.ID, img image.Image) { c.deliver(session.String(), img) }
+	} else {
+		pc.AudioOut = c.mixer
+		c.discard = playout.Discard(c.mixer, 10*time.Millisecond)
 	}
 	if v := c.videoStream(); v != nil {
 		pc.Video = v
@@ -286,6 +292,9 @@ func (c *Call) closeMedia() {
 	}
 	if c.out != nil {
 		c.out.Close()
+	}
+	if c.discard != nil {
+		c.discard()
 	}
 	if c.conn != nil {
 		c.conn.Close()

@@ -33,10 +33,13 @@ type audioPlay struct {
 	session string
 	dec     *opus.Decoder // only without out
 	pcm     []float32
+	// final receives the jitter buffer's last counters when the track
+	// ends, before AudioOut forgets the session.
+	final func(playout.JitterStats)
 }
 
-func newAudioPlay(out AudioOutput, session string) (*audioPlay, error) {
-	a := &audioPlay{out: out, session: session}
+func newAudioPlay(out AudioOutput, session string, final func(playout.JitterStats)) (*audioPlay, error) {
+	a := &audioPlay{out: out, session: session, final: final}
 	if out == nil {
 		dec, err := opus.NewDecoder(1)
 		if err != nil {
@@ -73,6 +76,11 @@ func (a *audioPlay) Play(packet []byte, fi receive.FrameInfo) {
 }
 
 func (a *audioPlay) Close() {
+	if ps, ok := a.out.(playoutStats); ok && a.final != nil {
+		if js, ok := ps.Stats(a.session); ok {
+			a.final(js)
+		}
+	}
 	if a.out != nil {
 		a.out.Remove(a.session)
 	}

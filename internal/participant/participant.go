@@ -134,6 +134,7 @@ const closeWait = 5 * time.Second
 // remote is one other participant, by relay session ID.
 type remote struct {
 	video, audio interface{ Stats() receive.Stats }
+	playout      *playout.JitterStats // the last counters of an ended audio track
 	running      int // receive pipelines running for this session
 }
 
@@ -402,7 +403,13 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 // orders and decodes at playout time).
 func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session := rt.SessionID
-	play, err := newAudioPlay(p.cfg.AudioOut, session.String())
+	play, err := newAudioPlay(p.cfg.AudioOut, session.String(), func(js playout.JitterStats) {
+		p.mu.Lock()
+		if r := p.remotes[session]; r != nil {
+			r.playout = &js
+		}
+		p.mu.Unlock()
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -641,6 +648,9 @@ func (p *Participant) Stats() Stats {
 		}
 		if ps, ok := p.cfg.AudioOut.(playoutStats); ok {
 			if js, ok := ps.Stats(id.String()); ok {
+				rs.AudioPlayout = &js
+			} else if r.playout != nil {
+				js := *r.playout
 				rs.AudioPlayout = &js
 			}
 		}
