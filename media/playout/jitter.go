@@ -13,9 +13,12 @@
 //     and packets beyond the buffer's bounds are counted and dropped.
 //  2. Refill (the mixer's playout goroutine, woken by every device
 //     callback): the buffer decodes, in timestamp order, just enough
-//     frames to keep a small decoded FIFO one device period (plus 5 ms)
+//     frames to keep a small decoded FIFO one device period plus a slack
 //     ahead of the device, so a frame is decoded at most two periods and
-//     5 ms (25 ms with 10 ms periods) before the device gets it. A packet missing at its playout time is
+//     the slack (25 ms with 10 ms periods) before the device gets it. The
+//     slack starts at 5 ms and grows by 5 ms, up to 20 ms, whenever the
+//     device found the FIFO short because the goroutine ran late (counted
+//     as Starved); it shrinks again after 5 s without. A packet missing at its playout time is
 //     recovered from the next packet's in-band FEC if that one is here,
 //     otherwise concealed by libopus (PLC); after 60 ms with nothing to
 //     play the buffer goes quiet and re-buffers.
@@ -121,6 +124,12 @@ const (
 	concealFrames = 3
 	// fifoSize bounds the decoded FIFO (341 ms).
 	fifoSize = 1 << 14
+	// slackStep, maxSlack and slackCalm adapt the decode-ahead slack: up
+	// by 5 ms each time the device finds the FIFO short, at most 20 ms,
+	// down by 5 ms after 500 refills (5 s at 10 ms) without that.
+	slackStep = SampleRate / 200
+	maxSlack  = SampleRate / 50
+	slackCalm = 500
 	// maxStretched is the longest output of one decode step.
 	maxStretched = opus.MaxPacketSamples + maxAdjustQuiet
 )
@@ -211,6 +220,11 @@ type JitterBuffer struct {
 	// not take mu.
 	lastDelay atomic.Int64
 	active    atomic.Bool
+	// slack is the decoded audio kept beyond one device period; it grows
+	// when the device found the FIFO short (the playout goroutine was
+	// scheduled late) and shrinks again after calm (maxSlack, slackCalm).
+	slack   atomic.Int64
+	refills int // Refill calls since the slack last changed
 
 	noAdjust bool                           // tests: never stretch
 	trace    func(ts uint32, pcm []float32) // tests: every frame before stretching
@@ -234,14 +248,16 @@ func NewJitterBuffer() (*JitterBuffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &JitterBuffer{
+	j := &JitterBuffer{
 		dec:     dec,
 		maxPkts: DefaultMaxPackets,
 		maxSpan: DefaultMaxDelay,
 		target:  initialTarget,
 		scratch: make([]float32, opus.MaxPacketSamples),
 		adj:     make([]float32, maxStretched),
-	}, nil
+	}
+	j.slack.Store(refillSlack)
+	return j, nil
 }
 
 // Close frees the decoder.
@@ -412,6 +428,7 @@ func (j *JitterBuffer) Pull(out []float32, now time.Time) bool {
 		clear(out[n:])
 		if j.active.Load() {
 			j.starved += uint64(len(out) - n)
+			j.slack.Store(min(j.slack.Load()+slackStep, maxSlack))
 		}
 	}
 	return n > 0
@@ -425,19 +442,25 @@ func (j *JitterBuffer) Buffered() int {
 }
 
 // Refill decodes frames until the FIFO holds one device period (period
-// samples, the size of the last device read) plus refillSlack, or until
+// samples, the size of the last device read) plus the slack, or until
 // the buffer has nothing to play yet. It runs right after a device read;
 // now is the current time and decides which packets are late.
 func (j *JitterBuffer) Refill(period int, now time.Time) {
 	period = max(min(period, (fifoSize-maxStretched)/2), 1)
-	want := period + refillSlack
+	slack := int(j.slack.Load())
+	if j.refills++; j.refills >= slackCalm {
+		j.refills = 0
+		slack = max(slack-slackStep, refillSlack)
+		j.slack.Store(int64(slack))
+	}
+	want := period + slack
 	for {
 		fill := j.Buffered()
 		if fill >= want {
 			return
 		}
 		j.mu.Lock()
-		pcm, ts, n := j.produce(now, fill, period)
+		pcm, ts, n := j.produce(now, fill, period, slack)
 		j.mu.Unlock()
 		if pcm == nil {
 			return
@@ -464,8 +487,8 @@ func (j *JitterBuffer) Refill(period int, now time.Time) {
 // happened, so the new frame reaches the device one period plus fill
 // samples from now; the most that can be is lead: two periods and the
 // slack.
-func (j *JitterBuffer) produce(now time.Time, fill, period int) ([]float32, uint32, int) {
-	j.lead = 2*period + refillSlack
+func (j *JitterBuffer) produce(now time.Time, fill, period, slack int) ([]float32, uint32, int) {
+	j.lead = 2*period + slack
 	if !j.playing {
 		// Start when the first frame, heard at once, is target late.
 		if len(j.pkts) == 0 || j.delayOf(j.pkts[0].ts, now)+int64(fill+period) < int64(j.target) {
@@ -520,7 +543,7 @@ func (j *JitterBuffer) produce(now time.Time, fill, period int) ([]float32, uint
 		if n == 0 {
 			// Less than 2.5 ms: skip the sliver to the next packet.
 			j.next = j.pkts[0].ts
-			return j.produce(now, fill, period)
+			return j.produce(now, fill, period, slack)
 		}
 		if gap == n && n == FrameSamples {
 			n, err = j.dec.DecodeFEC(j.pkts[0].data, j.scratch[:n])
