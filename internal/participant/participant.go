@@ -135,7 +135,7 @@ const closeWait = 5 * time.Second
 type remote struct {
 	video, audio interface{ Stats() receive.Stats }
 	playout      *playout.JitterStats // the last counters of an ended audio track
-	running      int // receive pipelines running for this session
+	running      int                  // receive pipelines running for this session
 }
 
 // New prepares a participant's media. Hand OnTrack to the relay
