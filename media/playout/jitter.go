@@ -272,7 +272,8 @@ func before(a, b uint32) bool { return int32(a-b) < 0 }
 
 // samplesSince is t−epoch in samples.
 func (j *JitterBuffer) samplesSince(t time.Time) int64 {
-	return int64(t.Sub(j.epoch)) * SampleRate / int64(time.Second)
+	d := t.Sub(j.epoch) // split so that days of meeting cannot overflow
+	return int64(d/time.Second)*SampleRate + int64(d%time.Second)*SampleRate/int64(time.Second)
 }
 
 // ext extends a timestamp around the last one seen.
@@ -291,6 +292,11 @@ func (j *JitterBuffer) Push(ts uint32, pkt []byte, arrival time.Time) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.observe(ts, arrival)
+	if j.started && !j.playing && int32(j.next-ts) > int32(j.maxSpan) {
+		// Re-buffering and far behind what was played: the sender's
+		// timestamps restarted; take it as a new stream.
+		j.started = false
+	}
 	if j.started && before(ts, j.next) {
 		j.stats.Late++
 		return ErrLate
