@@ -430,3 +430,56 @@ func TestKeyframeRequestsHonourMinimumDistance(t *testing.T) {
 		t.Errorf("deferred keyframe not at frame %d: %v", minFrames, src.isKey)
 	}
 }
+
+// audioFrames are 20 ms Opus-sized frames whose capture times wobble as a
+// device's chunks do, with a pause of one second after frame 10.
+type audioFrames struct {
+	n, max int
+	t0     time.Time
+}
+
+func (a *audioFrames) ReadFrame() (send.Frame, error) {
+	if a.n == a.max {
+		return send.Frame{}, io.EOF
+	}
+	at := a.t0.Add(time.Duration(a.n)*20*time.Millisecond + time.Duration(a.n%3-1)*1500*time.Microsecond)
+	if a.n > 10 {
+		at = at.Add(time.Second)
+	}
+	a.n++
+	return send.Frame{Data: make([]byte, 80), Duration: 20 * time.Millisecond, CaptureTime: at}, nil
+}
+
+func (a *audioFrames) RequestKeyframe() {}
+
+// Audio timestamps count samples, 960 per 20 ms packet, whatever the
+// capture times' wobble; after a pause they jump with the capture clock.
+func TestSendAudioTimestampsCountSamples(t *testing.T) {
+	var out sink
+	m, err := framing.Metadata("0123456789abcdef0123456789abcdef", framing.KindAudio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := send.New(send.Config{Kind: framing.KindAudio, Metadata: m, Source: &audioFrames{max: 20, t0: time.Unix(50, 0)}, Keys: newKeys(t), Track: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.pkts) != 20 {
+		t.Fatalf("%d packets", len(out.pkts))
+	}
+	for i := 1; i < 20; i++ {
+		d := out.pkts[i].Timestamp - out.pkts[i-1].Timestamp
+		switch {
+		case i == 11:
+			// One second of pause plus the wobble: 48000 more samples.
+			if d < 48000 || d > 48000+2*960 {
+				t.Errorf("after the pause the timestamp moved %d", d)
+			}
+		case d != 960:
+			t.Errorf("packet %d: timestamp moved %d, want 960", i, d)
+		}
+	}
+}
