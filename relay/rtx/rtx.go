@@ -360,4 +360,3 @@ func (r *RTT) Or(def time.Duration) time.Duration {
 	}
 	return def
 }
-
