@@ -41,14 +41,15 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	rtxs := rtx.New(rtx.Config{RTT: new(rtx.RTT)})
+	rtt := new(rtx.RTT)
+	rtxs := rtx.New(rtx.Config{RTT: rtt})
 	pc, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined)
-	c.rtx = rtxs
+	c.rtx, c.rtt = rtxs, rtt
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
 	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))

@@ -127,7 +127,8 @@ type Conn struct {
 	pc      *webrtc.PeerConnection
 	session signal.ID
 	events  chan Event
-	rtx     *rtx.Factory // the PeerConnection's NACKs, resends and RTT
+	rtx     *rtx.Factory // the PeerConnection's NACKs and resends
+	rtt     *rtx.RTT     // its round trip to the relay
 
 	ctx    context.Context
 	cancel context.CancelFunc
