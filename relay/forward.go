@@ -13,12 +13,15 @@ import (
 )
 
 const (
-	// keyframeInterval is the minimum gap between keyframe requests sent
+	// KeyframeInterval is the minimum gap between keyframe requests sent
 	// to one publisher track, whatever its receivers ask: requests inside
 	// the gap are merged into one at its end. A keyframe costs several
 	// times an inter frame, for every receiver, so one lossy receiver must
-	// not set the publisher's keyframe rate (docs/RELAY.md, "Keyframes").
-	keyframeInterval = time.Second
+	// not set the publisher's keyframe rate; but a receiver that lost its
+	// picture waits up to this long for the next one, so it stays well
+	// under the second in which a stuck receiver must recover
+	// (docs/RELAY.md, "Retransmission and keyframes").
+	KeyframeInterval = 500 * time.Millisecond
 	// maxTrackIDLen bounds a publisher's track ID reused downstream.
 	maxTrackIDLen = 64
 	// readBufferLen holds one RTP packet (pion's receive MTU is 1460).
@@ -221,7 +224,7 @@ func (f *forwarder) readFeedback(sender *webrtc.RTPSender) {
 }
 
 // requestKeyframe sends a PLI to the publisher, at most once per
-// keyframeInterval; a request inside the interval is sent at its end, and
+// KeyframeInterval; a request inside the interval is sent at its end, and
 // further ones before then are merged into it (and counted).
 func (f *forwarder) requestKeyframe() {
 	if f.remote.Kind() != webrtc.RTPCodecTypeVideo {
@@ -234,11 +237,11 @@ func (f *forwarder) requestKeyframe() {
 	// callback may be waiting for the lock right now.
 	if f.pliTimer != nil {
 		f.r.m.keyframeCoalesced.Add(1)
-	} else if since := now.Sub(f.lastPLI); since >= keyframeInterval {
+	} else if since := now.Sub(f.lastPLI); since >= KeyframeInterval {
 		f.lastPLI = now
 		go f.sendPLI()
 	} else {
-		f.pliTimer = time.AfterFunc(keyframeInterval-since, func() {
+		f.pliTimer = time.AfterFunc(KeyframeInterval-since, func() {
 			f.pliMu.Lock()
 			f.pliTimer = nil
 			f.lastPLI = time.Now()

@@ -42,7 +42,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	rtxs := rtx.New(rtx.Config{RTT: new(rtx.RTT)})
+	rtt := new(rtx.RTT)
+	rtxs := rtx.New(rtx.Config{RTT: rtt})
 	pc, reports, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
@@ -50,7 +51,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c := newConn(cfg, log, sig, pc, joined)
 	c.reports = reports
-	c.rtx = rtxs
+	c.rtx, c.rtt = rtxs, rtt
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
 	c.log.Info("joined meeting", "session", c.session.String(), "peers", len(joined.Peers))

@@ -11,10 +11,13 @@ import (
 // publishes and from NACK round trips on the tracks it receives (package
 // rtx). Receive pipelines scale their wait for retransmissions with it.
 func (c *Conn) RTT() time.Duration {
-	if c.rtx == nil {
+	if c.rtt == nil {
 		return 0
 	}
-	return time.Duration(c.rtx.Stats().RTTMicros) * time.Microsecond
+	if d, ok := c.rtt.Get(); ok {
+		return max(d, time.Microsecond) // measured, if shorter than that
+	}
+	return 0
 }
 
 // RetransmissionStats counts this Conn's NACKs and resends.

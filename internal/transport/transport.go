@@ -129,7 +129,8 @@ type Conn struct {
 	reports *reportFactory // sender reports' media clocks (reports.go)
 	session signal.ID
 	events  chan Event
-	rtx     *rtx.Factory // the PeerConnection's NACKs, resends and RTT
+	rtx     *rtx.Factory // the PeerConnection's NACKs and resends
+	rtt     *rtx.RTT     // its round trip to the relay
 
 	ctx    context.Context
 	cancel context.CancelFunc

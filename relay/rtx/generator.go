@@ -36,6 +36,12 @@ type missing struct {
 // asked for: its retransmission had a round trip to arrive.
 func retryInterval(rtt time.Duration) time.Duration { return rtt*3/2 + 15*time.Millisecond }
 
+// unknownRetry is the retry interval before the first RTT estimate: long
+// enough that the answer to a first NACK arrives before the retry on any
+// usable path, so the first samples are unambiguous whether the path is
+// shorter or longer than DefaultRTT.
+const unknownRetry = 500 * time.Millisecond
+
 // BindRemoteStream logs the sequence numbers of a NACK-enabled stream.
 func (i *Interceptor) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
 	if !supportsNack(info) {
@@ -98,13 +104,15 @@ func (i *Interceptor) received(s *recvStream, seq uint16, now time.Time) {
 			return
 		}
 		delete(s.missing, ext)
-		if m.nacks == 0 || now.Sub(m.firstNack) < i.rtt.Or(DefaultRTT)/4 {
+		est, known := i.rtt.Get()
+		if m.nacks == 0 || (known && now.Sub(m.firstNack) < est/4) {
 			// Arrived before it was asked for, or sooner after than an
 			// answer could: reordered. The estimate follows the latest
 			// such packets, decaying by an eighth, and no RTT sample is
 			// taken (a true answer on a path much shorter than the
 			// estimate is mistaken for this only until a slower answer
-			// brings the estimate down).
+			// brings the estimate down; without an estimate every
+			// answer is a sample).
 			s.reorder = max(now.Sub(m.detected), s.reorder-s.reorder/8)
 			if m.nacks > 0 {
 				i.c.recover.Add(1)
@@ -112,14 +120,32 @@ func (i *Interceptor) received(s *recvStream, seq uint16, now time.Time) {
 			return
 		}
 		i.c.recover.Add(1)
-		// Timed from the first NACK: before the first measurement the
-		// retry may go out before the answer to the first arrives, and
-		// a sample only from packets asked for once would then never
-		// come. If the first answer was lost this overestimates by one
-		// retry; smoothing absorbs it (and only two NACKs are used).
-		if m.nacks <= 2 {
-			i.observe(now.Sub(m.firstNack))
-		}
+		i.nackSample(now, m)
+	}
+}
+
+// nackSample takes a round-trip sample from a packet that arrived after
+// being asked for. Asked for once, the round trip is the time since that
+// NACK. Asked for more often, it answered one of them (Karn's ambiguity,
+// RFC 6298 §3): the round trip lies between the time since the last NACK
+// and the time since the first, and the estimate moves only if it lies
+// outside both, to the nearer bound. (Until a first estimate exists the
+// retry waits unknownRetry, so that first answers are unambiguous.)
+func (i *Interceptor) nackSample(now time.Time, m *missing) {
+	if m.nacks == 1 {
+		i.observe(now.Sub(m.firstNack))
+		return
+	}
+	est, ok := i.rtt.Get()
+	if !ok {
+		return
+	}
+	lo, hi := now.Sub(m.lastNack), now.Sub(m.firstNack)
+	switch {
+	case est < lo:
+		i.observe(lo)
+	case est > hi:
+		i.observe(hi)
 	}
 }
 
@@ -150,7 +176,10 @@ func (i *Interceptor) loop(w interceptor.RTCPWriter) {
 		case <-t.C:
 		}
 		now := time.Now()
-		retry := retryInterval(i.rtt.Or(DefaultRTT))
+		retry := unknownRetry
+		if est, ok := i.rtt.Get(); ok {
+			retry = retryInterval(est)
+		}
 		var out []rtcp.Packet
 		i.mu.Lock()
 		for ssrc, s := range i.remote {

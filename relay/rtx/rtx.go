@@ -11,11 +11,13 @@
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
 //     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
-//     packet asked for, timed from its first NACK), smoothed as RFC 6298
-//     smooths TCP's.
+//     packet that arrives after it was asked for; after several NACKs only
+//     as far as Karn's ambiguity allows), smoothed as RFC 6298 smooths
+//     TCP's.
 //   - Generator: a missing packet is asked for on the next tick (Interval)
 //     once it is later than recent reordering (at most 30 ms),
-//     again every 1.5 RTT + 15 ms while it is still missing, at most
+//     again every 1.5 RTT + 15 ms while it is still missing (500 ms
+//     before the first RTT measurement), at most
 //     MaxNacks times and for at most MaxAge; a burst longer than MaxMissing
 //     packets is not asked for beyond its newest MaxMissing (a keyframe is
 //     cheaper, and the receive pipeline asks for one).
@@ -57,11 +59,15 @@ const (
 	// DefaultMaxResends bounds the resends of one packet.
 	DefaultMaxResends = 3
 	// DefaultBudgetRatio bounds resent bytes to this share of the bytes
-	// first sent on the stream over BudgetWindow. 5 % random loss needs
-	// about 5 % plus retries; the rest covers bursts.
-	DefaultBudgetRatio = 0.3
-	// DefaultBudgetWindow is the sliding window of the budget.
-	DefaultBudgetWindow = time.Second
+	// first sent on the stream over BudgetWindow: a receiver costs at most
+	// 1.5 times its stream, the bound for a receiver losing 5 %.
+	// 5 % random loss needs about 5 % plus retries and copies; the rest
+	// repairs bursts.
+	DefaultBudgetRatio = 0.5
+	// DefaultBudgetWindow is the sliding window of the budget: two
+	// seconds, so that after a quiet spell a one-second outage can be
+	// repaired whole (half of two seconds' bytes is one second's).
+	DefaultBudgetWindow = 4 * time.Second
 	// DefaultBudgetBurst is the allowance beyond the ratio per window: one
 	// full packet, so a stream that just started can be repaired at all.
 	DefaultBudgetBurst = 1500
@@ -332,9 +338,9 @@ type RTT struct {
 	ok   bool
 }
 
-// Observe adds one sample; samples ≤ 0 or above 5 s are ignored.
+// Observe adds one sample; samples below 0 or above 5 s are ignored.
 func (r *RTT) Observe(d time.Duration) {
-	if d <= 0 || d > maxRTT {
+	if d < 0 || d > maxRTT {
 		return
 	}
 	r.mu.Lock()

@@ -332,7 +332,9 @@ func TestSenderReportsAreTimed(t *testing.T) {
 // lost is still asked for within that wait and a tick.
 func TestGeneratorWaitsOutReordering(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := New(Config{})
+		rtt := new(RTT) // a 100 ms path, measured
+		rtt.Observe(100 * time.Millisecond)
+		f := New(Config{RTT: rtt})
 		ic, _ := f.NewInterceptor("")
 		defer ic.Close()
 		w := newWire()
@@ -367,6 +369,9 @@ func TestGeneratorWaitsOutReordering(t *testing.T) {
 			t.Errorf("lost packet: %d NACKs, want %d", n, before+1)
 		}
 		t.Logf("reorder wait learnt: %v; NACKs for late packets: %d", s.reorder, before)
+		if d, _ := rtt.Get(); d < 90*time.Millisecond {
+			t.Errorf("reordered packets taken for answers: rtt %v", d)
+		}
 	})
 }
 

@@ -264,7 +264,7 @@ func TestStuckReceiverRecoversByKeyframeWithin1s(t *testing.T) {
 // with 100 ms RTT and at 2 % loss with 200 ms RTT, frames missing a packet
 // still complete through NACK (a fixed 150 ms wait gave every repair up at
 // 200 ms), and one lossy receiver does not push the publisher past one
-// requested keyframe per second. At 100 ms video is frozen (no new frame
+// requested keyframe per relay.KeyframeInterval. At 100 ms video is frozen (no new frame
 // for over 200 ms) at most 5 % of the time, the goal. At 200 ms
 // every repair takes a round trip, more than 200 ms, so each lost packet
 // freezes the picture: the 3 % needs forward error correction,
@@ -317,7 +317,7 @@ func TestNackRepairScalesWithRTT(t *testing.T) {
 				if fr > tc.maxFrozen {
 					t.Errorf("video frozen %.1f%% of the time, at most %.0f%% expected", fr*100, tc.maxFrozen*100)
 				}
-				if reqs := rs1.KeyframeReqs - rs0.KeyframeReqs; reqs > int64(run/time.Second)+1 {
+				if reqs := rs1.KeyframeReqs - rs0.KeyframeReqs; reqs > int64(run/relay.KeyframeInterval)+1 {
 					t.Errorf("relay asked the publisher for %d keyframes in %v", reqs, run)
 				}
 			})
@@ -328,7 +328,8 @@ func TestNackRepairScalesWithRTT(t *testing.T) {
 // A receiver losing 5 % of its packets at 100 ms RTT costs the relay at
 // most 1.5 times what it sends a clean receiver of the same track
 // (relay-tx-ratio, the goal), and does not raise the publisher's
-// keyframe rate above its periodic keyframes plus one a second.
+// keyframe rate above its periodic keyframes plus one per
+// relay.KeyframeInterval.
 func TestLossyReceiverTxRatio(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const run = 20 * time.Second
@@ -362,7 +363,7 @@ func TestLossyReceiverTxRatio(t *testing.T) {
 			t.Errorf("relay-tx-ratio %.3f: nothing was resent, the test proves nothing", ratio)
 		}
 		periodic := uint64(run/time.Second) / 3 // the encoder's keyframe every 90 frames
-		if got := k1 - k0; got > periodic+uint64(run/time.Second)+1 {
+		if got := k1 - k0; got > periodic+uint64(run/relay.KeyframeInterval)+1 {
 			t.Errorf("%d keyframes in %v", got, run)
 		}
 	})
