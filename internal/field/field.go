@@ -219,9 +219,9 @@ type ReferenceDecoder interface {
 	Recover(next []byte) ([]float32, error)
 }
 
-// NewReferenceDecoder builds the reference; nil until Sotto links a
-// libopus decoder, and Result.ReferenceSNRdB is then NaN.
-var NewReferenceDecoder func() (ReferenceDecoder, error)
+// NewReferenceDecoder builds the reference (libopus, media/codec/opus);
+// nil leaves Result.ReferenceSNRdB NaN.
+var NewReferenceDecoder = newLibopusReference
 
 // Audio encoder of the publisher; NewOpusEncoder unless replaced.
 var NewAudioEncoder = NewOpusEncoder
@@ -322,7 +322,7 @@ func Run(sc Scenario) (res Result, err error) {
 	speech := newSpeechSource(enc, pcm, start, hardStop)
 	tee := &audioTee{s: speech}
 	vsrc := stoppable{video, &stop}
-	asrc := stoppable{tee, &stop}
+	asrc := lossAwareSource{stoppable{tee, &stop}, tee}
 
 	var (
 		mu       sync.Mutex
@@ -333,6 +333,7 @@ func Run(sc Scenario) (res Result, err error) {
 		vdelay   []shownDelay
 	)
 	mixer := playout.NewMixer()
+	defer mixer.Close() // its decoding goroutine must end inside the bubble
 	var parties []*party
 	join := func(n pionnet.Net, cfg participant.Config) (*party, error) {
 		cfg.MeetingID = meeting
@@ -594,6 +595,15 @@ func (s stoppable) ReadFrame() (framing.Frame, error) {
 
 var errStopped = errors.New("field: scenario over")
 
+// lossAwareSource is a stoppable audio source that passes the receivers'
+// loss on (participant.LossAware).
+type lossAwareSource struct {
+	stoppable
+	la interface{ SetExpectedLoss(int) }
+}
+
+func (s lossAwareSource) SetExpectedLoss(percent int) { s.la.SetExpectedLoss(percent) }
+
 // audioTee keeps every Opus packet the publisher's source produces, by
 // packet index, for the reference decoder.
 type audioTee struct {
@@ -619,6 +629,9 @@ func (t *audioTee) ReadFrame() (framing.Frame, error) {
 }
 
 func (t *audioTee) RequestKeyframe() {}
+
+// SetExpectedLoss passes the receivers' loss on to the encoder.
+func (t *audioTee) SetExpectedLoss(percent int) { t.s.SetExpectedLoss(percent) }
 
 func (t *audioTee) packets() []teePacket {
 	t.mu.Lock()

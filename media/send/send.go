@@ -379,6 +379,9 @@ func (p *Pipeline) timestamp(f Frame) uint32 {
 			ts = wall
 		}
 		p.nextTS = ts + framing.RTPTicks(f.Duration, p.clock)
+		// An audio frame is complete when its last chunk is captured
+		// (framing.Frame); its timestamp is that of its first sample.
+		p.media.set(ts, f.CaptureTime.Add(-f.Duration))
 		return ts
 	}
 	var ts uint32
