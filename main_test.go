@@ -211,6 +211,23 @@ func remoteLive(n int, frames uint64) func(uiState) bool {
 	}
 }
 
+// framesSince reports whether every remote tile of before has shown at
+// least n more frames.
+func framesSince(before uiState, n uint64) func(uiState) bool {
+	return func(r uiState) bool {
+		shown := map[string]uint64{}
+		for _, tl := range r.Tiles {
+			shown[tl.Member] = tl.Shown
+		}
+		for _, tl := range before.Tiles {
+			if !tl.Self && shown[tl.Member] < tl.Shown+n {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // screenshot captures the Sotto window with ImageMagick's import (by window
 // name, so the picture's origin is the window's, whatever the screen).
 func screenshot(t testing.TB, display, path string) image.Image {
@@ -311,7 +328,11 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	for attempt := 0; ; attempt++ {
 		rep, _ = a.state(t)
 		first = screenshot(t, x.display, filepath.Join(dir, "demo-1.png"))
-		time.Sleep(700 * time.Millisecond)
+		// The second shot once every remote tile has drawn ten new frames
+		// since the first (the report counts them), not after a guessed
+		// pause.
+		shot, _ := a.state(t)
+		a.waitFor(t, "ten new frames in every remote tile", 30*time.Second, framesSince(shot, 10))
 		second = screenshot(t, x.display, filepath.Join(dir, "demo-2.png"))
 		after, _ = a.state(t)
 		if sameLayout(rep, after) {

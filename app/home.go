@@ -23,6 +23,10 @@ const (
 	prefMicrophone = "microphone"
 	prefSpeaker    = "speaker"
 	prefQuality    = "quality"
+	// Microphone processing switches (on unless switched off).
+	prefEchoCancellation = "echo_cancellation"
+	prefNoiseSuppression = "noise_suppression"
+	prefGainControl      = "gain_control"
 )
 
 // fingerprintQRPrefix marks the home screen's QR code as a Sotto identity
@@ -164,12 +168,20 @@ func (a *App) showSettings() {
 	speaker := deviceSelect(a.cfg.Devices.Speakers(), p.String(prefSpeaker))
 	quality := widget.NewSelect(qualityNames(), nil)
 	quality.SetSelected(string(a.quality()))
+	proc := a.processing()
+	aec := widget.NewCheck("Echo cancellation", nil)
+	aec.SetChecked(!proc.NoEchoCancellation)
+	ns := widget.NewCheck("Noise suppression", nil)
+	ns.SetChecked(!proc.NoNoiseSuppression)
+	agc := widget.NewCheck("Automatic gain control", nil)
+	agc.SetChecked(!proc.NoGainControl)
 	items := []*widget.FormItem{
 		widget.NewFormItem("Relay address", relay),
 		widget.NewFormItem("Camera", camera.sel),
 		widget.NewFormItem("Microphone", mic.sel),
 		widget.NewFormItem("Speaker", speaker.sel),
 		widget.NewFormItem("Video quality", quality),
+		widget.NewFormItem("Microphone processing", container.NewVBox(aec, ns, agc)),
 	}
 	d := dialog.NewForm("Settings", "Save", "Cancel", items, func(ok bool) {
 		if !ok {
@@ -180,9 +192,23 @@ func (a *App) showSettings() {
 		p.SetString(prefMicrophone, mic.id())
 		p.SetString(prefSpeaker, speaker.id())
 		p.SetString(prefQuality, quality.Selected)
+		p.SetBool(prefEchoCancellation, aec.Checked)
+		p.SetBool(prefNoiseSuppression, ns.Checked)
+		p.SetBool(prefGainControl, agc.Checked)
 	}, a.win)
-	d.Resize(fyne.NewSize(520, 380))
+	d.Resize(fyne.NewSize(520, 480))
 	d.Show()
+}
+
+// processing is the saved microphone processing switches; every stage
+// is on until switched off.
+func (a *App) processing() AudioProcessing {
+	p := a.fa.Preferences()
+	return AudioProcessing{
+		NoEchoCancellation: !p.BoolWithFallback(prefEchoCancellation, true),
+		NoNoiseSuppression: !p.BoolWithFallback(prefNoiseSuppression, true),
+		NoGainControl:      !p.BoolWithFallback(prefGainControl, true),
+	}
 }
 
 func (a *App) quality() Quality {

@@ -197,6 +197,7 @@ func (a *App) enterFromLobby(s *lobbyScreen) {
 	s.stop() // release the devices for the meeting
 	media := s.choice()
 	media.Quality = a.quality()
+	media.Processing = a.processing()
 	a.lastMedia = &media
 	switch s.mode {
 	case lobbyHost:

@@ -9,21 +9,23 @@ import "github.com/sottohq/sotto/internal/call"
 // app/apptest.
 
 type (
-	Connector    = call.Connector
-	Invite       = call.Invite
-	MediaChoice  = call.MediaChoice
-	HostRequest  = call.HostRequest
-	JoinRequest  = call.JoinRequest
-	Quality      = call.Quality
-	Meeting      = call.Meeting
-	Member       = call.Member
-	Joiner       = call.Joiner
-	SecurityCode = call.SecurityCode
-	VideoFrame   = call.VideoFrame
-	Event        = call.Event
-	Devices      = call.Devices
-	Device       = call.Device
-	Task         = call.Task
+	Connector   = call.Connector
+	Invite      = call.Invite
+	MediaChoice = call.MediaChoice
+	// AudioProcessing is the microphone processing switches.
+	AudioProcessing = call.AudioProcessing
+	HostRequest     = call.HostRequest
+	JoinRequest     = call.JoinRequest
+	Quality         = call.Quality
+	Meeting         = call.Meeting
+	Member          = call.Member
+	Joiner          = call.Joiner
+	SecurityCode    = call.SecurityCode
+	VideoFrame      = call.VideoFrame
+	Event           = call.Event
+	Devices         = call.Devices
+	Device          = call.Device
+	Task            = call.Task
 
 	RosterChanged       = call.RosterChanged
 	WaitingChanged      = call.WaitingChanged

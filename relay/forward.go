@@ -3,6 +3,7 @@ package relay
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -93,7 +94,7 @@ func (s *session) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiv
 	for _, o := range subs {
 		o.negotiate()
 	}
-	go drainRTCP(receiver)
+	go f.readReports(receiver)
 	f.readLoop()
 }
 
@@ -108,17 +109,6 @@ func validTrackID(id string) bool {
 		}
 	}
 	return true
-}
-
-// drainRTCP reads RTCP a publisher sends about its own track (sender
-// reports) so that interceptors see it.
-func drainRTCP(rx *webrtc.RTPReceiver) {
-	buf := make([]byte, readBufferLen)
-	for {
-		if _, _, err := rx.Read(buf); err != nil {
-			return
-		}
-	}
 }
 
 // readLoop forwards packets until the publisher's track ends.
@@ -282,17 +272,22 @@ type fwdTrack struct {
 }
 
 type binding struct {
-	id   string
-	ssrc uint32
-	pt   uint8
-	w    webrtc.TrackLocalWriter
+	id    string
+	ssrc  uint32
+	pt    uint8
+	w     webrtc.TrackLocalWriter
+	count *sentCount // for this receiver's sender reports (reports.go)
 }
+
+// sentCount is what one binding has sent; the counts wrap as RFC 3550
+// §6.4.1 says.
+type sentCount struct{ packets, octets atomic.Uint32 }
 
 func (t *fwdTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
 			t.mu.Lock()
-			t.bindings = append(t.bindings, binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
+			t.bindings = append(t.bindings, binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream(), count: new(sentCount)})
 			t.mu.Unlock()
 			if t.onBind != nil {
 				go t.onBind() // a new receiver needs a keyframe
@@ -338,6 +333,8 @@ func (t *fwdTrack) write(p *rtp.Packet) {
 		h.PayloadType = b.pt
 		if _, err := b.w.WriteRTP(&h, p.Payload); err == nil {
 			n++
+			b.count.packets.Add(1)
+			b.count.octets.Add(uint32(len(p.Payload)))
 		}
 	}
 	t.m.packetsOut.Add(n)

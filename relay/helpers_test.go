@@ -46,6 +46,7 @@ type client struct {
 	mu       sync.Mutex
 	received map[recvKey]*recvStats
 	trackIDs []string
+	senders  []*webrtc.RTPSender // by trackIDs
 }
 
 // recvKey names a received track: its publisher's session and track ID.
@@ -60,6 +61,15 @@ type recvStats struct {
 	ssrc      webrtc.SSRC
 	good, bad atomic.Int64
 	ended     atomic.Bool
+
+	srMu sync.Mutex
+	srs  []rtcp.SenderReport // sender reports received for the track
+}
+
+func (st *recvStats) reports() []rtcp.SenderReport {
+	st.srMu.Lock()
+	defer st.srMu.Unlock()
+	return append([]rtcp.SenderReport(nil), st.srs...)
 }
 
 func newClient(t *testing.T, cfg transport.Config) *client {
@@ -115,6 +125,7 @@ func (c *client) publish() {
 			c.t.Fatalf("add track: %v", err)
 		}
 		c.trackIDs = append(c.trackIDs, k.id)
+		c.senders = append(c.senders, sender)
 		c.wg.Add(2)
 		go func() {
 			defer c.wg.Done()
@@ -160,7 +171,23 @@ func (c *client) onTrack(rt transport.RemoteTrack) {
 	c.mu.Lock()
 	c.received[recvKey{rt.SessionID, rt.Track.ID()}] = st
 	c.mu.Unlock()
-	c.wg.Add(1)
+	c.wg.Add(2)
+	go func() {
+		defer c.wg.Done()
+		for {
+			pkts, _, err := rt.Receiver.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if sr, ok := p.(*rtcp.SenderReport); ok {
+					st.srMu.Lock()
+					st.srs = append(st.srs, *sr)
+					st.srMu.Unlock()
+				}
+			}
+		}
+	}()
 	go func() {
 		defer c.wg.Done()
 		defer st.ended.Store(true)

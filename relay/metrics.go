@@ -23,6 +23,8 @@ type Stats struct {
 	EnvelopesOut       int64            `json:"envelopes_out"`         // envelope deliveries
 	KeyframeReqs       int64            `json:"keyframe_requests"`     // PLIs sent to publishers
 	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`    // receivers' PLI/FIR merged into another PLI
+	SenderReports      int64            `json:"sender_reports"`        // publishers' sender reports forwarded to receivers
+	ReportsDropped     int64            `json:"reports_dropped"`       // sender reports over a track's rate (one per 250 ms)
 	TCPVideoDropped    int64            `json:"ice_tcp_video_dropped"` // video packets too old in an ICE-TCP queue
 	TCPDropped         int64            `json:"ice_tcp_dropped"`       // other packets too old, or over the queue's bytes
 	TransceiversReused int64            `json:"transceivers_reused"`   // forwarded tracks put on an ended track's m-line
@@ -51,6 +53,8 @@ type metrics struct {
 	keyframeCoalesced  atomic.Int64
 	tcpDroppedVideo    atomic.Int64
 	tcpDropped         atomic.Int64
+	reportsOut         atomic.Int64
+	reportsDropped     atomic.Int64
 	transceiversReused atomic.Int64
 	droppedMessages    atomic.Int64
 	rejectedTotal      atomic.Int64
@@ -96,6 +100,8 @@ func (m *metrics) snapshot() Stats {
 		KeyframeCoalesced:  m.keyframeCoalesced.Load(),
 		TCPVideoDropped:    m.tcpDroppedVideo.Load(),
 		TCPDropped:         m.tcpDropped.Load(),
+		SenderReports:      m.reportsOut.Load(),
+		ReportsDropped:     m.reportsDropped.Load(),
 		TransceiversReused: m.transceiversReused.Load(),
 		DroppedMessages:    m.droppedMessages.Load(),
 		RejectedInputs:     m.rejectedTotal.Load(),

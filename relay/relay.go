@@ -16,11 +16,12 @@
 //  3. fwdTrack.write rewrites SSRC and payload type for each receiver,
 //     drops header extensions, and keeps sequence numbers, timestamps,
 //     marker and payload as they are;
-//  4. each receiver's interceptors keep a copy for NACK answers and send
-//     reports, then SRTP encrypts and sends it.
+//  4. each receiver's interceptors keep a copy for NACK answers, then SRTP
+//     encrypts and sends it; the publisher's sender reports follow the
+//     same way with the receiver's SSRC (reports.go).
 //
 // Feedback travels back the other way: PLI and FIR from any receiver are
-// coalesced into at most one PLI per keyframeInterval to the publisher;
+// coalesced into at most one PLI per KeyframeInterval to the publisher;
 // NACKs are answered by the relay from its copy, within each receiver's
 // retransmission budget (package rtx), and the relay NACKs what it misses
 // from the publisher with the same bounds.
@@ -108,13 +109,10 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: receiver reports: %w", err)
 	}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("relay: sender reports: %w", err)
-	}
+	// No sender report interceptor: the publishers' reports are forwarded
+	// instead (reports.go).
 	reg.Add(r.rtx)
 	reg.Add(rr)
-	reg.Add(sr)
 
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log: log}}
 	if cfg.Net != nil {

@@ -104,7 +104,7 @@ func (s *session) retireSender(sender *webrtc.RTPSender) bool {
 		s.log.Debug("cannot park transceiver", "err", err)
 		return true
 	}
-	go drainSender(ph)
+	go drainSender(ph, s.quit)
 	s.retired = append(s.retired, parked{t: tr, sender: ph})
 	return true
 }
@@ -161,8 +161,19 @@ func (s *session) swapSender(t *webrtc.RTPTransceiver, old *webrtc.RTPSender, tr
 }
 
 // drainSender reads a placeholder sender's RTCP (receiver reports, if
-// any) until the sender stops.
-func drainSender(sender *webrtc.RTPSender) {
+// any) until the sender stops, or until the session ends: a placeholder
+// parked while the session was closing belongs to a closed PeerConnection
+// that never stops it, and its read would wait forever.
+func drainSender(sender *webrtc.RTPSender, quit <-chan struct{}) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-quit:
+			_ = sender.Stop()
+		case <-done:
+		}
+	}()
 	for {
 		if _, _, err := sender.ReadRTCP(); err != nil {
 			return

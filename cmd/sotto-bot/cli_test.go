@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -40,14 +41,12 @@ func TestCommandLineHostAndJoin(t *testing.T) {
 	}
 	defer host.Process.Kill()
 	var link string
-	for deadline := time.Now().Add(15 * time.Second); link == ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("host printed no link")
-		}
+	waittest.Until(t, "the host bot's link file", 15*time.Second, func() bool {
 		if b, err := os.ReadFile(linkFile); err == nil && strings.HasSuffix(string(b), "\n") {
 			link = strings.TrimSpace(string(b))
 		}
-	}
+		return link != ""
+	})
 	joiner := exec.Command(bin, append([]string{"-link", link, "-duration", "5s"}, small...)...)
 	joinOut, err := joiner.Output()
 	if err != nil {

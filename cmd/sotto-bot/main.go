@@ -1,6 +1,8 @@
 // Command sotto-bot is a headless meeting participant: it joins a relay
-// meeting with synthetic, device or file (VP8 in IVF) media through the
-// same meeting composition as the desktop app (internal/call), and at exit
+// meeting with synthetic, device or file (VP8 in IVF, speech in WAV) media
+// through the same meeting composition as the desktop app (internal/call),
+// with the same microphone processing (-aec, -ns, -agc), can record what it
+// would play (-record FILE.wav), and at exit
 // prints one JSON line of statistics: what it sent, and per remote
 // participant what it received, decrypted and decoded, and why frames were
 // dropped, plus the roster epoch, security code and per-sender key state.
@@ -63,6 +65,8 @@ type options struct {
 	loopback       bool
 	testKey        string
 	verbose        bool
+	record         string
+	aec, ns, agc   bool
 
 	// The meeting protocol.
 	link     string
@@ -81,7 +85,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.meeting, "meeting", "", "meeting ID (32 hex digits)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to stay in the meeting")
 	fs.StringVar(&o.video, "video", "synthetic", "video source: synthetic, none, camera:ID or ivf:FILE (VP8, looped)")
-	fs.StringVar(&o.audio, "audio", "synthetic", "audio source: synthetic, none or mic:ID")
+	fs.StringVar(&o.audio, "audio", "synthetic", "audio source: synthetic, none, mic:ID or wav:FILE (48 kHz, played once in real time)")
+	fs.StringVar(&o.record, "record", "", "write the mix of the others, as the bot would play it, to this WAV `file` (mono 48 kHz)")
+	fs.BoolVar(&o.aec, "aec", true, "echo cancellation of the microphone against what the bot plays")
+	fs.BoolVar(&o.ns, "ns", true, "noise suppression of the microphone")
+	fs.BoolVar(&o.agc, "agc", true, "automatic gain control of the microphone")
 	fs.IntVar(&o.width, "width", 640, "video width")
 	fs.IntVar(&o.height, "height", 480, "video height")
 	fs.IntVar(&o.fps, "fps", 30, "video frame rate")
@@ -139,6 +147,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cleanup()
+	var rec *recorder
+	if o.record != "" {
+		if rec, err = newRecorder(o.record); err != nil {
+			return err
+		}
+		defer rec.close()
+		cfg.Record = rec.write
+	}
 	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	c, err := call.Start(jctx, cfg)
 	cancel()
@@ -169,6 +185,11 @@ loop:
 	}
 	line := c.Stats()
 	c.Leave()
+	if rec != nil {
+		if err := rec.close(); err != nil {
+			return err
+		}
+	}
 	return json.NewEncoder(stdout).Encode(line)
 }
 
@@ -177,7 +198,7 @@ loop:
 func callConfig(o options, log *slog.Logger) (call.Config, func(), error) {
 	cfg := call.Config{
 		RelayURL: o.relay, Headless: true, CameraOn: true, MicOn: true,
-		LoopbackOnly: o.loopback, Logger: log,
+		LoopbackOnly: o.loopback, Logger: log, Processing: processing(o),
 	}
 	cleanup := func() {}
 	var err error
@@ -245,6 +266,12 @@ func captureOptions(o options) (capture.Options, error) {
 	case a == "none":
 	case strings.HasPrefix(a, "mic:"):
 		opts.Audio = capture.Microphone(strings.TrimPrefix(a, "mic:"))
+	case strings.HasPrefix(a, "wav:"):
+		src, err := wavMicrophone(strings.TrimPrefix(a, "wav:"))
+		if err != nil {
+			return opts, err
+		}
+		opts.Audio = src
 	default:
 		return opts, fmt.Errorf("unknown -audio %q", a)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/call"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -79,8 +80,7 @@ func TestBotsJoinThroughAdmission(t *testing.T) {
 	j2 := startBot(t, relayURL, meetingID, []string{"-link", link})
 	bots := []*bot{host, j1, j2}
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waittest.Until(t, "bots to converge and decode each other", 20*time.Second, func() bool {
 		ok := true
 		var code string
 		for i, b := range bots {
@@ -123,14 +123,8 @@ func TestBotsJoinThroughAdmission(t *testing.T) {
 			}
 			ok = ok && decoding == 2
 		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("bots did not converge and decode each other")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ok
+	})
 	// The identity was saved and is reused.
 	if _, err := os.Stat(keyFile); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ import (
 	"github.com/sottohq/sotto/internal/meetingnet"
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
+	"github.com/sottohq/sotto/media/audioproc"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/relay/signal"
@@ -79,6 +80,14 @@ type Config struct {
 	// Headless plays no sound and delivers no pictures (bots); media is
 	// still decoded and counted.
 	Headless bool
+	// Processing switches microphone processing off (audio.go); the
+	// zero value has echo cancellation, noise suppression and gain
+	// control on.
+	Processing AudioProcessing
+	// Record, if set, gets every period of the mix this participant
+	// plays (mono 48 kHz; do not keep the slice). A Headless call then
+	// mixes too, pulled at the device rate (sotto-bot's -record).
+	Record func(mix []float32)
 	// SharedTestKey, if set, replaces the meeting protocol with one base
 	// key shared by every participant. TEST ONLY (relay and pipeline
 	// tests of sotto-bot): anyone with the key reads the meeting.
@@ -98,6 +107,11 @@ type Call struct {
 	link  string
 	mixer *playout.Mixer
 	out   *playout.Output
+	// Microphone processing (audio.go).
+	ref      *audioproc.Reference
+	proc     *audioproc.Processor
+	stopPlay chan struct{} // headless playout
+	playDone chan struct{}
 	// audioNote, if set, tells the user why they hear nothing.
 	audioNote string
 
@@ -151,7 +165,11 @@ func Start(ctx context.Context, cfg Config) (*Call, error) {
 func (c *Call) start(ctx context.Context) error {
 	cfg := c.cfg
 	var err error
-	// 1. capture.
+	// 1. capture, with the microphone processing against the played mix.
+	if err := c.openProcessing(); err != nil {
+		return err
+	}
+	cfg.Capture = c.cfg.Capture
 	c.src, err = capture.Open(cfg.Capture)
 	if err != nil && cfg.Capture.Video.Kind != capture.SourceNone {
 		// No usable camera: join with audio only rather than not at all.
@@ -175,6 +193,10 @@ func (c *Call) start(ctx context.Context) error {
 		}
 		pc.AudioOut = c.mixer
 		pc.OnVideo = func(session signal.ID, img image.Image) { c.deliver(session.String(), img) }
+	} else if cfg.Record != nil {
+		pc.AudioOut = c.mixer
+		c.stopPlay, c.playDone = make(chan struct{}), make(chan struct{})
+		go c.playHeadless()
 	}
 	if v := c.videoStream(); v != nil {
 		pc.Video = v
@@ -297,6 +319,7 @@ func (c *Call) closeMedia() {
 	if c.src != nil {
 		c.src.Close()
 	}
+	c.closeAudio()
 }
 
 // Stats is what sotto-bot prints: the media engine's counters and, with
@@ -304,11 +327,13 @@ func (c *Call) closeMedia() {
 type Stats struct {
 	participant.Stats
 	Meeting *meetingnet.Snapshot `json:"meeting,omitempty"`
+	// AudioProcessing is the microphone processor's counters.
+	AudioProcessing *audioproc.Stats `json:"audio_processing,omitempty"`
 }
 
 // Stats returns a snapshot; safe from any goroutine.
 func (c *Call) Stats() Stats {
-	st := Stats{Stats: c.part.Stats()}
+	st := Stats{Stats: c.part.Stats(), AudioProcessing: c.processingStats()}
 	if c.ns != nil {
 		snap := c.ns.Snapshot()
 		st.Meeting = &snap

@@ -44,6 +44,9 @@ type MediaChoice struct {
 	CameraOn   bool
 	MicOn      bool
 	Quality    Quality
+	// Processing is the settings' microphone processing switches (all
+	// on in the zero value).
+	Processing AudioProcessing
 }
 
 // HostRequest asks for a new meeting.

@@ -144,6 +144,7 @@ func (c *Dialer) config(self *identity.Identity, name string, contacts *identity
 	cfg := Config{
 		Self: self, Name: name, Capture: opts,
 		CameraOn: media.CameraOn, MicOn: media.MicOn, Speaker: media.Speaker,
+		Processing:   media.Processing,
 		LoopbackOnly: c.LoopbackOnly, Logger: c.logger(),
 	}
 	if contacts != nil {

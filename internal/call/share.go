@@ -80,14 +80,14 @@ func outputDevice(choice string) string {
 // null device, so levels and the active speaker work, and the user is told
 // why they hear nothing.
 func (c *Call) openOutput() error {
-	out, err := playout.OpenOutput(c.mixer, playout.OutputOptions{DeviceID: outputDevice(c.cfg.Speaker)})
+	out, err := playout.OpenOutput(c.mixer, playout.OutputOptions{DeviceID: outputDevice(c.cfg.Speaker), OnPlayed: c.onPlayed})
 	if errors.Is(err, playout.ErrDeviceGone) {
 		c.audioNote = "The chosen speaker is not available, so sound plays on the system's default output. Choose another speaker in Settings."
-		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{})
+		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{OnPlayed: c.onPlayed})
 	}
 	if err != nil {
 		c.audioNote = "No audio output device was found, so you will not hear the others. Connect speakers or headphones and rejoin."
-		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}})
+		out, err = playout.OpenOutput(c.mixer, playout.OutputOptions{Backends: []malgo.Backend{playout.BackendNull}, OnPlayed: c.onPlayed})
 		if err != nil {
 			return fmt.Errorf("start audio playback: %w", err)
 		}

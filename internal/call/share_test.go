@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/crypto/meeting"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/playout"
@@ -202,16 +204,11 @@ func TestSessionOutputUsesChosenSpeaker(t *testing.T) {
 		if s.audioNote != "" {
 			t.Errorf("chosen speaker %q did not open: %s", d.Name, s.audioNote)
 		}
-		played := false
-		for deadline := time.Now().Add(5 * time.Second); !played && time.Now().Before(deadline); {
+		waittest.Until(t, "speaker "+d.Name+" asking for audio", 5*time.Second, func() bool {
 			frames, _ := s.out.Played()
-			played = frames > 0
-			time.Sleep(5 * time.Millisecond) // polling the condition, not waiting it out
-		}
+			return frames > 0
+		})
 		s.out.Close()
-		if !played {
-			t.Errorf("speaker %q never asked for audio", d.Name)
-		}
 	}
 	s := &Call{cfg: Config{Speaker: "ffee01"}, mixer: playout.NewMixer()}
 	if err := s.openOutput(); err != nil {
@@ -260,11 +257,7 @@ func audioFlow(t *testing.T, c *Call, n uint64) {
 	t.Helper()
 	frames := func() uint64 { return c.part.Stats().Sent.Audio.Frames }
 	want := frames() + n
-	for deadline := time.Now().Add(30 * time.Second); frames() < want; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d audio frames sent, want %d", frames(), want)
-		}
-	}
+	waittest.Until(t, fmt.Sprintf("%d audio frames sent", want), 30*time.Second, func() bool { return frames() >= want })
 }
 
 // guestDrops counts the host's video frames the guest could not decrypt

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sottohq/sotto/internal/relaytest"
 	"github.com/sottohq/sotto/internal/transport"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/playout"
@@ -196,9 +197,7 @@ func connect(t testing.TB, w *world, ms []*member) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok := true
+	waittest.Until(t, "participants to decode each other", 30*time.Second, func() bool {
 		for _, m := range ms {
 			n := 0
 			for _, r := range m.p.Stats().Remotes {
@@ -206,16 +205,12 @@ func connect(t testing.TB, w *world, ms []*member) {
 					n++
 				}
 			}
-			ok = ok && n == len(ms)-1
+			if n != len(ms)-1 {
+				return false
+			}
 		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("participants did not decode each other in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	})
 	w.mu.Lock()
 	clear(w.sent)
 	clear(w.sentAt)
@@ -236,18 +231,14 @@ func flow(t testing.TB, ms []*member, n uint64) {
 	for i, m := range ms {
 		base[i] = sent(m)
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		done := true
+	waittest.Until(t, fmt.Sprintf("members to send %d more frames", n), 60*time.Second, func() bool {
 		for i, m := range ms {
-			done = done && sent(m) >= base[i]+n
+			if sent(m) < base[i]+n {
+				return false
+			}
 		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("members did not send %d more frames", n)
-		}
-	}
+		return true
+	})
 }
 
 // stopSending mutes everyone and waits until the frames in flight have

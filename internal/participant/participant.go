@@ -15,6 +15,10 @@
 // a send key switch takes effect between two frames. Until a send key is
 // set nothing is sent; frames whose KID has no receive key are counted and
 // dropped.
+//
+// Lip sync: the sender reports of each remote session's tracks say which
+// audio and video timestamps were captured together; pictures are held
+// until the audio of their instant plays (docs/PROTOCOL.md §5.5).
 package participant
 
 import (
@@ -34,6 +38,7 @@ import (
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/lipsync"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay/rtx"
@@ -51,10 +56,12 @@ type Config struct {
 	// Video and Audio are the local streams to publish; nil publishes
 	// nothing of that kind.
 	Video, Audio Stream
-	// OnVideo receives every decoded remote picture, on that track's
-	// receive goroutine (never the UI thread). The picture is reused for
-	// the next frame of the same track once OnVideo returns: draw or copy
-	// it before returning.
+	// OnVideo receives every decoded remote picture, on a goroutine of
+	// that track (never the UI thread): its receive goroutine, or, with
+	// lip sync, its hold queue's once the sound captured with it plays
+	// (lipsync.go; lip sync needs an AudioOut with PlayingRTP, such as
+	// *playout.Mixer). The picture is reused for a later frame of the
+	// same track once OnVideo returns: draw or copy it before returning.
 	OnVideo func(session signal.ID, img image.Image)
 	// AudioOut plays remote audio; nil decodes it (and counts it) without
 	// playing.
@@ -110,6 +117,8 @@ type Participant struct {
 	running int    // receive pipelines running, all sessions
 	refused uint64 // remote tracks refused over maxRemoteTracks
 	closed  bool
+	// syncs: lip sync per session (lipsync.go).
+	syncs map[signal.ID]*syncEntry
 }
 
 // Bounds on what the relay can make a participant hold: the relay decides
@@ -212,6 +221,8 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 	if err != nil {
 		return nil, fmt.Errorf("participant: publish %s: %w", kind, err)
 	}
+	// Sender reports map capture instants (docs/PROTOCOL.md §5.5).
+	p.conn.SetMediaClock(sender, pipe.MediaClock)
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -256,6 +267,8 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 		return
 	}
 	defer p.release()
+	sy := p.acquireSync(rt.SessionID)
+	defer p.releaseSync(rt.SessionID)
 	var (
 		run   func(context.Context) error
 		stats interface{ Stats() receive.Stats }
@@ -265,7 +278,7 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 	switch rt.Track.Kind() {
 	case webrtc.RTPCodecTypeVideo:
 		kind = framing.KindVideo
-		run, stats, err = p.videoReceiver(rt)
+		run, stats, err = p.videoReceiver(rt, sy)
 	case webrtc.RTPCodecTypeAudio:
 		kind = framing.KindAudio
 		run, stats, err = p.audioReceiver(rt)
@@ -281,6 +294,11 @@ func (p *Participant) OnTrack(rt transport.RemoteTrack) {
 		return
 	}
 	p.log.Info("receiving", "session", rt.SessionID, "kind", kind.String())
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.readReports(rt, kind, sy)
+	}()
 	defer func() {
 		p.mu.Lock()
 		r.running--
@@ -344,21 +362,21 @@ func (p *Participant) register(session signal.ID, kind framing.Kind, stats inter
 }
 
 // videoReceiver builds stages 2–5 for a remote video track: reassemble,
-// open, VP8 decode, hand the picture to OnVideo.
-func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
+// open, VP8 decode, hand the picture to OnVideo (held for lip sync when sy
+// is set).
+func (p *Participant) videoReceiver(rt transport.RemoteTrack, sy *lipsync.Sync) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session, ssrc := rt.SessionID, rt.Track.SSRC()
 	dec, err := vp8.NewDecoder()
 	if err != nil {
 		return nil, nil, err
 	}
+	var render func(*image.YCbCr, uint32) // set by run: the hold queue lives as long as the pipeline runs
 	pipe, err := receive.New(receive.Config[*image.YCbCr]{
 		Kind: framing.KindVideo, Metadata: p.videoMD, Opener: trackOpener{p, session},
 		Decode: decoder(p, session, framing.KindVideo, dec.Decode),
 		Render: func(img *image.YCbCr, fi receive.FrameInfo) {
 			p.traceDecoded(session, fi)
-			if p.cfg.OnVideo != nil {
-				p.cfg.OnVideo(session, img)
-			}
+			render(img, fi.RTPTimestamp)
 		},
 		RequestKeyframe: func() {
 			if err := p.conn.RequestKeyframe(ssrc); err != nil {
@@ -374,6 +392,9 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack) (func(context.Cont
 	}
 	run := func(ctx context.Context) error {
 		defer dec.Close()
+		var stop func()
+		render, stop = p.videoStage(session, sy)
+		defer stop()
 		return pipe.Run(ctx, p.reader(rt, framing.KindVideo))
 	}
 	return run, pipe, nil
@@ -577,6 +598,8 @@ type SentStats struct {
 type RemoteStats struct {
 	Video *receive.Stats `json:"video,omitempty"`
 	Audio *receive.Stats `json:"audio,omitempty"`
+	// LipSync: how pictures were held to match the sound (lipsync.go).
+	LipSync *LipSyncStats `json:"lip_sync,omitempty"`
 }
 
 // Stats returns a snapshot; safe from any goroutine.
@@ -613,6 +636,7 @@ func (p *Participant) Stats() Stats {
 			a := r.audio.Stats()
 			rs.Audio = &a
 		}
+		rs.LipSync = p.lipSyncStatsLocked(id)
 		s.Remotes[id.String()] = rs
 	}
 	return s

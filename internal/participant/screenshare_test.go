@@ -1,6 +1,7 @@
 package participant
 
 import (
+	"fmt"
 	"image"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sottohq/sotto/internal/transport"
+	"github.com/sottohq/sotto/internal/waittest"
 	"github.com/sottohq/sotto/internal/xvfbtest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/vp8"
@@ -118,11 +120,7 @@ func (s *seen) count(size image.Point) int {
 
 func (s *seen) waitFor(t *testing.T, size image.Point, n int, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); s.count(size) < n; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: decoded %d pictures of %v, want %d", what, s.count(size), size, n)
-		}
-	}
+	waittest.Until(t, fmt.Sprintf("%s: %d pictures of %v decoded", what, n, size), 30*time.Second, func() bool { return s.count(size) >= n })
 }
 
 // switchMeeting joins a sharer (publishing first) and a viewer through the

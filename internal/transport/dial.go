@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay/rtx"
@@ -43,12 +44,13 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	rtt := new(rtx.RTT)
 	rtxs := rtx.New(rtx.Config{RTT: rtt})
-	pc, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
+	pc, reports, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined)
+	c.reports = reports
 	c.rtx, c.rtt = rtxs, rtt
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
@@ -103,10 +105,10 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 
 // newPeerConnection builds the one PeerConnection to the relay, using
 // cfg's ICE servers and then those the relay announced.
-func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, error) {
-	api, err := newAPI(cfg, rtxs)
+func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, *reportFactory, error) {
+	api, reports, err := newAPI(cfg, rtxs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ice := append([]webrtc.ICEServer(nil), cfg.ICEServers...)
 	for _, s := range announced {
@@ -114,9 +116,9 @@ func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Facto
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: cfg.ICETransportPolicy})
 	if err != nil {
-		return nil, fmt.Errorf("transport: new peer connection: %w", err)
+		return nil, nil, fmt.Errorf("transport: new peer connection: %w", err)
 	}
-	return pc, nil
+	return pc, reports, nil
 }
 
 // newConn wraps a joined session and hooks the PeerConnection's callbacks.
@@ -180,21 +182,29 @@ func keepaliveInterval(idleMs int64) time.Duration {
 
 // NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
 // the codecs of signal.RegisterCodecs, the bounded NACK generator and
-// responder of package rtx, RTCP sender/receiver reports. Tests and the
-// load generator use it for peers that must match a Conn's stack.
-func NewAPI(cfg Config) (*webrtc.API, error) { return newAPI(cfg, rtx.New(rtx.Config{})) }
+// responder of package rtx, RTCP receiver reports and sender reports on a
+// private clock (reports.go). Tests and the load generator use it for
+// peers that must match a Conn's stack.
+func NewAPI(cfg Config) (*webrtc.API, error) {
+	api, _, err := newAPI(cfg, rtx.New(rtx.Config{}))
+	return api, err
+}
 
-func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, error) {
+func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, *reportFactory, error) {
 	m := &webrtc.MediaEngine{}
 	if err := signal.RegisterCodecs(m); err != nil {
-		return nil, fmt.Errorf("transport: %w", err)
+		return nil, nil, fmt.Errorf("transport: %w", err)
 	}
 	reg := &interceptor.Registry{}
 	// NACK feedback is in the codec table; retransmission is rtx's.
 	reg.Add(rtxs)
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, fmt.Errorf("transport: rtcp reports: %w", err)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport: receiver reports: %w", err)
 	}
+	reg.Add(rr)
+	reports := &reportFactory{}
+	reg.Add(reports)
 	se := webrtc.SettingEngine{}
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
@@ -203,5 +213,5 @@ func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, error) {
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), reports, nil
 }

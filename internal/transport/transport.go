@@ -16,7 +16,8 @@
 //
 // Files: dial.go joins (signaling handshake, then the PeerConnection);
 // conn.go holds the operations on a joined Conn; receive.go is the read
-// loop, dispatching each message from the relay by type.
+// loop, dispatching each message from the relay by type; reports.go writes
+// the RTCP sender reports, on a clock that does not reveal the local time.
 package transport
 
 import (
@@ -125,6 +126,7 @@ type Conn struct {
 	log     *slog.Logger
 	sig     signal.Conn
 	pc      *webrtc.PeerConnection
+	reports *reportFactory // sender reports' media clocks (reports.go)
 	session signal.ID
 	events  chan Event
 	rtx     *rtx.Factory // the PeerConnection's NACKs and resends

@@ -18,9 +18,11 @@
 // Pipeline of an audio stream:
 //
 //  1. driver reader (microphone / audiotest) shared per device; the level
-//     of each chunk is kept for AudioLevel
-//  2. chunks buffered into 20 ms at 48 kHz and mixed down to mono
-//  3. Opus encoding (application VoIP) at the configured bitrate
+//     of each chunk is kept for AudioLevel (or recorded PCM, PCMAudio)
+//  2. the Options.AudioProcessor, if any, on each chunk as mono float32
+//     (echo cancellation and the rest: process.go, media/audioproc)
+//  3. chunks buffered into 20 ms at 48 kHz and mixed down to mono
+//  4. Opus encoding (application VoIP) at the configured bitrate
 //
 // Streams are pull-based: encoding runs in the goroutine that calls
 // ReadFrame, so a slow consumer drops pictures rather than queueing them.
@@ -74,6 +76,8 @@ const (
 	SourceCamera
 	SourceScreen
 	SourceMicrophone
+	// SourcePCM is recorded audio (PCMAudio).
+	SourcePCM
 )
 
 // VideoSource chooses the video device. The zero value means no video.
@@ -88,6 +92,8 @@ type VideoSource struct {
 type AudioSource struct {
 	Kind   SourceKind
 	Device string
+	// PCM holds the samples of a SourcePCM (mono 48 kHz).
+	PCM []float32
 }
 
 // SyntheticVideo is mediadevices' moving test pattern (color bars and a
@@ -122,6 +128,10 @@ type Options struct {
 	// VideoBitrate is the VP8 CBR target in bits/s (default by size:
 	// 800 kbit/s up to 640×480, 1.5 Mbit/s up to 1280×720, else 2.5 Mbit/s).
 	VideoBitrate int
+	// AudioProcessor, if set, processes the microphone before encoding
+	// (echo cancellation and the rest: media/audioproc). It is called
+	// from the goroutine reading the audio stream (process.go).
+	AudioProcessor Processor
 }
 
 func (o Options) withDefaults() Options {
@@ -221,6 +231,9 @@ func (s *Source) OnVideoImage(f func(image.Image)) (remove func()) {
 // scale (a full-scale sine reads 0.707). 0 without audio.
 func (s *Source) AudioLevel() float64 {
 	if s.audio == nil {
+		return 0
+	}
+	if s.audio.sub == nil {
 		return 0
 	}
 	return s.audio.sub.h.audioLevel()
@@ -351,12 +364,16 @@ func (v *videoStream) close() {
 }
 
 type audioStream struct {
-	sub *sub
+	sub *sub       // nil for SourcePCM
+	pcm *pcmReader // SourcePCM
 	enc codec.ReadCloser
 	mu  sync.Mutex
 }
 
 func openAudio(o Options) (*audioStream, error) {
+	if o.Audio.Kind == SourcePCM {
+		return openPCMAudio(o)
+	}
 	var query string
 	switch o.Audio.Kind {
 	case SourceSynthetic:
@@ -383,21 +400,47 @@ func openAudio(o Options) (*audioStream, error) {
 		s.release()
 		return nil, fmt.Errorf("capture: microphone runs at %d Hz, need %d", h.media.SampleRate, audioSampleRate)
 	}
-	params, err := mdopus.NewParams()
+	var src audio.Reader = audio.ReaderFunc(s.readAudio)
+	if o.AudioProcessor != nil {
+		src = processAudio(src, o.AudioProcessor)
+	}
+	enc, err := encodeAudio(src)
 	if err != nil {
 		s.release()
+		return nil, err
+	}
+	return &audioStream{sub: s, enc: enc}, nil
+}
+
+// encodeAudio is stage 3 of the audio pipeline: the Opus encoder over src.
+func encodeAudio(src audio.Reader) (codec.ReadCloser, error) {
+	params, err := mdopus.NewParams()
+	if err != nil {
 		return nil, err
 	}
 	params.BitRate = audioBitrate
 	params.Latency = mdopus.Latency20ms
 	// ChannelCount 1: the encoder mixes whatever the device gives to mono.
 	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: audioFrameDuration}}
-	enc, err := params.BuildAudioEncoder(audio.ReaderFunc(s.readAudio), in)
+	enc, err := params.BuildAudioEncoder(src, in)
 	if err != nil {
-		s.release()
 		return nil, fmt.Errorf("capture: opus encoder: %w", err)
 	}
-	return &audioStream{sub: s, enc: enc}, nil
+	return enc, nil
+}
+
+// openPCMAudio encodes recorded samples paced in real time.
+func openPCMAudio(o Options) (*audioStream, error) {
+	r := newPCMReader(o.Audio.PCM)
+	var src audio.Reader = r
+	if o.AudioProcessor != nil {
+		src = processAudio(src, o.AudioProcessor)
+	}
+	enc, err := encodeAudio(src)
+	if err != nil {
+		return nil, err
+	}
+	return &audioStream{pcm: r, enc: enc}, nil
 }
 
 func (a *audioStream) ReadFrame() (Frame, error) {
@@ -410,10 +453,14 @@ func (a *audioStream) ReadFrame() (Frame, error) {
 	if release != nil {
 		release()
 	}
+	at := time.Now()
+	if a.sub != nil {
+		at = time.Unix(0, a.sub.lastAt.Load())
+	}
 	return Frame{
 		Data:        data,
 		Duration:    audioFrameDuration,
-		CaptureTime: time.Unix(0, a.sub.lastAt.Load()),
+		CaptureTime: at,
 		Release:     func() {},
 	}, nil
 }
@@ -421,6 +468,10 @@ func (a *audioStream) ReadFrame() (Frame, error) {
 func (a *audioStream) RequestKeyframe() {}
 
 func (a *audioStream) close() {
-	a.sub.release()
+	if a.sub != nil {
+		a.sub.release()
+	} else {
+		close(a.pcm.done)
+	}
 	a.enc.Close()
 }

@@ -208,6 +208,20 @@ func (j *JitterBuffer) Pull(out []float32) bool {
 	return audible
 }
 
+// NextRTP returns the RTP timestamp of the next sample Pull will hand
+// out, and false while the buffer is not playing (before it has buffered
+// its target delay, and after it ran dry). Lip sync reads it through
+// Mixer.PlayingRTP.
+func (j *JitterBuffer) NextRTP() (uint32, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.playing {
+		return 0, false
+	}
+	// next follows the frame in pcm (played or concealed) in every case.
+	return j.next - uint32(j.pcmLen-j.pcmPos), true
+}
+
 // refillLocked produces the next frame into pcm. It returns false when the
 // buffer is (re)buffering and the caller should play silence.
 func (j *JitterBuffer) refillLocked() bool {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Mixer mixes every remote sender's jitter buffer into one mono 48 kHz
@@ -24,6 +25,7 @@ type Mixer struct {
 type senderState struct {
 	jb    *JitterBuffer
 	level atomic.Uint64 // float64 bits: RMS of the last block read
+	play  playing       // PlayingRTP
 }
 
 // NewMixer returns a mixer whose jitter buffers use the default delays.
@@ -149,8 +151,11 @@ func (m *Mixer) Read(out []float32) {
 	m.mu.RUnlock()
 	m.states = states
 	defer clear(m.states) // do not keep removed senders alive
+	now := time.Now()
 	for _, s := range states {
-		if !s.jb.Pull(buf) {
+		audible := s.jb.Pull(buf)
+		s.play.record(s.jb, len(buf), now)
+		if !audible {
 			s.level.Store(0)
 			continue
 		}
@@ -177,4 +182,39 @@ func limit(x []float32) {
 		c := limitKnee + (1-limitKnee)*math.Tanh((a-limitKnee)/(1-limitKnee))
 		x[i] = float32(math.Copysign(c, float64(v)))
 	}
+}
+
+// Where each sender's audio is, for lip sync (media/lipsync): the RTP
+// timestamp of the first sample of the block the device took last, and
+// when it took it. The device plays a block one period after it takes it
+// (OutputOptions.PeriodMillis).
+type playing struct {
+	mu sync.Mutex
+	ts uint32
+	at time.Time
+	ok bool
+}
+
+func (p *playing) record(jb *JitterBuffer, n int, at time.Time) {
+	next, ok := jb.NextRTP()
+	p.mu.Lock()
+	p.ts, p.at, p.ok = next-uint32(n), at, ok
+	p.mu.Unlock()
+}
+
+// PlayingRTP returns, for sender, the RTP timestamp ts of the first sample
+// of the last block handed to the output device, and at, when the device
+// took that block; false when the sender is unknown or its buffer is not
+// playing. Samples follow at 48 kHz: sample ts+n reaches the device at
+// at + n/48 ms.
+func (m *Mixer) PlayingRTP(sender string) (ts uint32, at time.Time, ok bool) {
+	m.mu.RLock()
+	s := m.senders[sender]
+	m.mu.RUnlock()
+	if s == nil {
+		return 0, time.Time{}, false
+	}
+	s.play.mu.Lock()
+	defer s.play.mu.Unlock()
+	return s.play.ts, s.play.at, s.play.ok
 }

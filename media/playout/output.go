@@ -96,6 +96,11 @@ type OutputOptions struct {
 	// an error wrapping ErrDeviceGone: Sotto never silently plays to
 	// another device than the one chosen.
 	DeviceID string
+	// OnPlayed, if set, sees every period's mono mix as it is handed to
+	// the device, on the device thread: the far-end reference of echo
+	// cancellation (audioproc.Reference.Write). It must not block and
+	// must not keep the slice.
+	OnPlayed func(mono []float32)
 }
 
 // Output plays a Reader on a playback device.
@@ -104,6 +109,7 @@ type Output struct {
 	dev    *malgo.Device
 	pin    runtime.Pinner // keeps the chosen device ID in place for miniaudio
 	src    Reader
+	played func([]float32)
 	mono   []float32
 	frames atomic.Uint64
 	calls  atomic.Uint64
@@ -122,7 +128,7 @@ func OpenOutput(src Reader, opts OutputOptions) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoOutputDevice, err)
 	}
-	o := &Output{ctx: ctx, src: src}
+	o := &Output{ctx: ctx, src: src, played: opts.OnPlayed}
 	cfg := malgo.DefaultDeviceConfig(malgo.Playback)
 	cfg.Playback.Format = malgo.FormatF32
 	cfg.Playback.Channels = OutputChannels
@@ -176,6 +182,9 @@ func (o *Output) callback(out, _ []byte, frames uint32) {
 	}
 	mono := o.mono[:n]
 	o.src.Read(mono)
+	if o.played != nil {
+		o.played(mono)
+	}
 	dst := unsafe.Slice((*float32)(unsafe.Pointer(&out[0])), n*OutputChannels)
 	for i, v := range mono {
 		dst[2*i] = v

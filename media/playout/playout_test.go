@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -460,5 +461,46 @@ func TestOutputDevicesAndChosenDevice(t *testing.T) {
 	}
 	if _, err := playout.Devices(malgo.BackendWasapi); !errors.Is(err, playout.ErrNoOutputDevice) {
 		t.Fatalf("listing without a backend: got %v, want ErrNoOutputDevice", err)
+	}
+}
+
+// constReader plays a constant.
+type constReader float32
+
+func (c constReader) Read(out []float32) {
+	for i := range out {
+		out[i] = float32(c)
+	}
+}
+
+func TestOutputOnPlayedSeesTheMix(t *testing.T) {
+	var mu sync.Mutex
+	var tapped uint64
+	var wrong bool
+	out, err := playout.OpenOutput(constReader(0.25), playout.OutputOptions{
+		Backends: []malgo.Backend{playout.BackendNull},
+		OnPlayed: func(mono []float32) {
+			mu.Lock()
+			defer mu.Unlock()
+			tapped += uint64(len(mono))
+			for _, v := range mono {
+				wrong = wrong || v != 0.25
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waittest.Until(t, "the tap saw 100 ms", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return tapped >= playout.SampleRate/10
+	})
+	out.Close()
+	frames, _ := out.Played()
+	mu.Lock()
+	defer mu.Unlock()
+	if tapped != frames || wrong {
+		t.Fatalf("tap saw %d samples (device %d), wrong values: %v", tapped, frames, wrong)
 	}
 }

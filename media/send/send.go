@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +96,7 @@ type Pipeline struct {
 	wantKeyframe atomic.Bool
 	enabled      atomic.Bool
 	stats        counters
+	media        mediaClock // MediaClock
 
 	// Owned by the Run goroutine.
 	// originTS is the RTP timestamp of firstT: random at the start (RFC
@@ -371,5 +373,39 @@ func (p *Pipeline) timestamp(f Frame) uint32 {
 		ts = p.nextTS
 	}
 	p.nextTS = ts + framing.RTPTicks(f.Duration, p.clock)
+	if !f.CaptureTime.IsZero() {
+		at := f.CaptureTime
+		if p.cfg.Kind == framing.KindAudio {
+			// An audio frame is complete when its last chunk is captured
+			// (framing.Frame); its timestamp is that of its first sample.
+			at = at.Add(-f.Duration)
+		}
+		p.media.set(ts, at)
+	}
 	return ts
+}
+
+// MediaClock returns the RTP timestamp of the last captured frame and the
+// instant its first sample was captured (false before the first frame):
+// the relation between the track's RTP clock and local time that its RTCP
+// sender reports carry (transport.Conn.SetMediaClock). Safe from any
+// goroutine.
+func (p *Pipeline) MediaClock() (ts uint32, at time.Time, ok bool) { return p.media.get() }
+
+type mediaClock struct {
+	mu sync.Mutex
+	ts uint32
+	at time.Time
+}
+
+func (c *mediaClock) set(ts uint32, at time.Time) {
+	c.mu.Lock()
+	c.ts, c.at = ts, at
+	c.mu.Unlock()
+}
+
+func (c *mediaClock) get() (uint32, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ts, c.at, !c.at.IsZero()
 }

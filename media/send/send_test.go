@@ -397,3 +397,36 @@ func TestKeyframeRequestsHonourMinimumDistance(t *testing.T) {
 		t.Errorf("deferred keyframe not at frame %d: %v", minFrames, src.isKey)
 	}
 }
+
+// MediaClock reports the last frame's timestamp with the capture instant
+// of its first sample: a video picture's capture time, and for audio the
+// capture time of the frame's last chunk minus the frame's duration.
+func TestMediaClockMapsTimestampsToCaptureInstants(t *testing.T) {
+	for _, kind := range []framing.Kind{framing.KindVideo, framing.KindAudio} {
+		src := &frames{data: [][]byte{make([]byte, 100), make([]byte, 100)}, t0: time.Unix(50, 0)}
+		var sent []send.SentFrame
+		m, err := framing.Metadata("0123456789abcdef0123456789abcdef", kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := send.New(send.Config{Kind: kind, Metadata: m, Source: src, Keys: newKeys(t), Track: discard{},
+			OnSent: func(f send.SentFrame) { sent = append(sent, f) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := p.MediaClock(); ok {
+			t.Fatalf("%s: media clock before the first frame", kind)
+		}
+		if err := p.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ts, at, ok := p.MediaClock()
+		want := src.t0.Add(time.Second / 30) // the second frame's capture time
+		if kind == framing.KindAudio {
+			want = want.Add(-time.Second / 30)
+		}
+		if !ok || ts != sent[1].RTPTimestamp || !at.Equal(want) {
+			t.Errorf("%s: media clock (%d, %v, %v), want (%d, %v)", kind, ts, at, ok, sent[1].RTPTimestamp, want)
+		}
+	}
+}
