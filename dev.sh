@@ -12,10 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Packages the cgo build needs (GL/X11/Wayland for Fyne, libvpx for VP8,
-# speexdsp for echo cancellation and noise suppression) and
-# the ones the tests need (Xvfb for a real window, ImageMagick for screenshots).
+# speexdsp for echo cancellation and noise suppression, libopus for Opus)
+# and the ones the tests need (Xvfb for a real window, ImageMagick for
+# screenshots).
 BUILD_PKGS="gcc libc6-dev pkg-config libgl-dev libx11-dev libxcursor-dev libxrandr-dev libspeexdsp-dev
-libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev"
+libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev libopus-dev"
 TEST_PKGS="xvfb xauth imagemagick"
 
 install_packages() {

@@ -43,6 +43,8 @@ type forwarder struct {
 	pliMu    sync.Mutex
 	lastPLI  time.Time
 	pliTimer *time.Timer
+
+	loss downlinkLoss // audio: the worst receiver's loss, for the publisher (lossreport.go)
 }
 
 // onTrack starts forwarding a track the session publishes.
@@ -201,17 +203,21 @@ func (f *forwarder) close() {
 
 // readFeedback reads one receiver's RTCP for a forwarded track. Reading
 // lets the NACK responder answer from its buffer; PLI and FIR become a
-// keyframe request to the publisher.
+// keyframe request to the publisher; receiver reports of audio feed the
+// downlink loss report (lossreport.go).
 func (f *forwarder) readFeedback(sender *webrtc.RTPSender) {
+	defer f.loss.forgetReceiver(sender)
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				f.requestKeyframe()
+			case *rtcp.ReceiverReport:
+				f.reportDownlinkLoss(sender, p)
 			}
 		}
 	}

@@ -23,8 +23,6 @@ type Stats struct {
 	EnvelopesOut       int64            `json:"envelopes_out"`         // envelope deliveries
 	KeyframeReqs       int64            `json:"keyframe_requests"`     // PLIs sent to publishers
 	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`    // receivers' PLI/FIR merged into another PLI
-	SenderReports      int64            `json:"sender_reports"`        // publishers' sender reports forwarded to receivers
-	ReportsDropped     int64            `json:"reports_dropped"`       // sender reports over a track's rate (one per 250 ms)
 	TCPVideoDropped    int64            `json:"ice_tcp_video_dropped"` // video packets too old in an ICE-TCP queue
 	TCPDropped         int64            `json:"ice_tcp_dropped"`       // other packets too old, or over the queue's bytes
 	TransceiversReused int64            `json:"transceivers_reused"`   // forwarded tracks put on an ended track's m-line
@@ -32,6 +30,8 @@ type Stats struct {
 	RejectedInputs     int64            `json:"rejected_inputs"`       // bad or refused client inputs, total
 	Rejected           map[string]int64 `json:"rejected"`              // rejected inputs by error code
 	CPUSeconds         float64          `json:"cpu_seconds"`           // process user+system CPU time
+	SenderReports      int64            `json:"sender_reports"`        // publishers' sender reports forwarded to receivers
+	ReportsDropped     int64            `json:"reports_dropped"`       // sender reports over a track's rate (one per 250 ms)
 	UptimeSeconds      float64          `json:"uptime_seconds"`
 	// Retransmission counts NACKs and resends on every PeerConnection.
 	Retransmission rtx.Stats `json:"retransmission"`

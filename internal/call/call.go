@@ -78,7 +78,8 @@ type Config struct {
 	// LoopbackOnly keeps ICE on the loopback interface (demo, tests).
 	LoopbackOnly bool
 	// Headless plays no sound and delivers no pictures (bots); media is
-	// still decoded and counted.
+	// still decoded and counted, audio through the jitter buffers at the
+	// pace of a 10 ms device (playout.Discard).
 	Headless bool
 	// Processing switches microphone processing off (audio.go); the
 	// zero value has echo cancellation, noise suppression and gain
@@ -112,6 +113,8 @@ type Call struct {
 	proc     *audioproc.Processor
 	stopPlay chan struct{} // headless playout
 	playDone chan struct{}
+	// discard drives the mixer of a headless call; nil otherwise.
+	discard func()
 	// audioNote, if set, tells the user why they hear nothing.
 	audioNote string
 
@@ -194,9 +197,14 @@ func (c *Call) start(ctx context.Context) error {
 		pc.AudioOut = c.mixer
 		pc.OnVideo = func(session signal.ID, img image.Image) { c.deliver(session.String(), img) }
 	} else if cfg.Record != nil {
+		// A headless call that records pulls the mix at the device rate
+		// itself (audio.go).
 		pc.AudioOut = c.mixer
 		c.stopPlay, c.playDone = make(chan struct{}), make(chan struct{})
 		go c.playHeadless()
+	} else {
+		pc.AudioOut = c.mixer
+		c.discard = playout.Discard(c.mixer, 10*time.Millisecond)
 	}
 	if v := c.videoStream(); v != nil {
 		pc.Video = v
@@ -309,11 +317,17 @@ func (c *Call) closeMedia() {
 	if c.out != nil {
 		c.out.Close()
 	}
+	if c.discard != nil {
+		c.discard()
+	}
 	if c.conn != nil {
 		c.conn.Close()
 	}
 	if c.part != nil {
 		c.part.Close()
+	}
+	if c.mixer != nil {
+		c.mixer.Close() // its playout goroutine and decoders
 	}
 	c.stopShare()
 	if c.src != nil {

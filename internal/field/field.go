@@ -34,14 +34,17 @@
 // Determinism: every loss and delay decision is a function of the seed and
 // of the packet's place in its stream (shape.go), so the network does the
 // same to the same packets in every run (Result.NetworkCounters), and the
-// audio figures repeat within a packet or two. Video recovery's counters
-// do not: frames decoded under loss differ by up to about 20 % between
-// runs of one scenario, because the engine's loss recovery (NACK answers, the
-// reassembler's give-up, keyframe requests and their rate limits) races
-// goroutines that wake on the same bubble instant, and the order in which
-// they then run is the scheduler's. A tiny per-packet delay (tieSpread)
-// keeps packets off the engine's timer instants but cannot remove races
-// inside it. Compare video figures over several runs (-count) or seeds.
+// measurement starts at a fixed bubble time. The audio figures then repeat
+// within a packet. Video recovery's do not quite: goroutines woken on the
+// same bubble instant run in an order nothing fixes (with several Ps in
+// parallel; even on one P, select picks among ready cases at random), and
+// the engine's video recovery (NACK answers, the reassembler's give-up,
+// keyframe requests and their rate limits) races on that order. Measured
+// at loss=5%/rtt=100ms/jitter=20ms over 8 runs of 6 s on one P: 106, 106,
+// 106, 106, 106, 122, 122 and 125 of 180 frames decoded. The tests and the
+// benchmark run on one P (GOMAXPROCS=1), which makes the races rarer. A
+// tiny per-packet delay (tieSpread) keeps packets off the engine's timer
+// instants, but cannot remove races inside the engine.
 //
 // Run must be called inside a synctest bubble (synctest.Test).
 package field
@@ -60,6 +63,7 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
+	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
@@ -163,7 +167,9 @@ type Result struct {
 	// AVOffsetMs is audio delay minus video delay (capture to shown):
 	// positive when sound lags the picture.
 	AVOffsetMs float64 `json:"av_offset_ms"`
-	// VideoDelayMs is the median capture-to-decoded delay of video frames.
+	// VideoDelayMs is the median capture-to-decoded delay of the video
+	// frames shown in the measured stretch (NaN: none, and AVOffsetMs is
+	// NaN too).
 	VideoDelayMs float64 `json:"video_delay_ms"`
 	// RelayTxRatio is bytes the relay sent to the impaired receiver over
 	// bytes it sent to the clean one.
@@ -213,9 +219,9 @@ type ReferenceDecoder interface {
 	Recover(next []byte) ([]float32, error)
 }
 
-// NewReferenceDecoder builds the reference; nil until Sotto links a
-// libopus decoder, and Result.ReferenceSNRdB is then NaN.
-var NewReferenceDecoder func() (ReferenceDecoder, error)
+// NewReferenceDecoder builds the reference (libopus, media/codec/opus);
+// nil leaves Result.ReferenceSNRdB NaN.
+var NewReferenceDecoder = newLibopusReference
 
 // Audio encoder of the publisher; NewOpusEncoder unless replaced.
 var NewAudioEncoder = NewOpusEncoder
@@ -316,7 +322,7 @@ func Run(sc Scenario) (res Result, err error) {
 	speech := newSpeechSource(enc, pcm, start, hardStop)
 	tee := &audioTee{s: speech}
 	vsrc := stoppable{video, &stop}
-	asrc := stoppable{tee, &stop}
+	asrc := lossAwareSource{stoppable{tee, &stop}, tee}
 
 	var (
 		mu       sync.Mutex
@@ -324,11 +330,12 @@ func Run(sc Scenario) (res Result, err error) {
 		audioRx  = map[uint32]bool{}         // impaired receiver, audio RTP timestamps decoded
 		captured = map[[2]uint64]time.Time{} // publisher video (KID, CTR) → capture time
 		sentTS   = map[int]uint32{}          // publisher audio packet index → RTP timestamp
-		vdelay   []time.Duration
+		vdelay   []shownDelay
 	)
 	mixer := playout.NewMixer()
+	defer mixer.Close() // its decoding goroutine must end inside the bubble
 	var parties []*party
-	join := func(n interface{}, cfg participant.Config) (*party, error) {
+	join := func(n pionnet.Net, cfg participant.Config) (*party, error) {
 		cfg.MeetingID = meeting
 		p, err := participant.New(cfg)
 		if err != nil {
@@ -337,7 +344,7 @@ func Run(sc Scenario) (res Result, err error) {
 		pt := &party{p: p, ssrc: map[framing.Kind]uint32{}}
 		cli, srv := signal.Pipe()
 		go r.ServeConn(context.Background(), srv)
-		tc := transport.Config{Conn: cli, MeetingID: meeting, OnTrack: func(rt transport.RemoteTrack) {
+		tc := transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: func(rt transport.RemoteTrack) {
 			kind := framing.KindVideo
 			if rt.Track.Kind().String() == "audio" {
 				kind = framing.KindAudio
@@ -347,12 +354,6 @@ func Run(sc Scenario) (res Result, err error) {
 			pt.mu.Unlock()
 			p.OnTrack(rt)
 		}}
-		switch n := n.(type) {
-		case *vnet.Net:
-			tc.Net = n
-		case *shapedNet:
-			tc.Net = n
-		}
 		conn, err := transport.Dial(context.Background(), tc)
 		if err != nil {
 			p.Close()
@@ -403,7 +404,7 @@ func Run(sc Scenario) (res Result, err error) {
 		case framing.KindVideo:
 			shown = append(shown, fi.Decoded)
 			if c, ok := captured[[2]uint64{fi.KID, fi.CTR}]; ok {
-				vdelay = append(vdelay, fi.Decoded.Sub(c))
+				vdelay = append(vdelay, shownDelay{fi.Decoded, fi.Decoded.Sub(c)})
 			}
 		case framing.KindAudio:
 			audioRx[fi.RTPTimestamp] = true
@@ -518,9 +519,16 @@ func Run(sc Scenario) (res Result, err error) {
 			}
 		}
 	}
-	slices.Sort(vd)
-	if len(vd) > 0 {
-		res.VideoDelayMs = float64(vd[len(vd)/2]) / float64(time.Millisecond)
+	var delays []time.Duration
+	for _, d := range vd {
+		if !d.at.Before(from) && !d.at.After(to) {
+			delays = append(delays, d.delay)
+		}
+	}
+	slices.Sort(delays)
+	res.VideoDelayMs = math.NaN()
+	if len(delays) > 0 {
+		res.VideoDelayMs = float64(delays[len(delays)/2]) / float64(time.Millisecond)
 	}
 
 	// Counters.
@@ -566,6 +574,12 @@ func Run(sc Scenario) (res Result, err error) {
 	return res, nil
 }
 
+// shownDelay is one video frame's capture-to-decoded delay.
+type shownDelay struct {
+	at    time.Time
+	delay time.Duration
+}
+
 // stoppable ends a source once the scenario is over.
 type stoppable struct {
 	send.Source
@@ -580,6 +594,15 @@ func (s stoppable) ReadFrame() (framing.Frame, error) {
 }
 
 var errStopped = errors.New("field: scenario over")
+
+// lossAwareSource is a stoppable audio source that passes the receivers'
+// loss on (participant.LossAware).
+type lossAwareSource struct {
+	stoppable
+	la interface{ SetExpectedLoss(int) }
+}
+
+func (s lossAwareSource) SetExpectedLoss(percent int) { s.la.SetExpectedLoss(percent) }
 
 // audioTee keeps every Opus packet the publisher's source produces, by
 // packet index, for the reference decoder.
@@ -606,6 +629,9 @@ func (t *audioTee) ReadFrame() (framing.Frame, error) {
 }
 
 func (t *audioTee) RequestKeyframe() {}
+
+// SetExpectedLoss passes the receivers' loss on to the encoder.
+func (t *audioTee) SetExpectedLoss(percent int) { t.s.SetExpectedLoss(percent) }
 
 func (t *audioTee) packets() []teePacket {
 	t.mu.Lock()

@@ -12,11 +12,7 @@ import (
 	"sync"
 	"time"
 
-	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
-	"github.com/pion/mediadevices/pkg/io/audio"
-	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
-
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 )
@@ -141,64 +137,64 @@ func upsample3(in []int16) []float32 {
 	return out
 }
 
-// AudioEncoder turns 20 ms of mono 48 kHz audio into one Opus packet. The
-// scenarios use libopus through mediadevices (as media/capture does); a
-// Sotto encoder can take its place behind this interface.
+// AudioEncoder turns 20 ms of mono 48 kHz audio into one Opus packet.
 type AudioEncoder interface {
 	Encode(pcm []float32) ([]byte, error)
 	Close() error
 }
 
-// NewOpusEncoder returns mediadevices' libopus encoder configured like
-// media/capture's microphone stream (VoIP, 32 kbit/s, 20 ms packets).
+// NewOpusEncoder returns Sotto's libopus encoder configured as
+// media/capture's microphone stream is (media/codec/opus defaults: VoIP,
+// constant bitrate, DTX off, in-band FEC; the scenarios set the expected
+// loss the receivers' reports would tune it to).
 func NewOpusEncoder() (AudioEncoder, error) {
-	e := &mdEncoder{}
-	src := audio.ReaderFunc(func() (wave.Audio, func(), error) {
-		if e.pending == nil {
-			return nil, func() {}, io.EOF
-		}
-		a := wave.NewFloat32Interleaved(wave.ChunkInfo{Len: len(e.pending), Channels: 1, SamplingRate: SampleRate})
-		copy(a.Data, e.pending)
-		e.pending = nil
-		return a, func() {}, nil
-	})
-	params, err := mdopus.NewParams()
+	enc, err := opus.NewEncoder(opus.EncoderParams{})
 	if err != nil {
 		return nil, err
 	}
-	params.BitRate = 32000
-	params.Latency = mdopus.Latency20ms
-	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: SampleRate, ChannelCount: 1, Latency: packetTime}})
-	if err != nil {
-		return nil, err
-	}
-	e.enc = enc
-	return e, nil
+	return sottoEncoder{enc}, nil
 }
 
-type mdEncoder struct {
-	enc interface {
-		Read() ([]byte, func(), error)
-		Close() error
-	}
-	pending []float32
-}
+type sottoEncoder struct{ *opus.Encoder }
 
-func (e *mdEncoder) Encode(pcm []float32) ([]byte, error) {
+func (e sottoEncoder) Encode(pcm []float32) ([]byte, error) {
 	if len(pcm) != PacketSamples {
 		return nil, fmt.Errorf("field: encode wants %d samples", PacketSamples)
 	}
-	e.pending = pcm
-	b, release, err := e.enc.Read()
+	b, err := e.Encoder.Encode(pcm)
+	return append([]byte(nil), b...), err
+}
+
+// libopusReference is the SNR goal's reference: libopus decoding what the
+// impaired receiver got, in order, with in-band FEC and its concealment.
+type libopusReference struct {
+	dec *opus.Decoder
+	pcm []float32
+}
+
+func newLibopusReference() (ReferenceDecoder, error) {
+	dec, err := opus.NewDecoder(1)
 	if err != nil {
 		return nil, err
 	}
-	out := append([]byte(nil), b...)
-	release()
-	return out, nil
+	return &libopusReference{dec: dec, pcm: make([]float32, opus.MaxPacketSamples)}, nil
 }
 
-func (e *mdEncoder) Close() error { return e.enc.Close() }
+func (r *libopusReference) Decode(packet []byte) ([]float32, error) {
+	n, err := r.dec.Decode(packet, r.pcm)
+	return append([]float32(nil), r.pcm[:n]...), err
+}
+
+func (r *libopusReference) Recover(next []byte) ([]float32, error) {
+	var n int
+	var err error
+	if next != nil {
+		n, err = r.dec.DecodeFEC(next, r.pcm[:PacketSamples])
+	} else {
+		n, err = r.dec.Conceal(r.pcm[:PacketSamples])
+	}
+	return append([]float32(nil), r.pcm[:n]...), err
+}
 
 // speechSource publishes the recording, looped, as 20 ms Opus packets in
 // bubble time: packet n carries samples [n·960, (n+1)·960) and is ready
@@ -237,6 +233,14 @@ func (s *speechSource) ReadFrame() (framing.Frame, error) {
 }
 
 func (s *speechSource) RequestKeyframe() {}
+
+// SetExpectedLoss tunes the encoder's in-band FEC to the loss receivers
+// report, as the microphone stream does (participant.LossAware).
+func (s *speechSource) SetExpectedLoss(percent int) {
+	if e, ok := s.enc.(interface{ SetPacketLossPercent(int) error }); ok {
+		_ = e.SetPacketLossPercent(min(max(percent, 0), 100))
+	}
+}
 
 // videoSource encodes a moving picture (a scrolling gradient with a
 // bouncing square) at 30 frames/s of bubble time.

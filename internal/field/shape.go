@@ -95,7 +95,7 @@ type pipe struct {
 	// outage cuts the link for RTP (everything else still passes).
 	outage atomic.Bool
 	// onDeliver, if set, sees the SSRC and sequence number of each RTP
-	// packet leaving the link (the NACK flood uses it).
+	// packet leaving the link (the NACK flood uses it). Guarded by mu.
 	onDeliver func(ssrc uint32, seq uint16)
 
 	mu      sync.Mutex
@@ -282,10 +282,11 @@ func (p *pipe) send(b []byte, out func([]byte)) {
 	if d.delay == 0 && p.due.Len() == 0 {
 		// Nothing to wait for: deliver on the caller's goroutine.
 		p.deliveredLocked(d)
+		cb := p.onDeliver
 		p.mu.Unlock()
 		out(b)
-		if d.rtp && p.onDeliver != nil {
-			p.onDeliver(d.ssrc, d.seq)
+		if d.rtp && cb != nil {
+			cb(d.ssrc, d.seq)
 		}
 		return
 	}
@@ -352,12 +353,12 @@ func (p *pipe) run() {
 		if p.due.Len() > 0 {
 			next = p.due[0].at.Sub(now)
 		}
-		onDeliver := p.onDeliver
+		cb := p.onDeliver
 		p.mu.Unlock()
 		for _, d := range ready {
 			d.send()
-			if d.rtp && onDeliver != nil {
-				onDeliver(d.ssrc, d.seq)
+			if d.rtp && cb != nil {
+				cb(d.ssrc, d.seq)
 			}
 		}
 		timer.Reset(next)

@@ -25,6 +25,13 @@ type arrivals struct {
 	seqs  []uint16
 }
 
+// snapshot returns copies of what arrived.
+func (a *arrivals) snapshot() (at []time.Time, bytes int, seqs []uint16) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Time(nil), a.at...), a.bytes, append([]uint16(nil), a.seqs...)
+}
+
 func (a *arrivals) out(b []byte) {
 	a.mu.Lock()
 	a.at = append(a.at, time.Now())
@@ -50,8 +57,9 @@ func TestLinkRateLimit(t *testing.T) {
 		}
 		time.Sleep(time.Second) // drain
 		st := p.snapshot()
-		span := a.at[len(a.at)-1].Sub(start).Seconds()
-		got := float64(a.bytes*8) / span
+		at, total, seqs := a.snapshot()
+		span := at[len(at)-1].Sub(start).Seconds()
+		got := float64(total*8) / span
 		t.Logf("delivered %d of %d packets, %.0f bit/s, %d dropped at the queue, max delay %v", st.Delivered, n, got, st.QueueDrops, st.MaxDelay)
 		if got > rate*1.05 || got < rate*0.9 {
 			t.Errorf("throughput %.0f bit/s, want about %d", got, rate)
@@ -62,9 +70,9 @@ func TestLinkRateLimit(t *testing.T) {
 		if st.MaxDelay > 400*time.Millisecond+tieSpread+time.Millisecond {
 			t.Errorf("queueing delay %v beyond the 400 ms queue", st.MaxDelay)
 		}
-		for i := 1; i < len(a.seqs); i++ {
-			if a.seqs[i] < a.seqs[i-1] {
-				t.Fatalf("rate limiter reordered: %d after %d", a.seqs[i], a.seqs[i-1])
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] < seqs[i-1] {
+				t.Fatalf("rate limiter reordered: %d after %d", seqs[i], seqs[i-1])
 			}
 		}
 	})
@@ -94,10 +102,12 @@ func TestLinkLossIsPerPacket(t *testing.T) {
 				got[[2]uint16{111, uint16(1000 + i)}] = true
 				got[[2]uint16{96, uint16(5000 + i)}] = true
 			}
-			for _, s := range a.seqs {
+			_, _, as := a.snapshot()
+			_, _, vs := v.snapshot()
+			for _, s := range as {
 				delete(got, [2]uint16{111, s})
 			}
-			for _, s := range v.seqs {
+			for _, s := range vs {
 				delete(got, [2]uint16{96, s})
 			}
 			return got

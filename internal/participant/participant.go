@@ -28,6 +28,7 @@ import (
 	"image"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -39,6 +40,7 @@ import (
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/lipsync"
+	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay/rtx"
@@ -106,6 +108,9 @@ type Participant struct {
 	rx    *sframe.Receiver
 	video *send.Pipeline // nil without a local video stream
 	audio *send.Pipeline
+	// audioLoss is the expected loss the audio encoder is tuned to; nil
+	// when the audio stream is not LossAware.
+	audioLoss atomic.Pointer[lossEstimator]
 
 	// owners binds a receive KID to the relay session whose track may
 	// carry it (SetReceiveKey).
@@ -139,7 +144,8 @@ const closeWait = 5 * time.Second
 // remote is one other participant, by relay session ID.
 type remote struct {
 	video, audio interface{ Stats() receive.Stats }
-	running      int // receive pipelines running for this session
+	playout      *playout.JitterStats // the last counters of an ended audio track
+	running      int                  // receive pipelines running for this session
 }
 
 // New prepares a participant's media. Hand OnTrack to the relay
@@ -224,9 +230,17 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 	// Sender reports map capture instants (docs/PROTOCOL.md §5.5).
 	p.conn.SetMediaClock(sender, pipe.MediaClock)
 	p.wg.Add(2)
+	var loss *lossEstimator
+	if la, ok := s.(LossAware); ok && kind == framing.KindAudio {
+		if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+			loss = newLossEstimator(uint32(enc[0].SSRC))
+			p.audioLoss.Store(loss)
+			la.SetExpectedLoss(0)
+		}
+	}
 	go func() {
 		defer p.wg.Done()
-		p.readRTCP(sender, pipe)
+		p.readRTCP(sender, pipe, loss, s)
 	}()
 	go func() {
 		defer p.wg.Done()
@@ -237,18 +251,26 @@ func (p *Participant) publish(kind framing.Kind, s Stream, md []byte) (*send.Pip
 	return pipe, nil
 }
 
-// readRTCP turns receivers' keyframe requests into keyframes. Reading also
-// lets the NACK responder see NACKs.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline) {
+// readRTCP turns receivers' keyframe requests into keyframes and, for
+// audio, receiver reports into the encoder's expected loss (loss.go).
+// Reading also lets the NACK responder see NACKs.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, pipe *send.Pipeline, loss *lossEstimator, s Stream) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				pipe.RequestKeyframe()
+			case *rtcp.ReceiverReport:
+				if loss == nil {
+					continue
+				}
+				if pct, changed := loss.add(pkt, time.Now()); changed {
+					s.(LossAware).SetExpectedLoss(pct)
+				}
 			}
 		}
 	}
@@ -400,20 +422,27 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack, sy *lipsync.Sync) 
 	return run, pipe, nil
 }
 
-// audioReceiver builds stages 2–5 for a remote audio track: order, open,
-// Opus decode, push to the jitter buffer of AudioOut.
+// audioReceiver builds stages 2–5 for a remote audio track: pass on in
+// arrival order, open, bound, push to the jitter buffer of AudioOut (which
+// orders and decodes at playout time).
 func (p *Participant) audioReceiver(rt transport.RemoteTrack) (func(context.Context) error, interface{ Stats() receive.Stats }, error) {
 	session := rt.SessionID
-	play, err := newAudioPlay(p.cfg.AudioOut, session.String())
+	play, err := newAudioPlay(p.cfg.AudioOut, session.String(), func(js playout.JitterStats) {
+		p.mu.Lock()
+		if r := p.remotes[session]; r != nil {
+			r.playout = &js
+		}
+		p.mu.Unlock()
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	pipe, err := receive.New(receive.Config[[]float32]{
+	pipe, err := receive.New(receive.Config[[]byte]{
 		Kind: framing.KindAudio, Metadata: p.audioMD, Opener: trackOpener{p, session},
 		Decode: decoder(p, session, framing.KindAudio, play.Decode),
-		Render: func(pcm []float32, fi receive.FrameInfo) {
+		Render: func(pkt []byte, fi receive.FrameInfo) {
 			p.traceDecoded(session, fi)
-			play.Play(pcm, fi)
+			play.Play(pkt, fi)
 		},
 	})
 	if err != nil {
@@ -586,6 +615,10 @@ type Stats struct {
 	// Retransmission counts the connection's NACKs and resends, and its
 	// round trip to the relay.
 	Retransmission *rtx.Stats `json:"retransmission,omitempty"`
+	// AudioExpectedLoss is the packet loss (percent) the audio encoder's
+	// FEC is tuned to, from receiver reports; absent without a
+	// loss-aware audio stream.
+	AudioExpectedLoss *int `json:"audio_expected_loss_pct,omitempty"`
 }
 
 // SentStats are the local tracks' counters.
@@ -600,6 +633,10 @@ type RemoteStats struct {
 	Audio *receive.Stats `json:"audio,omitempty"`
 	// LipSync: how pictures were held to match the sound (lipsync.go).
 	LipSync *LipSyncStats `json:"lip_sync,omitempty"`
+	// AudioPlayout is the jitter buffer's account of the audio: late,
+	// FEC-recovered and concealed frames, target delay (when AudioOut
+	// reports it).
+	AudioPlayout *playout.JitterStats `json:"audio_playout,omitempty"`
 }
 
 // Stats returns a snapshot; safe from any goroutine.
@@ -623,6 +660,10 @@ func (p *Participant) Stats() Stats {
 		a := p.audio.Stats()
 		s.Sent.Audio = &a
 	}
+	if l := p.audioLoss.Load(); l != nil {
+		pct := max(l.percent(), 0)
+		s.AudioExpectedLoss = &pct
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.RefusedTracks = p.refused
@@ -637,6 +678,14 @@ func (p *Participant) Stats() Stats {
 			rs.Audio = &a
 		}
 		rs.LipSync = p.lipSyncStatsLocked(id)
+		if ps, ok := p.cfg.AudioOut.(playoutStats); ok {
+			if js, ok := ps.Stats(id.String()); ok {
+				rs.AudioPlayout = &js
+			} else if r.playout != nil {
+				js := *r.playout
+				rs.AudioPlayout = &js
+			}
+		}
 		s.Remotes[id.String()] = rs
 	}
 	return s

@@ -22,7 +22,8 @@
 //  2. the Options.AudioProcessor, if any, on each chunk as mono float32
 //     (echo cancellation and the rest: process.go, media/audioproc)
 //  3. chunks buffered into 20 ms at 48 kHz and mixed down to mono
-//  4. Opus encoding (application VoIP) at the configured bitrate
+//  4. Opus encoding (media/codec/opus: VoIP, constant bitrate, DTX off,
+//     in-band FEC tuned by SetExpectedLoss from receiver reports)
 //
 // Streams are pull-based: encoding runs in the goroutine that calls
 // ReadFrame, so a slow consumer drops pictures rather than queueing them.
@@ -36,11 +37,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/mediadevices/pkg/codec"
-	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/mediadevices/pkg/wave/mixer"
 
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 )
@@ -53,9 +55,9 @@ const (
 	// defaultScreenFPS is the default rate for screen sharing, where
 	// detail matters more than motion.
 	defaultScreenFPS = 10
-	// audioBitrate is the Opus target: 32 kbit/s puts libopus in its
-	// wideband hybrid mode for speech.
-	audioBitrate = 32000
+	// audioBitrate is the Opus CBR target: 32 kbit/s keeps libopus in
+	// its SILK/hybrid speech modes with room for the FEC copy.
+	audioBitrate = opus.DefaultBitrate
 	// audioFrameDuration is the Opus packet duration.
 	audioFrameDuration = 20 * time.Millisecond
 	// audioSampleRate is the only capture rate Opus is fed at.
@@ -364,10 +366,12 @@ func (v *videoStream) close() {
 }
 
 type audioStream struct {
-	sub *sub       // nil for SourcePCM
-	pcm *pcmReader // SourcePCM
-	enc codec.ReadCloser
-	mu  sync.Mutex
+	sub  *sub         // nil for SourcePCM
+	pcmr *pcmReader   // SourcePCM
+	src  audio.Reader // 20 ms mono chunks
+	enc  *opus.Encoder
+	mu   sync.Mutex
+	pcm  []float32
 }
 
 func openAudio(o Options) (*audioStream, error) {
@@ -404,29 +408,13 @@ func openAudio(o Options) (*audioStream, error) {
 	if o.AudioProcessor != nil {
 		src = processAudio(src, o.AudioProcessor)
 	}
-	enc, err := encodeAudio(src)
+	a, err := newAudioStream(src)
 	if err != nil {
 		s.release()
 		return nil, err
 	}
-	return &audioStream{sub: s, enc: enc}, nil
-}
-
-// encodeAudio is stage 3 of the audio pipeline: the Opus encoder over src.
-func encodeAudio(src audio.Reader) (codec.ReadCloser, error) {
-	params, err := mdopus.NewParams()
-	if err != nil {
-		return nil, err
-	}
-	params.BitRate = audioBitrate
-	params.Latency = mdopus.Latency20ms
-	// ChannelCount 1: the encoder mixes whatever the device gives to mono.
-	in := prop.Media{Audio: prop.Audio{SampleRate: audioSampleRate, ChannelCount: 1, Latency: audioFrameDuration}}
-	enc, err := params.BuildAudioEncoder(src, in)
-	if err != nil {
-		return nil, fmt.Errorf("capture: opus encoder: %w", err)
-	}
-	return enc, nil
+	a.sub = s
+	return a, nil
 }
 
 // openPCMAudio encodes recorded samples paced in real time.
@@ -436,42 +424,94 @@ func openPCMAudio(o Options) (*audioStream, error) {
 	if o.AudioProcessor != nil {
 		src = processAudio(src, o.AudioProcessor)
 	}
-	enc, err := encodeAudio(src)
+	a, err := newAudioStream(src)
 	if err != nil {
 		return nil, err
 	}
-	return &audioStream{pcm: r, enc: enc}, nil
+	a.pcmr = r
+	return a, nil
+}
+
+// newAudioStream is stages 3 and 4 of the audio pipeline over src: 20 ms
+// mono chunks into Sotto's Opus encoder.
+func newAudioStream(src audio.Reader) (*audioStream, error) {
+	enc, err := opus.NewEncoder(opus.EncoderParams{Bitrate: audioBitrate})
+	if err != nil {
+		return nil, fmt.Errorf("capture: opus encoder: %w", err)
+	}
+	// Whatever the source gives is mixed down to mono and cut into 20 ms.
+	toMono := audio.NewChannelMixer(1, &mixer.MonoMixer{})
+	frames := audio.NewBuffer(opus.FrameSamples)
+	return &audioStream{enc: enc, src: toMono(frames(src)), pcm: make([]float32, opus.FrameSamples)}, nil
 }
 
 func (a *audioStream) ReadFrame() (Frame, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	data, release, err := a.enc.Read()
+	chunk, release, err := a.src.Read()
 	if err != nil {
 		return Frame{}, err
 	}
+	err = toFloat(a.pcm, chunk)
 	if release != nil {
 		release()
+	}
+	if err != nil {
+		return Frame{}, err
+	}
+	data, err := a.enc.Encode(a.pcm)
+	if err != nil {
+		if errors.Is(err, opus.ErrClosed) {
+			return Frame{}, io.EOF
+		}
+		return Frame{}, err
 	}
 	at := time.Now()
 	if a.sub != nil {
 		at = time.Unix(0, a.sub.lastAt.Load())
 	}
 	return Frame{
-		Data:        data,
+		Data:        append([]byte(nil), data...),
 		Duration:    audioFrameDuration,
 		CaptureTime: at,
 		Release:     func() {},
 	}, nil
 }
 
+// toFloat copies one 20 ms mono chunk into dst as float32 in −1…1.
+func toFloat(dst []float32, chunk wave.Audio) error {
+	switch c := chunk.(type) {
+	case *wave.Float32Interleaved:
+		if len(c.Data) != len(dst) {
+			return fmt.Errorf("capture: audio chunk of %d samples, want %d", len(c.Data), len(dst))
+		}
+		copy(dst, c.Data)
+	case *wave.Int16Interleaved:
+		if len(c.Data) != len(dst) {
+			return fmt.Errorf("capture: audio chunk of %d samples, want %d", len(c.Data), len(dst))
+		}
+		for i, v := range c.Data {
+			dst[i] = float32(v) / 32768
+		}
+	default:
+		return fmt.Errorf("capture: unsupported audio sample format %T", chunk)
+	}
+	return nil
+}
+
 func (a *audioStream) RequestKeyframe() {}
+
+// SetExpectedLoss tunes the encoder's in-band FEC to the packet loss
+// receivers report (0…100 %); safe from the RTCP goroutine.
+func (a *audioStream) SetExpectedLoss(percent int) {
+	_ = a.enc.SetPacketLossPercent(min(max(percent, 0), 100))
+}
 
 func (a *audioStream) close() {
 	if a.sub != nil {
 		a.sub.release()
 	} else {
-		close(a.pcm.done)
+		close(a.pcmr.done)
 	}
-	a.enc.Close()
+	a.enc.Close() // safe while ReadFrame runs: the encoder locks itself
 }

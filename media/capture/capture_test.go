@@ -287,9 +287,11 @@ func TestAudioLevelTracksSine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Duration != 20*time.Millisecond || len(f.Data) == 0 {
+		// Constant bitrate: every packet has the size 32 kbit/s gives.
+		if f.Duration != 20*time.Millisecond || len(f.Data) != audioBitrate/8/50 {
 			t.Fatalf("audio frame of %d bytes lasting %v", len(f.Data), f.Duration)
 		}
+		a.(interface{ SetExpectedLoss(int) }).SetExpectedLoss(10 * i)
 		if age := time.Since(f.CaptureTime); age < 0 || age > time.Second {
 			t.Fatalf("audio capture time %v ago", age)
 		}

@@ -9,63 +9,135 @@ import (
 )
 
 // Mixer mixes every remote sender's jitter buffer into one mono 48 kHz
-// signal. Push and Read may run concurrently; Read never waits for a
-// sender (a sender with nothing buffered contributes silence).
+// signal. Push, Read and the playout goroutine may run concurrently; Read
+// never waits for a sender (a sender with nothing decoded contributes
+// silence) and never decodes.
 type Mixer struct {
 	mu      sync.RWMutex
 	senders map[string]*senderState
-	target  int
-	max     int
+	now     func() time.Time
+
+	// The playout goroutine decodes ahead of the device: every Read wakes
+	// it with the device period (the read's size), and it restores the
+	// FIFO to one period plus refillSlack. It starts with the first Read
+	// and ends with Close.
+	wake     chan struct{}
+	done     chan struct{}
+	want     atomic.Int64
+	start    sync.Once
+	stopOnce sync.Once
+	stopped  chan struct{}
+	manual   bool // tests: no playout goroutine, the test calls Refill
 
 	readMu  sync.Mutex // serialises Read, which owns the two fields below
 	scratch []float32
 	states  []*senderState
 }
 
+// refillSlack is decoded audio kept beyond one device period (5 ms): the
+// time the playout goroutine has to run after a callback before the next.
+const refillSlack = SampleRate / 200
+
 type senderState struct {
 	jb    *JitterBuffer
 	level atomic.Uint64 // float64 bits: RMS of the last block read
-	play  playing       // PlayingRTP
 }
 
-// NewMixer returns a mixer whose jitter buffers use the default delays.
-func NewMixer() *Mixer { return NewMixerSize(DefaultTargetDelay, DefaultMaxDelay) }
-
-// NewMixerSize returns a mixer with custom jitter buffer delays (samples).
-func NewMixerSize(target, maxDelay int) *Mixer {
-	return &Mixer{senders: map[string]*senderState{}, target: target, max: maxDelay}
+// NewMixer returns an empty mixer.
+func NewMixer() *Mixer {
+	return &Mixer{senders: map[string]*senderState{}, now: time.Now,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 }
 
-func (m *Mixer) sender(id string) *senderState {
+func (m *Mixer) sender(id string) (*senderState, error) {
 	m.mu.RLock()
 	s := m.senders[id]
 	m.mu.RUnlock()
 	if s != nil {
-		return s
+		return s, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s = m.senders[id]; s == nil {
-		s = &senderState{jb: NewJitterBufferSize(m.target, m.max)}
+		jb, err := NewJitterBuffer()
+		if err != nil {
+			return nil, err
+		}
+		s = &senderState{jb: jb}
 		m.senders[id] = s
 	}
-	return s
+	return s, nil
 }
 
-// PushPCM queues sender's decoded mono 48 kHz samples starting at RTP
-// timestamp ts (48 kHz clock); the receive pipeline calls it with each
-// decoded Opus packet and its FrameInfo.RTPTimestamp. The sender's buffer
-// is created on first use. The samples are copied. Errors are per packet
-// (the packet is dropped and counted); the stream continues.
-func (m *Mixer) PushPCM(sender string, ts uint32, pcm []float32) error {
-	return m.sender(sender).jb.PushPCM(ts, pcm)
+// Push queues one of sender's authenticated Opus packets with its RTP
+// timestamp (48 kHz clock), received at arrival; the receive pipeline
+// calls it with every packet in the order the network delivered them.
+// The sender's buffer is created on first use; the packet is copied.
+// Errors are per packet (dropped and counted); the stream continues.
+func (m *Mixer) Push(sender string, ts uint32, pkt []byte, arrival time.Time) error {
+	s, err := m.sender(sender)
+	if err != nil {
+		return err
+	}
+	return s.jb.Push(ts, pkt, arrival)
 }
 
 // Remove forgets a sender (it left the meeting).
 func (m *Mixer) Remove(sender string) {
 	m.mu.Lock()
+	s := m.senders[sender]
 	delete(m.senders, sender)
 	m.mu.Unlock()
+	if s != nil {
+		s.jb.Close()
+	}
+}
+
+// Refill decodes every sender's audio until one device period (period
+// samples) plus a little slack waits decoded (or the sender has nothing to
+// play). The playout goroutine runs it after every Read with the size of
+// that read; tests call it directly.
+func (m *Mixer) Refill(period int) {
+	now := m.now()
+	m.mu.RLock()
+	states := make([]*senderState, 0, len(m.senders))
+	for _, s := range m.senders {
+		states = append(states, s)
+	}
+	m.mu.RUnlock()
+	for _, s := range states {
+		s.jb.Refill(period, now)
+	}
+}
+
+func (m *Mixer) run() {
+	defer close(m.stopped)
+	for {
+		select {
+		case <-m.wake:
+			m.Refill(int(m.want.Load()))
+		case <-m.done:
+			return
+		}
+	}
+}
+
+// Close stops the playout goroutine and frees the decoders.
+func (m *Mixer) Close() {
+	m.stopOnce.Do(func() {
+		close(m.done)
+		started := true
+		m.start.Do(func() { started = false })
+		if started {
+			<-m.stopped
+		}
+		m.mu.Lock()
+		for id, s := range m.senders {
+			s.jb.Close()
+			delete(m.senders, id)
+		}
+		m.mu.Unlock()
+	})
 }
 
 // Senders lists the senders currently mixed, sorted.
@@ -78,6 +150,18 @@ func (m *Mixer) Senders() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Position is where a sender's playout is (for lip sync); false for an
+// unknown sender or one not played yet.
+func (m *Mixer) Position(sender string) (Position, bool) {
+	m.mu.RLock()
+	s := m.senders[sender]
+	m.mu.RUnlock()
+	if s == nil {
+		return Position{}, false
+	}
+	return s.jb.Position()
 }
 
 // Stats returns a sender's jitter buffer counters.
@@ -151,11 +235,9 @@ func (m *Mixer) Read(out []float32) {
 	m.mu.RUnlock()
 	m.states = states
 	defer clear(m.states) // do not keep removed senders alive
-	now := time.Now()
+	now := m.now()
 	for _, s := range states {
-		audible := s.jb.Pull(buf)
-		s.play.record(s.jb, len(buf), now)
-		if !audible {
+		if !s.jb.Pull(buf, now) {
 			s.level.Store(0)
 			continue
 		}
@@ -167,6 +249,16 @@ func (m *Mixer) Read(out []float32) {
 		s.level.Store(math.Float64bits(math.Sqrt(sum / float64(len(buf)))))
 	}
 	limit(out)
+	// Wake the playout goroutine to decode the next period ahead.
+	m.want.Store(int64(len(out)))
+	if m.manual {
+		return
+	}
+	m.start.Do(func() { go m.run() })
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Soft limiter: samples up to limitKnee pass unchanged; louder sums are
@@ -184,37 +276,12 @@ func limit(x []float32) {
 	}
 }
 
-// Where each sender's audio is, for lip sync (media/lipsync): the RTP
-// timestamp of the first sample of the block the device took last, and
-// when it took it. The device plays a block one period after it takes it
-// (OutputOptions.PeriodMillis).
-type playing struct {
-	mu sync.Mutex
-	ts uint32
-	at time.Time
-	ok bool
-}
-
-func (p *playing) record(jb *JitterBuffer, n int, at time.Time) {
-	next, ok := jb.NextRTP()
-	p.mu.Lock()
-	p.ts, p.at, p.ok = next-uint32(n), at, ok
-	p.mu.Unlock()
-}
-
 // PlayingRTP returns, for sender, the RTP timestamp ts of the first sample
 // of the last block handed to the output device, and at, when the device
-// took that block; false when the sender is unknown or its buffer is not
-// playing. Samples follow at 48 kHz: sample ts+n reaches the device at
-// at + n/48 ms.
+// took that block; false before the sender's audio has played. Samples
+// follow at 48 kHz: sample ts+n reaches the device at at + n/48 ms. Lip
+// sync (media/lipsync) holds pictures against it.
 func (m *Mixer) PlayingRTP(sender string) (ts uint32, at time.Time, ok bool) {
-	m.mu.RLock()
-	s := m.senders[sender]
-	m.mu.RUnlock()
-	if s == nil {
-		return 0, time.Time{}, false
-	}
-	s.play.mu.Lock()
-	defer s.play.mu.Unlock()
-	return s.play.ts, s.play.at, s.play.ok
+	p, ok := m.Position(sender)
+	return p.RTPTimestamp, p.At, ok
 }

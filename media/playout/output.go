@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/gen2brain/malgo"
@@ -209,4 +210,35 @@ func (o *Output) Close() error {
 		o.ctx.Free()
 	})
 	return nil
+}
+
+// Discard drives src like an output device that plays into nothing: one
+// period of samples every period of wall time, read and thrown away.
+// Headless participants (bots) use it so that their jitter buffers run,
+// decode, conceal and count at the pace a real device would give them.
+// stop ends it and waits for the last read.
+func Discard(src Reader, period time.Duration) (stop func()) {
+	if period <= 0 {
+		period = 10 * time.Millisecond
+	}
+	buf := make([]float32, int(int64(SampleRate)*int64(period)/int64(time.Second)))
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				src.Read(buf)
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-ended })
+	}
 }

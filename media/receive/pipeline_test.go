@@ -5,14 +5,18 @@ import (
 	"crypto/sha256"
 	"image"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 
 	"github.com/sottohq/sotto/crypto/sframe"
+	"github.com/sottohq/sotto/media/codec/opus"
+	"github.com/sottohq/sotto/media/codec/opus/opustest"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 )
@@ -481,5 +485,94 @@ func TestNackWaitScalesWithRTT(t *testing.T) {
 		if got := receive.NackWait(c.rtt); got != c.want {
 			t.Errorf("NackWait(%v) = %v, want %v", c.rtt, got, c.want)
 		}
+	}
+}
+
+// opusSource sends the speech recording's packets, 20 ms each.
+type opusSource struct {
+	pkts [][]byte
+	n    int
+}
+
+func (s *opusSource) ReadFrame() (send.Frame, error) {
+	if s.n == len(s.pkts) {
+		return send.Frame{}, io.EOF
+	}
+	s.n++
+	return send.Frame{Data: s.pkts[s.n-1], Duration: 20 * time.Millisecond}, nil
+}
+
+func (s *opusSource) RequestKeyframe() {}
+
+// Audio packets reordered in flight (each run of four delivered
+// backwards) all reach the jitter buffer with their own timestamps:
+// nothing is dropped as late before it, and SFrame's replay window
+// accepts the reordering.
+func TestPipelineAudioReorderedPacketsAllReachJitterBuffer(t *testing.T) {
+	pkts := opustest.Encode(t, opustest.Speech(t), opus.EncoderParams{LossPercent: 10})
+	src := &opusSource{pkts: pkts}
+	keys := send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
+		return sframe.NewSender(framing.Suite, kid, key)
+	})
+	if err := keys.Set(7, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	md := mustMD(t, framing.KindAudio)
+	var held []*rtp.Packet
+	l := &link{mitm: func(p *rtp.Packet) []*rtp.Packet {
+		held = append(held, p)
+		if len(held) < 4 {
+			return nil
+		}
+		out := slices.Clone(held)
+		slices.Reverse(out)
+		held = held[:0]
+		return out
+	}}
+	sendP, err := send.New(send.Config{Kind: framing.KindAudio, Metadata: md, Source: src, Keys: keys, Track: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := sframe.NewReceiver(framing.Suite)
+	if err := rx.SetKey(7, testKey(1)); err != nil {
+		t.Fatal(err)
+	}
+	jb, err := playout.NewJitterBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jb.Close()
+	var ts []uint32
+	arrival := time.Unix(1000, 0)
+	recvP, err := receive.New(receive.Config[[]byte]{
+		Kind: framing.KindAudio, Metadata: md, Opener: rx,
+		Decode: func(f []byte) ([]byte, error) { return f, nil },
+		Render: func(pkt []byte, fi receive.FrameInfo) {
+			ts = append(ts, fi.RTPTimestamp)
+			if err := jb.Push(fi.RTPTimestamp, pkt, arrival); err != nil {
+				t.Errorf("jitter buffer refused packet: %v", err)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.to = recvP.Push
+	if err := sendP.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := recvP.Stats()
+	reordered := 0
+	for i := 1; i < len(ts); i++ {
+		if int32(ts[i]-ts[i-1]) < 0 {
+			reordered++
+		}
+	}
+	want := len(pkts) / 4 * 4
+	if len(ts) != want || reordered < want/2 {
+		t.Fatalf("%d of %d packets reached the jitter buffer, %d reordered; %+v", len(ts), want, reordered, st)
+	}
+	if st.Dropped.Late != 0 || st.DecryptFailures != 0 || jb.Stats().Received != uint64(want) {
+		t.Fatalf("stats %+v, jitter %+v", st, jb.Stats())
 	}
 }

@@ -89,8 +89,9 @@ type slot struct {
 // S bit (and partition 0) to one with the marker bit, all with one
 // timestamp (RFC 7741 §4.4); a missing packet holds later frames back for up
 // to maxWait (time for NACK to repair it: NackWait of the round trip), then
-// the frames are given up and the next complete frame is flagged AfterGap. Audio frames are single
-// packets and never wait: a lost Opus packet is concealed by the decoder.
+// the frames are given up and the next complete frame is flagged AfterGap.
+// Audio frames are single packets passed on as they arrive, reordered or
+// not: the jitter buffer orders them and recovers or conceals a lost one.
 //
 // A Reassembler is not safe for concurrent use.
 //
@@ -196,27 +197,28 @@ func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
 	r.drain(now, emit)
 }
 
+// pushAudio hands every audio packet on at once, in arrival order: the
+// jitter buffer (media/playout) orders audio by RTP timestamp and alone
+// decides what is too late, at its playout time. The reassembler only
+// bounds the size and counts holes in the sequence (Gaps); it never drops
+// a packet for arriving after a later one. AfterGap is not set for audio.
 func (r *Reassembler) pushAudio(p *rtp.Packet, payload []byte, emit func(Assembled)) {
 	ext := r.unwrap(p.SequenceNumber)
 	if !r.started {
-		r.started, r.next, r.highest = true, ext, ext
+		r.started, r.highest = true, ext
 	}
-	if ext < r.next {
-		r.stats.Late++
-		return
+	if ext > r.highest {
+		if ext > r.highest+1 {
+			r.stats.Gaps++
+		}
+		r.highest = ext
 	}
-	if ext > r.next {
-		r.stats.Gaps++
-		r.gap = true
-	}
-	r.next, r.highest = ext+1, ext
 	if len(payload) > r.maxFrame {
 		r.stats.Malformed++
 		return
 	}
 	r.frame = append(r.frame[:0], payload...)
-	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp, AfterGap: r.gap})
-	r.gap = false
+	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp})
 }
 
 // parse strips the VP8 payload descriptor (RFC 7741 §4.2) and reports

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -227,7 +228,9 @@ func TestReassembleAudio(t *testing.T) {
 	for _, s := range []uint16{65534, 65535, 0, 2, 1, 3} {
 		push(s)
 	}
-	want := []string{"pkt65534", "pkt65535", "pkt0", "pkt2", "pkt3"}
+	// Reordered packets are passed on, not dropped: ordering is the
+	// jitter buffer's job.
+	want := []string{"pkt65534", "pkt65535", "pkt0", "pkt2", "pkt1", "pkt3"}
 	if len(c.data) != len(want) {
 		t.Fatalf("got %d frames, want %d", len(c.data), len(want))
 	}
@@ -236,7 +239,7 @@ func TestReassembleAudio(t *testing.T) {
 			t.Fatalf("frame %d = %q, want %q", i, c.data[i], w)
 		}
 	}
-	if !c.gap[3] || c.gap[4] || r.Stats().Late != 1 || r.Stats().Gaps != 1 {
+	if slices.Contains(c.gap, true) || r.Stats().Late != 0 || r.Stats().Gaps != 1 {
 		t.Fatalf("gaps %v stats %+v", c.gap, r.Stats())
 	}
 	r.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: 4}, Payload: make([]byte, MaxAudioFrame+1)}, time.Unix(0, 0), c.emit)

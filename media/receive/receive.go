@@ -2,14 +2,16 @@
 //
 //  1. receive    – RTP packets are read from the pion track (SRTP, NACK
 //     and RTCP reports are the PeerConnection's)
-//  2. reassemble – packets become whole encrypted frames in order
+//  2. reassemble – video packets become whole encrypted frames in order
 //     (Reassembler); after a loss the pipeline waits for a keyframe and
-//     asks for one (PLI) instead of feeding the decoder a broken stream
+//     asks for one (PLI) instead of feeding the decoder a broken stream.
+//     Audio packets pass in arrival order: media/playout orders them
 //  3. decrypt    – SFrame opens the frame with the key its KID names;
 //     unknown KIDs, replays and failed tags are counted and dropped
-//  4. decode     – VP8 to an image or Opus to samples
-//  5. render     – the image goes to the caller's renderer, the samples to
-//     the audio mixer
+//  4. decode     – VP8 to an image; audio is only checked here (size and
+//     TOC bounds) and decoded by the jitter buffer at playout time
+//  5. render     – the image goes to the caller's renderer, the Opus
+//     packet with its timestamp and arrival time to the jitter buffer
 //
 // The relay, and so every byte read in stage 1, is untrusted: nothing
 // reaches a decoder before it is authenticated and size-bounded.
@@ -46,8 +48,13 @@ type FrameInfo struct {
 	KID, CTR     uint64
 	Keyframe     bool
 	// Decoded is when stage 4 finished; with the sender's capture time for
-	// the same (KID, CTR) it gives the end-to-end latency.
+	// the same (KID, CTR) it gives the end-to-end latency. For audio,
+	// stage 4 only checks the packet: the jitter buffer decodes it at
+	// its playout time.
 	Decoded time.Time
+	// Arrived is when stage 1 read the frame's last packet: the arrival
+	// time the audio jitter buffer measures jitter with.
+	Arrived time.Time
 }
 
 // DefaultKeyframeInterval is the least time between two keyframe requests.
@@ -91,6 +98,7 @@ type Pipeline[T any] struct {
 	plaintext    []byte
 	pkt          rtp.Packet
 	reasmSeen    ReassemblyStats
+	arrived      time.Time // of the packet being pushed
 }
 
 // New checks cfg and returns a pipeline.
@@ -150,6 +158,7 @@ func (p *Pipeline[T]) Push(pkt *rtp.Packet) {
 	if p.cfg.MaxWait <= 0 && p.cfg.Kind == framing.KindVideo {
 		p.reasm.SetMaxWait(NackWait(p.rtt()))
 	}
+	p.arrived = now
 	p.reasm.Push(pkt, now, p.frame)
 	if p.syncReassemblyStats() && p.cfg.Kind == framing.KindVideo {
 		// Frames were given up: the decoder needs a keyframe, and asks
@@ -241,7 +250,7 @@ func (p *Pipeline[T]) frame(f Assembled) {
 	if p.cfg.Render != nil {
 		p.cfg.Render(out, FrameInfo{
 			Kind: p.cfg.Kind, RTPTimestamp: f.Timestamp, KID: hdr.KID, CTR: hdr.CTR,
-			Keyframe: keyframe, Decoded: p.cfg.Now(),
+			Keyframe: keyframe, Decoded: p.cfg.Now(), Arrived: p.arrived,
 		})
 	}
 }

@@ -15,10 +15,10 @@ type Drops struct {
 	Replay          uint64 `json:"replay"`           // SFrame counter already seen or too old
 	Auth            uint64 `json:"auth"`             // SFrame tag check failed
 	Malformed       uint64 `json:"malformed"`        // unparsable header, packet or frame, or too big
-	Gap             uint64 `json:"gap"`              // loss bursts the reassembler gave up on
+	Gap             uint64 `json:"gap"`              // loss bursts the reassembler gave up on (audio: holes in the sequence)
 	WaitingKeyframe uint64 `json:"waiting_keyframe"` // decrypted delta frames dropped until a keyframe
 	DecodeError     uint64 `json:"decode_error"`     // authenticated frames the decoder rejected
-	Late            uint64 `json:"late"`             // packets after their frame was emitted or given up
+	Late            uint64 `json:"late"`             // video packets after their frame was emitted or given up (audio: the jitter buffer's late count)
 }
 
 // DecryptFailures is the sum of the drops where SFrame refused the frame.

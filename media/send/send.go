@@ -355,13 +355,35 @@ func (p *Pipeline) writePacket(payload []byte, last bool) error {
 	return nil
 }
 
+// audioResync is how far the capture clock may run ahead of an audio
+// stream's sample count before the timestamp follows it (a pause).
+const audioResync = 100 * time.Millisecond
+
 // timestamp maps a frame to its RTP timestamp: capture time relative to the
 // first frame, on the codec clock, from a random origin (RFC 3550 §5.1), so
 // receivers see true media timing and no wall-clock time reaches the relay.
 // After a source switch the new source's first frame continues from the
 // old source's last timestamp plus its duration.
 // Frames without a capture time advance by their duration.
+//
+// Audio timestamps count samples (RFC 3550 §5.1: consecutive packets of
+// 20 ms differ by exactly 960 at 48 kHz), so the receiver's jitter buffer
+// can play them back to back: capture times of audio chunks wobble by a
+// millisecond or two with the device's scheduling. The capture clock only
+// decides when audio resumes after a pause (mute): once it runs more than
+// audioResync ahead of the sample count, the timestamp jumps to it.
 func (p *Pipeline) timestamp(f Frame) uint32 {
+	if p.cfg.Kind == framing.KindAudio && !f.CaptureTime.IsZero() && !p.firstT.IsZero() {
+		ts := p.nextTS
+		if wall := p.originTS + framing.RTPTicks(f.CaptureTime.Sub(p.firstT), p.clock); int32(wall-ts) > int32(framing.RTPTicks(audioResync, p.clock)) {
+			ts = wall
+		}
+		p.nextTS = ts + framing.RTPTicks(f.Duration, p.clock)
+		// An audio frame is complete when its last chunk is captured
+		// (framing.Frame); its timestamp is that of its first sample.
+		p.media.set(ts, f.CaptureTime.Add(-f.Duration))
+		return ts
+	}
 	var ts uint32
 	switch {
 	case !f.CaptureTime.IsZero() && !p.firstT.IsZero():

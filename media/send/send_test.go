@@ -313,6 +313,39 @@ func TestSetSourceOldSourceClosedAfterSwitchKeepsRunning(t *testing.T) {
 	}
 }
 
+// MediaClock reports the last frame's timestamp with the capture instant
+// of its first sample: a video picture's capture time, and for audio the
+// capture time of the frame's last chunk minus the frame's duration.
+func TestMediaClockMapsTimestampsToCaptureInstants(t *testing.T) {
+	for _, kind := range []framing.Kind{framing.KindVideo, framing.KindAudio} {
+		src := &frames{data: [][]byte{make([]byte, 100), make([]byte, 100)}, t0: time.Unix(50, 0)}
+		var sent []send.SentFrame
+		m, err := framing.Metadata("0123456789abcdef0123456789abcdef", kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := send.New(send.Config{Kind: kind, Metadata: m, Source: src, Keys: newKeys(t), Track: discard{},
+			OnSent: func(f send.SentFrame) { sent = append(sent, f) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := p.MediaClock(); ok {
+			t.Fatalf("%s: media clock before the first frame", kind)
+		}
+		if err := p.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ts, at, ok := p.MediaClock()
+		want := src.t0.Add(time.Second / 30) // the second frame's capture time
+		if kind == framing.KindAudio {
+			want = want.Add(-time.Second / 30)
+		}
+		if !ok || ts != sent[1].RTPTimestamp || !at.Equal(want) {
+			t.Errorf("%s: media clock (%d, %v, %v), want (%d, %v)", kind, ts, at, ok, sent[1].RTPTimestamp, want)
+		}
+	}
+}
+
 // keySource makes a keyframe of the frame after each request, and the
 // first frame.
 type keySource struct {
@@ -398,35 +431,55 @@ func TestKeyframeRequestsHonourMinimumDistance(t *testing.T) {
 	}
 }
 
-// MediaClock reports the last frame's timestamp with the capture instant
-// of its first sample: a video picture's capture time, and for audio the
-// capture time of the frame's last chunk minus the frame's duration.
-func TestMediaClockMapsTimestampsToCaptureInstants(t *testing.T) {
-	for _, kind := range []framing.Kind{framing.KindVideo, framing.KindAudio} {
-		src := &frames{data: [][]byte{make([]byte, 100), make([]byte, 100)}, t0: time.Unix(50, 0)}
-		var sent []send.SentFrame
-		m, err := framing.Metadata("0123456789abcdef0123456789abcdef", kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := send.New(send.Config{Kind: kind, Metadata: m, Source: src, Keys: newKeys(t), Track: discard{},
-			OnSent: func(f send.SentFrame) { sent = append(sent, f) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, ok := p.MediaClock(); ok {
-			t.Fatalf("%s: media clock before the first frame", kind)
-		}
-		if err := p.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		ts, at, ok := p.MediaClock()
-		want := src.t0.Add(time.Second / 30) // the second frame's capture time
-		if kind == framing.KindAudio {
-			want = want.Add(-time.Second / 30)
-		}
-		if !ok || ts != sent[1].RTPTimestamp || !at.Equal(want) {
-			t.Errorf("%s: media clock (%d, %v, %v), want (%d, %v)", kind, ts, at, ok, sent[1].RTPTimestamp, want)
+// audioFrames are 20 ms Opus-sized frames whose capture times wobble as a
+// device's chunks do, with a pause of one second after frame 10.
+type audioFrames struct {
+	n, max int
+	t0     time.Time
+}
+
+func (a *audioFrames) ReadFrame() (send.Frame, error) {
+	if a.n == a.max {
+		return send.Frame{}, io.EOF
+	}
+	at := a.t0.Add(time.Duration(a.n)*20*time.Millisecond + time.Duration(a.n%3-1)*1500*time.Microsecond)
+	if a.n > 10 {
+		at = at.Add(time.Second)
+	}
+	a.n++
+	return send.Frame{Data: make([]byte, 80), Duration: 20 * time.Millisecond, CaptureTime: at}, nil
+}
+
+func (a *audioFrames) RequestKeyframe() {}
+
+// Audio timestamps count samples, 960 per 20 ms packet, whatever the
+// capture times' wobble; after a pause they jump with the capture clock.
+func TestSendAudioTimestampsCountSamples(t *testing.T) {
+	var out sink
+	m, err := framing.Metadata("0123456789abcdef0123456789abcdef", framing.KindAudio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := send.New(send.Config{Kind: framing.KindAudio, Metadata: m, Source: &audioFrames{max: 20, t0: time.Unix(50, 0)}, Keys: newKeys(t), Track: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.pkts) != 20 {
+		t.Fatalf("%d packets", len(out.pkts))
+	}
+	for i := 1; i < 20; i++ {
+		d := out.pkts[i].Timestamp - out.pkts[i-1].Timestamp
+		switch {
+		case i == 11:
+			// One second of pause plus the wobble: 48000 more samples.
+			if d < 48000 || d > 48000+2*960 {
+				t.Errorf("after the pause the timestamp moved %d", d)
+			}
+		case d != 960:
+			t.Errorf("packet %d: timestamp moved %d, want 960", i, d)
 		}
 	}
 }

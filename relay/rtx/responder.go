@@ -125,6 +125,7 @@ func (i *Interceptor) UnbindLocalStream(info *interceptor.StreamInfo) {
 		i.c.streams.Add(-1)
 	}
 	i.mu.Unlock()
+	i.srs.forget(info.SSRC)
 }
 
 // answer resends what a NACK asks for, within the per-packet limits and

@@ -10,7 +10,7 @@
 // and bounded, as libwebrtc does:
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
-//     (RFC 3550 §6.4.1: arrival − when the echoed report went out − DLSR) and from NACK round trips (a
+//     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
 //     packet that arrives after it was asked for; after several NACKs only
 //     as far as Karn's ambiguity allows), smoothed as RFC 6298 smooths
 //     TCP's.
@@ -220,8 +220,9 @@ type Interceptor struct {
 	mu     sync.Mutex
 	local  map[uint32]*sendStream
 	remote map[uint32]*recvStream
-	srs    [srHistory]srSent // sender reports written, a ring
-	srNext int
+
+	// srs remembers when this side's sender reports went out (srtimes.go).
+	srs srTimes
 
 	loopOnce  sync.Once
 	closeOnce sync.Once
@@ -264,49 +265,23 @@ func (i *Interceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.
 	})
 }
 
-// reports takes RTT samples from reception report blocks that echo a
-// sender report this side wrote (RFC 3550 §6.4.1): arrival − the time that
-// report was written − DLSR. The time is the one recorded when the report
-// went out, not decoded from its NTP field, because the NTP clock of a
-// report need not be this machine's: a client's runs from a private
-// origin, and the relay forwards its publishers' reports.
+// reports takes RTT samples from reception report blocks about streams
+// this side sends (RFC 3550 §6.4.1).
 func (i *Interceptor) reports(now time.Time, rr []rtcp.ReceptionReport) {
 	for _, r := range rr {
 		if r.LastSenderReport == 0 {
 			continue
 		}
 		i.mu.Lock()
-		at, ok := i.srSentAt(r.SSRC, r.LastSenderReport)
+		_, ours := i.local[r.SSRC]
 		i.mu.Unlock()
-		if !ok {
+		if !ours {
 			continue
 		}
-		if d := now.Sub(at) - time.Duration(r.Delay)*time.Second/65536; d >= 0 {
+		if d, ok := i.srs.reportRTT(now, r.SSRC, r.LastSenderReport, r.Delay); ok {
 			i.observe(d)
 		}
 	}
-}
-
-// srSent records one sender report written: its SSRC, the middle 32 bits
-// of its NTP timestamp (what LSR echoes) and when it went out.
-type srSent struct {
-	ssrc, lsr uint32
-	at        time.Time
-}
-
-// srHistory is how many written sender reports are remembered: several
-// seconds of reports on a few tracks, more than a receiver report lags.
-const srHistory = 64
-
-// srSentAt finds when the report a reception block echoes was written.
-// The caller holds mu.
-func (i *Interceptor) srSentAt(ssrc, lsr uint32) (time.Time, bool) {
-	for _, e := range i.srs {
-		if e.ssrc == ssrc && e.lsr == lsr && !e.at.IsZero() {
-			return e.at, true
-		}
-	}
-	return time.Time{}, false
 }
 
 func (i *Interceptor) observe(d time.Duration) {
@@ -317,7 +292,8 @@ func (i *Interceptor) observe(d time.Duration) {
 }
 
 // BindRTCPWriter starts the generator's tick, which writes NACKs, and
-// records the sender reports written, for the RTT.
+// notes when each sender report written after it (by later interceptors
+// or the application) goes out, for the round trip.
 func (i *Interceptor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCPWriter {
 	i.loopOnce.Do(func() {
 		select {
@@ -328,18 +304,7 @@ func (i *Interceptor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.
 		i.wg.Add(1)
 		go i.loop(writer)
 	})
-	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
-		now := time.Now()
-		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok {
-				i.mu.Lock()
-				i.srs[i.srNext%srHistory] = srSent{ssrc: sr.SSRC, lsr: uint32(sr.NTPTime >> 16), at: now}
-				i.srNext++
-				i.mu.Unlock()
-			}
-		}
-		return writer.Write(pkts, a)
-	})
+	return i.srs.watch(writer)
 }
 
 // Close stops the generator.

@@ -273,34 +273,57 @@ func TestGeneratorMeasuresNackRoundTrip(t *testing.T) {
 	})
 }
 
-// A receiver report that echoes a sender report this side wrote gives the
-// round trip (RFC 3550 §6.4.1): arrival − when that report went out −
-// DLSR, whatever clock the report's NTP field ran on (a private origin
-// here); a report nobody here wrote gives nothing.
+// A receiver report's LSR and DLSR give the round trip (RFC 3550 §6.4.1),
+// only for streams this side sends, on the local clock: the report's NTP
+// field may come from any clock (a client's private one, or a publisher's
+// that the relay forwards), since only its departure time counts.
 func TestReportRTT(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ic, _ := New(Config{}).NewInterceptor("")
-		defer ic.Close()
-		x := ic.(*Interceptor)
-		w := x.BindRTCPWriter(newWire().rtcpWriter())
-		var ntp uint64 = 0x1234_5678_9abc_def0 // not this machine's clock
-		if _, err := w.Write([]rtcp.Packet{&rtcp.SenderReport{SSRC: videoInfo.SSRC, NTPTime: ntp}}, nil); err != nil {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var ntp uint64 = 0x9a3c_51e7_0042_b000 // no relation to t0
+	lsr := uint32(ntp >> 16)
+	ic, _ := New(Config{}).NewInterceptor("")
+	x := ic.(*Interceptor)
+	x.srs.record(t0, videoInfo.SSRC, ntp)
+	d, ok := x.srs.reportRTT(t0.Add(1250*time.Millisecond), videoInfo.SSRC, lsr, 1<<16)
+	if !ok || d != 250*time.Millisecond {
+		t.Fatalf("rtt %v %v, want 250 ms", d, ok)
+	}
+	if _, ok := x.srs.reportRTT(t0.Add(500*time.Millisecond), videoInfo.SSRC, lsr, 1<<16); ok {
+		t.Error("a report answered before its delay gave an rtt")
+	}
+	if _, ok := x.srs.reportRTT(t0.Add(time.Second), videoInfo.SSRC, lsr+1, 0); ok {
+		t.Error("a report echoing a sender report never sent gave an rtt")
+	}
+	x.reports(t0.Add(time.Second), []rtcp.ReceptionReport{{SSRC: videoInfo.SSRC, LastSenderReport: lsr}})
+	if _, ok := x.RTT().Get(); ok {
+		t.Error("rtt taken from a report about a stream not sent")
+	}
+	x.BindLocalStream(videoInfo, newWire().writer())
+	x.reports(t0.Add(time.Second), []rtcp.ReceptionReport{{SSRC: videoInfo.SSRC, LastSenderReport: lsr, Delay: 1 << 15}})
+	if d, _ := x.RTT().Get(); d != 500*time.Millisecond {
+		t.Errorf("rtt %v, want 500 ms", d)
+	}
+}
+
+// Sender reports written through the interceptor's writer are remembered
+// with their departure time; the last few per stream are kept.
+func TestSenderReportsAreTimed(t *testing.T) {
+	ic, _ := New(Config{}).NewInterceptor("")
+	defer ic.Close()
+	x := ic.(*Interceptor)
+	w := x.BindRTCPWriter(interceptor.RTCPWriterFunc(func(p []rtcp.Packet, _ interceptor.Attributes) (int, error) { return len(p), nil }))
+	for n := range srKept + 3 {
+		sr := &rtcp.SenderReport{SSRC: 7, NTPTime: uint64(n+1) << 32}
+		if _, err := w.Write([]rtcp.Packet{sr}, nil); err != nil {
 			t.Fatal(err)
 		}
-		lsr := uint32(ntp >> 16)
-		time.Sleep(700 * time.Millisecond)
-		now := time.Now()
-		x.reports(now, []rtcp.ReceptionReport{{SSRC: videoInfo.SSRC, LastSenderReport: lsr + 1, Delay: 1 << 15}})
-		x.reports(now, []rtcp.ReceptionReport{{SSRC: videoInfo.SSRC + 1, LastSenderReport: lsr, Delay: 1 << 15}})
-		if d, ok := x.RTT().Get(); ok {
-			t.Fatalf("rtt %v from a report this side never wrote", d)
-		}
-		// Held 500 ms at the receiver (DLSR 0.5 s): 200 ms round trip.
-		x.reports(now, []rtcp.ReceptionReport{{SSRC: videoInfo.SSRC, LastSenderReport: lsr, Delay: 1 << 15}})
-		if d, ok := x.RTT().Get(); !ok || d < 199*time.Millisecond || d > 201*time.Millisecond {
-			t.Errorf("rtt %v %v, want 200 ms", d, ok)
-		}
-	})
+	}
+	if _, ok := x.srs.departure(7, uint32(1)<<16); ok {
+		t.Error("the oldest of more than srKept reports is still kept")
+	}
+	if _, ok := x.srs.departure(7, uint32(srKept+3)<<16); !ok {
+		t.Error("the latest report was not timed")
+	}
 }
 
 // Packets that arrive late but before they were asked for teach the

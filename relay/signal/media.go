@@ -19,7 +19,8 @@ const (
 
 // RegisterCodecs registers the codecs of the media contract: VP8 (payload
 // type 96) with NACK, PLI and FIR feedback (RFC 4585, RFC 5104), and Opus
-// (111) with in-band FEC. Client and relay both call it, so the two sides
+// (111) with in-band FEC and constant bitrate (RFC 7587 §6.1; DTX is off,
+// the default). Client and relay both call it, so the two sides
 // offer and answer from one table.
 func RegisterCodecs(m *webrtc.MediaEngine) error {
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
@@ -30,7 +31,7 @@ func RegisterCodecs(m *webrtc.MediaEngine) error {
 		return fmt.Errorf("signal: register vp8: %w", err)
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1;cbr=1"},
 		PayloadType:        PayloadTypeOpus,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return fmt.Errorf("signal: register opus: %w", err)

@@ -12,10 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
-	"github.com/pion/mediadevices/pkg/io/audio"
-	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
@@ -24,6 +20,7 @@ import (
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/lipsync"
@@ -104,38 +101,20 @@ func (g *flashVideo) RequestKeyframe() { g.enc.ForceKeyFrame() }
 // starting at every whole second of capture time. A packet is complete
 // when its last sample is captured, and stamped then (capture.Frame).
 type beepAudio struct {
-	enc interface {
-		Read() ([]byte, func(), error)
-	}
+	enc   *opus.Encoder
+	pcm   []float32
 	start time.Time
 	until time.Time
 	n     int
 }
 
 func newBeepAudio(t *testing.T, start, until time.Time) *beepAudio {
-	g := &beepAudio{start: start, until: until}
-	chunk := 0
-	src := audio.ReaderFunc(func() (wave.Audio, func(), error) {
-		c := wave.NewInt16Interleaved(wave.ChunkInfo{Len: 960, Channels: 1, SamplingRate: 48000})
-		if chunk%50 < 2 {
-			for i := range c.Data {
-				c.Data[i] = int16(16000 * math.Sin(2*math.Pi*1000*float64(i)/48000))
-			}
-		}
-		chunk++
-		return c, func() {}, nil
-	})
-	params, err := mdopus.NewParams()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: 48000, ChannelCount: 1}})
+	enc, err := opus.NewEncoder(opus.EncoderParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enc.Close() })
-	g.enc = enc
-	return g
+	return &beepAudio{enc: enc, pcm: make([]float32, opus.FrameSamples), start: start, until: until}
 }
 
 func (g *beepAudio) ReadFrame() (capture.Frame, error) {
@@ -144,12 +123,18 @@ func (g *beepAudio) ReadFrame() (capture.Frame, error) {
 		return capture.Frame{}, io.EOF
 	}
 	time.Sleep(time.Until(end))
+	clear(g.pcm)
+	if g.n%50 < 2 {
+		for i := range g.pcm {
+			g.pcm[i] = 0.5 * float32(math.Sin(2*math.Pi*1000*float64(i)/48000))
+		}
+	}
 	g.n++
-	b, _, err := g.enc.Read()
+	b, err := g.enc.Encode(g.pcm)
 	if err != nil {
 		return capture.Frame{}, err
 	}
-	return capture.Frame{Data: b, Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
+	return capture.Frame{Data: append([]byte(nil), b...), Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
 }
 
 func (g *beepAudio) RequestKeyframe() {}
@@ -180,6 +165,17 @@ func (o *onsets) get() []time.Time {
 // soundOnly hides the mixer's PlayingRTP: an audio output the
 // participant cannot sync to.
 type soundOnly struct{ participant.AudioOutput }
+
+// lateAudio hands each audio packet to the mixer jitterDelay after it
+// arrived: the playout delay of a jittery link, on an otherwise clean
+// virtual network. It keeps the mixer's PlayingRTP.
+type lateAudio struct{ *playout.Mixer }
+
+func (l lateAudio) Push(session string, ts uint32, pkt []byte, arrival time.Time) error {
+	pkt = append([]byte(nil), pkt...)
+	time.AfterFunc(jitterDelay, func() { l.Mixer.Push(session, ts, pkt, arrival.Add(jitterDelay)) })
+	return nil
+}
 
 // How lipSyncOffsets runs the receiver.
 type syncMode int
@@ -309,11 +305,14 @@ func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.R
 
 	// The receiver: a mixer with a 200 ms jitter buffer played by a
 	// simulated device, and a screen that notes when it shows a flash.
-	mixer := playout.NewMixerSize(int(jitterDelay/time.Millisecond)*playout.SampleRate/1000, playout.DefaultMaxDelay)
+	mixer := playout.NewMixer()
+	defer mixer.Close()
 	var heard, shown onsets
-	var out participant.AudioOutput = mixer
+	// The sound reaches the mixer jitterDelay late, as it does where an
+	// adaptive buffer holds that much on a jittery link.
+	var out participant.AudioOutput = lateAudio{mixer}
 	if mode == unsynced {
-		out = soundOnly{mixer}
+		out = soundOnly{lateAudio{mixer}}
 	}
 	sub, _ := join(subNet, participant.Config{
 		AudioOut: out,

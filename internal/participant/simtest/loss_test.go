@@ -9,6 +9,7 @@ package simtest
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"io"
 	"math"
@@ -21,16 +22,13 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	mdopus "github.com/pion/mediadevices/pkg/codec/opus"
-	"github.com/pion/mediadevices/pkg/io/audio"
-	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
 	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
+	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
@@ -89,38 +87,24 @@ func (g *videoGen) ReadFrame() (capture.Frame, error) {
 
 func (g *videoGen) RequestKeyframe() { g.enc.ForceKeyFrame() }
 
-// audioGen encodes a 440 Hz sine with libopus, one 20 ms packet per read.
+// audioGen encodes a 440 Hz sine with Sotto's Opus encoder, one 20 ms
+// packet per read.
 type audioGen struct {
-	enc interface {
-		Read() ([]byte, func(), error)
-	}
+	enc   *opus.Encoder
+	pcm   []float32
+	phase float64
 	start time.Time
 	until time.Time
 	n     int
 }
 
 func newAudioGen(t *testing.T, until time.Time) *audioGen {
-	g := &audioGen{start: time.Now(), until: until}
-	phase := 0.0
-	src := audio.ReaderFunc(func() (wave.Audio, func(), error) {
-		chunk := wave.NewInt16Interleaved(wave.ChunkInfo{Len: 960, Channels: 1, SamplingRate: 48000})
-		for i := range chunk.Data {
-			chunk.Data[i] = int16(8000 * math.Sin(phase))
-			phase += 2 * math.Pi * 440 / 48000
-		}
-		return chunk, func() {}, nil
-	})
-	params, err := mdopus.NewParams()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := params.BuildAudioEncoder(src, prop.Media{Audio: prop.Audio{SampleRate: 48000, ChannelCount: 1}})
+	enc, err := opus.NewEncoder(opus.EncoderParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { enc.Close() })
-	g.enc = enc
-	return g
+	return &audioGen{enc: enc, pcm: make([]float32, opus.FrameSamples), start: time.Now(), until: until}
 }
 
 func (g *audioGen) ReadFrame() (capture.Frame, error) {
@@ -130,14 +114,28 @@ func (g *audioGen) ReadFrame() (capture.Frame, error) {
 	}
 	time.Sleep(time.Until(at))
 	g.n++
-	b, _, err := g.enc.Read()
+	for i := range g.pcm {
+		g.pcm[i] = float32(0.25 * math.Sin(g.phase))
+		g.phase += 2 * math.Pi * 440 / opus.SampleRate
+	}
+	b, err := g.enc.Encode(g.pcm)
 	if err != nil {
 		return capture.Frame{}, err
 	}
-	return capture.Frame{Data: b, Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
+	return capture.Frame{Data: append([]byte(nil), b...), Duration: audioPacket, CaptureTime: time.Now(), Release: func() {}}, nil
 }
 
 func (g *audioGen) RequestKeyframe() {}
+
+// SetExpectedLoss makes the generator loss-aware, as capture's stream is.
+func (g *audioGen) SetExpectedLoss(percent int) { _ = g.enc.SetPacketLossPercent(percent) }
+
+func pct(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%d %%", *p)
+}
 
 // lossyLink drops packets from the relay to one receiver: a fraction at
 // random while on, and everything during an outage.
@@ -261,6 +259,9 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		link.set(0.05, false)
 		time.Sleep(2 * time.Second)
 		outageStart := time.Now()
+		// The receiver's reports of its 5 % downlink loss reach the
+		// publisher through the relay's aggregate and tune its FEC.
+		expected := pub.Stats().AudioExpectedLoss
 		link.set(0.05, true)
 		time.Sleep(outage)
 		outageEnd := time.Now()
@@ -338,6 +339,11 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 		// Audio has no NACK: it loses the outage and about 5% besides.
 		if decA < sentA-uint64(outage/audioPacket)-sentA/10 {
 			t.Errorf("audio decoded %d of %d", decA, sentA)
+		}
+		if expected == nil || *expected < 2 || *expected > 20 {
+			t.Errorf("publisher's expected audio loss at 5 %% downlink loss: %s", pct(expected))
+		} else {
+			t.Logf("publisher's audio FEC tuned to %d %% loss", *expected)
 		}
 		if after.Video.Dropped.DecryptFailures() != 0 || after.Audio.Dropped.DecryptFailures() != 0 {
 			t.Errorf("decrypt failures under loss: %+v %+v", after.Video.Dropped, after.Audio.Dropped)
