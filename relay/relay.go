@@ -21,7 +21,7 @@
 //     same way with the receiver's SSRC (reports.go).
 //
 // Feedback travels back the other way: PLI and FIR from any receiver are
-// coalesced into at most one PLI per keyframeInterval to the publisher;
+// coalesced into at most one PLI per KeyframeInterval to the publisher;
 // NACKs are answered by the relay from its copy, within each receiver's
 // retransmission budget (package rtx), and the relay NACKs what it misses
 // from the publisher with the same bounds.

@@ -34,6 +34,11 @@ const (
 	// repair.
 	MinMaxWait = 100 * time.Millisecond
 	MaxMaxWait = time.Second
+	// RepairWindow is how far behind the newest packet a missing one can
+	// still be repaired: senders keep 256 packets for retransmission and
+	// receivers ask for no more than the newest 256 missing (relay/rtx).
+	// A frame waiting for an older packet is given up at once.
+	RepairWindow = 256
 )
 
 // NackWait is how long a video frame with a missing packet should wait
@@ -249,13 +254,24 @@ func (r *Reassembler) drain(now time.Time, emit func(Assembled)) {
 		if r.blocked.IsZero() {
 			r.blocked = r.holeSeen(now)
 		}
-		if now.Sub(r.blocked) < r.maxWait {
+		if now.Sub(r.blocked) < r.maxWait && !r.beyondRepair() {
 			return
 		}
 		r.blocked = time.Time{}
 		r.skip()
 	}
 	r.blocked = time.Time{}
+}
+
+// beyondRepair reports whether the first packet missing from next on lies
+// RepairWindow or more behind the newest one.
+func (r *Reassembler) beyondRepair() bool {
+	for e := r.next; e <= r.highest; e++ {
+		if s := &r.slots[e%window]; !s.full || s.ext != e {
+			return r.highest-e >= RepairWindow
+		}
+	}
+	return false
 }
 
 // holeSeen is when the head frame's first missing packet became visible:

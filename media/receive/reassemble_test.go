@@ -285,3 +285,31 @@ func FuzzReassembler(f *testing.F) {
 		}
 	})
 }
+
+// A frame missing a packet that lies further behind the newest one than
+// any sender keeps for retransmission is given up at once, not after the
+// NACK wait: nothing can repair it.
+func TestReassembleGivesUpBeyondRepair(t *testing.T) {
+	frames := make([][]byte, 400)
+	for i := range frames {
+		frames[i] = bytes.Repeat([]byte{byte(i)}, 100)
+	}
+	pkts := packetize(frames, 100, 1200) // one packet a frame
+	r := NewReassembler(framing.KindVideo, time.Second)
+	var c collected
+	at := time.Unix(0, 0)
+	r.Push(pkts[0], at, c.emit)
+	// Packet 1 is lost; the next ones arrive within a few milliseconds.
+	for i := 2; i < len(pkts); i++ {
+		r.Push(pkts[i], at.Add(time.Duration(i)*time.Microsecond), c.emit)
+		if i < RepairWindow && len(c.data) > 1 {
+			t.Fatalf("frame given up after %d packets, inside the repair window and the wait", i)
+		}
+	}
+	if len(c.data) < len(pkts)-RepairWindow-1 {
+		t.Fatalf("%d frames out of %d: the frame beyond repair held the rest back", len(c.data), len(pkts))
+	}
+	if st := r.Stats(); st.Gaps != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}

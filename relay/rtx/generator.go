@@ -61,7 +61,9 @@ func (i *Interceptor) BindRemoteStream(info *interceptor.StreamInfo, reader inte
 		}
 		h, err := attr.GetRTPHeader(b[:n])
 		if err != nil {
-			return 0, nil, err
+			// Not RTP: the reader above counts and drops it; the track
+			// goes on.
+			return n, attr, nil
 		}
 		i.received(s, h.SequenceNumber, time.Now())
 		return n, attr, nil

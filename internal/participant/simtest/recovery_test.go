@@ -281,7 +281,7 @@ func TestNackRepairScalesWithRTT(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("loss=%g%%/rtt=%v", tc.loss*100, tc.rtt), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				const run = 20 * time.Second
+				const run = 30 * time.Second
 				c := newVideoCall(t, tc.rtt, time.Now().Add(run+3*time.Second))
 				defer c.close()
 				time.Sleep(500 * time.Millisecond)
