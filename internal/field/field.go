@@ -28,7 +28,7 @@
 // timers must not enter a bubble): a moving 320×240 picture encoded with
 // media/codec/vp8 at 30 frames/s, and a speech recording (testdata) encoded
 // with libopus in 20 ms packets. The impaired receiver's audio goes to a
-// playout.Mixer read every 20 ms like an audio device, and what it played
+// playout.Mixer read every 10 ms like the app's audio device, and what it played
 // is compared with what was spoken.
 //
 // Determinism: every loss and delay decision is a function of the seed and
@@ -225,6 +225,9 @@ var NewReferenceDecoder = newLibopusReference
 
 // Audio encoder of the publisher; NewOpusEncoder unless replaced.
 var NewAudioEncoder = NewOpusEncoder
+
+// devicePeriod is the emulated output device's period, the app's.
+const devicePeriod = 10 * time.Millisecond
 
 // setupTime is the bubble time the meeting gets to connect and show first
 // media; the warm-up follows it.
@@ -424,19 +427,20 @@ func Run(sc Scenario) (res Result, err error) {
 		return res, err
 	}
 
-	// The device: every 20 ms it takes 20 ms of the mix, heard one period
-	// later.
+	// The device: every period it takes a period of the mix, heard one
+	// period later. The period is the app's output device's
+	// (playout.OutputOptions: 10 ms).
 	var (
 		outMu    sync.Mutex
 		out      []float32
-		outStart = start.Add(2 * packetTime)
+		outStart = start.Add(2 * devicePeriod)
 	)
 	deviceDone := make(chan struct{})
 	go func() {
 		defer close(deviceDone)
-		buf := make([]float32, PacketSamples)
+		buf := make([]float32, SampleRate*devicePeriod/time.Second)
 		for m := 1; !stop.Load(); m++ {
-			time.Sleep(time.Until(start.Add(time.Duration(m) * packetTime)))
+			time.Sleep(time.Until(start.Add(time.Duration(m) * devicePeriod)))
 			mixer.Read(buf)
 			outMu.Lock()
 			out = append(out, buf...)
@@ -454,9 +458,9 @@ func Run(sc Scenario) (res Result, err error) {
 	}
 	// The measurement starts at a fixed bubble time, not when media was
 	// first seen (which video recovery's races move): the same packets
-	// fall into it every run. It starts half a packet off the audio grid
+	// fall into it every run. It starts half a device period off the audio grid
 	// (packets, device periods), which a snapshot would race.
-	measure := start.Add(setupTime + sc.Warmup + packetTime/2 + time.Microsecond)
+	measure := start.Add(setupTime + sc.Warmup + devicePeriod/2 + time.Microsecond)
 	for !flowing(imp) || !flowing(clean) {
 		if time.Since(start) > setupTime {
 			return res, fmt.Errorf("field: media did not flow within %v", setupTime)
