@@ -1,7 +1,6 @@
 package simtest
 
 import (
-	"context"
 	"image"
 	"io"
 	"math"
@@ -11,14 +10,12 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
-	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
@@ -26,7 +23,6 @@ import (
 	"github.com/sottohq/sotto/media/lipsync"
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/media/send"
-	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -263,44 +259,9 @@ func (f *forger) run(conn *transport.Conn, quit <-chan struct{}) {
 // each beep, and returns the offsets (flash shown − beep heard) of the
 // flashes after syncSettle.
 func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.RemoteStats) {
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", MinDelay: netDelay, LoggerFactory: logging.NewDefaultLoggerFactory()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayNet := vnettest.Host(t, router, "10.0.0.1")
-	pubNet := vnettest.Host(t, router, "10.0.0.2")
-	subNet := vnettest.Host(t, router, "10.0.0.3")
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer router.Stop()
-	r, err := relay.New(relay.Config{Net: relayNet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	meeting := signal.NewID()
-	var conns []*transport.Conn
-	join := func(n *vnet.Net, cfg participant.Config) (*participant.Participant, *transport.Conn) {
-		cli, srv := signal.Pipe()
-		go r.ServeConn(context.Background(), srv)
-		cfg.MeetingID = meeting
-		p, err := participant.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: p.OnTrack})
-		if err != nil {
-			t.Fatalf("join: %v", err)
-		}
-		if err := p.Start(conn); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, conn)
-		go func() {
-			for range conn.Events() {
-			}
-		}()
-		return p, conn
+	m := newSimMeeting(t, newSimNet(t, vnet.RouterConfig{MinDelay: netDelay}, 3))
+	join := func(host int, cfg participant.Config) (*participant.Participant, *transport.Conn) {
+		return m.join(host, cfg)
 	}
 
 	// The receiver: a mixer with a 200 ms jitter buffer played by a
@@ -314,7 +275,7 @@ func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.R
 	if mode == unsynced {
 		out = soundOnly{lateAudio{mixer}}
 	}
-	sub, _ := join(subNet, participant.Config{
+	sub, _ := join(2, participant.Config{
 		AudioOut: out,
 		OnVideo: func(_ signal.ID, img image.Image) {
 			if y, ok := img.(*image.YCbCr); ok && y.Y[len(y.Y)/2] > 128 {
@@ -354,7 +315,7 @@ func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.R
 	defer enc.Close()
 	video := &flashVideo{enc: enc, img: image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420), start: start, until: until}
 	var forge forger
-	pub, pubConn := join(pubNet, participant.Config{Video: video, Audio: newBeepAudio(t, start, until), OnSent: forge.sent})
+	pub, pubConn := join(1, participant.Config{Video: video, Audio: newBeepAudio(t, start, until), OnSent: forge.sent})
 	pubSession := pubConn.SessionID()
 	stopForging := make(chan struct{})
 	forging := make(chan struct{})
@@ -413,14 +374,7 @@ func lipSyncOffsets(t *testing.T, mode syncMode) ([]time.Duration, participant.R
 	t.Logf("flashes shown at %v", since(start, shown.get()))
 	t.Logf("beeps heard at   %v", since(start, beeps))
 
-	for _, c := range conns {
-		c.Close()
-	}
-	pub.Close()
-	sub.Close()
-	if err := r.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m.close()
 	if want := int((syncMedia - syncSettle) / time.Second); len(offsets) < want-1 {
 		t.Fatalf("measured %d flash/beep pairs, want at least %d", len(offsets), want-1)
 	}

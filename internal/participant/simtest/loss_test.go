@@ -8,7 +8,6 @@
 package simtest
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"io"
@@ -21,18 +20,14 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
-	"github.com/sottohq/sotto/internal/transport"
-	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/capture"
 	"github.com/sottohq/sotto/media/codec/opus"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
-	"github.com/sottohq/sotto/relay"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -176,36 +171,16 @@ func (l *lossyLink) set(rate float64, outage bool) {
 // within a second. Audio keeps playing throughout.
 func TestLossyDownlinkRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
-		if err != nil {
-			t.Fatal(err)
-		}
 		link := &lossyLink{rng: rand.New(rand.NewPCG(7, 9)), from: net.ParseIP("10.0.0.1"), to: net.ParseIP("10.0.0.3")}
-		router.AddChunkFilter(link.filter)
-		relayNet := vnettest.Host(t, router, "10.0.0.1")
-		pubNet := vnettest.Host(t, router, "10.0.0.2")
-		subNet := vnettest.Host(t, router, "10.0.0.3")
-		if err := router.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer router.Stop()
-		r, err := relay.New(relay.Config{Net: relayNet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		meeting := signal.NewID()
+		m := newSimMeeting(t, newSimNet(t, vnet.RouterConfig{}, 3, link.filter))
 
 		var (
 			mu      sync.Mutex
 			decoded = map[framing.Kind][]time.Time{}
 		)
-		var conns []*transport.Conn
 		sessions := map[*participant.Participant]signal.ID{}
-		join := func(n *vnet.Net, video, aud participant.Stream) *participant.Participant {
-			cli, srv := signal.Pipe()
-			go r.ServeConn(context.Background(), srv)
+		join := func(host int, video, aud participant.Stream) *participant.Participant {
 			cfg := participant.Config{
-				MeetingID: meeting,
 				OnDecoded: func(_ signal.ID, fi receive.FrameInfo) {
 					mu.Lock()
 					decoded[fi.Kind] = append(decoded[fi.Kind], fi.Decoded)
@@ -215,29 +190,14 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			if video != nil {
 				cfg.Video, cfg.Audio = video, aud
 			}
-			p, err := participant.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: p.OnTrack})
-			if err != nil {
-				t.Fatalf("join: %v", err)
-			}
-			if err := p.Start(conn); err != nil {
-				t.Fatal(err)
-			}
-			conns = append(conns, conn)
+			p, conn := m.join(host, cfg)
 			sessions[p] = conn.SessionID()
-			go func() {
-				for range conn.Events() {
-				}
-			}()
 			return p
 		}
 		key := []byte("a test base key of 32 bytes.....")
 		until := time.Now().Add(10 * time.Second)
-		pub := join(pubNet, newVideoGen(t, until), newAudioGen(t, until))
-		sub := join(subNet, nil, nil)
+		pub := join(1, newVideoGen(t, until), newAudioGen(t, until))
+		sub := join(2, nil, nil)
 		if err := sub.SetReceiveKey(sessions[pub], 5, key); err != nil {
 			t.Fatal(err)
 		}
@@ -349,13 +309,6 @@ func TestLossyDownlinkRecovers(t *testing.T) {
 			t.Errorf("decrypt failures under loss: %+v %+v", after.Video.Dropped, after.Audio.Dropped)
 		}
 
-		for _, c := range conns {
-			c.Close()
-		}
-		pub.Close()
-		sub.Close()
-		if err := r.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		m.close()
 	})
 }

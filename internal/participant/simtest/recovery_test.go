@@ -1,7 +1,6 @@
 package simtest
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,12 +10,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/sottohq/sotto/internal/participant"
-	"github.com/sottohq/sotto/internal/transport"
-	"github.com/sottohq/sotto/internal/vnettest"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/relay"
@@ -74,12 +70,11 @@ func (l *videoLink) set(rate float64, outage bool) {
 // relay→receiver link loses what link decides.
 type videoCall struct {
 	t        *testing.T
+	m        *simMeeting
 	relay    *relay.Relay
-	router   *vnet.Router
 	link     *videoLink
 	pub, sub *participant.Participant
 	clean    *participant.Participant // a second receiver without loss, or nil
-	conns    []*transport.Conn
 	pubID    signal.ID
 
 	mu      sync.Mutex
@@ -93,52 +88,21 @@ func newVideoCall(t *testing.T, rtt time.Duration, until time.Time) *videoCall {
 // newVideoCallWith adds, if clean, a second receiver (10.0.0.4) on a link
 // without loss.
 func newVideoCallWith(t *testing.T, rtt time.Duration, until time.Time, clean bool) *videoCall {
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", MinDelay: rtt / 2, LoggerFactory: logging.NewDefaultLoggerFactory()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &videoCall{t: t, router: router,
+	c := &videoCall{t: t,
 		link: &videoLink{rng: rand.New(rand.NewPCG(11, 13)), from: net.ParseIP("10.0.0.1"), to: net.ParseIP("10.0.0.3")}}
-	router.AddChunkFilter(c.link.filter)
-	relayNet := vnettest.Host(t, router, "10.0.0.1")
-	pubNet := vnettest.Host(t, router, "10.0.0.2")
-	subNet := vnettest.Host(t, router, "10.0.0.3")
-	var cleanNet *vnet.Net
+	hosts := 3
 	if clean {
-		cleanNet = vnettest.Host(t, router, "10.0.0.4")
+		hosts = 4 // the clean receiver at 10.0.0.4
 	}
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if c.relay, err = relay.New(relay.Config{Net: relayNet}); err != nil {
-		t.Fatal(err)
-	}
-	meeting := signal.NewID()
-	join := func(n *vnet.Net, cfg participant.Config) (*participant.Participant, signal.ID) {
-		cli, srv := signal.Pipe()
-		go c.relay.ServeConn(context.Background(), srv)
-		cfg.MeetingID = meeting
-		p, err := participant.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := transport.Dial(context.Background(), transport.Config{Conn: cli, MeetingID: meeting, Net: n, OnTrack: p.OnTrack})
-		if err != nil {
-			t.Fatalf("join: %v", err)
-		}
-		if err := p.Start(conn); err != nil {
-			t.Fatal(err)
-		}
-		c.conns = append(c.conns, conn)
-		go func() {
-			for range conn.Events() {
-			}
-		}()
+	c.m = newSimMeeting(t, newSimNet(t, vnet.RouterConfig{MinDelay: rtt / 2}, hosts, c.link.filter))
+	c.relay = c.m.relay
+	join := func(host int, cfg participant.Config) (*participant.Participant, signal.ID) {
+		p, conn := c.m.join(host, cfg)
 		return p, conn.SessionID()
 	}
 	key := []byte("a test base key of 32 bytes.....")
-	c.pub, c.pubID = join(pubNet, participant.Config{Video: newVideoGen(t, until)})
-	c.sub, _ = join(subNet, participant.Config{OnDecoded: func(_ signal.ID, fi receive.FrameInfo) {
+	c.pub, c.pubID = join(1, participant.Config{Video: newVideoGen(t, until)})
+	c.sub, _ = join(2, participant.Config{OnDecoded: func(_ signal.ID, fi receive.FrameInfo) {
 		if fi.Kind == framing.KindVideo {
 			c.mu.Lock()
 			c.decoded = append(c.decoded, fi)
@@ -149,7 +113,7 @@ func newVideoCallWith(t *testing.T, rtt time.Duration, until time.Time, clean bo
 		t.Fatal(err)
 	}
 	if clean {
-		c.clean, _ = join(cleanNet, participant.Config{})
+		c.clean, _ = join(3, participant.Config{})
 		if err := c.clean.SetReceiveKey(c.pubID, 5, key); err != nil {
 			t.Fatal(err)
 		}
@@ -197,20 +161,7 @@ func frozen(fis []receive.FrameInfo, from, to time.Time) (float64, time.Duration
 	return float64(stalled) / float64(to.Sub(from)), worst
 }
 
-func (c *videoCall) close() {
-	for _, conn := range c.conns {
-		conn.Close()
-	}
-	c.pub.Close()
-	c.sub.Close()
-	if c.clean != nil {
-		c.clean.Close()
-	}
-	if err := c.relay.Shutdown(context.Background()); err != nil {
-		c.t.Fatal(err)
-	}
-	c.router.Stop()
-}
+func (c *videoCall) close() { c.m.close() }
 
 // A receiver cut off for 3 s, or one whose every frame misses its last
 // packet for 3 s (it receives, but nothing completes), is showing video
@@ -302,7 +253,7 @@ func TestNackRepairScalesWithRTT(t *testing.T) {
 				dropped := c.link.dropped
 				c.link.mu.Unlock()
 				t.Logf("loss %.0f%% rtt %v: %d packets lost, decoded %d of %d frames, frozen %.1f%% (worst %v), gaps %d, receiver rtt %v; keyframes %d (relay asked %d, merged %d); resent %d, refused %d",
-					tc.loss*100, tc.rtt, dropped, decoded, sent, fr*100, worst, after.Dropped.Gap-before.Dropped.Gap, c.conns[1].RTT(),
+					tc.loss*100, tc.rtt, dropped, decoded, sent, fr*100, worst, after.Dropped.Gap-before.Dropped.Gap, c.m.conns[1].RTT(),
 					keys1-keys0, rs1.KeyframeReqs-rs0.KeyframeReqs, rs1.KeyframeCoalesced-rs0.KeyframeCoalesced,
 					rs1.Retransmission.Resent-rs0.Retransmission.Resent, rs1.Retransmission.RefusedBudget-rs0.Retransmission.RefusedBudget)
 				if dropped < 20 {
