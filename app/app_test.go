@@ -22,6 +22,7 @@ import (
 	"github.com/sottohq/sotto/crypto/identity"
 	"github.com/sottohq/sotto/crypto/meeting"
 	"github.com/sottohq/sotto/crypto/safety"
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // fastKDF keeps Argon2id cheap in tests; the keystore format is the same.
@@ -366,6 +367,26 @@ func TestAlerts(t *testing.T) {
 	})
 	// The undecryptable alert about Carol goes when Carol leaves.
 	eventually(t, "stale undecryptable alert removed", func() bool { return !hasAlert(a, app.AlertDanger, "cannot be decrypted") })
+}
+
+// Each way a meeting ends has its own words, shown as they are (not
+// "The meeting ended: …" for all of them), and the app goes home.
+func TestEndedShowsItsOwnWords(t *testing.T) {
+	for _, reason := range []string{call.EndedRemoved, call.EndedDenied, call.EndedConnectionLost} {
+		t.Run(reason[:12], func(t *testing.T) {
+			lockUI(t)
+			a, m, _ := hostedMeeting(t)
+			m.Emit(app.Ended{Reason: reason})
+			eventually(t, "the ending's own words", func() bool {
+				for _, al := range a.Alerts() {
+					if al.Text == reason {
+						return a.MeetingView() == nil
+					}
+				}
+				return false
+			})
+		})
+	}
 }
 
 func TestVideoTilesShowFrames(t *testing.T) {

@@ -287,6 +287,7 @@ func (s *meetingScreen) end(reason string) {
 		s.a.showHome()
 	}
 	if reason != "" {
-		s.a.alerts.show(Alert{Kind: AlertWarning, Key: "ended", Text: "The meeting ended: " + reason})
+		// Each ending has its own words (call.Ended…).
+		s.a.alerts.show(Alert{Kind: AlertWarning, Key: "ended", Text: reason})
 	}
 }

@@ -137,7 +137,9 @@ func TestHonestMeetingRaisesNoAlert(t *testing.T) {
 	if err := host.Remove(a.self); err != nil { // a's call ends and leaves the relay
 		t.Fatal(err)
 	}
-	waitEvent(t, aEvents, "a's meeting to end", func(Ended) bool { return true })
+	if e := waitEvent(t, aEvents, "a's meeting to end", func(Ended) bool { return true }); e.Reason != EndedRemoved {
+		t.Errorf("the removed member is told %q", e.Reason)
+	}
 	roster(hostEvents, 2)
 
 	d, dEvents := join("D")
@@ -145,7 +147,9 @@ func TestHonestMeetingRaisesNoAlert(t *testing.T) {
 	if err := host.Deny(d.self); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, dEvents, "d's meeting to end", func(Ended) bool { return true })
+	if e := waitEvent(t, dEvents, "d's meeting to end", func(Ended) bool { return true }); e.Reason != EndedDenied {
+		t.Errorf("the denied joiner is told %q", e.Reason)
+	}
 
 	if err := host.HandOver(b.self); err != nil {
 		t.Fatal(err)

@@ -120,7 +120,9 @@ func TestHostAdmitRemove(t *testing.T) {
 	if err := host.Remove(guest.self); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, guest, "the end of the meeting for the removed guest", func(Ended) bool { return true })
+	if e := expect(t, guest, "the end of the meeting for the removed guest", func(Ended) bool { return true }); e.Reason != EndedRemoved {
+		t.Fatalf("the removed guest is told %q", e.Reason)
+	}
 	if err := guest.SendChat("still here?"); err == nil {
 		t.Fatal("a removed member could still send chat")
 	}

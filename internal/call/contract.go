@@ -219,10 +219,19 @@ type ContactStatus struct {
 // alert (for example: no audio output device).
 type Warning struct{ Text string }
 
-// Ended reports the end of the meeting for this user.
+// Ended reports the end of the meeting for this user. Reason is a whole
+// sentence for the user, one per way a meeting ends (the Ended…
+// constants); it is empty when the user left.
 type Ended struct {
-	Reason string // shown to the user
+	Reason string // shown to the user as it is
 }
+
+// How a meeting ends for a user who did not leave.
+const (
+	EndedDenied         = "The host did not let you in."
+	EndedRemoved        = "The host removed you from the meeting."
+	EndedConnectionLost = "The connection to the relay was lost, so you are no longer in the meeting. Use the invite link to join again."
+)
 
 func (RosterChanged) isEvent()       {}
 func (WaitingChanged) isEvent()      {}

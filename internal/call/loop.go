@@ -75,7 +75,7 @@ func (c *Call) run() {
 		case ev, ok := <-relay:
 			if !ok || c.keys.handle(ev, time.Now()) {
 				c.drain()
-				c.finish("the connection to the relay was lost")
+				c.finish(EndedConnectionLost)
 				continue
 			}
 		case now := <-tick.C:
@@ -188,9 +188,9 @@ func (c *Call) handle(ev meeting.Event) {
 		c.emit(Progress{Task: TaskAdmission, Done: true})
 		c.emit(Admitted{})
 	case meeting.Denied:
-		c.finish("the host did not admit you")
+		c.finish(EndedDenied)
 	case meeting.Removed:
-		c.finish("you are no longer in the meeting")
+		c.finish(EndedRemoved)
 	case meeting.BecameHost:
 		c.emit(Warning{Text: "You are now the host: you admit, deny and remove members."})
 	case meeting.ChatMessage:
