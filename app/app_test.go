@@ -513,3 +513,18 @@ func TestConnectFailureIsReported(t *testing.T) {
 		t.Fatalf("join requests %+v", j)
 	}
 }
+
+// The settings refuse a relay address a meeting could not use, before
+// Save: empty (host on this computer) and the forms people write pass.
+func TestSettingsValidateRelayAddress(t *testing.T) {
+	for _, ok := range []string{"", "relay.example.org:443", "wss://relay.example.org:8443/ws", "ws://192.168.1.5:7717"} {
+		if err := app.ValidateRelay(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://relay.example.org", "relay example.org", "ws://relay:99999", "wss:///ws"} {
+		if err := app.ValidateRelay(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

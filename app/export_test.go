@@ -169,3 +169,6 @@ func (v *MeetingView) ShowWaitingRoom() { v.s.tabs.Select(v.s.waitingTab) }
 
 // SetDispatch replaces how background work reaches the UI.
 func SetDispatch(do, wait func(func())) { uiDo, uiDoAndWait = do, wait }
+
+// ValidateRelay is the settings dialog's check of the relay address.
+var ValidateRelay = validateRelay

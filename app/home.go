@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"image"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // Preference keys.
@@ -157,12 +159,27 @@ func (a *App) askHost() {
 	d.Show()
 }
 
+// validateRelay accepts an empty relay setting (host on this computer) or
+// an address a meeting can use, with a sentence the user can act on.
+func validateRelay(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	if _, _, err := call.ParseRelay(s); err != nil {
+		return errors.New("not a relay address: use host:port, wss://host:port or ws://host:port")
+	}
+	return nil
+}
+
 // showSettings edits relay address, devices and video quality.
 func (a *App) showSettings() {
 	p := a.fa.Preferences()
 	relay := widget.NewEntry()
 	relay.SetText(a.relaySetting())
 	relay.SetPlaceHolder("host:port of your relay")
+	// Save stays disabled while the address could not be hosted on or
+	// joined (the same rule the meeting uses, call.ParseRelay).
+	relay.Validator = validateRelay
 	camera := deviceSelect(a.cfg.Devices.Cameras(), p.String(prefCamera))
 	mic := deviceSelect(a.cfg.Devices.Microphones(), p.String(prefMicrophone))
 	speaker := deviceSelect(a.cfg.Devices.Speakers(), p.String(prefSpeaker))
