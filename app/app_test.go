@@ -528,3 +528,28 @@ func TestSettingsValidateRelayAddress(t *testing.T) {
 		}
 	}
 }
+
+// "Copy invite link" copies the link and says so; without a link (a host
+// role handed away) it says there is none and copies nothing.
+func TestCopyInviteLinkNeverCopiesNothing(t *testing.T) {
+	lockUI(t)
+	a, m, _ := hostedMeeting(t)
+	m.Emit(app.RosterChanged{Members: []app.Member{selfMember(a)}})
+	btn := findButton(t, a.Window().Content(), "Copy invite link")
+	clip := fyne.CurrentApp().Clipboard()
+	clip.SetContent("before")
+	tap(btn)
+	if got := clip.Content(); got != "before" {
+		t.Fatalf("copied %q without an invite link", got)
+	}
+	eventually(t, "the no-link notice", func() bool { return hasAlert(a, app.AlertInfo, "no invite link to copy") })
+	if hasAlert(a, app.AlertInfo, "Invite link copied") {
+		t.Fatal("claimed to copy an empty link")
+	}
+	m.Link = "sotto://relay.example:8443/00112233445566778899aabbccddeeff#AQ"
+	tap(btn)
+	if got := clip.Content(); got != m.Link {
+		t.Fatalf("copied %q, want the link", got)
+	}
+	eventually(t, "the copied notice", func() bool { return hasAlert(a, app.AlertInfo, "Invite link copied") })
+}

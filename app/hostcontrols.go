@@ -98,6 +98,11 @@ func (s *meetingScreen) handOver(m Member) {
 
 func (s *meetingScreen) copyInvite() {
 	link := s.m.InviteLink()
+	if link == "" {
+		// Never claim to have copied nothing.
+		s.a.alerts.show(Alert{Kind: AlertInfo, Text: "There is no invite link to copy: only the host has it. Ask the host to send it."})
+		return
+	}
 	s.a.fa.Clipboard().SetContent(link)
 	s.a.alerts.show(Alert{Kind: AlertInfo, Text: "Invite link copied. Send it only to the people you want here; you still admit each of them."})
 }
