@@ -5,6 +5,8 @@ import (
 	"math/cmplx"
 	"slices"
 	"time"
+
+	"github.com/sottohq/sotto/internal/dsp"
 )
 
 // FreezeThreshold is the longest interval between two shown video frames
@@ -131,12 +133,12 @@ func bestLag(x, y []float32, maxLag int) int {
 	for i, v := range y {
 		b[i] = complex(float64(v), 0)
 	}
-	fft(a, false)
-	fft(b, false)
+	dsp.FFT(a, false)
+	dsp.FFT(b, false)
 	for i := range a {
 		a[i] = cmplx.Conj(a[i]) * b[i]
 	}
-	fft(a, true)
+	dsp.FFT(a, true)
 	// Energy of each y window, by prefix sums.
 	pre := make([]float64, len(y)+1)
 	for i, v := range y {
@@ -148,40 +150,10 @@ func bestLag(x, y []float32, maxLag int) int {
 		if e < 1e-9 {
 			continue
 		}
-		c := real(a[l]) / float64(n)
+		c := real(a[l])
 		if s := c / math.Sqrt(e); s > bestScore {
 			best, bestScore = l, s
 		}
 	}
 	return best
-}
-
-// fft is an in-place radix-2 transform; len(a) is a power of two.
-func fft(a []complex128, inverse bool) {
-	n := len(a)
-	for i, j := 1, 0; i < n; i++ {
-		bit := n >> 1
-		for ; j&bit != 0; bit >>= 1 {
-			j ^= bit
-		}
-		j ^= bit
-		if i < j {
-			a[i], a[j] = a[j], a[i]
-		}
-	}
-	for size := 2; size <= n; size <<= 1 {
-		ang := 2 * math.Pi / float64(size)
-		if inverse {
-			ang = -ang
-		}
-		w := complex(math.Cos(ang), -math.Sin(ang))
-		for start := 0; start < n; start += size {
-			wk := complex(1, 0)
-			for k := 0; k < size/2; k++ {
-				u, v := a[start+k], a[start+k+size/2]*wk
-				a[start+k], a[start+k+size/2] = u+v, u-v
-				wk *= w
-			}
-		}
-	}
 }

@@ -3,6 +3,8 @@ package audioproc
 import (
 	"math"
 	"math/cmplx"
+
+	"github.com/sottohq/sotto/internal/dsp"
 )
 
 // delayEstimator finds how far the microphone's echo lags the far-end
@@ -122,8 +124,8 @@ func (d *delayEstimator) update() bool {
 	for i := range d.ref.n {
 		r[i] = complex(d.ref.at(i), 0)
 	}
-	fft(m, false)
-	fft(r, false)
+	dsp.FFT(m, false)
+	dsp.FFT(r, false)
 	for k := range m {
 		c := cmplx.Conj(m[k]) * r[k]
 		if a := cmplx.Abs(c); a > 1e-12 {
@@ -135,7 +137,7 @@ func (d *delayEstimator) update() bool {
 	}
 	d.warm++
 	copy(m, d.cross)
-	fft(m, true)
+	dsp.FFT(m, true)
 	// m[k] = Σ mic[i]·ref[i+k]; the echo lag is delayMaxLag − k.
 	best, bestK, sum := 0.0, 0, 0.0
 	for k := 0; k <= delayMaxLag; k++ {
@@ -169,41 +171,4 @@ func abs(x int) int {
 		return -x
 	}
 	return x
-}
-
-// fft is an in-place iterative radix-2 FFT (len(x) a power of two); the
-// inverse is scaled by 1/n.
-func fft(x []complex128, inverse bool) {
-	n := len(x)
-	for i, j := 1, 0; i < n; i++ {
-		bit := n >> 1
-		for ; j&bit != 0; bit >>= 1 {
-			j ^= bit
-		}
-		j ^= bit
-		if i < j {
-			x[i], x[j] = x[j], x[i]
-		}
-	}
-	sign := -1.0
-	if inverse {
-		sign = 1
-	}
-	for size := 2; size <= n; size <<= 1 {
-		step := cmplx.Rect(1, sign*2*math.Pi/float64(size))
-		for start := 0; start < n; start += size {
-			w := complex(1, 0)
-			for k := 0; k < size/2; k++ {
-				a, b := x[start+k], w*x[start+k+size/2]
-				x[start+k], x[start+k+size/2] = a+b, a-b
-				w *= step
-			}
-		}
-	}
-	if inverse {
-		s := complex(1/float64(n), 0)
-		for i := range x {
-			x[i] *= s
-		}
-	}
 }

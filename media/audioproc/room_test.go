@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sottohq/sotto/internal/dsp"
 	"github.com/sottohq/sotto/media/wavfile"
 )
 
@@ -76,12 +77,12 @@ func convolve(x []float32, h []float64) []float32 {
 	for i, v := range h {
 		b[i] = complex(v, 0)
 	}
-	fft(a, false)
-	fft(b, false)
+	dsp.FFT(a, false)
+	dsp.FFT(b, false)
 	for i := range a {
 		a[i] *= b[i]
 	}
-	fft(a, true)
+	dsp.FFT(a, true)
 	out := make([]float32, len(x))
 	for i := range out {
 		out[i] = float32(real(a[i]))
