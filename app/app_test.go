@@ -435,16 +435,24 @@ func labelTexts(o fyne.CanvasObject) []string {
 // findButton returns the button labelled text among o's parts.
 func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	t.Helper()
-	var b *widget.Button
+	return findLabelled(t, o, text, func(b *widget.Button) string { return b.Text })
+}
+
+// findLabelled returns the widget of type W whose label is text among o's
+// parts.
+func findLabelled[W fyne.CanvasObject](t *testing.T, o fyne.CanvasObject, text string, label func(W) string) W {
+	t.Helper()
+	var found W
+	ok := false
 	walk(o, func(o fyne.CanvasObject) {
-		if x, ok := o.(*widget.Button); ok && x.Text == text {
-			b = x
+		if x, is := o.(W); is && label(x) == text {
+			found, ok = x, true
 		}
 	})
-	if b == nil {
-		t.Fatalf("no %q button", text)
+	if !ok {
+		t.Fatalf("no %T labelled %q", found, text)
 	}
-	return b
+	return found
 }
 
 // walk visits o and everything under it, widgets' parts included, except

@@ -12,16 +12,7 @@ import (
 
 func findCheck(t *testing.T, o fyne.CanvasObject, text string) *widget.Check {
 	t.Helper()
-	var c *widget.Check
-	walk(o, func(o fyne.CanvasObject) {
-		if x, ok := o.(*widget.Check); ok && x.Text == text {
-			c = x
-		}
-	})
-	if c == nil {
-		t.Fatalf("no check box %q", text)
-	}
-	return c
+	return findLabelled(t, o, text, func(c *widget.Check) string { return c.Text })
 }
 
 // The settings dialog has the three microphone processing switches, on

@@ -80,12 +80,7 @@ func TestHonestMeetingRaisesNoAlert(t *testing.T) {
 	c, contacts, media := testDialer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := hm.(*Call)
-	t.Cleanup(host.Leave)
+	host := hostOnThisComputer(ctx, t, c, contacts, media)
 	hostEvents := record(host)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {

@@ -52,6 +52,19 @@ func testDialer(t *testing.T) (*Dialer, *identity.Contacts, MediaChoice) {
 	return c, contacts, MediaChoice{CameraOn: true, MicOn: true, Quality: QualityLow}
 }
 
+// hostOnThisComputer hosts a meeting named "Host" on the embedded relay;
+// it leaves when t ends.
+func hostOnThisComputer(ctx context.Context, t *testing.T, c *Dialer, contacts *identity.Contacts, media MediaChoice) *Call {
+	t.Helper()
+	hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := hm.(*Call)
+	t.Cleanup(host.Leave)
+	return host
+}
+
 // TestHostAdmitRemove runs the app's connector for real: the embedded
 // relay, the meeting protocol and the media engine on loopback. A joiner
 // knocks with the host's invite link, the host admits it from the waiting
@@ -62,12 +75,7 @@ func TestHostAdmitRemove(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := hm.(*Call)
-	t.Cleanup(host.Leave)
+	host := hostOnThisComputer(ctx, t, c, contacts, media)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {
 		t.Fatalf("the host's own link does not parse: %v", err)

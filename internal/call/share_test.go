@@ -37,14 +37,10 @@ func meetingOfTwo(t *testing.T, noCamera bool) (host, guest *Call) {
 		if host, err = Start(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(host.Leave)
 	} else {
-		hm, err := c.Host(ctx, HostRequest{Self: newIdentity(t), Name: "Host", Contacts: contacts, OnThisComputer: true, Media: media})
-		if err != nil {
-			t.Fatal(err)
-		}
-		host = hm.(*Call)
+		host = hostOnThisComputer(ctx, t, c, contacts, media)
 	}
-	t.Cleanup(host.Leave)
 	inv, err := c.ParseInvite(host.InviteLink())
 	if err != nil {
 		t.Fatal(err)
