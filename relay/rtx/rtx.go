@@ -156,18 +156,23 @@ type Stats struct {
 	NotInHistory   uint64 `json:"not_in_history"`  // asked-for packets no longer (or never) kept
 	GivenUp        uint64 `json:"given_up"`        // missing packets no longer asked for
 	Recovered      uint64 `json:"recovered"`       // missing packets that arrived after a NACK
+	Reordered      uint64 `json:"reordered"`       // missing packets that arrived before an answer could: late, not lost
+	SpuriousNacks  uint64 `json:"spurious_nacks"`  // of them, asked for (a resend the receiver did not need)
 	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
+	// ReorderWaitMicros is the wait before a first NACK that the last
+	// stream to update it learnt (generator.go).
+	ReorderWaitMicros int64 `json:"reorder_wait_us"`
 }
 
 type counters struct {
 	nacksSent, nackedPackets, nacksReceived       atomic.Uint64
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
-	sentBytes                                     atomic.Uint64
+	reordered, spurious, sentBytes                atomic.Uint64
 	streams                                       atomic.Int64
-	lastRTT                                       atomic.Int64
+	lastRTT, reorderWait                          atomic.Int64
 }
 
 // Factory builds one Interceptor per PeerConnection; give it to an
@@ -188,7 +193,8 @@ func (f *Factory) Stats() Stats {
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
 		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), RTTMicros: c.lastRTT.Load(),
-		StreamsSending: c.streams.Load(),
+		StreamsSending: c.streams.Load(), Reordered: c.reordered.Load(), SpuriousNacks: c.spurious.Load(),
+		ReorderWaitMicros: c.reorderWait.Load(),
 	}
 }
 
@@ -203,6 +209,8 @@ func (f *Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
 		c:          &f.c,
 		rtt:        rtt,
 		senderSSRC: rand.Uint32(),
+		created:    time.Now(),
+		probeBase:  rand.Uint64(),
 		local:      make(map[uint32]*sendStream),
 		remote:     make(map[uint32]*recvStream),
 		closed:     make(chan struct{}),
@@ -223,6 +231,15 @@ type Interceptor struct {
 
 	// srs remembers when this side's sender reports went out (srtimes.go).
 	srs srTimes
+	// Round-trip probes for the streams this side receives (xr.go): when
+	// each went out, on the private clock of created and probeBase; and
+	// the answers to the other side's probes due on the next tick
+	// (guarded by mu, like lastProbe).
+	probeTimes srTimes
+	created    time.Time
+	probeBase  uint64
+	lastProbe  time.Time
+	replies    []probeReply
 
 	loopOnce  sync.Once
 	closeOnce sync.Once
@@ -259,6 +276,8 @@ func (i *Interceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.
 			case *rtcp.TransportLayerNack:
 				i.c.nacksReceived.Add(1)
 				i.answer(now, p)
+			case *rtcp.ExtendedReport:
+				i.extended(now, p)
 			}
 		}
 		return n, attr, nil
@@ -284,8 +303,21 @@ func (i *Interceptor) reports(now time.Time, rr []rtcp.ReceptionReport) {
 	}
 }
 
+// observe takes a round trip from a report (a reception report or an
+// answered probe).
 func (i *Interceptor) observe(d time.Duration) {
 	i.rtt.Observe(d)
+	i.storeRTT()
+}
+
+// observeAnswer takes a NACK round trip, which moves the estimate only
+// while no report has given one (xr.go says why).
+func (i *Interceptor) observeAnswer(d time.Duration) {
+	i.rtt.observeAnswer(d)
+	i.storeRTT()
+}
+
+func (i *Interceptor) storeRTT() {
 	if v, ok := i.rtt.Get(); ok {
 		i.c.lastRTT.Store(v.Microseconds())
 	}
@@ -333,23 +365,35 @@ func supportsNack(info *interceptor.StreamInfo) bool {
 // RTT is a smoothed round-trip estimate (RFC 6298 §2: gain 1/8), safe for
 // concurrent use. The zero value has no estimate.
 type RTT struct {
-	mu   sync.Mutex
-	srtt time.Duration
-	ok   bool
+	mu       sync.Mutex
+	srtt     time.Duration
+	ok       bool
+	reported bool // a sample came from a report: NACK answers are ignored
 }
 
-// Observe adds one sample; samples below 0 or above 5 s are ignored.
-func (r *RTT) Observe(d time.Duration) {
+// Observe adds one sample from a report, unambiguous whatever the media
+// does; samples below 0 or above 5 s are ignored.
+func (r *RTT) Observe(d time.Duration) { r.add(d, true) }
+
+// observeAnswer adds one NACK round trip, unless a report gave a sample.
+func (r *RTT) observeAnswer(d time.Duration) { r.add(d, false) }
+
+func (r *RTT) add(d time.Duration, report bool) {
 	if d < 0 || d > maxRTT {
 		return
 	}
 	r.mu.Lock()
-	if !r.ok {
+	defer r.mu.Unlock()
+	switch {
+	case !report && r.reported:
+		return
+	case !r.ok || (report && !r.reported):
+		// The first report replaces what NACK answers made of it.
 		r.srtt, r.ok = d, true
-	} else {
+	default:
 		r.srtt += (d - r.srtt) / 8
 	}
-	r.mu.Unlock()
+	r.reported = r.reported || report
 }
 
 // Get returns the estimate and whether there is one.
