@@ -10,14 +10,19 @@
 // and bounded, as libwebrtc does:
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
-//     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
-//     packet that arrives after it was asked for; after several NACKs only
-//     as far as Karn's ambiguity allows), smoothed as RFC 6298 smooths
-//     TCP's.
+//     (RFC 3550 §6.4.1: now − LSR − DLSR), from reference-time probes on
+//     the streams it receives (RFC 3611 §4.4, §4.5; xr.go), and, until
+//     either gave a sample, from NACK round trips (a packet that arrives
+//     after it was asked for; after several NACKs only as far as Karn's
+//     ambiguity allows), smoothed as RFC 6298 smooths TCP's. NACK round
+//     trips are ambiguous under reordering (a late original looks like
+//     an answer), so reports win.
 //   - Generator: a missing packet is asked for on the next tick (Interval)
-//     once it is later than recent reordering (at most 30 ms),
-//     again every 1.5 RTT + 15 ms while it is still missing (500 ms
-//     before the first RTT measurement), at most
+//     once it is older than the stream's reordering wait: the lateness
+//     (from hole to late arrival) that only 2 % of the last 512 packets
+//     exceeded, at most 100 ms, 0 on a stream that does not reorder
+//     (generator.go); again every 1.5 RTT + 15 ms while it is still
+//     missing (500 ms before the first RTT measurement), at most
 //     MaxNacks times and for at most MaxAge; a burst longer than MaxMissing
 //     packets is not asked for beyond its newest MaxMissing (a keyframe is
 //     cheaper, and the receive pipeline asks for one).
