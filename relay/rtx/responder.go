@@ -6,6 +6,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/relay/fec"
 )
 
 // budgetBuckets divides the budget window; the window slides by one
@@ -60,6 +62,15 @@ func (b *budget) addSent(n int) {
 	b.sumSent += int64(n)
 }
 
+// charge takes n bytes of parity from the budget, whether they fit or not:
+// parity (package fec) is repair sent ahead of any request, so it is paid
+// for out of the same allowance as resends, and what a receiver draws
+// stays within (1 + ratio) × its stream however the two are mixed.
+func (b *budget) charge(n int) {
+	b.resent[b.at%budgetBuckets] += int64(n)
+	b.sumRes += int64(n)
+}
+
 // allow takes n resent bytes if they fit ratio × sent + burst.
 func (b *budget) allow(n int, ratio float64, burst int) bool {
 	if float64(b.sumRes+int64(n)) > ratio*float64(b.sumSent)+float64(burst) {
@@ -112,7 +123,12 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
 	copy(e.raw[n:], payload)
 	e.seq, e.valid, e.resends, e.lastResend = h.SequenceNumber, true, 0, time.Time{}
 	s.budget.advance(time.Now())
-	s.budget.addSent(size)
+	if fec.IsParity(payload) {
+		s.budget.charge(size)
+		i.c.parityBytes.Add(uint64(size))
+	} else {
+		s.budget.addSent(size)
+	}
 	s.loss -= s.loss * lossGain
 	i.c.sentBytes.Add(uint64(size))
 }
