@@ -1,8 +1,8 @@
 package rtx
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
