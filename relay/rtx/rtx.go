@@ -34,7 +34,8 @@
 //     it NACKs, the stream costs at most (1 + BudgetRatio) times its own
 //     bytes plus BudgetBurst per window (docs/RELAY.md, "Retransmission").
 //     Parity packets (package fec) the relay sends ahead of any request
-//     are paid for out of the same budget, so the bound holds with them.
+//     are paid for out of the same budget, and not sent when it has no
+//     room for them, so the bound holds with them.
 //
 // Only streams that negotiated "nack" feedback (video in Sotto's codec
 // table, relay/signal) take part; audio is never retransmitted.
@@ -160,6 +161,7 @@ type Stats struct {
 	Recovered      uint64 `json:"recovered"`       // missing packets that arrived after a NACK
 	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams, parity included
 	ParityBytes    uint64 `json:"parity_bytes"`    // RTP bytes of parity (package fec), paid from the budget
+	ParityRefused  uint64 `json:"parity_refused"`  // parity packets not sent: over the budget
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
 }
@@ -168,7 +170,7 @@ type counters struct {
 	nacksSent, nackedPackets, nacksReceived       atomic.Uint64
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
-	sentBytes, parityBytes                        atomic.Uint64
+	sentBytes, parityBytes, parityRefused         atomic.Uint64
 	streams                                       atomic.Int64
 	lastRTT                                       atomic.Int64
 }
@@ -190,7 +192,7 @@ func (f *Factory) Stats() Stats {
 		NacksSent: c.nacksSent.Load(), NackedPackets: c.nackedPackets.Load(), NacksReceived: c.nacksReceived.Load(),
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
-		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), ParityBytes: c.parityBytes.Load(), RTTMicros: c.lastRTT.Load(),
+		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(), RTTMicros: c.lastRTT.Load(),
 		StreamsSending: c.streams.Load(),
 	}
 }

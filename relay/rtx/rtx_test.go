@@ -145,8 +145,8 @@ func budgetUnderFlood(t *testing.T, parityEvery int) {
 
 	st := f.Stats()
 	media := st.SentBytes - st.ParityBytes
-	if (parityEvery > 0) != (st.ParityBytes > 0) {
-		t.Fatalf("parity bytes %d with parity every %d", st.ParityBytes, parityEvery)
+	if (parityEvery > 0) != (st.ParityBytes > 0) || (parityEvery > 0) != (st.ParityRefused > 0) {
+		t.Fatalf("parity bytes %d, refused %d with parity every %d", st.ParityBytes, st.ParityRefused, parityEvery)
 	}
 	repair := st.ResentBytes + st.ParityBytes
 	bound := DefaultBudgetRatio*float64(media) + float64(DefaultBudgetBurst)*float64(run/DefaultBudgetWindow+1)
