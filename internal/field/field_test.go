@@ -115,6 +115,7 @@ func BenchmarkField(b *testing.B) {
 				res = runInChild(b, sc)
 			}
 			report(b, res)
+			b.Logf("counters: %s", res.Counters())
 		})
 	}
 }

@@ -10,14 +10,19 @@
 // and bounded, as libwebrtc does:
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
-//     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
-//     packet that arrives after it was asked for; after several NACKs only
-//     as far as Karn's ambiguity allows), smoothed as RFC 6298 smooths
-//     TCP's.
+//     (RFC 3550 §6.4.1: now − LSR − DLSR), from reference-time probes on
+//     the streams it receives (RFC 3611 §4.4, §4.5; xr.go), and, until
+//     either gave a sample, from NACK round trips (a packet that arrives
+//     after it was asked for; after several NACKs only as far as Karn's
+//     ambiguity allows), smoothed as RFC 6298 smooths TCP's. NACK round
+//     trips are ambiguous under reordering (a late original looks like
+//     an answer), so reports win.
 //   - Generator: a missing packet is asked for on the next tick (Interval)
-//     once it is later than recent reordering (at most 30 ms),
-//     again every 1.5 RTT + 15 ms while it is still missing (500 ms
-//     before the first RTT measurement), at most
+//     once it is older than the stream's reordering wait: the lateness
+//     (from hole to late arrival) that only 2 % of the last 512 packets
+//     exceeded, at most 100 ms, 0 on a stream that does not reorder
+//     (generator.go); again every 1.5 RTT + 15 ms while it is still
+//     missing (500 ms before the first RTT measurement), at most
 //     MaxNacks times and for at most MaxAge; a burst longer than MaxMissing
 //     packets is not asked for beyond its newest MaxMissing (a keyframe is
 //     cheaper, and the receive pipeline asks for one).
@@ -159,20 +164,26 @@ type Stats struct {
 	NotInHistory   uint64 `json:"not_in_history"`  // asked-for packets no longer (or never) kept
 	GivenUp        uint64 `json:"given_up"`        // missing packets no longer asked for
 	Recovered      uint64 `json:"recovered"`       // missing packets that arrived after a NACK
+	Reordered      uint64 `json:"reordered"`       // missing packets that arrived before an answer could: late, not lost
+	SpuriousNacks  uint64 `json:"spurious_nacks"`  // of them, asked for (a resend the receiver did not need)
 	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams, parity included
 	ParityBytes    uint64 `json:"parity_bytes"`    // RTP bytes of parity (package fec), paid from the budget
 	ParityRefused  uint64 `json:"parity_refused"`  // parity packets not sent: over the budget
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
+	// ReorderWaitMicros is the wait before a first NACK that the last
+	// stream to update it learnt (generator.go).
+	ReorderWaitMicros int64 `json:"reorder_wait_us"`
 }
 
 type counters struct {
 	nacksSent, nackedPackets, nacksReceived       atomic.Uint64
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
-	sentBytes, parityBytes, parityRefused         atomic.Uint64
+	reordered, spurious, sentBytes                atomic.Uint64
+	parityBytes, parityRefused                    atomic.Uint64
 	streams                                       atomic.Int64
-	lastRTT                                       atomic.Int64
+	lastRTT, reorderWait                          atomic.Int64
 }
 
 // Factory builds one Interceptor per PeerConnection; give it to an
@@ -192,8 +203,10 @@ func (f *Factory) Stats() Stats {
 		NacksSent: c.nacksSent.Load(), NackedPackets: c.nackedPackets.Load(), NacksReceived: c.nacksReceived.Load(),
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
-		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(), RTTMicros: c.lastRTT.Load(),
-		StreamsSending: c.streams.Load(),
+		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), RTTMicros: c.lastRTT.Load(),
+		ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(),
+		StreamsSending: c.streams.Load(), Reordered: c.reordered.Load(), SpuriousNacks: c.spurious.Load(),
+		ReorderWaitMicros: c.reorderWait.Load(),
 	}
 }
 
@@ -208,6 +221,8 @@ func (f *Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
 		c:          &f.c,
 		rtt:        rtt,
 		senderSSRC: rand.Uint32(),
+		created:    time.Now(),
+		probeBase:  rand.Uint64(),
 		local:      make(map[uint32]*sendStream),
 		remote:     make(map[uint32]*recvStream),
 		closed:     make(chan struct{}),
@@ -228,6 +243,15 @@ type Interceptor struct {
 
 	// srs remembers when this side's sender reports went out (srtimes.go).
 	srs srTimes
+	// Round-trip probes for the streams this side receives (xr.go): when
+	// each went out, on the private clock of created and probeBase; and
+	// the answers to the other side's probes due on the next tick
+	// (guarded by mu, like lastProbe).
+	probeTimes srTimes
+	created    time.Time
+	probeBase  uint64
+	lastProbe  time.Time
+	replies    []probeReply
 
 	loopOnce  sync.Once
 	closeOnce sync.Once
@@ -264,6 +288,8 @@ func (i *Interceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.
 			case *rtcp.TransportLayerNack:
 				i.c.nacksReceived.Add(1)
 				i.answer(now, p)
+			case *rtcp.ExtendedReport:
+				i.extended(now, p)
 			}
 		}
 		return n, attr, nil
@@ -289,8 +315,21 @@ func (i *Interceptor) reports(now time.Time, rr []rtcp.ReceptionReport) {
 	}
 }
 
+// observe takes a round trip from a report (a reception report or an
+// answered probe).
 func (i *Interceptor) observe(d time.Duration) {
 	i.rtt.Observe(d)
+	i.storeRTT()
+}
+
+// observeAnswer takes a NACK round trip, which moves the estimate only
+// while no report has given one (xr.go says why).
+func (i *Interceptor) observeAnswer(d time.Duration) {
+	i.rtt.observeAnswer(d)
+	i.storeRTT()
+}
+
+func (i *Interceptor) storeRTT() {
 	if v, ok := i.rtt.Get(); ok {
 		i.c.lastRTT.Store(v.Microseconds())
 	}
@@ -338,23 +377,35 @@ func supportsNack(info *interceptor.StreamInfo) bool {
 // RTT is a smoothed round-trip estimate (RFC 6298 §2: gain 1/8), safe for
 // concurrent use. The zero value has no estimate.
 type RTT struct {
-	mu   sync.Mutex
-	srtt time.Duration
-	ok   bool
+	mu       sync.Mutex
+	srtt     time.Duration
+	ok       bool
+	reported bool // a sample came from a report: NACK answers are ignored
 }
 
-// Observe adds one sample; samples below 0 or above 5 s are ignored.
-func (r *RTT) Observe(d time.Duration) {
+// Observe adds one sample from a report, unambiguous whatever the media
+// does; samples below 0 or above 5 s are ignored.
+func (r *RTT) Observe(d time.Duration) { r.add(d, true) }
+
+// observeAnswer adds one NACK round trip, unless a report gave a sample.
+func (r *RTT) observeAnswer(d time.Duration) { r.add(d, false) }
+
+func (r *RTT) add(d time.Duration, report bool) {
 	if d < 0 || d > maxRTT {
 		return
 	}
 	r.mu.Lock()
-	if !r.ok {
+	defer r.mu.Unlock()
+	switch {
+	case !report && r.reported:
+		return
+	case !r.ok || (report && !r.reported):
+		// The first report replaces what NACK answers made of it.
 		r.srtt, r.ok = d, true
-	} else {
+	default:
 		r.srtt += (d - r.srtt) / 8
 	}
-	r.mu.Unlock()
+	r.reported = r.reported || report
 }
 
 // Get returns the estimate and whether there is one.

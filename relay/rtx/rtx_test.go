@@ -350,9 +350,9 @@ func TestSenderReportsAreTimed(t *testing.T) {
 }
 
 // Packets that arrive late but before they were asked for teach the
-// generator to wait about that long (at most 30 ms) before a first NACK,
-// so jitter that grows slowly does not turn into resends; a packet really
-// lost is still asked for within that wait and a tick.
+// generator to wait about that long (at most maxReorderWait) before a
+// first NACK, so jitter that grows slowly does not turn into resends; a
+// packet really lost is still asked for within that wait and a tick.
 func TestGeneratorWaitsOutReordering(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rtt := new(RTT) // a 100 ms path, measured
