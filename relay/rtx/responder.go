@@ -6,6 +6,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/relay/fec"
 )
 
 // budgetBuckets divides the budget window; the window slides by one
@@ -88,17 +90,31 @@ func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, writer inter
 	i.local[ssrc] = s
 	i.mu.Unlock()
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if h.SSRC == ssrc {
-			i.keep(s, h, payload)
+		if h.SSRC == ssrc && !i.keep(s, h, payload) {
+			// Parity over the budget is not sent (the receiver's
+			// reassembly skips its number, docs/PROTOCOL.md §5.6).
+			return len(payload), nil
 		}
 		return writer.Write(h, payload, a)
 	})
 }
 
-func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
+// keep records a packet about to be sent and reports whether to send it:
+// parity (package fec) is repair sent ahead of any request, paid for out
+// of the resend budget, and not sent when the budget has no room for it.
+func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) bool {
 	size := h.MarshalSize() + len(payload)
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	parity := fec.IsParity(payload)
+	if parity {
+		s.budget.advance(time.Now())
+		if !s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst) {
+			i.c.parityRefused.Add(1)
+			return false
+		}
+		i.c.parityBytes.Add(uint64(size))
+	}
 	e := &s.history[int(h.SequenceNumber)%len(s.history)]
 	if cap(e.raw) < size {
 		e.raw = make([]byte, size)
@@ -107,14 +123,17 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
 	n, err := h.MarshalTo(e.raw)
 	if err != nil {
 		e.valid = false
-		return
+		return true
 	}
 	copy(e.raw[n:], payload)
 	e.seq, e.valid, e.resends, e.lastResend = h.SequenceNumber, true, 0, time.Time{}
-	s.budget.advance(time.Now())
-	s.budget.addSent(size)
-	s.loss -= s.loss * lossGain
+	if !parity {
+		s.budget.advance(time.Now())
+		s.budget.addSent(size)
+		s.loss -= s.loss * lossGain
+	}
 	i.c.sentBytes.Add(uint64(size))
+	return true
 }
 
 // UnbindLocalStream forgets a stream's history.

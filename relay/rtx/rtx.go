@@ -38,6 +38,9 @@
 //     bytes. That budget is the bound on what a receiver can draw: however
 //     it NACKs, the stream costs at most (1 + BudgetRatio) times its own
 //     bytes plus BudgetBurst per window (docs/RELAY.md, "Retransmission").
+//     Parity packets (package fec) the relay sends ahead of any request
+//     are paid for out of the same budget, and not sent when it has no
+//     room for them, so the bound holds with them.
 //
 // Only streams that negotiated "nack" feedback (video in Sotto's codec
 // table, relay/signal) take part; audio is never retransmitted.
@@ -163,7 +166,9 @@ type Stats struct {
 	Recovered      uint64 `json:"recovered"`       // missing packets that arrived after a NACK
 	Reordered      uint64 `json:"reordered"`       // missing packets that arrived before an answer could: late, not lost
 	SpuriousNacks  uint64 `json:"spurious_nacks"`  // of them, asked for (a resend the receiver did not need)
-	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams
+	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams, parity included
+	ParityBytes    uint64 `json:"parity_bytes"`    // RTP bytes of parity (package fec), paid from the budget
+	ParityRefused  uint64 `json:"parity_refused"`  // parity packets not sent: over the budget
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
 	// ReorderWaitMicros is the wait before a first NACK that the last
@@ -176,6 +181,7 @@ type counters struct {
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
 	reordered, spurious, sentBytes                atomic.Uint64
+	parityBytes, parityRefused                    atomic.Uint64
 	streams                                       atomic.Int64
 	lastRTT, reorderWait                          atomic.Int64
 }
@@ -198,6 +204,7 @@ func (f *Factory) Stats() Stats {
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
 		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), RTTMicros: c.lastRTT.Load(),
+		ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(),
 		StreamsSending: c.streams.Load(), Reordered: c.reordered.Load(), SpuriousNacks: c.spurious.Load(),
 		ReorderWaitMicros: c.reorderWait.Load(),
 	}

@@ -2,6 +2,7 @@ package rtx
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/relay/fec"
 )
 
 var videoInfo = &interceptor.StreamInfo{SSRC: 1234, RTCPFeedback: []interceptor.RTCPFeedback{{Type: "nack"}}}
@@ -89,55 +92,75 @@ func nackAll(ssrc uint32, from, to uint16) []byte {
 
 // A receiver that NACKs every packet it was sent, every 5 ms, draws no
 // more than the budget: resent bytes ≤ BudgetRatio × sent + BudgetBurst per
-// window, over the whole run.
+// window, over the whole run; with parity in the stream (every parityEvery-th
+// packet, 0: none), resent and parity bytes together stay within the
+// same bound over the media bytes.
 func TestResponderBudgetHoldsAgainstNackEverything(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := New(Config{})
-		ic, _ := f.NewInterceptor("")
-		defer ic.Close()
-		w := newWire()
-		out := ic.BindLocalStream(videoInfo, w.writer())
-		readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+	for _, parityEvery := range []int{0, 3} {
+		t.Run(fmt.Sprintf("parity every %d", parityEvery), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { budgetUnderFlood(t, parityEvery) })
+		})
+	}
+}
 
-		const run = 5 * time.Second
-		payload := make([]byte, 1000)
-		start := time.Now()
-		var next atomic.Uint32
-		done := make(chan struct{})
-		go func() { // the hostile receiver
-			defer close(done)
-			for time.Since(start) < run {
-				time.Sleep(5 * time.Millisecond)
-				seq := uint16(next.Load())
-				w.rtcpIn <- nackAll(videoInfo.SSRC, seq-400, seq)
-			}
-		}()
+func budgetUnderFlood(t *testing.T, parityEvery int) {
+	f := New(Config{})
+	ic, _ := f.NewInterceptor("")
+	defer ic.Close()
+	w := newWire()
+	out := ic.BindLocalStream(videoInfo, w.writer())
+	readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+
+	const run = 5 * time.Second
+	payload := make([]byte, 1000)
+	parity := make([]byte, 1000)
+	parity[0] = fec.Flag
+	start := time.Now()
+	var next atomic.Uint32
+	done := make(chan struct{})
+	go func() { // the hostile receiver
+		defer close(done)
 		for time.Since(start) < run {
-			h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(next.Load()), PayloadType: 96}
-			if _, err := out.Write(&h, payload, nil); err != nil {
-				t.Fatal(err)
-			}
-			next.Add(1)
-			time.Sleep(10 * time.Millisecond) // 100 packets/s, 800 kbit/s
+			time.Sleep(5 * time.Millisecond)
+			seq := uint16(next.Load())
+			w.rtcpIn <- nackAll(videoInfo.SSRC, seq-400, seq)
 		}
-		<-done
-		close(w.rtcpIn)
-		synctest.Wait()
+	}()
+	for time.Since(start) < run {
+		n := next.Load()
+		h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(n), PayloadType: 96}
+		p := payload
+		if parityEvery > 0 && n%uint32(parityEvery) == 0 {
+			p = parity
+		}
+		if _, err := out.Write(&h, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		next.Add(1)
+		time.Sleep(10 * time.Millisecond) // 100 packets/s, 800 kbit/s
+	}
+	<-done
+	close(w.rtcpIn)
+	synctest.Wait()
 
-		st := f.Stats()
-		bound := DefaultBudgetRatio*float64(st.SentBytes) + float64(DefaultBudgetBurst)*float64(run/DefaultBudgetWindow+1)
-		t.Logf("sent %d B, resent %d B in %d packets (bound %.0f); refused: budget %d, repeat %d",
-			st.SentBytes, st.ResentBytes, st.Resent, bound, st.RefusedBudget, st.RefusedRepeat)
-		if float64(st.ResentBytes) > bound {
-			t.Errorf("resent %d bytes, over the bound of %.0f", st.ResentBytes, bound)
-		}
-		if float64(st.ResentBytes) < 0.8*DefaultBudgetRatio*float64(st.SentBytes) {
-			t.Errorf("resent only %d bytes of %d: the budget is not what limits", st.ResentBytes, st.SentBytes)
-		}
-		if st.RefusedBudget == 0 {
-			t.Error("no request refused for the budget")
-		}
-	})
+	st := f.Stats()
+	media := st.SentBytes - st.ParityBytes
+	if (parityEvery > 0) != (st.ParityBytes > 0) || (parityEvery > 0) != (st.ParityRefused > 0) {
+		t.Fatalf("parity bytes %d, refused %d with parity every %d", st.ParityBytes, st.ParityRefused, parityEvery)
+	}
+	repair := st.ResentBytes + st.ParityBytes
+	bound := DefaultBudgetRatio*float64(media) + float64(DefaultBudgetBurst)*float64(run/DefaultBudgetWindow+1)
+	t.Logf("media %d B, parity %d B, resent %d B in %d packets (bound %.0f); refused: budget %d, repeat %d",
+		media, st.ParityBytes, st.ResentBytes, st.Resent, bound, st.RefusedBudget, st.RefusedRepeat)
+	if float64(repair) > bound {
+		t.Errorf("resent and parity %d bytes, over the bound of %.0f", repair, bound)
+	}
+	if float64(repair) < 0.8*DefaultBudgetRatio*float64(media) {
+		t.Errorf("resent only %d bytes of %d: the budget is not what limits", repair, media)
+	}
+	if st.RefusedBudget == 0 {
+		t.Error("no request refused for the budget")
+	}
 }
 
 // One packet asked for again and again is resent at most MaxResends times,
