@@ -86,6 +86,10 @@ type Config[T any] struct {
 	RTT func() time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OnRebuilt, when set, is called with the sequence number of each
+	// video packet rebuilt from parity (the NACK generator stops asking
+	// for it).
+	OnRebuilt func(seq uint16)
 }
 
 // Pipeline runs stages 2 to 5 for one remote track. Push and Run must be
@@ -183,6 +187,9 @@ func (p *Pipeline[T]) Push(pkt *rtp.Packet) {
 func (p *Pipeline[T]) pushVideo(pkt *rtp.Packet, now time.Time) {
 	rebuilt := func(seq uint16, r fec.Packet) {
 		p.stats.fecRecovered.Add(1)
+		if p.cfg.OnRebuilt != nil {
+			p.cfg.OnRebuilt(seq)
+		}
 		rp := rtp.Packet{Header: pkt.Header, Payload: r.Payload}
 		rp.SequenceNumber, rp.Timestamp, rp.Marker = seq, r.Timestamp, r.Marker
 		p.reasm.Push(&rp, now, p.frame)

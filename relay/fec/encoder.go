@@ -12,16 +12,20 @@ import (
 // is within a frame interval or two and costs only the lost packets again,
 // so parity (which costs its rate on every packet, lost or not) is not
 // worth it. Above it, a repair takes longer than the 200 ms after which a
-// picture counts as frozen once the wait for a retransmission is added,
-// and the share of parity grows with the loss: Ratio = RatioBase +
-// RatioPerLoss × loss, within [RatioBase, MaxRatio]. Parity turns on at
-// OnLoss and off below OffLoss (hysteresis, so a receiver near the
-// threshold does not flip every report).
+// picture counts as frozen once the wait for a retransmission is added, so
+// the further the receiver, the more of its losses parity should repair:
+// the share of parity is a base that grows from RatioBase at MinRTT to
+// RatioBase + RatioFar at FarRTT and beyond, plus RatioPerLoss × loss, at
+// most MaxRatio. Parity turns on at OnLoss and off below OffLoss
+// (hysteresis, so a receiver near the threshold does not flip every
+// report).
 const (
 	MinRTT       = 40 * time.Millisecond
+	FarRTT       = 200 * time.Millisecond
 	OnLoss       = 0.01
 	OffLoss      = 0.005
 	RatioBase    = 0.1
+	RatioFar     = 0.1
 	RatioPerLoss = 2.5
 	MaxRatio     = 0.5
 	// MaxBlockFrames bounds the frames one block spans: a lost packet in
@@ -41,7 +45,8 @@ func Ratio(loss float64, rtt time.Duration, on bool) float64 {
 	if rtt < MinRTT || loss < threshold || math.IsNaN(loss) {
 		return 0
 	}
-	return min(max(RatioBase+RatioPerLoss*loss, RatioBase), MaxRatio)
+	far := min(float64(rtt-MinRTT)/float64(FarRTT-MinRTT), 1)
+	return min(RatioBase+RatioFar*far+RatioPerLoss*loss, MaxRatio)
 }
 
 // ParityCount is M for a block of n media packets at ratio: ⌈n × ratio⌉,

@@ -256,8 +256,11 @@ func TestPolicy(t *testing.T) {
 	if Ratio(0.008, 200*time.Millisecond, true) == 0 {
 		t.Error("parity turned off above OffLoss (no hysteresis)")
 	}
-	if r := Ratio(0.05, 100*time.Millisecond, false); r < 0.2 || r > 0.25 {
-		t.Errorf("ratio %.3f at 5 %% loss", r)
+	if r := Ratio(0.05, 100*time.Millisecond, false); r < 0.24 || r > 0.27 {
+		t.Errorf("ratio %.3f at 5 %% loss and 100 ms", r)
+	}
+	if near, far := Ratio(0.02, 50*time.Millisecond, false), Ratio(0.02, 300*time.Millisecond, false); near >= far || far != RatioBase+RatioFar+RatioPerLoss*0.02 {
+		t.Errorf("ratio %.3f near, %.3f far: parity does not grow with the round trip", near, far)
 	}
 	if r := Ratio(0.9, time.Second, true); r != MaxRatio {
 		t.Errorf("ratio %.3f at 90 %% loss, want the cap", r)

@@ -22,6 +22,21 @@ type recvStream struct {
 	reorder time.Duration
 }
 
+// rebuilt forgets a missing packet that parity rebuilt.
+func (i *Interceptor) rebuilt(ssrc uint32, seq uint16) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	s := i.remote[ssrc]
+	if s == nil || !s.started {
+		return
+	}
+	ext := uint64(int64(s.highest) + int64(int16(seq-uint16(s.highest))))
+	if _, ok := s.missing[ext]; ok {
+		delete(s.missing, ext)
+		i.c.rebuilt.Add(1)
+	}
+}
+
 // The first NACK for a hole waits out reordering, as libwebrtc's
 // NackRequester waits for a reordering percentile: a packet that fills its
 // hole before it was asked for was late, not lost, and a NACK for it is a

@@ -10,6 +10,10 @@ import (
 	"github.com/sottohq/sotto/relay/fec"
 )
 
+// parityFlowing is how long after the last parity packet a stream counts
+// as protected by parity.
+const parityFlowing = time.Second
+
 // budgetBuckets divides the budget window; the window slides by one
 // bucket at a time.
 const budgetBuckets = 10
@@ -22,6 +26,10 @@ type sendStream struct {
 	budget  budget
 	scratch rtp.Packet
 	loss    float64 // share of recent packets the receiver asked for
+	// parityAt is when parity (package fec) was last sent on the stream:
+	// while it flows, a lost resend's packet is likely rebuilt from it,
+	// so resends are not sent twice.
+	parityAt time.Time
 }
 
 // sent is one packet as first sent, marshalled.
@@ -39,8 +47,10 @@ type budget struct {
 	at      int64         // index of the newest bucket
 	sent    [budgetBuckets]int64
 	resent  [budgetBuckets]int64
+	parity  [budgetBuckets]int64
 	sumSent int64
 	sumRes  int64
+	sumPar  int64
 }
 
 func (b *budget) advance(now time.Time) {
@@ -52,7 +62,8 @@ func (b *budget) advance(now time.Time) {
 		j := k % budgetBuckets
 		b.sumSent -= b.sent[j]
 		b.sumRes -= b.resent[j]
-		b.sent[j], b.resent[j] = 0, 0
+		b.sumPar -= b.parity[j]
+		b.sent[j], b.resent[j], b.parity[j] = 0, 0, 0
 	}
 	b.at = idx
 }
@@ -69,6 +80,17 @@ func (b *budget) allow(n int, ratio float64, burst int) bool {
 	}
 	b.resent[b.at%budgetBuckets] += int64(n)
 	b.sumRes += int64(n)
+	return true
+}
+
+// allowParity takes n parity bytes if they fit ratio × sent + burst; parity
+// has an allowance of its own beside the resends'.
+func (b *budget) allowParity(n int, ratio float64, burst int) bool {
+	if float64(b.sumPar+int64(n)) > ratio*float64(b.sumSent)+float64(burst) {
+		return false
+	}
+	b.parity[b.at%budgetBuckets] += int64(n)
+	b.sumPar += int64(n)
 	return true
 }
 
@@ -100,8 +122,8 @@ func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, writer inter
 }
 
 // keep records a packet about to be sent and reports whether to send it:
-// parity (package fec) is repair sent ahead of any request, paid for out
-// of the resend budget, and not sent when the budget has no room for it.
+// parity (package fec) is repair sent ahead of any request, with an
+// allowance of ParityBudgetRatio of the stream, and not sent beyond it.
 func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) bool {
 	size := h.MarshalSize() + len(payload)
 	i.mu.Lock()
@@ -109,11 +131,12 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) bool {
 	parity := fec.IsParity(payload)
 	if parity {
 		s.budget.advance(time.Now())
-		if !s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst) {
+		if !s.budget.allowParity(size, ParityBudgetRatio, i.cfg.BudgetBurst) {
 			i.c.parityRefused.Add(1)
 			return false
 		}
 		i.c.parityBytes.Add(uint64(size))
+		s.parityAt = time.Now()
 	}
 	e := &s.history[int(h.SequenceNumber)%len(s.history)]
 	if cap(e.raw) < size {
@@ -215,7 +238,8 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 		h = s.scratch.Header.Clone()
 		payload = append([]byte(nil), s.scratch.Payload...)
 	}
-	twice := s.loss >= DuplicateAbove && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
+	withParity := !s.parityAt.IsZero() && now.Sub(s.parityAt) < parityFlowing
+	twice := s.loss >= DuplicateAbove && !withParity && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
 	i.mu.Unlock()
 	if err != nil {
 		return true

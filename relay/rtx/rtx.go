@@ -32,15 +32,18 @@
 //     more (measured over about the last 200), each resend goes out twice,
 //     5 ms apart: a lost retransmission costs a
 //     second round trip, which at 100 ms RTT is a visible freeze, and the
-//     copy costs the loss rate again in bytes. All resends of one stream
+//     copy costs the loss rate again in bytes (not while parity flows on
+//     the stream: parity rebuilds most lost packets, so resends are rare
+//     and a lost one is likely rebuilt). All resends of one stream
 //     (copies included) fit a budget of BudgetRatio times the
 //     bytes first sent on it over the last BudgetWindow, plus BudgetBurst
 //     bytes. That budget is the bound on what a receiver can draw: however
 //     it NACKs, the stream costs at most (1 + BudgetRatio) times its own
 //     bytes plus BudgetBurst per window (docs/RELAY.md, "Retransmission").
 //     Parity packets (package fec) the relay sends ahead of any request
-//     are paid for out of the same budget, and not sent when it has no
-//     room for them, so the bound holds with them.
+//     have an allowance of their own, ParityBudgetRatio of the stream,
+//     and are not sent beyond it: with parity the bound is (1 +
+//     BudgetRatio + ParityBudgetRatio) times the stream.
 //
 // Only streams that negotiated "nack" feedback (video in Sotto's codec
 // table, relay/signal) take part; audio is never retransmitted.
@@ -72,6 +75,11 @@ const (
 	// 5 % random loss needs about 5 % plus retries and copies; the rest
 	// repairs bursts.
 	DefaultBudgetRatio = 0.5
+	// ParityBudgetRatio bounds the parity (package fec) sent on a stream
+	// to this share of its first-sent bytes over BudgetWindow, beside the
+	// resend budget: the relay's parity share never exceeds fec.MaxRatio,
+	// which is this.
+	ParityBudgetRatio = 0.5
 	// DefaultBudgetWindow is the sliding window of the budget: two
 	// seconds, so that after a quiet spell a one-second outage can be
 	// repaired whole (half of two seconds' bytes is one second's).
@@ -169,6 +177,7 @@ type Stats struct {
 	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams, parity included
 	ParityBytes    uint64 `json:"parity_bytes"`    // RTP bytes of parity (package fec), paid from the budget
 	ParityRefused  uint64 `json:"parity_refused"`  // parity packets not sent: over the budget
+	Rebuilt        uint64 `json:"rebuilt"`         // missing packets rebuilt from parity, no longer asked for
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
 	// ReorderWaitMicros is the wait before a first NACK that the last
@@ -181,7 +190,7 @@ type counters struct {
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
 	reordered, spurious, sentBytes                atomic.Uint64
-	parityBytes, parityRefused                    atomic.Uint64
+	parityBytes, parityRefused, rebuilt           atomic.Uint64
 	streams                                       atomic.Int64
 	lastRTT, reorderWait                          atomic.Int64
 }
@@ -191,6 +200,9 @@ type counters struct {
 type Factory struct {
 	cfg Config
 	c   counters
+
+	mu    sync.Mutex
+	built []*Interceptor // for Rebuilt
 }
 
 // New returns a factory for cfg.
@@ -204,7 +216,7 @@ func (f *Factory) Stats() Stats {
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
 		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), RTTMicros: c.lastRTT.Load(),
-		ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(),
+		ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(), Rebuilt: c.rebuilt.Load(),
 		StreamsSending: c.streams.Load(), Reordered: c.reordered.Load(), SpuriousNacks: c.spurious.Load(),
 		ReorderWaitMicros: c.reorderWait.Load(),
 	}
@@ -216,7 +228,7 @@ func (f *Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
 	if rtt == nil {
 		rtt = new(RTT)
 	}
-	return &Interceptor{
+	i := &Interceptor{
 		cfg:        f.cfg,
 		c:          &f.c,
 		rtt:        rtt,
@@ -226,7 +238,33 @@ func (f *Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
 		local:      make(map[uint32]*sendStream),
 		remote:     make(map[uint32]*recvStream),
 		closed:     make(chan struct{}),
-	}, nil
+	}
+	f.mu.Lock()
+	// A client builds one PeerConnection per factory; a relay's factory
+	// is never asked (it sends parity, it does not receive any).
+	if len(f.built) < maxBuilt {
+		f.built = append(f.built, i)
+	}
+	f.mu.Unlock()
+	return i, nil
+}
+
+// maxBuilt bounds the interceptors a factory remembers for Rebuilt.
+const maxBuilt = 4
+
+// Rebuilt tells the generators of the factory's interceptors that packet
+// seq of the remote stream ssrc was rebuilt from parity (package fec): it
+// is no longer missing and no longer asked for.
+func (f *Factory) Rebuilt(ssrc uint32, seq uint16) {
+	for _, i := range f.interceptors() {
+		i.rebuilt(ssrc, seq)
+	}
+}
+
+func (f *Factory) interceptors() []*Interceptor {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.built
 }
 
 // Interceptor is the NACK generator and responder of one PeerConnection.
