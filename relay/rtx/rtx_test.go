@@ -443,3 +443,77 @@ func TestHostileNackIsBoundedWork(t *testing.T) {
 		close(w.rtcpIn)
 	})
 }
+
+// A packet rebuilt from parity is no longer asked for.
+func TestRebuiltPacketIsNotAskedFor(t *testing.T) {
+	f := New(Config{})
+	ic, _ := f.NewInterceptor("")
+	defer ic.Close()
+	i := ic.(*Interceptor)
+	s := &recvStream{missing: make(map[uint64]*missing)}
+	i.remote[videoInfo.SSRC] = s
+	now := time.Now()
+	for _, seq := range []uint16{65534, 1} { // 65535 and 0 missing
+		i.received(s, seq, now)
+	}
+	if len(s.missing) != 2 {
+		t.Fatalf("%d missing, want 2", len(s.missing))
+	}
+	f.Rebuilt(videoInfo.SSRC, 0)
+	f.Rebuilt(videoInfo.SSRC, 7)       // never missing
+	f.Rebuilt(videoInfo.SSRC+1, 65535) // another stream
+	if len(s.missing) != 1 || f.Stats().Rebuilt != 1 {
+		t.Fatalf("%d missing, %d rebuilt after rebuilding one", len(s.missing), f.Stats().Rebuilt)
+	}
+	if seqs := i.due(s, now.Add(time.Second), time.Second, nil); len(seqs) != 1 || seqs[0] != 65535 {
+		t.Fatalf("asked for %v, want only 65535", seqs)
+	}
+}
+
+// A receiver asking for more than DuplicateAbove of the packets gets each
+// resend twice, unless parity flows on the stream: then once.
+func TestResendCopiesOnlyWithoutParity(t *testing.T) {
+	for _, withParity := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parity=%v", withParity), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := New(Config{})
+				ic, _ := f.NewInterceptor("")
+				defer ic.Close()
+				w := newWire()
+				out := ic.BindLocalStream(videoInfo, w.writer())
+				readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+				payload := make([]byte, 200)
+				parity := append([]byte{fec.Flag}, make([]byte, 199)...)
+				for n := range 100 {
+					p := payload
+					if withParity && n%10 == 9 {
+						p = parity
+					}
+					h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(n), PayloadType: 96}
+					if _, err := out.Write(&h, p, nil); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// 20 % of the packets asked for, once each.
+				w.rtcpIn <- nackAll(videoInfo.SSRC, 60, 80)
+				time.Sleep(100 * time.Millisecond)
+				synctest.Wait()
+				st := f.Stats()
+				w.mu.Lock()
+				sent := len(w.rtp) - 100
+				w.mu.Unlock()
+				close(w.rtcpIn)
+				if st.Resent == 0 {
+					t.Fatal("nothing resent")
+				}
+				// Resent counts the copies too: 20 packets were asked for.
+				copies := st.Resent > 20
+				t.Logf("resent %d packets (copies included) as %d writes", st.Resent, sent)
+				if copies == withParity {
+					t.Fatalf("resends sent twice: %v, with parity flowing: %v", copies, withParity)
+				}
+			})
+		})
+	}
+}
