@@ -49,7 +49,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	c := newConn(cfg, log, sig, pc, joined)
+	c := newConn(cfg, log, sig, pc, joined, sendHostCandidates(ctx, cfg))
 	c.reports = reports
 	c.rtx, c.rtt = rtxs, rtt
 	go c.readLoop()
@@ -122,7 +122,7 @@ func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Facto
 }
 
 // newConn wraps a joined session and hooks the PeerConnection's callbacks.
-func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConnection, joined signal.Joined) *Conn {
+func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConnection, joined signal.Joined, hostCandidates bool) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
 		log:     log,
@@ -135,6 +135,9 @@ func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConne
 		done:    make(chan struct{}),
 		peers:   make(map[signal.ID]struct{}),
 		onTrack: cfg.OnTrack,
+		// Only the relay's own network may learn this machine's
+		// addresses (candidates.go).
+		hostCandidates: hostCandidates,
 	}
 	for _, p := range joined.Peers {
 		c.peers[p] = struct{}{}
@@ -142,6 +145,10 @@ func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConne
 	pc.OnTrack(c.remoteTrack)
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
+			return
+		}
+		if cand.Typ == webrtc.ICECandidateTypeHost && !c.hostCandidates {
+			c.hostWithheld.Add(1)
 			return
 		}
 		init := cand.ToJSON()
