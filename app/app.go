@@ -102,6 +102,7 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)
 	a.alerts.onResize = root.Refresh
 	a.win.SetContent(root)
+	a.win.SetCloseIntercept(a.requestClose)
 	a.win.SetOnClosed(func() {
 		if a.meeting != nil {
 			a.meeting.leave()

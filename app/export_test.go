@@ -172,3 +172,9 @@ func SetDispatch(do, wait func(func())) { uiDo, uiDoAndWait = do, wait }
 
 // ValidateRelay is the settings dialog's check of the relay address.
 var ValidateRelay = validateRelay
+
+// NoHostShown reports whether the meeting screen shows the hostless state.
+func (v *MeetingView) NoHostShown() bool { return v.s.noHost.Visible() }
+
+// RequestClose is the window's close button.
+func (a *App) RequestClose() { a.requestClose() }

@@ -26,6 +26,14 @@ type meetingScreen struct {
 	tasks   map[Task]bool
 	active  string
 	ended   bool
+	// hostGone is the member ID of a host whose session left (HostLeft):
+	// nobody can be admitted or removed any more.
+	hostGone string
+	// leaveAfterHandOver: Leave handed the host role over and leaves once
+	// the roster names the new host; afterLeave then runs (leave.go).
+	leaveAfterHandOver bool
+	afterLeave         func()
+	leaveDialog        dialog.Dialog
 
 	tilesMu sync.Mutex
 	tiles   map[string]*videoTile
@@ -35,6 +43,7 @@ type meetingScreen struct {
 	progressLabel *widget.Label
 	progress      *widget.ProgressBarInfinite
 	progressBox   *fyne.Container
+	noHost        *widget.Label
 	inviteBtn     *widget.Button
 	codeBtn       *widget.Button
 	participants  *fyne.Container
@@ -134,9 +143,14 @@ func (s *meetingScreen) build() {
 	// The bar joins the box only while a task runs (see setTask).
 	s.progressBox = container.NewBorder(nil, nil, s.progressLabel, nil)
 	s.progressBox.Hide()
+	s.noHost = widget.NewLabel("No host: the host left, so nobody can be admitted or removed. The meeting goes on with the members here.")
+	s.noHost.Wrapping = fyne.TextWrapWord
+	s.noHost.Importance = widget.WarningImportance
+	s.noHost.Hide()
 	top := container.NewVBox(
 		container.NewBorder(nil, nil, container.NewHBox(lock, enc, s.unverified), container.NewHBox(s.codeBtn, s.inviteBtn)),
 		s.progressBox,
+		s.noHost,
 	)
 
 	s.participants = container.NewVBox()
@@ -157,7 +171,7 @@ func (s *meetingScreen) build() {
 	s.muteBtn = widget.NewButton("", func() { s.toggleMic() })
 	s.camBtn = widget.NewButton("", func() { s.toggleCamera() })
 	s.shareBtn = widget.NewButton("", func() { s.toggleShare() })
-	s.leaveBtn = widget.NewButtonWithIcon("Leave", theme.LogoutIcon(), func() { s.leave() })
+	s.leaveBtn = widget.NewButtonWithIcon("Leave", theme.LogoutIcon(), func() { s.confirmLeave(nil) })
 	s.leaveBtn.Importance = widget.DangerImportance
 	s.syncControls()
 	s.syncHost()
@@ -277,6 +291,9 @@ func (s *meetingScreen) end(reason string) {
 		return
 	}
 	s.ended = true
+	if s.leaveDialog != nil {
+		s.leaveDialog.Hide()
+	}
 	s.tilesMu.Lock()
 	for _, t := range s.tiles {
 		t.stop()

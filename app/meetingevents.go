@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"fyne.io/fyne/v2"
 
@@ -118,6 +119,8 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 			Text: "The relay tried to add a participant the host never admitted. Sotto ignored it; nobody joined. The relay may be misbehaving."})
 	case ContactStatus:
 		s.applyContact(e.Member, trustFromStatus(e.Status))
+	case HostLeft:
+		s.hostLeft(e.Member, e.Name)
 	case Warning:
 		al.show(Alert{Kind: AlertWarning, Key: "warning:" + e.Text, Text: e.Text})
 	case Ended:
@@ -169,8 +172,40 @@ func (s *meetingScreen) memberName(id string) string {
 	return ""
 }
 
+// hostLeft shows that the host's session left: its tile and entry go,
+// and the screen says that nobody can be admitted or removed now.
+func (s *meetingScreen) hostLeft(id, name string) {
+	if s.hostGone == id {
+		return
+	}
+	if name == "" {
+		name = s.memberName(id)
+	}
+	s.hostGone = id
+	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " (host) left."})
+	s.noHost.Show()
+	s.applyRoster(s.members, nil)
+}
+
 func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTrust) {
 	al := s.a.alerts
+	if s.hostGone != "" {
+		// A roster naming another host session ends the hostless state
+		// (the host came back, §6.8); until then the gone host is not
+		// shown as present.
+		back := false
+		for _, m := range members {
+			if m.Host && m.ID != s.hostGone {
+				back = true
+			}
+		}
+		if back {
+			s.hostGone = ""
+			s.noHost.Hide()
+		} else {
+			members = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.ID == s.hostGone })
+		}
+	}
 	old := map[string]Member{}
 	for _, m := range s.members {
 		old[m.ID] = m
@@ -198,7 +233,9 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	}
 	for id, m := range old {
 		if !now[id] {
-			al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " left."})
+			if id != s.hostGone { // told by hostLeft
+				al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " left."})
+			}
 			al.clearKey("undecryptable:" + id)
 			delete(s.trust, id)
 		}
@@ -232,6 +269,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	s.syncParticipants()
 	s.syncHost()
 	s.syncUnverified()
+	s.leaveIfHandedOver()
 }
 
 func (s *meetingScreen) setActive(id string) {

@@ -38,6 +38,7 @@ type (
 	RelayInjected       = call.RelayInjected
 	ContactStatus       = call.ContactStatus
 	Warning             = call.Warning
+	HostLeft            = call.HostLeft
 	Ended               = call.Ended
 )
 
