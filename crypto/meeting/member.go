@@ -109,6 +109,14 @@ type ContactBook interface {
 	Observe(name string, pub identity.Public) (identity.Status, error)
 }
 
+// ContactLookup is a ContactBook that can also be read without observing
+// (identity.Contacts). With it, a key the user marks verified during a
+// meeting is shown as verified when it is seen again in that meeting.
+type ContactLookup interface {
+	ContactBook
+	Get(pub identity.Public) (identity.Contact, bool)
+}
+
 // Config configures a Member.
 type Config struct {
 	// MeetingID names the meeting at the relay.
