@@ -72,6 +72,8 @@ type App struct {
 	lastMedia *MediaChoice
 	// lastVerify is the most recent verification dialog (for tests).
 	lastVerify *verifyDialog
+	// identityForm is the open name and passphrase dialog (for tests).
+	identityForm *identityForm
 }
 
 // New builds the window and shows the first-run screen, or the unlock

@@ -178,3 +178,19 @@ func (v *MeetingView) NoHostShown() bool { return v.s.noHost.Visible() }
 
 // RequestClose is the window's close button.
 func (a *App) RequestClose() { a.requestClose() }
+
+type IdentityView struct {
+	Name, Current, Pass, Confirm *widget.Entry
+	Error                        *widget.Label
+	Save                         *widget.Button
+}
+
+// ShowIdentitySettings opens the name and passphrase dialog.
+func (a *App) ShowIdentitySettings() *IdentityView {
+	a.showIdentitySettings()
+	f := a.identityForm
+	return &IdentityView{f.name, f.current, f.pass, f.confirm, f.errLabel, f.save}
+}
+
+// SelfName is the display name the app uses in meetings.
+func (a *App) SelfName() string { return a.selfName }

@@ -3,21 +3,19 @@ package app
 import (
 	"errors"
 	"strings"
-	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // Texts shown on the first-run and unlock screens (tests compare them).
 const (
 	textEmptyPassphrase = "Without a passphrase, anyone who can read this computer's files can copy your identity and impersonate you. Choose one unless this computer is yours alone and its disk is encrypted."
 	textMismatch        = "The two passphrases differ."
-	textNeedName        = "Enter the name others will see."
-	textNameTooLong     = "That name is too long."
 	textWrongPassphrase = "Wrong passphrase. Nothing was changed; try again."
 	textCorrupt         = "Your identity file is damaged and cannot be opened. It has not been changed or deleted; restore it from a backup."
 )
@@ -75,13 +73,12 @@ func (a *App) showFirstRun() {
 
 func (a *App) createIdentity(s *firstRunScreen) {
 	name := strings.TrimSpace(s.name.Text)
+	// The meeting protocol's rule, counted in characters (call.CheckName).
+	if err := call.CheckName(name); err != nil {
+		s.errLabel.SetText(err.Error())
+		return
+	}
 	switch {
-	case name == "":
-		s.errLabel.SetText(textNeedName)
-		return
-	case len(name) > identity.MaxDisplayNameSize || !utf8.ValidString(name):
-		s.errLabel.SetText(textNameTooLong)
-		return
 	case s.pass.Text != s.confirm.Text:
 		s.errLabel.SetText(textMismatch)
 		return

@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/sottohq/sotto/internal/call"
 )
 
 type lobbyMode int
@@ -194,6 +196,11 @@ func (s *lobbyScreen) choice() MediaChoice {
 }
 
 func (a *App) enterFromLobby(s *lobbyScreen) {
+	if err := call.CheckName(a.selfName); err != nil {
+		a.alerts.show(Alert{Kind: AlertDanger, Key: "name",
+			Text: "Meetings cannot carry your name: " + err.Error() + " Change it on the home screen (Change name or passphrase)."})
+		return
+	}
 	s.stop() // release the devices for the meeting
 	media := s.choice()
 	media.Quality = a.quality()
