@@ -123,6 +123,16 @@ func (b *alertBar) clearKey(key string) {
 	}
 }
 
+// clearAll removes every alert: a meeting's alerts belong to it, and go
+// when it ends or the next one is prepared.
+func (b *alertBar) clearAll() {
+	if len(b.rows) == 0 {
+		return
+	}
+	b.rows = nil
+	b.sync()
+}
+
 // texts returns the visible alerts, oldest first (for tests).
 func (b *alertBar) list() []Alert {
 	out := make([]Alert, len(b.rows))

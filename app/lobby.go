@@ -44,6 +44,7 @@ type lobbyScreen struct {
 }
 
 func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
+	a.alerts.clearAll() // the last meeting's ending is not about this one
 	p := a.fa.Preferences()
 	s := &lobbyScreen{
 		mode: mode, invite: inv, here: onThisComputer,

@@ -121,6 +121,7 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 		s.micOn, s.camOn = a.lastMedia.MicOn, a.lastMedia.CameraOn
 	}
 	s.build()
+	a.alerts.clearAll() // nothing from before belongs to this meeting
 	a.setScreen(s.root())
 	a.meeting = s
 	if !hosting {
@@ -267,6 +268,9 @@ func (s *meetingScreen) callUndo(what string, f func() error, undo func()) {
 	go func() {
 		if err := f(); err != nil {
 			uiDo(func() {
+				if s.ended {
+					return // the meeting is over: its failures are not news
+				}
 				if undo != nil {
 					undo()
 					s.syncControls()
@@ -299,8 +303,9 @@ func (s *meetingScreen) end(reason string) {
 		t.stop()
 	}
 	s.tilesMu.Unlock()
-	s.a.alerts.clearKey("unverified")
 	if s.a.meeting == s {
+		// The meeting's alerts end with it; only its ending is told.
+		s.a.alerts.clearAll()
 		s.a.showHome()
 	}
 	if reason != "" {
