@@ -194,3 +194,17 @@ func (a *App) ShowIdentitySettings() *IdentityView {
 
 // SelfName is the display name the app uses in meetings.
 func (a *App) SelfName() string { return a.selfName }
+
+// Controls are the meeting's buttons and entries that need the meeting.
+func (v *MeetingView) Controls() (share, code, send *widget.Button, chat *widget.Entry) {
+	return v.s.shareBtn, v.s.codeBtn, v.s.sendBtn, v.s.chatEntry
+}
+
+// WaitingShown reports whether the joiner's waiting explanation shows.
+func (v *MeetingView) WaitingShown() bool { return v.s.waitBox.Visible() }
+
+// ShowCode opens the security code dialog and returns its content.
+func (v *MeetingView) ShowCode() fyne.CanvasObject {
+	v.s.showCode()
+	return v.s.lastCode
+}

@@ -29,11 +29,16 @@ type meetingScreen struct {
 	// hostGone is the member ID of a host whose session left (HostLeft):
 	// nobody can be admitted or removed any more.
 	hostGone string
+	// admitting: this joiner waits for the host's answer; what needs
+	// the meeting (chat, sharing, the security code) waits too.
+	admitting bool
 	// leaveAfterHandOver: Leave handed the host role over and leaves once
 	// the roster names the new host; afterLeave then runs (leave.go).
 	leaveAfterHandOver bool
 	afterLeave         func()
 	leaveDialog        dialog.Dialog
+	// lastCode is what the security code dialog last showed (for tests).
+	lastCode fyne.CanvasObject
 
 	tilesMu sync.Mutex
 	tiles   map[string]*videoTile
@@ -44,6 +49,8 @@ type meetingScreen struct {
 	progress      *widget.ProgressBarInfinite
 	progressBox   *fyne.Container
 	noHost        *widget.Label
+	waitBox       *fyne.Container
+	sendBtn       *widget.Button
 	inviteBtn     *widget.Button
 	codeBtn       *widget.Button
 	participants  *fyne.Container
@@ -116,6 +123,8 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 		isHost: hosting,
 		code:   m.SecurityCode(),
 		micOn:  true, camOn: true,
+		selfID:    m.SessionID(),
+		admitting: !hosting,
 	}
 	if a.lastMedia != nil {
 		s.micOn, s.camOn = a.lastMedia.MicOn, a.lastMedia.CameraOn
@@ -126,6 +135,15 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 	a.meeting = s
 	if !hosting {
 		s.setTask(TaskAdmission, true)
+		// The joiner sees itself while it waits: the self tile takes the
+		// local preview's frames from the start.
+		t := newVideoTile(s.selfID, a.selfName, true)
+		t.setStatus(trustSelf)
+		s.tilesMu.Lock()
+		s.tiles[s.selfID] = t
+		s.tilesMu.Unlock()
+		s.grid.Objects = []fyne.CanvasObject{t}
+		s.grid.Refresh()
 	}
 	go s.pumpEvents(ctx, cancel)
 	go s.pumpVideo()
@@ -161,9 +179,9 @@ func (s *meetingScreen) build() {
 	s.chatEntry = widget.NewEntry()
 	s.chatEntry.SetPlaceHolder("Message (end-to-end encrypted)")
 	s.chatEntry.OnSubmitted = func(string) { s.sendChat() }
-	send := widget.NewButtonWithIcon("", theme.MailSendIcon(), func() { s.sendChat() })
+	s.sendBtn = widget.NewButtonWithIcon("", theme.MailSendIcon(), func() { s.sendChat() })
 	chat := container.NewBorder(
-		widget.NewLabel("Only members can read these messages."), container.NewBorder(nil, nil, nil, send, s.chatEntry),
+		widget.NewLabel("Only members can read these messages."), container.NewBorder(nil, nil, nil, s.sendBtn, s.chatEntry),
 		nil, nil, s.chatScroll)
 	s.peopleTab = container.NewTabItem("People", container.NewVScroll(s.participants))
 	s.waitingTab = container.NewTabItem("Waiting", container.NewVScroll(s.waiting))
@@ -179,10 +197,45 @@ func (s *meetingScreen) build() {
 	s.syncUnverified()
 	s.controls = container.NewCenter(container.NewHBox(s.muteBtn, s.camBtn, s.shareBtn, widget.NewSeparator(), s.leaveBtn))
 	s.top = top
+
+	wait := widget.NewLabelWithStyle("Waiting for the host to admit you", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	why := widget.NewLabel("The host sees your name and the safety number between you, and decides. Until then nothing reaches the meeting: chat, screen sharing and the security code open once you are in. If the host has left the meeting, nobody can let you in; Sotto stops waiting after 5 minutes.")
+	why.Wrapping = fyne.TextWrapWord
+	why.Alignment = fyne.TextAlignCenter
+	s.waitBox = container.NewVBox(wait, why)
+	s.syncAdmitting()
+}
+
+// syncAdmitting shows the waiting explanation, and enables what needs
+// the meeting, according to s.admitting.
+func (s *meetingScreen) syncAdmitting() {
+	for _, w := range []fyne.Disableable{s.shareBtn, s.chatEntry, s.sendBtn, s.codeBtn} {
+		if s.admitting {
+			w.Disable()
+		} else {
+			w.Enable()
+		}
+	}
+	if s.admitting {
+		s.waitBox.Show()
+	} else {
+		s.waitBox.Hide()
+	}
+}
+
+// admitted ends the wait for the host.
+func (s *meetingScreen) admitted() {
+	if !s.admitting {
+		return
+	}
+	s.admitting = false
+	s.setTask(TaskAdmission, false)
+	s.syncAdmitting()
+	s.syncUnverified()
 }
 
 func (s *meetingScreen) root() fyne.CanvasObject {
-	split := container.NewHSplit(container.NewPadded(s.grid), s.tabs)
+	split := container.NewHSplit(container.NewPadded(container.NewBorder(s.waitBox, nil, nil, nil, s.grid)), s.tabs)
 	split.Offset = 0.72
 	return container.NewBorder(container.NewPadded(s.top), container.NewPadded(s.controls), nil, nil, split)
 }

@@ -101,7 +101,7 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 		s.joiners = e.Joiners
 		s.syncWaiting()
 	case Admitted:
-		s.setTask(TaskAdmission, false)
+		s.admitted()
 		al.show(Alert{Kind: AlertInfo, Text: "The host admitted you. You are in the meeting."})
 	case ChatReceived:
 		s.addChat(e.Name, e.Text, e.At, false)
@@ -223,6 +223,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 		if m.Self {
 			s.selfID = m.ID
 			s.isHost = m.Host
+			s.admitted() // a roster naming this user: it is in
 		}
 		if _, was := old[m.ID]; !was && !m.Self && len(s.members) > 0 {
 			al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " joined."})

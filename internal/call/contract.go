@@ -104,6 +104,10 @@ type Meeting interface {
 	// included (Member = the local member ID). Frames are decoded off the
 	// UI thread by the engine; the UI may drop frames it cannot show.
 	Video() <-chan VideoFrame
+	// SessionID is this user's member ID: the ID of the Self entry once
+	// admitted, and of the local preview's frames from the start (a
+	// joiner sees itself while it waits).
+	SessionID() string
 	// InviteLink is the link to share; empty for members who are not host.
 	InviteLink() string
 	SecurityCode() SecurityCode
