@@ -44,7 +44,7 @@ type Config struct {
 }
 
 // App is the running desktop application: one window whose content is one
-// of the screens below, with an alert bar above it.
+// of the screens below, with an alert bar over its top.
 type App struct {
 	fa  fyne.App
 	win fyne.Window
@@ -101,8 +101,8 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win.SetIcon(resourceIconPng)
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)
-	a.alerts.onResize = root.Refresh
+	// The alerts lie over the screen's top, never pushing it down.
+	root := container.NewStack(a.body, a.alerts.box)
 	a.win.SetContent(root)
 	a.win.SetCloseIntercept(a.requestClose)
 	a.win.SetOnClosed(func() {
@@ -138,7 +138,7 @@ func (a *App) kdf() identity.KDFParams {
 	return a.cfg.KDF
 }
 
-// setScreen replaces the window content below the alert bar.
+// setScreen replaces the screen under the alert bar.
 func (a *App) setScreen(o fyne.CanvasObject) {
 	a.firstRun, a.unlock, a.home, a.lobby, a.meeting = nil, nil, nil, nil, nil
 	for _, old := range a.body.Objects {

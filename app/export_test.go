@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/widget"
 
@@ -208,3 +210,23 @@ func (v *MeetingView) ShowCode() fyne.CanvasObject {
 	v.s.showCode()
 	return v.s.lastCode
 }
+
+// AlertBar is the alert strip over the screens.
+func (a *App) AlertBar() *fyne.Container { return a.alerts.box }
+
+// ShownAlerts are the alerts on screen, top first.
+func (a *App) ShownAlerts() []Alert { return a.alerts.shown() }
+
+// ExpireAlertsAtOnce makes alerts that expire do so at once.
+func (a *App) ExpireAlertsAtOnce() {
+	a.alerts.after = func(_ time.Duration, f func()) { f() }
+}
+
+// WaitingBadge is the host's count of joiners waiting.
+func (v *MeetingView) WaitingBadge() *widget.Button { return v.s.waitingBadge }
+
+// WaitingRoomSelected reports whether the waiting-room tab is open.
+func (v *MeetingView) WaitingRoomSelected() bool { return v.s.tabs.Selected() == v.s.waitingTab }
+
+// ShowAlert shows an alert as the app does.
+func (a *App) ShowAlert(al Alert) { a.alerts.show(al) }

@@ -50,6 +50,7 @@ type meetingScreen struct {
 	progressBox   *fyne.Container
 	noHost        *widget.Label
 	waitBox       *fyne.Container
+	waitingBadge  *widget.Button
 	sendBtn       *widget.Button
 	inviteBtn     *widget.Button
 	codeBtn       *widget.Button
@@ -157,6 +158,9 @@ func (s *meetingScreen) build() {
 	s.unverified = widget.NewLabel("")
 	s.codeBtn = widget.NewButtonWithIcon("Security code", theme.VisibilityIcon(), func() { s.showCode() })
 	s.inviteBtn = widget.NewButtonWithIcon("Copy invite link", theme.ContentCopyIcon(), func() { s.copyInvite() })
+	s.waitingBadge = widget.NewButtonWithIcon("", theme.AccountIcon(), func() { s.tabs.Select(s.waitingTab) })
+	s.waitingBadge.Importance = widget.WarningImportance
+	s.waitingBadge.Hide()
 	s.progress = widget.NewProgressBarInfinite()
 	s.progressLabel = widget.NewLabel("")
 	// The bar joins the box only while a task runs (see setTask).
@@ -167,7 +171,7 @@ func (s *meetingScreen) build() {
 	s.noHost.Importance = widget.WarningImportance
 	s.noHost.Hide()
 	top := container.NewVBox(
-		container.NewBorder(nil, nil, container.NewHBox(lock, enc, s.unverified), container.NewHBox(s.codeBtn, s.inviteBtn)),
+		container.NewBorder(nil, nil, container.NewHBox(lock, enc, s.unverified), container.NewHBox(s.waitingBadge, s.codeBtn, s.inviteBtn)),
 		s.progressBox,
 		s.noHost,
 	)

@@ -90,12 +90,19 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 		for _, j := range s.joiners {
 			known[j.ID] = true
 		}
+		now := map[string]bool{}
 		for _, j := range e.Joiners {
+			now[j.ID] = true
 			if !known[j.ID] && s.isHost {
-				al.show(Alert{Kind: AlertInfo, Text: displayName(j.Name) + " is in the waiting room."})
+				s.knock(j)
 				if s.jtrust[j.ID] == trustKeyChanged {
 					s.alertKeyChanged(j.ID, j.Name, true)
 				}
+			}
+		}
+		for id := range known {
+			if !now[id] { // admitted, denied or gone: handled
+				al.clearKey("knock:" + id)
 			}
 		}
 		s.joiners = e.Joiners
@@ -135,6 +142,9 @@ func (s *meetingScreen) applyContact(id string, t memberTrust) {
 			s.jtrust[id] = t
 			if t == trustKeyChanged && s.isHost {
 				s.alertKeyChanged(id, j.Name, true)
+			}
+			if s.a.alerts.has("knock:" + id) {
+				s.knock(j) // with what the contacts said
 			}
 			s.syncWaiting()
 		}
