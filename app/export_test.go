@@ -230,3 +230,6 @@ func (v *MeetingView) WaitingRoomSelected() bool { return v.s.tabs.Selected() ==
 
 // ShowAlert shows an alert as the app does.
 func (a *App) ShowAlert(al Alert) { a.alerts.show(al) }
+
+// UnlockWhose is what the unlock screen says about the identity.
+func (v *UnlockView) Whose(a *App) string { return a.unlock.whose.Text }
