@@ -233,3 +233,6 @@ func (a *App) ShowAlert(al Alert) { a.alerts.show(al) }
 
 // UnlockWhose is what the unlock screen says about the identity.
 func (v *UnlockView) Whose(a *App) string { return a.unlock.whose.Text }
+
+// ShowHostLobby opens the lobby as a host on this computer.
+func (a *App) ShowHostLobby() { a.showLobby(lobbyHost, Invite{}, true) }

@@ -79,7 +79,13 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 	})
 
 	fp := a.self.Public().FingerprintString()
-	seen := widget.NewLabel("The host sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and whether you are in their contacts. The relay sees only an anonymous session, never your name or key.")
+	seenTitle := "What the host will see"
+	seenText := "The host sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and whether you are in their contacts. The relay sees only an anonymous session, never your name or key."
+	if mode == lobbyHost {
+		seenTitle = "What the others will see"
+		seenText = "You are the host: you admit or deny everyone who knocks. Whoever joins sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and you see theirs before admitting them. The relay sees only anonymous sessions, never names or keys."
+	}
+	seen := widget.NewLabel(seenText)
 	seen.Wrapping = fyne.TextWrapWord
 	where := ""
 	switch {
@@ -94,7 +100,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		widget.NewLabelWithStyle(title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		container.NewStack(canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground)), s.preview),
 		s.noCam,
-		container.NewBorder(nil, nil, widget.NewIcon(theme.MediaRecordIcon()), nil, s.level),
+		container.NewBorder(nil, nil, container.NewHBox(widget.NewIcon(theme.MediaRecordIcon()), widget.NewLabel("Microphone level")), nil, s.level),
 	)
 	right := container.NewVBox(
 		widget.NewForm(
@@ -104,7 +110,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		),
 		container.NewHBox(s.camOn, s.micOn),
 		widget.NewSeparator(),
-		widget.NewLabelWithStyle("What the host will see", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle(seenTitle, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		seen,
 		widget.NewLabel(where),
 		widget.NewSeparator(),
