@@ -3,6 +3,7 @@ package meeting
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,11 +445,23 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	if requireSameCode(t, a, b, c) != code {
 		t.Fatal("code changed without a roster change")
 	}
-	// c leaves while the host is gone: a and b re-key without it.
+	for _, n := range js {
+		if slices.ContainsFunc(n.events, func(e Event) bool { _, gone := e.(MemberGone); return gone }) {
+			t.Fatalf("%s told the host's leaving as a member's", n.name)
+		}
+	}
+	// c leaves while the host is gone: a and b re-key without it, and
+	// are told it left (the roster, which only the host changes, still
+	// lists it).
 	w.disconnect(c)
 	c.online = true // the relay keeps forwarding to it anyway
 	w.run(time.Second)
 	w.requireAllDecode(t, a, b)
+	for _, n := range []*node{a, b} {
+		if !slices.Contains(n.events, Event(MemberGone{Session: c.sid})) {
+			t.Fatalf("%s not told that c left", n.name)
+		}
+	}
 	for _, n := range []*node{a, b} {
 		if res := n.frame(); res[c] == nil {
 			t.Fatalf("departed member decoded %s after the host-less re-key", n.name)

@@ -228,6 +228,14 @@ type HostLeft struct {
 	Name   string
 }
 
+// MemberLeft reports that a member's session left while the host is gone.
+// Only the host changes the roster, so it still lists the member, but the
+// others re-keyed without it and it receives nothing more (§6.8).
+type MemberLeft struct {
+	Member string
+	Name   string
+}
+
 // Warning is something the user should know that is not a security
 // alert (for example: no audio output device).
 type Warning struct{ Text string }
@@ -262,6 +270,7 @@ func (Ended) isEvent()               {}
 func (Warning) isEvent()             {}
 func (ContactStatus) isEvent()       {}
 func (HostLeft) isEvent()            {}
+func (MemberLeft) isEvent()          {}
 
 // Devices lists capture and playback devices and gives the lobby a live
 // preview and microphone level.

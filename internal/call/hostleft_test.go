@@ -7,8 +7,9 @@ import (
 )
 
 // When the host leaves, the members are told who left (the meeting goes
-// on without anyone who can admit), and a joiner who knocks afterwards is
-// not left waiting for ever: its wait ends with its own words.
+// on without anyone who can admit), and so they are when another member
+// leaves after the host; a joiner who knocks afterwards is not left
+// waiting for ever: its wait ends with its own words.
 func TestHostLeftIsToldAndLaterJoinerStopsWaiting(t *testing.T) {
 	c, contacts, media := testDialer(t)
 	c.AdmissionTimeout = 3 * time.Second
@@ -36,6 +37,15 @@ func TestHostLeftIsToldAndLaterJoinerStopsWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, guestEvents, "a roster of two", func(e RosterChanged) bool { return len(e.Members) == 2 })
+	other, otherEvents := join("Other")
+	waitEvent(t, hostEvents, "the other in the waiting room", func(e WaitingChanged) bool {
+		return len(e.Joiners) == 1 && e.Joiners[0].ID == other.self
+	})
+	if err := host.Admit(other.self); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, otherEvents, "a roster of three", func(e RosterChanged) bool { return len(e.Members) == 3 })
+	waitEvent(t, guestEvents, "a roster of three", func(e RosterChanged) bool { return len(e.Members) == 3 })
 
 	host.Leave()
 	left := waitEvent(t, guestEvents, "the host's leaving", func(HostLeft) bool { return true })
@@ -44,6 +54,14 @@ func TestHostLeftIsToldAndLaterJoinerStopsWaiting(t *testing.T) {
 	}
 	if _, ended := find(guestEvents, func(Ended) bool { return true }); ended {
 		t.Fatal("the guest's meeting ended with the host's leaving")
+	}
+	if _, told := find(guestEvents, func(MemberLeft) bool { return true }); told {
+		t.Fatal("the host's leaving was told as a member's")
+	}
+	other.Leave()
+	gone := waitEvent(t, guestEvents, "the other's leaving", func(MemberLeft) bool { return true })
+	if gone.Member != other.self || gone.Name != "Other" {
+		t.Fatalf("told %+v, want the other's ID and name", gone)
 	}
 
 	start := time.Now()

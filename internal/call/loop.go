@@ -212,6 +212,9 @@ func (c *Call) handle(ev meeting.Event) {
 		c.finish(EndedRemoved)
 	case meeting.BecameHost:
 		c.emit(Warning{Text: "You are now the host: you admit, deny and remove members."})
+	case meeting.MemberGone:
+		sid := e.Session.String()
+		c.emit(MemberLeft{Member: sid, Name: c.loop.names[sid]})
 	case meeting.ChatMessage:
 		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
 	case meeting.ContactChecked:
