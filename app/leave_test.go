@@ -68,6 +68,16 @@ func TestHostLeftIsShown(t *testing.T) {
 	if a.MeetingView() == nil || slices.Contains(m.Calls(), "Leave") {
 		t.Fatal("the meeting ended with the host's leaving")
 	}
+	// Carol leaves after the host: the roster, which nobody can change
+	// now, still lists her, but her tile goes too.
+	m.Emit(app.MemberLeft{Member: "carol", Name: "Carol"})
+	eventually(t, "Carol's leaving", func() bool { return hasAlert(a, app.AlertInfo, "Carol left") })
+	if mv.TileShown("carol") != -1 || mv.TileShown("self") != 0 {
+		t.Fatalf("tiles after Carol left: carol %d, self %d", mv.TileShown("carol"), mv.TileShown("self"))
+	}
+	if !mv.NoHostShown() {
+		t.Fatal("the hostless state went with Carol")
+	}
 }
 
 // Leave asks first; a member who confirms leaves, one who stays does not.

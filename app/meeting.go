@@ -29,6 +29,9 @@ type meetingScreen struct {
 	// hostGone is the member ID of a host whose session left (HostLeft):
 	// nobody can be admitted or removed any more.
 	hostGone string
+	// gone are members whose session left without a roster to say so
+	// (the host, and anyone after it; HostLeft, MemberLeft).
+	gone map[string]bool
 	// admitting: this joiner waits for the host's answer; what needs
 	// the meeting (chat, sharing, the security code) waits too.
 	admitting bool
@@ -120,6 +123,7 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 		trust:  map[string]memberTrust{},
 		jtrust: map[string]memberTrust{},
 		tiles:  map[string]*videoTile{},
+		gone:   map[string]bool{},
 		tasks:  map[Task]bool{},
 		isHost: hosting,
 		code:   m.SecurityCode(),

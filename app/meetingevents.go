@@ -128,6 +128,8 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 		s.applyContact(e.Member, trustFromStatus(e.Status))
 	case HostLeft:
 		s.hostLeft(e.Member, e.Name)
+	case MemberLeft:
+		s.memberLeft(e.Member, e.Name)
 	case Warning:
 		al.show(Alert{Kind: AlertWarning, Key: "warning:" + e.Text, Text: e.Text})
 	case Ended:
@@ -192,29 +194,38 @@ func (s *meetingScreen) hostLeft(id, name string) {
 		name = s.memberName(id)
 	}
 	s.hostGone = id
+	s.gone[id] = true
 	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " (host) left."})
 	s.noHost.Show()
 	s.applyRoster(s.members, nil)
 }
 
+// memberLeft shows that a member left while the host is gone: the roster
+// (only the host changes it) still lists them, but they are not here.
+func (s *meetingScreen) memberLeft(id, name string) {
+	if s.gone[id] {
+		return
+	}
+	if name == "" {
+		name = s.memberName(id)
+	}
+	s.gone[id] = true
+	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " left."})
+	s.applyRoster(s.members, nil)
+}
+
 func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTrust) {
 	al := s.a.alerts
-	if s.hostGone != "" {
+	if s.hostGone != "" && slices.ContainsFunc(members, func(m Member) bool { return m.Host && m.ID != s.hostGone }) {
 		// A roster naming another host session ends the hostless state
-		// (the host came back, §6.8); until then the gone host is not
-		// shown as present.
-		back := false
-		for _, m := range members {
-			if m.Host && m.ID != s.hostGone {
-				back = true
-			}
-		}
-		if back {
-			s.hostGone = ""
-			s.noHost.Hide()
-		} else {
-			members = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return m.ID == s.hostGone })
-		}
+		// (the host came back, §6.8): that roster says who is here.
+		s.hostGone = ""
+		s.noHost.Hide()
+		clear(s.gone)
+	}
+	if len(s.gone) > 0 {
+		// Until then, those who left are not shown as present.
+		members = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return s.gone[m.ID] })
 	}
 	old := map[string]Member{}
 	for _, m := range s.members {
@@ -244,7 +255,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	}
 	for id, m := range old {
 		if !now[id] {
-			if id != s.hostGone { // told by hostLeft
+			if !s.gone[id] { // told by hostLeft or memberLeft
 				al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " left."})
 			}
 			al.clearKey("undecryptable:" + id)

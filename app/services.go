@@ -39,6 +39,7 @@ type (
 	ContactStatus       = call.ContactStatus
 	Warning             = call.Warning
 	HostLeft            = call.HostLeft
+	MemberLeft          = call.MemberLeft
 	Ended               = call.Ended
 )
 
