@@ -190,6 +190,11 @@ type IdentityView struct {
 // ShowIdentitySettings opens the name and passphrase dialog.
 func (a *App) ShowIdentitySettings() *IdentityView {
 	a.showIdentitySettings()
+	return a.IdentityView()
+}
+
+// IdentityView is the open name and passphrase dialog.
+func (a *App) IdentityView() *IdentityView {
 	f := a.identityForm
 	return &IdentityView{f.name, f.current, f.pass, f.confirm, f.errLabel, f.save}
 }

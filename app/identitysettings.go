@@ -102,8 +102,12 @@ func (a *App) saveIdentitySettings(f *identityForm) {
 			f.confirm.SetText("")
 			f.dlg.Hide()
 			a.selfName, a.emptyPassphrase = name, empty
-			if a.home != nil {
+			switch l := a.lobby; {
+			case a.home != nil:
 				a.showHome()
+			case l != nil: // the lobby shows the name the host will see
+				l.stop()
+				a.showLobby(l.mode, l.invite, l.here)
 			}
 			a.alerts.show(Alert{Kind: AlertInfo, Text: "Saved. Others see your new name from your next meeting."})
 		})

@@ -112,6 +112,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		widget.NewSeparator(),
 		widget.NewLabelWithStyle(seenTitle, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		seen,
+		widget.NewButton("Change name", func() { a.showIdentitySettings() }),
 		widget.NewLabel(where),
 		widget.NewSeparator(),
 		container.NewHBox(s.back, s.enter),
