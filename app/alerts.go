@@ -74,6 +74,9 @@ type alertBar struct {
 	visible []*alertRow
 	seq     int
 	after   func(time.Duration, func())
+	// changed runs after the alerts shown changed, so the overlay lays
+	// them out again.
+	changed func()
 }
 
 func newAlertBar() *alertBar {
@@ -226,7 +229,26 @@ func (b *alertBar) sync() {
 	}
 	b.box.Objects = objs
 	b.box.Refresh()
+	if b.changed != nil {
+		b.changed()
+	}
 }
+
+// alertLayout places the alerts over the screen, below its top bar when
+// it has one (inset), at their own height: the screen is never pushed
+// down, and the top bar's controls are never covered.
+type alertLayout struct{ inset func() float32 }
+
+func (l alertLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	y := l.inset()
+	for _, o := range objs {
+		o.Move(fyne.NewPos(0, y))
+		o.Resize(fyne.NewSize(size.Width, o.MinSize().Height))
+	}
+}
+
+// MinSize is zero: the alerts never make the window larger.
+func (alertLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.Size{} }
 
 // priority orders alerts for the screen: danger, then a knock (an alert
 // with actions), then warning, then info.

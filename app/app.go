@@ -56,8 +56,9 @@ type App struct {
 	// emptyPassphrase marks an identity stored without a passphrase.
 	emptyPassphrase bool
 
-	alerts *alertBar
-	body   *fyne.Container
+	alerts  *alertBar
+	body    *fyne.Container
+	overlay *fyne.Container // holds the alerts (alertLayout)
 
 	// The current screen; exactly one is non-nil.
 	firstRun *firstRunScreen
@@ -101,9 +102,11 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win.SetIcon(resourceIconPng)
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	// The alerts lie over the screen's top, never pushing it down.
-	root := container.NewStack(a.body, a.alerts.box)
-	a.win.SetContent(root)
+	// The alerts lie over the screen, below its top bar, never pushing
+	// it down.
+	a.overlay = container.New(alertLayout{inset: a.alertInset}, a.alerts.box)
+	a.alerts.changed = a.layoutAlerts
+	a.win.SetContent(container.NewStack(a.body, a.overlay))
 	a.win.SetCloseIntercept(a.requestClose)
 	a.win.SetOnClosed(func() {
 		if a.meeting != nil {
@@ -146,6 +149,26 @@ func (a *App) setScreen(o fyne.CanvasObject) {
 	}
 	a.body.Objects = []fyne.CanvasObject{o}
 	a.body.Refresh()
+	a.layoutAlerts()
+}
+
+// alertInset is where the alerts start: below the meeting's top bar, so
+// the security code and invite controls stay in reach; the top of other
+// screens.
+func (a *App) alertInset() float32 {
+	if a.meeting != nil && a.meeting.topBox != nil {
+		t := a.meeting.topBox
+		return t.Position().Y + t.Size().Height
+	}
+	return 0
+}
+
+// layoutAlerts places the alerts again (their number or the top bar
+// changed).
+func (a *App) layoutAlerts() {
+	if a.overlay != nil {
+		a.overlay.Refresh()
+	}
 }
 
 // UseIdentity skips first run and unlock with an identity held in memory

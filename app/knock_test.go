@@ -75,6 +75,11 @@ func TestAlertsOverlayAtMostTwo(t *testing.T) {
 	if got := d.AbsolutePositionForObject(mv.Unverified); got != beforeTop {
 		t.Fatalf("the top bar moved from %v to %v when alerts came", beforeTop, got)
 	}
+	// Nor do they cover the top bar's controls (security code, invite,
+	// waiting badge): they start below it.
+	if top, bar := d.AbsolutePositionForObject(mv.Unverified).Y+mv.Unverified.Size().Height, d.AbsolutePositionForObject(a.AlertBar()).Y; bar < top {
+		t.Fatalf("the alerts start at y=%v, over the top bar that ends at y=%v", bar, top)
+	}
 	tap(findButton(t, a.AlertBar().Objects[0], ""))
 	shown = a.ShownAlerts()
 	if len(shown) != 2 || shown[0].Text != "two" || shown[1].Text != "one" {

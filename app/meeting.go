@@ -73,6 +73,8 @@ type meetingScreen struct {
 	micOn, camOn, sharing bool
 
 	top, controls fyne.CanvasObject
+	// topBox holds the top bar; alerts lie below it (alertInset).
+	topBox *fyne.Container
 }
 
 // startMeeting runs start (Host or Join) off the UI thread behind a
@@ -138,6 +140,7 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 	a.alerts.clearAll() // nothing from before belongs to this meeting
 	a.setScreen(s.root())
 	a.meeting = s
+	a.layoutAlerts() // below the top bar now
 	if !hosting {
 		s.setTask(TaskAdmission, true)
 		// The joiner sees itself while it waits: the self tile takes the
@@ -245,7 +248,8 @@ func (s *meetingScreen) admitted() {
 func (s *meetingScreen) root() fyne.CanvasObject {
 	split := container.NewHSplit(container.NewPadded(container.NewBorder(s.waitBox, nil, nil, nil, s.grid)), s.tabs)
 	split.Offset = 0.72
-	return container.NewBorder(container.NewPadded(s.top), container.NewPadded(s.controls), nil, nil, split)
+	s.topBox = container.NewPadded(s.top)
+	return container.NewBorder(s.topBox, container.NewPadded(s.controls), nil, nil, split)
 }
 
 func (s *meetingScreen) setTask(t Task, running bool) {
@@ -269,12 +273,14 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 	if show == "" {
 		s.progress.Stop()
 		s.progressBox.Hide()
+		s.a.layoutAlerts()
 		return
 	}
 	s.progressLabel.SetText(string(show))
 	s.progressBox.Add(s.progress)
 	s.progressBox.Show()
 	s.progress.Start()
+	s.a.layoutAlerts()
 }
 
 func (s *meetingScreen) syncControls() {
