@@ -234,15 +234,13 @@ func (b *alertBar) sync() {
 	}
 }
 
-// alertLayout places the alerts over the screen, below its top bar when
-// it has one (inset), at their own height: the screen is never pushed
-// down, and the top bar's controls are never covered.
-type alertLayout struct{ inset func() float32 }
+// alertLayout places the alerts at the top of what they lie over, at
+// their own height: what is under them is never pushed down.
+type alertLayout struct{}
 
-func (l alertLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
-	y := l.inset()
+func (alertLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	for _, o := range objs {
-		o.Move(fyne.NewPos(0, y))
+		o.Move(fyne.NewPos(0, 0))
 		o.Resize(fyne.NewSize(size.Width, o.MinSize().Height))
 	}
 }

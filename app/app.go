@@ -58,7 +58,10 @@ type App struct {
 
 	alerts  *alertBar
 	body    *fyne.Container
-	overlay *fyne.Container // holds the alerts (alertLayout)
+	overlay *fyne.Container // holds the alerts over any screen (alertLayout)
+	// alertHolder is where the alerts are now: overlay, or a meeting's
+	// video area.
+	alertHolder *fyne.Container
 
 	// The current screen; exactly one is non-nil.
 	firstRun *firstRunScreen
@@ -102,9 +105,10 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win.SetIcon(resourceIconPng)
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	// The alerts lie over the screen, below its top bar, never pushing
-	// it down.
-	a.overlay = container.New(alertLayout{inset: a.alertInset}, a.alerts.box)
+	// The alerts lie over the screen, never pushing it down: over its top
+	// (a meeting places them over its video instead, placeAlerts).
+	a.overlay = container.New(alertLayout{}, a.alerts.box)
+	a.alertHolder = a.overlay
 	a.alerts.changed = a.layoutAlerts
 	a.win.SetContent(container.NewStack(a.body, a.overlay))
 	a.win.SetCloseIntercept(a.requestClose)
@@ -147,27 +151,25 @@ func (a *App) setScreen(o fyne.CanvasObject) {
 	for _, old := range a.body.Objects {
 		stopSpinners(old)
 	}
+	a.placeAlerts(a.overlay)
 	a.body.Objects = []fyne.CanvasObject{o}
 	a.body.Refresh()
-	a.layoutAlerts()
 }
 
-// alertInset is where the alerts start: below the meeting's top bar, so
-// the security code and invite controls stay in reach; the top of other
-// screens.
-func (a *App) alertInset() float32 {
-	if a.meeting != nil && a.meeting.topBox != nil {
-		t := a.meeting.topBox
-		return t.Position().Y + t.Size().Height
+// placeAlerts moves the alerts into holder (an alertLayout container).
+func (a *App) placeAlerts(holder *fyne.Container) {
+	if a.alertHolder == holder {
+		return
 	}
-	return 0
+	a.alertHolder.Remove(a.alerts.box)
+	a.alertHolder = holder
+	holder.Add(a.alerts.box)
 }
 
-// layoutAlerts places the alerts again (their number or the top bar
-// changed).
+// layoutAlerts places the alerts again (their number changed).
 func (a *App) layoutAlerts() {
-	if a.overlay != nil {
-		a.overlay.Refresh()
+	if a.alertHolder != nil {
+		a.alertHolder.Refresh()
 	}
 }
 

@@ -241,3 +241,6 @@ func (v *UnlockView) Whose(a *App) string { return a.unlock.whose.Text }
 
 // ShowHostLobby opens the lobby as a host on this computer.
 func (a *App) ShowHostLobby() { a.showLobby(lobbyHost, Invite{}, true) }
+
+// SidePanel is the meeting's side panel (people, chat, waiting room).
+func (v *MeetingView) SidePanel() fyne.CanvasObject { return v.s.tabs }

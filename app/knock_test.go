@@ -76,9 +76,13 @@ func TestAlertsOverlayAtMostTwo(t *testing.T) {
 		t.Fatalf("the top bar moved from %v to %v when alerts came", beforeTop, got)
 	}
 	// Nor do they cover the top bar's controls (security code, invite,
-	// waiting badge): they start below it.
-	if top, bar := d.AbsolutePositionForObject(mv.Unverified).Y+mv.Unverified.Size().Height, d.AbsolutePositionForObject(a.AlertBar()).Y; bar < top {
-		t.Fatalf("the alerts start at y=%v, over the top bar that ends at y=%v", bar, top)
+	// waiting badge) or the side panel: they lie over the video.
+	bar := d.AbsolutePositionForObject(a.AlertBar())
+	if top := d.AbsolutePositionForObject(mv.Unverified).Y + mv.Unverified.Size().Height; bar.Y < top {
+		t.Fatalf("the alerts start at y=%v, over the top bar that ends at y=%v", bar.Y, top)
+	}
+	if right, panel := bar.X+a.AlertBar().Size().Width, d.AbsolutePositionForObject(mv.SidePanel()).X; right > panel {
+		t.Fatalf("the alerts reach x=%v, over the side panel from x=%v", right, panel)
 	}
 	tap(findButton(t, a.AlertBar().Objects[0], ""))
 	shown = a.ShownAlerts()

@@ -73,8 +73,9 @@ type meetingScreen struct {
 	micOn, camOn, sharing bool
 
 	top, controls fyne.CanvasObject
-	// topBox holds the top bar; alerts lie below it (alertInset).
-	topBox *fyne.Container
+	// alertHolder lies over the video: the alerts go there during the
+	// meeting, never over the top bar's controls or the side panel.
+	alertHolder *fyne.Container
 }
 
 // startMeeting runs start (Host or Join) off the UI thread behind a
@@ -140,7 +141,7 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 	a.alerts.clearAll() // nothing from before belongs to this meeting
 	a.setScreen(s.root())
 	a.meeting = s
-	a.layoutAlerts() // below the top bar now
+	a.placeAlerts(s.alertHolder)
 	if !hosting {
 		s.setTask(TaskAdmission, true)
 		// The joiner sees itself while it waits: the self tile takes the
@@ -246,10 +247,11 @@ func (s *meetingScreen) admitted() {
 }
 
 func (s *meetingScreen) root() fyne.CanvasObject {
-	split := container.NewHSplit(container.NewPadded(container.NewBorder(s.waitBox, nil, nil, nil, s.grid)), s.tabs)
+	s.alertHolder = container.New(alertLayout{})
+	video := container.NewStack(container.NewPadded(container.NewBorder(s.waitBox, nil, nil, nil, s.grid)), s.alertHolder)
+	split := container.NewHSplit(video, s.tabs)
 	split.Offset = 0.72
-	s.topBox = container.NewPadded(s.top)
-	return container.NewBorder(s.topBox, container.NewPadded(s.controls), nil, nil, split)
+	return container.NewBorder(container.NewPadded(s.top), container.NewPadded(s.controls), nil, nil, split)
 }
 
 func (s *meetingScreen) setTask(t Task, running bool) {
@@ -273,14 +275,12 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 	if show == "" {
 		s.progress.Stop()
 		s.progressBox.Hide()
-		s.a.layoutAlerts()
 		return
 	}
 	s.progressLabel.SetText(string(show))
 	s.progressBox.Add(s.progress)
 	s.progressBox.Show()
 	s.progress.Start()
-	s.a.layoutAlerts()
 }
 
 func (s *meetingScreen) syncControls() {

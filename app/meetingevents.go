@@ -198,7 +198,6 @@ func (s *meetingScreen) hostLeft(id, name string) {
 	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " (host) left."})
 	s.noHost.Show()
 	s.applyRoster(s.members, nil)
-	s.a.layoutAlerts()
 }
 
 // memberLeft shows that a member left while the host is gone: the roster
