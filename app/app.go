@@ -44,7 +44,7 @@ type Config struct {
 }
 
 // App is the running desktop application: one window whose content is one
-// of the screens below, with an alert bar above it.
+// of the screens below, with an alert bar over its top.
 type App struct {
 	fa  fyne.App
 	win fyne.Window
@@ -56,8 +56,12 @@ type App struct {
 	// emptyPassphrase marks an identity stored without a passphrase.
 	emptyPassphrase bool
 
-	alerts *alertBar
-	body   *fyne.Container
+	alerts  *alertBar
+	body    *fyne.Container
+	overlay *fyne.Container // holds the alerts over any screen (alertLayout)
+	// alertHolder is where the alerts are now: overlay, or a meeting's
+	// video area.
+	alertHolder *fyne.Container
 
 	// The current screen; exactly one is non-nil.
 	firstRun *firstRunScreen
@@ -72,6 +76,8 @@ type App struct {
 	lastMedia *MediaChoice
 	// lastVerify is the most recent verification dialog (for tests).
 	lastVerify *verifyDialog
+	// identityForm is the open name and passphrase dialog (for tests).
+	identityForm *identityForm
 }
 
 // New builds the window and shows the first-run screen, or the unlock
@@ -99,9 +105,13 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win.SetIcon(resourceIconPng)
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)
-	a.alerts.onResize = root.Refresh
-	a.win.SetContent(root)
+	// The alerts lie over the screen, never pushing it down: over its top
+	// (a meeting places them over its video instead, placeAlerts).
+	a.overlay = container.New(alertLayout{}, a.alerts.box)
+	a.alertHolder = a.overlay
+	a.alerts.changed = a.layoutAlerts
+	a.win.SetContent(container.NewStack(a.body, a.overlay))
+	a.win.SetCloseIntercept(a.requestClose)
 	a.win.SetOnClosed(func() {
 		if a.meeting != nil {
 			a.meeting.leave()
@@ -135,14 +145,32 @@ func (a *App) kdf() identity.KDFParams {
 	return a.cfg.KDF
 }
 
-// setScreen replaces the window content below the alert bar.
+// setScreen replaces the screen under the alert bar.
 func (a *App) setScreen(o fyne.CanvasObject) {
 	a.firstRun, a.unlock, a.home, a.lobby, a.meeting = nil, nil, nil, nil, nil
 	for _, old := range a.body.Objects {
 		stopSpinners(old)
 	}
+	a.placeAlerts(a.overlay)
 	a.body.Objects = []fyne.CanvasObject{o}
 	a.body.Refresh()
+}
+
+// placeAlerts moves the alerts into holder (an alertLayout container).
+func (a *App) placeAlerts(holder *fyne.Container) {
+	if a.alertHolder == holder {
+		return
+	}
+	a.alertHolder.Remove(a.alerts.box)
+	a.alertHolder = holder
+	holder.Add(a.alerts.box)
+}
+
+// layoutAlerts places the alerts again (their number changed).
+func (a *App) layoutAlerts() {
+	if a.alertHolder != nil {
+		a.alertHolder.Refresh()
+	}
 }
 
 // UseIdentity skips first run and unlock with an identity held in memory

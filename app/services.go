@@ -38,6 +38,8 @@ type (
 	RelayInjected       = call.RelayInjected
 	ContactStatus       = call.ContactStatus
 	Warning             = call.Warning
+	HostLeft            = call.HostLeft
+	MemberLeft          = call.MemberLeft
 	Ended               = call.Ended
 )
 

@@ -42,6 +42,10 @@ import (
 const (
 	// leaveTimeout bounds how long leaving waits for the notice to go out.
 	leaveTimeout = 2 * time.Second
+	// DefaultAdmissionTimeout is how long a joiner waits for the host to
+	// admit or deny it. A host who left never answers, and nobody else
+	// can (docs/PROTOCOL.md §6.8), so the wait must end.
+	DefaultAdmissionTimeout = 5 * time.Minute
 	// videoBuffer sizes the channel of pictures to the GUI, which drops
 	// pictures when it lags. Events are never dropped.
 	videoBuffer = 16
@@ -63,6 +67,9 @@ type Config struct {
 	// Policy is the host's admission policy (meeting.PolicyAsk: the host
 	// decides in the GUI).
 	Policy meeting.Policy
+	// AdmissionTimeout is how long a joiner waits for the host's answer
+	// before giving up (EndedNoAnswer); zero: DefaultAdmissionTimeout.
+	AdmissionTimeout time.Duration
 	// AutoAdmit, if set, is asked about each joiner; true admits it as if
 	// the host had clicked Admit (the demo admits its own participants).
 	AutoAdmit func(identity.Public) bool
@@ -147,6 +154,9 @@ func Start(ctx context.Context, cfg Config) (*Call, error) {
 	if cfg.RelayURL == "" {
 		cfg.RelayURL = cfg.Link.RelayURL()
 	}
+	if cfg.AdmissionTimeout <= 0 {
+		cfg.AdmissionTimeout = DefaultAdmissionTimeout
+	}
 	c := &Call{
 		cfg:    cfg,
 		quit:   make(chan struct{}),
@@ -157,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Call, error) {
 		mixer:  playout.NewMixer(),
 	}
 	c.loop.pendingAdmit = map[string]bool{}
+	c.loop.names = map[string]string{}
 	if err := c.start(ctx); err != nil {
 		c.closeMedia()
 		return nil, err
