@@ -38,6 +38,15 @@ type Alert struct {
 	// Key deduplicates: a new alert with the same non-empty key replaces
 	// the old one instead of stacking.
 	Key string
+	// Details, if set, is the technical text behind a Details button
+	// (errorAlert): for a report to whoever runs the relay.
+	Details string
+}
+
+// errorAlert is a danger alert for a failure: what failed, the sentence
+// that says what to do, and the error itself behind Details.
+func errorAlert(what string, err error, key string) Alert {
+	return Alert{Kind: AlertDanger, Key: key, Text: what + " " + errorMessage(err), Details: err.Error()}
 }
 
 type alertRow struct {
@@ -83,7 +92,27 @@ func (b *alertBar) show(al Alert) {
 	text.TextStyle.Bold = al.Kind != AlertInfo
 	closeBtn := widget.NewButtonWithIcon("", theme.CancelIcon(), func() { b.remove(row) })
 	closeBtn.Importance = widget.LowImportance
-	row.obj = container.NewStack(bg, container.NewBorder(nil, nil, icon, closeBtn, text))
+	var body fyne.CanvasObject = text
+	if al.Details != "" {
+		details := widget.NewLabel(al.Details)
+		details.Wrapping = fyne.TextWrapWord
+		details.Selectable = true
+		details.Hide()
+		var toggle *widget.Button
+		toggle = widget.NewButtonWithIcon("Details", theme.MenuDropDownIcon(), func() {
+			if details.Visible() {
+				details.Hide()
+				toggle.SetIcon(theme.MenuDropDownIcon())
+			} else {
+				details.Show()
+				toggle.SetIcon(theme.MenuDropUpIcon())
+			}
+			b.sync()
+		})
+		toggle.Importance = widget.LowImportance
+		body = container.NewVBox(text, container.NewHBox(toggle), details)
+	}
+	row.obj = container.NewStack(bg, container.NewBorder(nil, nil, icon, closeBtn, body))
 	b.rows = append(b.rows, row)
 	for len(b.rows) > maxAlerts {
 		b.remove(b.oldestRemovable())

@@ -89,7 +89,7 @@ func (a *App) startMeeting(start func(context.Context) (Meeting, error), hosting
 				if cancelled {
 					return // the user cancelled
 				}
-				a.alerts.show(Alert{Kind: AlertDanger, Text: "Could not start the meeting: " + errorText(err), Key: "connect"})
+				a.alerts.show(errorAlert("Could not start the meeting.", err, "connect"))
 				return
 			}
 			a.showMeeting(ctx, cancel, m, hosting)
@@ -257,7 +257,7 @@ func (s *meetingScreen) callUndo(what string, f func() error, undo func()) {
 					undo()
 					s.syncControls()
 				}
-				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "op:" + what, Text: "Could not " + what + ": " + errorText(err)})
+				s.a.alerts.show(errorAlert("Could not "+what+".", err, "op:"+what))
 			})
 		}
 	}()

@@ -42,6 +42,10 @@ import (
 const (
 	// leaveTimeout bounds how long leaving waits for the notice to go out.
 	leaveTimeout = 2 * time.Second
+	// connectTimeout bounds reaching the relay and its confirmation of
+	// the join: a relay that accepts the connection and never answers is
+	// reported (ErrRelayNoAnswer), not waited for.
+	connectTimeout = 20 * time.Second
 	// videoBuffer sizes the channel of pictures to the GUI, which drops
 	// pictures when it lags. Events are never dropped.
 	videoBuffer = 16
@@ -93,7 +97,9 @@ type Config struct {
 	// key shared by every participant. TEST ONLY (relay and pipeline
 	// tests of sotto-bot): anyone with the key reads the meeting.
 	SharedTestKey []byte
-	Logger        *slog.Logger
+	// ConnectTimeout bounds the relay's answer (0: 20 s).
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // Call is one running meeting; it implements Meeting.
@@ -221,7 +227,7 @@ func (c *Call) start(ctx context.Context) error {
 	if cfg.LoopbackOnly {
 		tc.SettingEngine = signal.LoopbackOnly
 	}
-	if c.conn, err = transport.Dial(ctx, tc); err != nil {
+	if c.conn, err = dialRelay(ctx, tc, cfg.ConnectTimeout); err != nil {
 		return err
 	}
 	c.self = c.conn.SessionID().String()

@@ -42,6 +42,9 @@ const (
 // errNoScreen is returned when there is no screen to share.
 var errNoScreen = errors.New("no screen found to share")
 
+// errNoCamera is returned when the camera is turned on without one.
+var errNoCamera = errors.New("no camera is available")
+
 // speakerDevices lists the speaker picker's entries: the system default
 // first, then every real playback device the sound system reports (no
 // plugins, no null device). Labels are made unique (the picker selects by
@@ -135,7 +138,7 @@ func (c *Call) videoStream() participant.Stream {
 // share stops.
 func (c *Call) setCamera(on bool) error {
 	if c.src.Video() == nil && on {
-		return errors.New("no camera is available")
+		return errNoCamera
 	}
 	c.share.mu.Lock()
 	defer c.share.mu.Unlock()

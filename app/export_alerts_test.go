@@ -1,0 +1,6 @@
+package app
+
+import "fyne.io/fyne/v2"
+
+// AlertBar is the strip of alerts, for tests that tap inside one.
+func (a *App) AlertBar() fyne.CanvasObject { return a.alerts.box }
