@@ -27,6 +27,9 @@ type meetingScreen struct {
 	active  string
 	ended   bool
 
+	// admitted: a joiner the host let in (the window title says so).
+	admitted bool
+
 	tilesMu sync.Mutex
 	tiles   map[string]*videoTile
 
@@ -114,6 +117,8 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 	s.build()
 	a.setScreen(s.root())
 	a.meeting = s
+	s.bindShortcuts() // desktop.go
+	s.setTitle()
 	if !hosting {
 		s.setTask(TaskAdmission, true)
 	}
@@ -286,6 +291,7 @@ func (s *meetingScreen) end(reason string) {
 	if s.a.meeting == s {
 		s.a.showHome()
 	}
+	s.a.win.SetTitle(titleIdle)
 	if reason != "" {
 		// Each ending has its own words (call.Ended…).
 		s.a.alerts.show(Alert{Kind: AlertWarning, Key: "ended", Text: reason})

@@ -101,6 +101,8 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 		s.syncWaiting()
 	case Admitted:
 		s.setTask(TaskAdmission, false)
+		s.admitted = true
+		s.setTitle()
 		al.show(Alert{Kind: AlertInfo, Text: "The host admitted you. You are in the meeting."})
 	case ChatReceived:
 		s.addChat(e.Name, e.Text, e.At, false)
