@@ -67,3 +67,16 @@ func TestWindowTitleShowsMeetingState(t *testing.T) {
 	m.Emit(app.Admitted{})
 	eventually(t, "admitted title", func() bool { return g.Window().Title() == "Sotto — in a meeting" })
 }
+
+// The mute control shows a microphone, struck through while muted.
+func TestMuteIconIsAMicrophone(t *testing.T) {
+	lockUI(t)
+	_, _, mv := hostedMeeting(t)
+	if got := mv.Mute.Icon.Name(); !strings.Contains(got, "mic.svg") {
+		t.Fatalf("live microphone icon %q", got)
+	}
+	tap(mv.Mute)
+	if got := mv.Mute.Icon.Name(); !strings.Contains(got, "mic-off.svg") || mv.Mute.Text != "Unmute" {
+		t.Fatalf("muted: icon %q, text %q", got, mv.Mute.Text)
+	}
+}

@@ -209,10 +209,10 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 func (s *meetingScreen) syncControls() {
 	if s.micOn {
 		s.muteBtn.SetText("Mute")
-		s.muteBtn.SetIcon(theme.VolumeMuteIcon())
+		s.muteBtn.SetIcon(iconMic)
 	} else {
 		s.muteBtn.SetText("Unmute")
-		s.muteBtn.SetIcon(theme.VolumeUpIcon())
+		s.muteBtn.SetIcon(iconMicOff)
 	}
 	if s.camOn {
 		s.camBtn.SetText("Stop camera")
