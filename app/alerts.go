@@ -49,6 +49,9 @@ type Alert struct {
 	// actions are buttons in the alert (a knock's Admit and Deny); any
 	// of them also removes the alert.
 	actions []alertAction
+	// Details, if set, is the technical text behind a Details button
+	// (errorAlert): for a report to whoever runs the relay.
+	Details string
 }
 
 // alertAction is one button of an alert.
@@ -56,6 +59,12 @@ type alertAction struct {
 	label      string
 	importance widget.Importance
 	do         func()
+}
+
+// errorAlert is a danger alert for a failure: what failed, the sentence
+// that says what to do, and the error itself behind Details.
+func errorAlert(what string, err error, key string) Alert {
+	return Alert{Kind: AlertDanger, Key: key, Text: what + " " + errorMessage(err), Details: err.Error()}
 }
 
 type alertRow struct {
@@ -112,6 +121,25 @@ func (b *alertBar) show(al Alert) {
 	closeBtn := widget.NewButtonWithIcon("", theme.CancelIcon(), func() { b.remove(row) })
 	closeBtn.Importance = widget.LowImportance
 	var content fyne.CanvasObject = text
+	if al.Details != "" {
+		details := widget.NewLabel(al.Details)
+		details.Wrapping = fyne.TextWrapWord
+		details.Selectable = true
+		details.Hide()
+		var toggle *widget.Button
+		toggle = widget.NewButtonWithIcon("Details", theme.MenuDropDownIcon(), func() {
+			if details.Visible() {
+				details.Hide()
+				toggle.SetIcon(theme.MenuDropDownIcon())
+			} else {
+				details.Show()
+				toggle.SetIcon(theme.MenuDropUpIcon())
+			}
+			b.sync()
+		})
+		toggle.Importance = widget.LowImportance
+		content = container.NewVBox(text, container.NewHBox(toggle), details)
+	}
 	if len(al.actions) > 0 {
 		buttons := container.NewHBox()
 		for _, act := range al.actions {
@@ -123,7 +151,7 @@ func (b *alertBar) show(al Alert) {
 			btn.Importance = act.importance
 			buttons.Add(btn)
 		}
-		content = container.NewVBox(text, buttons)
+		content = container.NewVBox(content, buttons)
 	}
 	row.obj = container.NewPadded(container.NewStack(under, bg, container.NewBorder(nil, nil, icon, closeBtn, content)))
 	b.rows = append(b.rows, row)

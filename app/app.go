@@ -122,6 +122,7 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 		if a.self != nil {
 			a.self.Destroy()
 		}
+		windowClosed.Store(true) // shutdown.go
 	})
 	if identity.Exists(a.keystorePath()) {
 		a.showUnlock()
@@ -212,18 +213,20 @@ func errorText(err error) string {
 // lockSVG is a padlock in Material style, for the encryption indicator.
 const lockSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#000000" d="M18 8h-1V6c0-2.76-2.24-5-5-5S7 3.24 7 6v2H6c-1.1 0-2 .9-2 2v10c0 1.1.9 2 2 2h12c1.1 0 2-.9 2-2V10c0-1.1-.9-2-2-2zm-6 9c-1.1 0-2-.9-2-2s.9-2 2-2 2 .9 2 2-.9 2-2 2zM9 8V6c0-1.66 1.34-3 3-3s3 1.34 3 3v2H9z"/></svg>`
 
-// icons used across screens.
+// icons used across screens. They are made before any Fyne app exists,
+// so they come from the default theme, not the current one (which would
+// log an error even for `sotto -h`).
 var (
 	iconLock       = theme.NewSuccessThemedResource(fyne.NewStaticResource("lock.svg", []byte(lockSVG)))
-	iconVerified   = theme.NewSuccessThemedResource(theme.ConfirmIcon())
-	iconUnverified = theme.NewWarningThemedResource(theme.QuestionIcon())
-	iconKeyChanged = theme.NewErrorThemedResource(theme.WarningIcon())
+	iconVerified   = theme.NewSuccessThemedResource(theme.DefaultTheme().Icon(theme.IconNameConfirm))
+	iconUnverified = theme.NewWarningThemedResource(theme.DefaultTheme().Icon(theme.IconNameQuestion))
+	iconKeyChanged = theme.NewErrorThemedResource(theme.DefaultTheme().Icon(theme.IconNameWarning))
 )
 
 // uiDo and uiDoAndWait hand work to the UI goroutine. They are variables
 // so the tests, where Fyne's test driver runs such work on the calling
 // goroutine, can serialise it with their own actions.
 var (
-	uiDo        = fyne.Do
-	uiDoAndWait = fyne.DoAndWait
+	uiDo        = func(f func()) { fyne.Do(whileOpen(f)) }
+	uiDoAndWait = func(f func()) { fyne.DoAndWait(whileOpen(f)) }
 )

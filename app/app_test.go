@@ -514,7 +514,7 @@ func TestConnectFailureIsReported(t *testing.T) {
 	setText(h.Link, validLink(t))
 	tap(h.Join)
 	tap(a.LobbyView().Enter)
-	eventually(t, "failure alert", func() bool { return hasAlert(a, app.AlertDanger, "Could not start the meeting: relay unreachable") })
+	eventually(t, "failure alert", func() bool { return hasAlert(a, app.AlertDanger, "Could not start the meeting. Something went wrong") })
 	if a.MeetingView() != nil {
 		t.Fatal("meeting screen shown after a failed connection")
 	}

@@ -143,7 +143,7 @@ func (a *App) fillContacts(s *homeScreen) {
 func (a *App) joinFromLink(s *homeScreen) {
 	inv, err := a.cfg.Connector.ParseInvite(strings.TrimSpace(s.joinLink.Text))
 	if err != nil {
-		s.joinError.SetText("This is not a valid invite link: " + err.Error())
+		s.joinError.SetText(errorMessage(err))
 		return
 	}
 	s.joinError.SetText("")

@@ -112,7 +112,7 @@ func (a *App) startMeeting(start func(context.Context) (Meeting, error), hosting
 				if cancelled {
 					return // the user cancelled
 				}
-				a.alerts.show(Alert{Kind: AlertDanger, Text: "Could not start the meeting: " + errorText(err), Key: "connect"})
+				a.alerts.show(errorAlert("Could not start the meeting.", err, "connect"))
 				return
 			}
 			a.showMeeting(ctx, cancel, m, hosting)
@@ -142,6 +142,8 @@ func (a *App) showMeeting(ctx context.Context, cancel context.CancelFunc, m Meet
 	a.setScreen(s.root())
 	a.meeting = s
 	a.placeAlerts(s.alertHolder)
+	s.bindShortcuts() // desktop.go
+	s.setTitle()
 	if !hosting {
 		s.setTask(TaskAdmission, true)
 		// The joiner sees itself while it waits: the self tile takes the
@@ -244,6 +246,7 @@ func (s *meetingScreen) admitted() {
 	s.setTask(TaskAdmission, false)
 	s.syncAdmitting()
 	s.syncUnverified()
+	s.setTitle()
 }
 
 func (s *meetingScreen) root() fyne.CanvasObject {
@@ -286,10 +289,10 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 func (s *meetingScreen) syncControls() {
 	if s.micOn {
 		s.muteBtn.SetText("Mute")
-		s.muteBtn.SetIcon(theme.VolumeMuteIcon())
+		s.muteBtn.SetIcon(iconMic)
 	} else {
 		s.muteBtn.SetText("Unmute")
-		s.muteBtn.SetIcon(theme.VolumeUpIcon())
+		s.muteBtn.SetIcon(iconMicOff)
 	}
 	if s.camOn {
 		s.camBtn.SetText("Stop camera")
@@ -342,7 +345,7 @@ func (s *meetingScreen) callUndo(what string, f func() error, undo func()) {
 					undo()
 					s.syncControls()
 				}
-				s.a.alerts.show(Alert{Kind: AlertDanger, Key: "op:" + what, Text: "Could not " + what + ": " + errorText(err)})
+				s.a.alerts.show(errorAlert("Could not "+what+".", err, "op:"+what))
 			})
 		}
 	}()
@@ -375,6 +378,7 @@ func (s *meetingScreen) end(reason string) {
 		s.a.alerts.clearAll()
 		s.a.showHome()
 	}
+	s.a.win.SetTitle(titleIdle)
 	if reason != "" {
 		// Each ending has its own words (call.Ended…).
 		s.a.alerts.show(Alert{Kind: AlertWarning, Key: "ended", Text: reason})

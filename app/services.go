@@ -62,3 +62,7 @@ const (
 
 // ErrNoDevice is returned when a device cannot be opened.
 var ErrNoDevice = call.ErrNoDevice
+
+// errorMessage is the sentence a user reads for an error (what to do);
+// the error's own text goes behind an alert's Details.
+var errorMessage = call.ErrorMessage

@@ -46,6 +46,10 @@ const (
 	// admit or deny it. A host who left never answers, and nobody else
 	// can (docs/PROTOCOL.md §6.8), so the wait must end.
 	DefaultAdmissionTimeout = 5 * time.Minute
+	// connectTimeout bounds reaching the relay and its confirmation of
+	// the join: a relay that accepts the connection and never answers is
+	// reported (ErrRelayNoAnswer), not waited for.
+	connectTimeout = 20 * time.Second
 	// videoBuffer sizes the channel of pictures to the GUI, which drops
 	// pictures when it lags. Events are never dropped.
 	videoBuffer = 16
@@ -100,7 +104,9 @@ type Config struct {
 	// key shared by every participant. TEST ONLY (relay and pipeline
 	// tests of sotto-bot): anyone with the key reads the meeting.
 	SharedTestKey []byte
-	Logger        *slog.Logger
+	// ConnectTimeout bounds the relay's answer (0: 20 s).
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // Call is one running meeting; it implements Meeting.
@@ -232,7 +238,7 @@ func (c *Call) start(ctx context.Context) error {
 	if cfg.LoopbackOnly {
 		tc.SettingEngine = signal.LoopbackOnly
 	}
-	if c.conn, err = transport.Dial(ctx, tc); err != nil {
+	if c.conn, err = dialRelay(ctx, tc, cfg.ConnectTimeout); err != nil {
 		return err
 	}
 	c.self = c.conn.SessionID().String()

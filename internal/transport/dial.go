@@ -95,12 +95,20 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 		case signal.Joined:
 			return v, nil
 		case signal.Error:
-			return signal.Joined{}, fmt.Errorf("transport: join rejected: %s: %s", v.Code, v.Reason)
+			return signal.Joined{}, &RejectedError{Code: v.Code, Reason: v.Reason}
 		case signal.Pong:
 		default:
 			return signal.Joined{}, fmt.Errorf("transport: unexpected %s before joined", m.MessageType())
 		}
 	}
+}
+
+// RejectedError is the relay's refusal of a join: its error message's
+// code (signal.CodeMeetingFull, …) and reason.
+type RejectedError struct{ Code, Reason string }
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("transport: join rejected: %s: %s", e.Code, e.Reason)
 }
 
 // newPeerConnection builds the one PeerConnection to the relay, using

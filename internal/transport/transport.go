@@ -21,10 +21,10 @@
 package transport
 
 import (
-	"net"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -153,8 +153,8 @@ type Conn struct {
 	// relay; hostWithheld counts those that did not.
 	hostCandidates bool
 	hostWithheld   atomic.Uint64
-	closeOnce  sync.Once
-	closeWhy   string
+	closeOnce      sync.Once
+	closeWhy       string
 }
 
 type pendingPublish struct {
