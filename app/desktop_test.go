@@ -80,3 +80,23 @@ func TestMuteIconIsAMicrophone(t *testing.T) {
 		t.Fatalf("muted: icon %q, text %q", got, mv.Mute.Text)
 	}
 }
+
+// Esc closes the topmost dialog as its dismiss button does.
+func TestEscapeClosesDialogs(t *testing.T) {
+	lockUI(t)
+	a, _, _ := hostedMeeting(t)
+	c := a.Window().Canvas()
+	esc := func() { c.OnTypedKey()(&fyne.KeyEvent{Name: fyne.KeyEscape}) }
+	a.ShowShortcuts()
+	if c.Overlays().Top() == nil {
+		t.Fatal("no dialog shown")
+	}
+	esc()
+	if c.Overlays().Top() != nil {
+		t.Fatal("Esc did not close the dialog")
+	}
+	esc() // nothing open: nothing happens
+	if a.MeetingView() == nil {
+		t.Fatal("Esc without a dialog left the meeting")
+	}
+}
