@@ -97,7 +97,7 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win = fa.NewWindow("Sotto")
 	a.win.Resize(fyne.NewSize(1100, 760))
 	a.win.SetIcon(resourceIconPng)
-	a.bindEscape() // desktop.go
+	a.bindKeys() // desktop.go
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
 	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)

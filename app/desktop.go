@@ -113,17 +113,23 @@ func (a *App) showShortcuts() {
 	}
 	grid.Add(widget.NewLabelWithStyle("F1", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
 	grid.Add(widget.NewLabel("Show these shortcuts"))
+	grid.Add(widget.NewLabelWithStyle("F11", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	grid.Add(widget.NewLabel("Full screen on or off"))
+	grid.Add(widget.NewLabelWithStyle("Esc", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	grid.Add(widget.NewLabel("Close a dialog"))
 	dialog.ShowCustom("Keyboard shortcuts", "Close", grid, a.win)
 }
 
 // dismissLabels are the dismiss buttons of Sotto's dialogs.
 var dismissLabels = []string{"Cancel", "Close", "No"}
 
-// bindEscape makes Esc close the topmost dialog as its dismiss button does,
-// so closing means what the button means (cancel connecting, keep the
-// member). Dialogs are modal pop-ups whose content holds their buttons.
-func (a *App) bindEscape() {
+// bindKeys binds the window's keys: F11 switches full screen, and Esc
+// closes the topmost dialog as its dismiss button does, so closing means
+// what the button means (cancel connecting, keep the member). Dialogs are
+// modal pop-ups whose content holds their buttons.
+func (a *App) bindKeys() {
 	c := a.win.Canvas()
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyF11}, func(fyne.Shortcut) { a.toggleFullScreen() })
 	c.SetOnTypedKey(func(ev *fyne.KeyEvent) {
 		if ev.Name != fyne.KeyEscape {
 			return
@@ -137,6 +143,9 @@ func (a *App) bindEscape() {
 		}
 	})
 }
+
+// toggleFullScreen switches the window between full screen and not (F11).
+func (a *App) toggleFullScreen() { a.win.SetFullScreen(!a.win.FullScreen()) }
 
 // topPopUp is the pop-up an overlay shows. Fyne wraps each pop-up in an
 // overlay container of an internal type whose exported Content field is

@@ -100,3 +100,21 @@ func TestEscapeClosesDialogs(t *testing.T) {
 		t.Fatal("Esc without a dialog left the meeting")
 	}
 }
+
+// F11 switches full screen on and off; the help lists it.
+func TestFullScreenToggles(t *testing.T) {
+	lockUI(t)
+	a := newApp(t, t.TempDir(), nil)
+	a.ToggleFullScreen()
+	if !a.Window().FullScreen() {
+		t.Fatal("F11 did not go full screen")
+	}
+	a.ToggleFullScreen()
+	if a.Window().FullScreen() {
+		t.Fatal("F11 did not leave full screen")
+	}
+	a.ShowShortcuts()
+	if !slices.Contains(labelTexts(a.Window().Canvas().Overlays().Top()), "F11") {
+		t.Fatal("the help does not list F11")
+	}
+}
