@@ -103,6 +103,7 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win = fa.NewWindow("Sotto")
 	a.win.Resize(fyne.NewSize(1100, 760))
 	a.win.SetIcon(resourceIconPng)
+	a.bindKeys() // desktop.go
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
 	// The alerts lie over the screen, never pushing it down: over its top

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"reflect"
+	"slices"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
@@ -110,7 +113,74 @@ func (a *App) showShortcuts() {
 	}
 	grid.Add(widget.NewLabelWithStyle("F1", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
 	grid.Add(widget.NewLabel("Show these shortcuts"))
+	grid.Add(widget.NewLabelWithStyle("F11", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	grid.Add(widget.NewLabel("Full screen on or off"))
+	grid.Add(widget.NewLabelWithStyle("Esc", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}))
+	grid.Add(widget.NewLabel("Close a dialog"))
 	dialog.ShowCustom("Keyboard shortcuts", "Close", grid, a.win)
+}
+
+// dismissLabels are the dismiss buttons of Sotto's dialogs.
+var dismissLabels = []string{"Cancel", "Close", "No"}
+
+// bindKeys binds the window's keys: F11 switches full screen, and Esc
+// closes the topmost dialog as its dismiss button does, so closing means
+// what the button means (cancel connecting, keep the member). Dialogs are
+// modal pop-ups whose content holds their buttons.
+func (a *App) bindKeys() {
+	c := a.win.Canvas()
+	c.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyF11}, func(fyne.Shortcut) { a.toggleFullScreen() })
+	c.SetOnTypedKey(func(ev *fyne.KeyEvent) {
+		if ev.Name != fyne.KeyEscape {
+			return
+		}
+		p := topPopUp(c.Overlays().Top())
+		if p == nil {
+			return
+		}
+		if b := findDismiss(p.Content); b != nil && !b.Disabled() {
+			b.OnTapped()
+		}
+	})
+}
+
+// toggleFullScreen switches the window between full screen and not (F11).
+func (a *App) toggleFullScreen() { a.win.SetFullScreen(!a.win.FullScreen()) }
+
+// topPopUp is the pop-up an overlay shows. Fyne wraps each pop-up in an
+// overlay container of an internal type whose exported Content field is
+// the pop-up; it is read by name.
+func topPopUp(o fyne.CanvasObject) *widget.PopUp {
+	if p, ok := o.(*widget.PopUp); ok || o == nil {
+		return p
+	}
+	v := reflect.ValueOf(o)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := v.Elem().FieldByName("Content")
+	if !f.IsValid() || !f.CanInterface() {
+		return nil
+	}
+	p, _ := f.Interface().(*widget.PopUp)
+	return p
+}
+
+// findDismiss finds a dismiss button among o's containers.
+func findDismiss(o fyne.CanvasObject) *widget.Button {
+	switch x := o.(type) {
+	case *widget.Button:
+		if slices.Contains(dismissLabels, x.Text) && x.OnTapped != nil {
+			return x
+		}
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			if b := findDismiss(c); b != nil {
+				return b
+			}
+		}
+	}
+	return nil
 }
 
 // Microphone icons (Material "mic" and "mic_off"): the mute control shows

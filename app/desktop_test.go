@@ -82,3 +82,41 @@ func TestMuteIconIsAMicrophone(t *testing.T) {
 		t.Fatalf("muted: icon %q, text %q", got, mv.Mute.Text)
 	}
 }
+
+// Esc closes the topmost dialog as its dismiss button does.
+func TestEscapeClosesDialogs(t *testing.T) {
+	lockUI(t)
+	a, _, _ := hostedMeeting(t)
+	c := a.Window().Canvas()
+	esc := func() { c.OnTypedKey()(&fyne.KeyEvent{Name: fyne.KeyEscape}) }
+	a.ShowShortcuts()
+	if c.Overlays().Top() == nil {
+		t.Fatal("no dialog shown")
+	}
+	esc()
+	if c.Overlays().Top() != nil {
+		t.Fatal("Esc did not close the dialog")
+	}
+	esc() // nothing open: nothing happens
+	if a.MeetingView() == nil {
+		t.Fatal("Esc without a dialog left the meeting")
+	}
+}
+
+// F11 switches full screen on and off; the help lists it.
+func TestFullScreenToggles(t *testing.T) {
+	lockUI(t)
+	a := newApp(t, t.TempDir(), nil)
+	a.ToggleFullScreen()
+	if !a.Window().FullScreen() {
+		t.Fatal("F11 did not go full screen")
+	}
+	a.ToggleFullScreen()
+	if a.Window().FullScreen() {
+		t.Fatal("F11 did not leave full screen")
+	}
+	a.ShowShortcuts()
+	if !slices.Contains(labelTexts(a.Window().Canvas().Overlays().Top()), "F11") {
+		t.Fatal("the help does not list F11")
+	}
+}

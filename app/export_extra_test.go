@@ -21,3 +21,6 @@ func (v *MeetingView) PressShortcut(key fyne.KeyName, shift bool) bool {
 
 // ShowShortcuts is what F1 shows.
 func (a *App) ShowShortcuts() { a.showShortcuts() }
+
+// ToggleFullScreen is what F11 does.
+func (a *App) ToggleFullScreen() { a.toggleFullScreen() }
