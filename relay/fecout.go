@@ -11,7 +11,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sottohq/sotto/relay/fec"
-	"github.com/sottohq/sotto/relay/rtx"
 )
 
 // Forward error correction toward one receiver (package fec, docs/RELAY.md
@@ -36,10 +35,6 @@ const (
 	// map late packets; older packets are dropped (far older than any
 	// retransmission the publisher still answers).
 	shiftMarks = 128
-	// jitteryLink is the interarrival jitter (RFC 3550 §6.4.1, in units
-	// of the 90 kHz video clock: 2 ms) from which a receiver's link counts
-	// as reordering packets.
-	jitteryLink = 180
 	// nackedKept is how many NACKed sequence numbers a binding
 	// remembers to count each once (a receiver asks up to four times).
 	nackedKept = 256
@@ -94,30 +89,21 @@ func (o *fecOut) seen(seq uint16) bool {
 	return false
 }
 
-// noteReport takes one reception report of this receiver about its copy
-// (fraction lost, interarrival jitter in RTP units, and the round trip if
-// the block gave one). The loss is the larger of what the report says and
-// what the NACKs since the last report asked for: a receiver report counts
-// a packet that was retransmitted in time as received (RFC 3550 §6.4.1
-// counts packets by sequence number), so on a link where retransmission
-// works it shows only the loss that retransmission could not repair, while
-// the cost of that repair (a round trip per loss) is what parity saves. On
-// a jittery link a receiver's NACKs also ask, by design, for up to
-// rtx.DuplicateAbove of the packets that were only late (relay/rtx waits
-// out all but that share of its reordering), so that share is not counted
-// as loss there.
-func (o *fecOut) noteReport(fraction uint8, jitter uint32, rtt time.Duration, haveRTT bool) {
+// noteReport takes one reception report of this receiver about its copy.
+// The loss is the larger of what the report says and what the NACKs since
+// the last report asked for: a receiver report counts a packet that was
+// retransmitted in time as received (RFC 3550 §6.4.1 counts packets by
+// sequence number), so on a link where retransmission works it shows
+// only the loss that retransmission could not repair, while the cost of
+// that repair (a round trip per loss) is what parity saves.
+func (o *fecOut) noteReport(fraction uint8, rtt time.Duration, haveRTT bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	loss := float64(fraction) / 256
 	if o.sent != nil {
 		sent := o.sent.packets.Load()
 		if d := sent - o.lastSent; d > 0 && o.lastSent != 0 {
-			asked := min(float64(o.newNacks)/float64(d), 1)
-			if jitter >= jitteryLink {
-				asked = max(asked-rtx.DuplicateAbove, 0)
-			}
-			loss = max(loss, asked)
+			loss = max(loss, min(float64(o.newNacks)/float64(d), 1))
 		}
 		o.lastSent, o.newNacks = sent, 0
 	}
@@ -288,7 +274,7 @@ func (f *forwarder) noteVideoReport(sender *webrtc.RTPSender, rr *rtcp.ReceiverR
 		}
 		rtt, ok := f.srs.rtt(now, blk.LastSenderReport, blk.Delay)
 		if o := f.track.fecOf(own); o != nil {
-			o.noteReport(blk.FractionLost, blk.Jitter, rtt, ok)
+			o.noteReport(blk.FractionLost, rtt, ok)
 		}
 	}
 }
