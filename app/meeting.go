@@ -2,13 +2,17 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // meetingScreen is the in-meeting view.
@@ -213,7 +217,8 @@ func (s *meetingScreen) build() {
 	s.top = top
 
 	wait := widget.NewLabelWithStyle("Waiting for the host to admit you", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
-	why := widget.NewLabel("The host sees your name and the safety number between you, and decides. Until then nothing reaches the meeting: chat, screen sharing and the security code open once you are in. If the host has left the meeting, nobody can let you in; Sotto stops waiting after 5 minutes.")
+	why := widget.NewLabel(fmt.Sprintf("The host sees your name and the safety number between you, and decides. Until then nothing reaches the meeting: chat, screen sharing and the security code open once you are in. If the host has left the meeting, nobody can let you in; Sotto stops waiting after %d minutes.",
+		int(call.DefaultAdmissionTimeout/time.Minute)))
 	why.Wrapping = fyne.TextWrapWord
 	why.Alignment = fyne.TextAlignCenter
 	s.waitBox = container.NewVBox(wait, why)

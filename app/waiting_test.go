@@ -27,6 +27,9 @@ func TestJoinerWaitingScreen(t *testing.T) {
 	if !mv.WaitingShown() || !slices.Contains(labelTexts(a.Window().Content()), "Waiting for the host to admit you") {
 		t.Fatal("the waiting screen does not say what it waits for")
 	}
+	if !slices.ContainsFunc(labelTexts(a.Window().Content()), func(s string) bool { return strings.Contains(s, "stops waiting after 5 minutes") }) {
+		t.Fatal("the waiting screen does not say that the wait ends")
+	}
 	if strings.Contains(mv.Unverified.Text, "no other members") {
 		t.Fatalf("the waiting joiner is told %q", mv.Unverified.Text)
 	}
