@@ -433,6 +433,8 @@ func TestCheckRosterEpochs(t *testing.T) {
 	}
 
 	// b misses the first send of roster e+1 and gets e+2 first.
+	w.join("c", h.m.Invite())
+	w.run(20 * time.Millisecond)
 	dropNext := true
 	w.tap = func(p pkt) []pkt {
 		if dropNext && p.from == h.sid && p.to == b.sid {
@@ -441,8 +443,6 @@ func TestCheckRosterEpochs(t *testing.T) {
 		}
 		return []pkt{p}
 	}
-	w.join("c", h.m.Invite())
-	w.run(20 * time.Millisecond)
 	w.admitAll(t, h)
 	if err := h.m.Remove(a.sid); err != nil {
 		t.Fatal(err)
@@ -734,5 +734,81 @@ func TestCheckDenyResent(t *testing.T) {
 	w.run(HelloInterval + 100*time.Millisecond)
 	if j.m.State() != StateDenied {
 		t.Fatalf("joiner is %v after its hello was answered again", j.m.State())
+	}
+}
+
+// §6.4 rules 3 and 4 on a meeting whose lineage has history (the host
+// handed over to a and a back to the host): a roster keeps exactly the
+// certificates it had, plus one for a hand-over, and comes from its host
+// entry's member key.
+func TestCheckRosterLineageRules(t *testing.T) {
+	type build func(h, a, b *node, cur *roster) (r *roster, signer, from *node)
+	next := func(cur *roster, host int, certs []hostCert) *roster {
+		return &roster{meetingID: cur.meetingID, epoch: cur.epoch + 1, prev: cur.hash, host: host, origin: cur.origin,
+			members: cur.members, certs: certs}
+	}
+	index := func(cur *roster, n *node) int {
+		for i, e := range cur.members {
+			if e.Session == n.sid {
+				return i
+			}
+		}
+		panic("not in roster")
+	}
+	plus := func(cur *roster, c hostCert) []hostCert {
+		return append(append([]hostCert(nil), cur.certs...), c)
+	}
+	cases := []struct {
+		name string
+		b    build
+		ok   bool
+	}{
+		{"same host, same certificates", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, cur.host, cur.certs), h, h
+		}, true},
+		{"hand-over appending one certificate", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, index(cur, b), plus(cur, signHostCert(h.id, cur.meetingID, cur.epoch+1, b.id.Public()))), b, b
+		}, true},
+		{"same host, history dropped", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, cur.host, nil), h, h
+		}, false},
+		{"same host, a certificate added", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, cur.host, plus(cur, signHostCert(h.id, cur.meetingID, cur.epoch+1, h.id.Public()))), h, h
+		}, false},
+		{"hand-over with the history dropped", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, index(cur, b), []hostCert{signHostCert(h.id, cur.meetingID, cur.epoch+1, b.id.Public())}), b, b
+		}, false},
+		{"a certificate rewritten under its signature", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			certs := append([]hostCert(nil), cur.certs...)
+			certs[0].Host = b.id.Public()
+			return next(cur, cur.host, certs), h, h
+		}, false},
+		{"the host's roster from a member's key", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			return next(cur, cur.host, cur.certs), h, a
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w, h, js := setup(t, "a", "b", "c")
+			a, b, m := js[0], js[1], js[2]
+			for _, pair := range [][2]*node{{h, a}, {a, h}} {
+				if err := pair[0].m.HandOver(pair[1].sid); err != nil {
+					t.Fatal(err)
+				}
+				pair[0].drain()
+				w.run(time.Second)
+			}
+			if !h.m.IsHost() || len(m.m.roster.certs) != 2 {
+				t.Fatal("test setup: no hand-over history")
+			}
+			cur := m.m.roster
+			r, signer, from := c.b(h, a, b, cur)
+			epoch := m.m.Epoch()
+			m.m.Receive(from.sid, forge(t, from, m, forgery{kind: format.KindRoster, body: r.sign(signer.id)}), w.now)
+			m.drain()
+			if accepted := m.m.Epoch() == epoch+1; accepted != c.ok {
+				t.Fatalf("accepted %v, want %v", accepted, c.ok)
+			}
+		})
 	}
 }

@@ -217,8 +217,8 @@ func (m *Member) dispatch(p *peer, in format.Inner) bool {
 	case format.KindHandOver:
 		m.onHandOver(p, in)
 	case format.KindLeave:
-		if m.IsHost() && len(in.Body) == 0 {
-			_ = m.Remove(p.Session)
+		if len(in.Body) == 0 {
+			_ = m.Remove(p.Session) // ErrNotHost unless this member is host
 		}
 	default:
 		m.counters.Malformed++
