@@ -179,7 +179,7 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 		delete(s.tasks, t)
 	}
 	var show Task
-	for _, k := range []Task{TaskConnecting, TaskAdmission, TaskKeyRotation} {
+	for _, k := range []Task{TaskConnecting, TaskAdmission, TaskKeyRotation, TaskRemoval} {
 		if s.tasks[k] {
 			show = k
 			break

@@ -812,3 +812,24 @@ func TestCheckRosterLineageRules(t *testing.T) {
 		})
 	}
 }
+
+// §6.5: a member key is admitted at most once, so a message from one that
+// left the roster (an acknowledgement that crossed the removal) is dropped
+// as stale, not held and later reported as an unverified sender.
+func TestCheckFormerMemberDropped(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	env := forge(t, b, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, "late")})
+	if err := h.m.Remove(b.sid); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(time.Second)
+	before := a.m.Counters()
+	a.m.Receive(b.sid, env, w.now)
+	a.drain()
+	w.run(HoldTTL + time.Second)
+	if d := delta(before, a.m.Counters()); d.Stale != 1 || a.hasAlert(AlertUnverifiedSender, b.sid) || len(a.chats) != 0 {
+		t.Fatalf("a former member's message: %+v", d)
+	}
+}

@@ -155,6 +155,7 @@ func (m *Member) HandOver(sid SessionID) error {
 	clear(m.invitePriv[:])
 	m.invitePriv = nil
 	m.waiting.close()
+	m.beat.freshAt = m.now // a member now: heartbeats come from the new host
 	m.emit(WaitingRoomChanged{})
 	return nil
 }

@@ -77,6 +77,15 @@ type KeysChanged struct {
 	Missing []SessionID
 }
 
+// RemovalPending reports, on the host, the remaining members that have not
+// yet sent a frame key for the epoch that removed someone (§6.4
+// "Heartbeat"): until they have, they may still be sending under a key the
+// removed member holds. Members is empty when the removal is complete.
+type RemovalPending struct {
+	Epoch   uint64
+	Members []SessionID
+}
+
 // AlertKind names something a person should be told about.
 type AlertKind int
 
@@ -104,6 +113,17 @@ const (
 	AlertHostGone
 	// AlertReplay: Session sent a message this member had already accepted.
 	AlertReplay
+	// AlertHostSilent: no fresh heartbeat from the host for HeartbeatStale;
+	// this member stopped sending media until one arrives (§6.4
+	// "Heartbeat"). A relay withholding the host's messages looks the same.
+	AlertHostSilent
+	// AlertRosterWithheld: the host's heartbeat names a later epoch than
+	// this member holds: a roster is being withheld or was lost. This
+	// member stopped sending media until it arrives.
+	AlertRosterWithheld
+	// AlertOldVersion: Session speaks meeting protocol v1 and must update
+	// Sotto to take part.
+	AlertOldVersion
 )
 
 func (k AlertKind) String() string {
@@ -126,6 +146,12 @@ func (k AlertKind) String() string {
 		return "host gone"
 	case AlertReplay:
 		return "replay"
+	case AlertHostSilent:
+		return "host silent"
+	case AlertRosterWithheld:
+		return "roster withheld"
+	case AlertOldVersion:
+		return "old version"
 	}
 	return "unknown"
 }
@@ -153,6 +179,7 @@ func (ChatMessage) isEvent()        {}
 func (KeysChanged) isEvent()        {}
 func (ContactChecked) isEvent()     {}
 func (Alert) isEvent()              {}
+func (RemovalPending) isEvent()     {}
 
 // RosterView is a snapshot of the roster for display.
 type RosterView struct {
@@ -215,4 +242,7 @@ type Counters struct {
 	SwitchTimeouts uint64 `json:"switch_timeouts"` // send key switches forced by SwitchTimeout
 	LobbyFull      uint64 `json:"lobby_full"`      // hellos dropped because the waiting room was full
 	BadChat        uint64 `json:"bad_chat"`        // chat messages that were not valid UTF-8
+	OldVersion     uint64 `json:"old_version"`     // envelopes of meeting protocol v1
+	StaleBeats     uint64 `json:"stale_beats"`     // heartbeats that proved nothing fresh
+	Paused         uint64 `json:"paused"`          // times media sending stopped for a stale host
 }

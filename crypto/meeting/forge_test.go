@@ -115,5 +115,8 @@ func delta(before, after Counters) Counters {
 		KeyRejected:    after.KeyRejected - before.KeyRejected,
 		LobbyFull:      after.LobbyFull - before.LobbyFull,
 		BadChat:        after.BadChat - before.BadChat,
+		OldVersion:     after.OldVersion - before.OldVersion,
+		StaleBeats:     after.StaleBeats - before.StaleBeats,
+		Paused:         after.Paused - before.Paused,
 	}
 }

@@ -429,12 +429,15 @@ func TestHandOver(t *testing.T) {
 	requireSameCode(t, a, b, c)
 }
 
+// Host gone (§6.8): the meeting goes on under its last roster, re-keying
+// among the members still present, until the host's heartbeats are stale
+// (§6.4 "Heartbeat"); then every member stops sending.
 func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	w, h, js := setup(t, "a", "b", "c")
 	a, b, c := js[0], js[1], js[2]
 	code := requireSameCode(t, a, b, c)
 	w.disconnect(h)
-	w.run(time.Second)
+	w.run(100 * time.Millisecond)
 	for _, n := range js {
 		if !n.hasAlert(AlertHostGone, h.sid) {
 			t.Fatalf("%s not told the host left", n.name)
@@ -447,7 +450,7 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	// c leaves while the host is gone: a and b re-key without it.
 	w.disconnect(c)
 	c.online = true // the relay keeps forwarding to it anyway
-	w.run(time.Second)
+	w.run(600 * time.Millisecond)
 	w.requireAllDecode(t, a, b)
 	for _, n := range []*node{a, b} {
 		if res := n.frame(); res[c] == nil {
@@ -456,6 +459,13 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	}
 	if err := a.m.Remove(b.sid); !errors.Is(err, ErrNotHost) {
 		t.Fatalf("member without host role removed someone: %v", err)
+	}
+	// Without heartbeats every member stops within the bound.
+	w.run(HeartbeatStale + HeartbeatInterval)
+	for _, n := range []*node{a, b} {
+		if !n.m.Paused() || n.sender != nil || !n.hasAlert(AlertHostSilent, h.sid) {
+			t.Fatalf("%s still sends %v after the host fell silent", n.name, HeartbeatStale+HeartbeatInterval)
+		}
 	}
 }
 
@@ -524,9 +534,12 @@ func TestHostReconnects(t *testing.T) {
 	w, h, js := setup(t, "a", "b")
 	a, b := js[0], js[1]
 	w.disconnect(h)
-	w.run(time.Second)
+	w.run(HeartbeatStale + HeartbeatInterval)
 	if !a.hasAlert(AlertHostGone, h.sid) {
 		t.Fatal("no host-gone alert")
+	}
+	if !a.m.Paused() || !b.m.Paused() {
+		t.Fatal("members kept sending without the host's heartbeats")
 	}
 	// The host process comes back on a new relay session.
 	old := h.sid
@@ -537,7 +550,10 @@ func TestHostReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.drain()
-	w.run(time.Second)
+	w.run(2 * time.Second)
+	if a.m.Paused() || b.m.Paused() {
+		t.Fatal("members did not resume with the host's heartbeats")
+	}
 	requireSameCode(t, h, a, b)
 	w.requireAllDecode(t, h, a, b)
 	if a.m.Roster().Host != h.sid || h.sid == old {

@@ -41,6 +41,15 @@ const (
 	// MissingKeyAfter is how long after a roster change a missing sender
 	// key is reported.
 	MissingKeyAfter = 2 * time.Second
+	// HeartbeatInterval is how often the host sends every member a
+	// heartbeat (§6.4 "Heartbeat").
+	HeartbeatInterval = time.Second
+	// HeartbeatStale is how old the freshest heartbeat may be before a
+	// member alerts and stops sending media.
+	HeartbeatStale = 3 * time.Second
+	// RekeyInterval is how often every member draws a new frame key even
+	// when the roster does not change (§6.6).
+	RekeyInterval = 5 * time.Minute
 	// alertEvery rate-limits identical alerts.
 	alertEvery = 5 * time.Second
 )
@@ -54,6 +63,9 @@ const (
 	maxPresent = 4 * MaxMembers
 	// maxWaiting bounds the waiting room.
 	maxWaiting = 64
+	// maxSentToHost bounds the send times a member remembers of its
+	// messages to the host, to date the host's heartbeat echoes.
+	maxSentToHost = 64
 	// maxOutbox bounds messages awaiting acknowledgement.
 	maxOutbox = 8192
 	// MaxChat bounds a chat message, in bytes of UTF-8.
@@ -196,6 +208,9 @@ type Member struct {
 
 	keys    keyRing
 	missing []SessionID // senders whose current key is overdue
+	rekeyAt time.Time   // when this member last drew a send key
+
+	beat beats // heartbeats, sent (host) or received (member)
 
 	waiting  waitingRoom
 	presence presence
@@ -231,6 +246,7 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		alerts:      newAlertLimiter(),
 		safetyCache: make(map[[identity.FingerprintSize]byte]string),
 		contactSeen: make(map[[identity.FingerprintSize]byte]identity.Status),
+		beat:        newBeats(),
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader

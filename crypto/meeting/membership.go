@@ -39,6 +39,7 @@ func (m *Member) onWelcome(from SessionID, h format.Header, in format.Inner) {
 		}
 		m.window(h.Sender).Accept(in.Seq)
 		m.state = StateMember
+		m.beat.freshAt = m.now // the first heartbeat follows (§6.4)
 		m.helloMsg = nil
 		m.emit(Admitted{Epoch: r.epoch})
 		m.applyRoster(r, false)
@@ -170,7 +171,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 			p.gone = false // the member is back under a new session
 		}
 		p.rosterMember, p.index = e, i
-		m.keys.newEpoch(e.MemberKey)
+		m.keys.retire(e.MemberKey, m.now)
 		p.warned = false
 		peers[e.MemberKey] = p
 	}
@@ -211,10 +212,26 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		// for acknowledgements before switching and losing frames.
 		timeout = JoinSwitchTimeout
 	}
+	if m.beat.behind <= r.epoch {
+		m.beat.behind = 0
+	}
+	if wasHost && !m.IsHost() {
+		m.beat.freshAt = m.now // heartbeats start now (§6.4)
+	}
 	m.rekey(0, timeout)
 	m.updateMissing()
 	if !wasHost && m.IsHost() && r.epoch > 1 {
 		m.emit(BecameHost{})
+	}
+	if m.IsHost() {
+		if m.beat.paused {
+			m.resume() // the host's own roster is fresh
+		}
+		if send && departed {
+			m.startRemoval()
+		} else {
+			m.updateRemoval()
+		}
 	}
 	m.reprocessHeld()
 }
@@ -241,6 +258,7 @@ func (m *Member) dropPeer(p *peer) {
 	}
 	m.outbox.dropRecipient(p.MemberKey)
 	delete(m.windows, p.MemberKey)
+	delete(m.beat.heard, p.MemberKey)
 }
 
 // wipe zeroes and drops all secrets of this member.

@@ -20,6 +20,16 @@ func (m *Member) Tick(now time.Time) {
 		m.expireHeld()
 		return
 	}
+	if m.IsHost() {
+		m.sendHeartbeats()
+	} else {
+		m.checkHeartbeat()
+	}
+	if m.keys.hasSend && !m.keys.next.active && !m.beat.paused && now.Sub(m.rekeyAt) >= RekeyInterval {
+		if gen := m.keys.generation(); gen < maxGeneration {
+			m.rekey(gen+1, JoinSwitchTimeout) // §6.6: periodic re-key
+		}
+	}
 	m.retransmit()
 	m.checkContacts()
 	if m.keys.timedOut(now) {

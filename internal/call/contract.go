@@ -194,6 +194,9 @@ const (
 	TaskConnecting  Task = "Connecting to the relay…"
 	TaskAdmission   Task = "Waiting for the host to admit you…"
 	TaskKeyRotation Task = "Rotating meeting keys…"
+	// TaskRemoval: the host removed someone and not every remaining member
+	// has switched to the new keys yet (docs/PROTOCOL.md §6.4 "Heartbeat").
+	TaskRemoval Task = "Removal pending: waiting for every member to switch keys…"
 )
 
 // SecurityCodeChanged carries a new security code (after any roster change).

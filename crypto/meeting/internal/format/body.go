@@ -22,6 +22,9 @@ const (
 	chatLenSize = 2
 	// lobbyHeaderSize is the u64 epoch and u8 count of a Lobby body.
 	lobbyHeaderSize = 8 + 1
+	// HeartbeatSize is a Heartbeat body: u64 epoch, the roster hash and the
+	// u64 seq echoed.
+	HeartbeatSize = 8 + HashSize + 8
 	// helloFixedSize is the Pub and u8 name length of a Hello body.
 	helloFixedSize = identity.PublicSize + 1
 )
@@ -152,4 +155,22 @@ func ParseHandOver(body []byte) (cert HostCert, priv []byte, err error) {
 		return HostCert{}, nil, ErrMalformed
 	}
 	return cert, priv, nil
+}
+
+// AppendHeartbeat appends a Heartbeat body: u64 epoch ‖ roster hash (32) ‖
+// u64 echo, the highest seq the host accepted from the recipient (§6.4
+// "Heartbeat").
+func AppendHeartbeat(b []byte, epoch uint64, hash [HashSize]byte, echo uint64) []byte {
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	b = append(b, hash[:]...)
+	return binary.BigEndian.AppendUint64(b, echo)
+}
+
+// ParseHeartbeat decodes a Heartbeat body.
+func ParseHeartbeat(body []byte) (epoch uint64, hash [HashSize]byte, echo uint64, err error) {
+	if len(body) != HeartbeatSize {
+		return 0, hash, 0, ErrMalformed
+	}
+	copy(hash[:], body[8:])
+	return binary.BigEndian.Uint64(body), hash, binary.BigEndian.Uint64(body[8+HashSize:]), nil
 }

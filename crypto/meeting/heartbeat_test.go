@@ -1,0 +1,176 @@
+package meeting
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sottohq/sotto/crypto/meeting/internal/format"
+)
+
+// withhold withholds everything the host sends to n until the returned
+// function is called.
+func withhold(w *world, h, n *node) (resume func()) {
+	on := true
+	w.tap = func(p pkt) []pkt {
+		if on && p.from == h.sid && p.to == n.sid {
+			return nil
+		}
+		return []pkt{p}
+	}
+	return func() { on = false }
+}
+
+// §6.4 "Heartbeat": a heartbeat counts only from the host, for the roster
+// held, echoing a message this member sent recently.
+func TestHeartbeatChecks(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	resume := withhold(w, h, b)
+	w.run(HeartbeatStale + HeartbeatInterval)
+	if !b.m.Paused() || !b.hasAlert(AlertHostSilent, h.sid) || b.sender != nil {
+		t.Fatal("b kept sending without heartbeats")
+	}
+	resume()
+	w.tap = func(p pkt) []pkt { // from now on b hears only what the test injects
+		if p.from == h.sid && p.to == b.sid {
+			return nil
+		}
+		return []pkt{p}
+	}
+	// b's latest message to the host, which an honest heartbeat echoes.
+	if err := b.m.SendChat("still here?"); err != nil {
+		t.Fatal(err)
+	}
+	b.drain()
+	echo := b.m.beat.sent[len(b.m.beat.sent)-1].seq
+	beat := func(epoch uint64, hash [hashSize]byte, echo uint64) []byte {
+		return format.AppendHeartbeat(nil, epoch, hash, echo)
+	}
+	r := b.m.roster
+	other := r.hash
+	other[0] ^= 1
+	for _, c := range []struct {
+		name string
+		from *node
+		body []byte
+		want func(d Counters) bool
+	}{
+		{"from a member", a, beat(r.epoch, r.hash, echo), func(d Counters) bool { return d.Malformed == 1 }},
+		{"another roster at this epoch", h, beat(r.epoch, other, echo), func(d Counters) bool { return d.RosterRejected == 1 }},
+		{"an earlier epoch", h, beat(r.epoch-1, r.hash, echo), func(d Counters) bool { return d.StaleBeats == 1 }},
+		{"an echo never sent", h, beat(r.epoch, r.hash, echo+1000), func(d Counters) bool { return d.StaleBeats == 1 }},
+	} {
+		before := b.m.Counters()
+		b.m.Receive(c.from.sid, forge(t, c.from, b, forgery{kind: format.KindHeartbeat, body: c.body}), w.now)
+		b.drain()
+		if !b.m.Paused() {
+			t.Fatalf("%s: b resumed", c.name)
+		}
+		if d := delta(before, b.m.Counters()); !c.want(d) {
+			t.Fatalf("%s: counted %+v", c.name, d)
+		}
+	}
+	b.m.Receive(h.sid, forge(t, h, b, forgery{kind: format.KindHeartbeat, body: beat(r.epoch, r.hash, echo)}), w.now)
+	b.drain()
+	if b.m.Paused() || b.sender == nil {
+		t.Fatal("the honest heartbeat did not resume b")
+	}
+	w.run(100 * time.Millisecond)
+	w.requireAllDecode(t, h, a, b)
+}
+
+// The relay stores heartbeats and releases them later, one a second, as if
+// they were live: each echoes a message sent long ago, so none is fresh.
+func TestHeartbeatDelayedIsStale(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	var stored []pkt
+	w.tap = func(p pkt) []pkt {
+		if p.from == h.sid && p.to == a.sid {
+			stored = append(stored, p)
+			return nil
+		}
+		return []pkt{p}
+	}
+	w.run(HeartbeatStale + HeartbeatInterval)
+	if !a.m.Paused() {
+		t.Fatal("a kept sending")
+	}
+	for i := 0; i < 8 && i < len(stored); i++ {
+		w.inject(stored[i])
+		w.run(HeartbeatInterval)
+		if !a.m.Paused() {
+			t.Fatalf("a resumed on a heartbeat held back %v", w.now.Sub(stored[i].at))
+		}
+	}
+	if len(stored) < 4 {
+		t.Fatalf("only %d envelopes stored", len(stored))
+	}
+}
+
+// §6.6: every member draws a new key every RekeyInterval, roster change
+// or not, and nobody loses a frame.
+func TestPeriodicRekey(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	first := map[*node]uint64{h: mustKID(t, h), a: mustKID(t, a)}
+	w.run(RekeyInterval + JoinSwitchTimeout + time.Second)
+	for _, n := range []*node{h, a} {
+		kid := mustKID(t, n)
+		if KIDEpoch(kid) != KIDEpoch(first[n]) || kidGeneration(kid) != kidGeneration(first[n])+1 {
+			t.Fatalf("%s sends under %x, was %x", n.name, kid, first[n])
+		}
+	}
+	w.requireAllDecode(t, h, a)
+}
+
+// §6.3: an envelope of protocol v1 is refused with its own counter and an
+// alert telling the user the peer must update.
+func TestOldVersionRejected(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	env := forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, "v1")})
+	env[0] = format.VersionV1
+	before := a.m.Counters()
+	a.m.Receive(h.sid, env, w.now)
+	a.drain()
+	d := delta(before, a.m.Counters())
+	if a.m.Counters().OldVersion != before.OldVersion+1 || d.Malformed != 0 || len(a.chats) != 0 {
+		t.Fatalf("v1 envelope: %+v", d)
+	}
+	if !a.hasAlert(AlertOldVersion, h.sid) {
+		t.Fatal("no alert for the v1 peer")
+	}
+	// A v1 hello at the host likewise.
+	g := w.ghost()
+	hello := forgeHello(t, newIdentity(t), g.sid, h.m.Invite(), helloForgery{})
+	hello[0] = format.VersionV1
+	h.m.Receive(g.sid, hello, w.now)
+	h.drain()
+	if !h.hasAlert(AlertOldVersion, g.sid) || len(h.m.Waiting()) != 0 {
+		t.Fatal("v1 hello not reported")
+	}
+}
+
+// The host tells, while a removal is pending, which remaining members have
+// not switched; the list shrinks as their keys arrive.
+func TestRemovalPendingShrinks(t *testing.T) {
+	w, h, js := setup(t, "a", "b", "c")
+	a, b, c := js[0], js[1], js[2]
+	resume := withhold(w, h, c)
+	if err := h.m.Remove(b.sid); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(500 * time.Millisecond)
+	if p := h.m.PendingRemoval(); !slices.Equal(p, []SessionID{c.sid}) {
+		t.Fatalf("pending %v, want c alone", p)
+	}
+	resume()
+	w.run(2 * time.Second)
+	if p := h.m.PendingRemoval(); len(p) != 0 {
+		t.Fatalf("pending %v after c caught up", p)
+	}
+	w.requireAllDecode(t, h, a, c)
+}
