@@ -435,8 +435,13 @@ func TestAdversaryRemovedMemberKeepsReceivingMedia(t *testing.T) {
 func TestAdversaryFalsePeerLeft(t *testing.T) {
 	w, h, js := setup(t, "a", "b")
 	a, b := js[0], js[1]
+	kid := mustKID(t, a)
 	a.m.PeerLeft(b.sid, w.now)
 	a.drain()
+	w.run(time.Second)
+	if got := mustKID(t, a); got != kid {
+		t.Fatalf("a re-keyed on a relay's word alone (%x → %x)", kid, got)
+	}
 	c := w.join("c", h.m.Invite())
 	w.run(20 * time.Millisecond)
 	w.admitAll(t, h)

@@ -496,6 +496,12 @@ func TestCheckRemovedSenderKeysDropped(t *testing.T) {
 		}
 		return []pkt{p}
 	}
+	// A chat b never acknowledges is still awaiting its Ack at the removal.
+	if err := h.m.SendChat("before"); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(10 * time.Millisecond)
 	if err := h.m.Remove(b.sid); err != nil {
 		t.Fatal(err)
 	}
@@ -831,5 +837,77 @@ func TestCheckFormerMemberDropped(t *testing.T) {
 	w.run(HoldTTL + time.Second)
 	if d := delta(before, a.m.Counters()); d.Stale != 1 || a.hasAlert(AlertUnverifiedSender, b.sid) || len(a.chats) != 0 {
 		t.Fatalf("a former member's message: %+v", d)
+	}
+}
+
+// §6.10: Denied, Removed and Left drop every key: the media engine stops
+// sending and the member key is zeroed; a host that hands over zeroes the
+// invite private key.
+func TestCheckWipe(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	if err := h.m.Remove(b.sid); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(time.Second)
+	stopped := false
+	for _, e := range b.events {
+		if _, ok := e.(StopSending); ok {
+			stopped = true
+		}
+	}
+	if b.m.State() != StateRemoved || !stopped || b.sender != nil || !allZero(b.m.mkPriv[:]) {
+		t.Fatal("the removed member kept a key")
+	}
+	ip := h.m.invitePriv
+	if err := h.m.HandOver(a.sid); err != nil {
+		t.Fatal(err)
+	}
+	if h.m.invitePriv != nil || !allZero(ip[:]) {
+		t.Fatal("the former host kept the invite key")
+	}
+}
+
+// §6.8: a host that applies a roster naming another host is host no more,
+// and zeroes the invite private key. (Hand-over zeroes it first; this is
+// the invariant the roster code keeps on its own.)
+func TestCheckRosterNamingAnotherHostDropsInvite(t *testing.T) {
+	_, h, js := setup(t, "a")
+	a := js[0]
+	cur := h.m.roster
+	r := &roster{meetingID: cur.meetingID, epoch: cur.epoch + 1, prev: cur.hash, host: 1, origin: cur.origin, members: cur.members,
+		certs: []hostCert{signHostCert(h.id, cur.meetingID, cur.epoch+1, a.id.Public())}}
+	r.sign(a.id)
+	ip := h.m.invitePriv
+	h.m.applyRoster(r, false)
+	if h.m.IsHost() || h.m.invitePriv != nil || !allZero(ip[:]) {
+		t.Fatal("the invite key outlived the host role")
+	}
+}
+
+// §6.10: a roster holds at most MaxMembers; the host refuses to admit
+// beyond.
+func TestCheckRosterFull(t *testing.T) {
+	w := newWorld(t)
+	h := w.host("host")
+	members := append([]rosterMember(nil), h.m.roster.members...)
+	for i := len(members); i < MaxMembers; i++ {
+		_, mk, err := newKeyPair(randReader{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, rosterMember{Session: SessionID{byte(i), 2}, Identity: newIdentity(t).Public(), MemberKey: mk, Name: "m"})
+	}
+	h.m.publish(members, 0, nil)
+	h.drain()
+	g := w.ghost()
+	h.m.Receive(g.sid, forgeHello(t, newIdentity(t), g.sid, h.m.Invite(), helloForgery{}), w.now)
+	h.drain()
+	if len(h.m.Waiting()) != 1 {
+		t.Fatal("test setup: nobody waiting")
+	}
+	if err := h.m.Admit(g.sid); err != ErrFull {
+		t.Fatalf("admitting a %dth member: %v", MaxMembers+1, err)
 	}
 }
