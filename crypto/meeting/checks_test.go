@@ -47,6 +47,10 @@ func TestCheckHelloFields(t *testing.T) {
 			func(d Counters) bool { return d.Malformed == 1 }},
 		{"control character in the name", func(SessionID) helloForgery { return helloForgery{name: "eve\x07"} },
 			func(d Counters) bool { return d.Malformed == 1 }},
+		{"invisible character in the name", func(SessionID) helloForgery { return helloForgery{name: "A\u200bda"} },
+			func(d Counters) bool { return d.Malformed == 1 }},
+		{"right-to-left override in the name", func(SessionID) helloForgery { return helloForgery{name: "Ada\u202e"} },
+			func(d Counters) bool { return d.Malformed == 1 }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package meeting
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -505,13 +506,27 @@ func TestSecurityCode(t *testing.T) {
 			t.Fatal("different inputs give the same code")
 		}
 	}
-	if len(strings.ReplaceAll(c1.Digits(), " ", "")) != 30 || len(c1.Words) != 6 {
+	if len(strings.ReplaceAll(c1.Digits(), " ", "")) != 30 || len(c1.Words) != 10 {
 		t.Fatalf("code %q / %q", c1.Digits(), c1.Phrase())
 	}
 	// A fixed vector, so a reimplementation can check itself.
 	got := securityCode(MeetingID{0: 0xaa}, 7, [hashSize]byte{31: 0x55})
 	if got.Digits() != codeVectorDigits || got.Phrase() != codeVectorWords {
 		t.Fatalf("vector: got %q / %q", got.Digits(), got.Phrase())
+	}
+}
+
+// §6.7: each form of the code carries at least 80 bits, so grinding a
+// roster for a collision costs about 2^80 tries.
+func TestSecurityCodeStrength(t *testing.T) {
+	wordBits := float64(codeWords) * math.Log2(float64(len(wordList)))
+	digitBits := float64(codeGroups) * math.Log2(groupModulus)
+	if wordBits < 80 || digitBits < 80 {
+		t.Fatalf("words carry %.1f bits, digits %.1f", wordBits, digitBits)
+	}
+	// The words come from hash bytes of their own, after the digits'.
+	if wordOffset < codeGroups*groupBytes || wordOffset+codeWords > 64 {
+		t.Fatal("word bytes overlap the digits or run past the hash")
 	}
 }
 
@@ -527,7 +542,7 @@ func TestWordList(t *testing.T) {
 
 const (
 	codeVectorDigits = "49747 28422 24773 64039 51373 87362"
-	codeVectorWords  = "tiger cable noodle snail chess angle"
+	codeVectorWords  = "tiger cable noodle snail chess angle pasta cotton diary oasis"
 )
 
 func TestHostReconnects(t *testing.T) {

@@ -219,6 +219,12 @@ func TestValidName(t *testing.T) {
 	for s, want := range map[string]bool{
 		"Ada": true, strings.Repeat("é", 32): true, strings.Repeat("x", MaxNameLen): true,
 		"": false, strings.Repeat("x", MaxNameLen+1): false, "a\x00": false, "\u0085": false, "\xff": false,
+		// Invisible and direction-changing characters (§6.3).
+		"A\u200bda": false, "Ad\u200da": false, "Ada\u00ad": false, "\ufeffAda": false,
+		"Ada\u202e": false, "Ada\u2066": false, "Ada\u061c": false, "\u200fAda": false,
+		"Ada\u3164": false, "A\u034fda": false, "Ada\ufe0f": false, "Ada\U000e0041": false,
+		"Ada\u2028": false, "Ada\u2029": false,
+		"Zoë Ōkubo": true, "محمد": true, "李小龍": true, "Ada Lovelace": true,
 	} {
 		if ValidName(s) != want {
 			t.Errorf("ValidName(%q) = %v", s, !want)
