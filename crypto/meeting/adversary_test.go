@@ -575,3 +575,32 @@ func TestAdversaryWithheldRemoval(t *testing.T) {
 		})
 	}
 }
+
+// A false "left" at the host (§6.8): the relay reports a present member
+// gone. The host keeps it, because it goes on acknowledging heartbeats;
+// a member that is really gone, silent, is removed after MemberSilence.
+func TestAdversaryFalsePeerLeftAtHost(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	h.m.PeerLeft(a.sid, w.now)
+	h.drain()
+	w.run(3 * MemberSilence)
+	if len(h.m.Roster().Members) != 3 || a.m.State() != StateMember {
+		t.Fatal("a false leave removed a member")
+	}
+	requireSameCode(t, h, a, b)
+	w.requireAllDecode(t, h, a, b)
+
+	// b's connection really drops, without a Leave.
+	w.disconnect(b)
+	w.run(MemberSilence - 2*HeartbeatInterval)
+	if len(h.m.Roster().Members) != 3 {
+		t.Fatal("b removed before its silence was long enough")
+	}
+	w.run(2*HeartbeatInterval + time.Second)
+	if len(h.m.Roster().Members) != 2 {
+		t.Fatal("a silent departed member was not removed")
+	}
+	requireSameCode(t, h, a)
+	w.requireAllDecode(t, h, a)
+}

@@ -41,6 +41,10 @@ const (
 	// MissingKeyAfter is how long after a roster change a missing sender
 	// key is reported.
 	MissingKeyAfter = 2 * time.Second
+	// MemberSilence is how long the host waits, after the relay reported a
+	// member's session gone, for any authenticated message from it before
+	// removing it (§6.8): a false "left" never removes anyone.
+	MemberSilence = 5 * time.Second
 	// HeartbeatInterval is how often the host sends every member a
 	// heartbeat (§6.4 "Heartbeat").
 	HeartbeatInterval = time.Second
@@ -171,8 +175,9 @@ type peer struct {
 	contact identity.Status
 	checked bool // the contacts store was consulted
 
-	gone   bool // its session left
-	warned bool // missing key reported
+	gone    bool      // its session left
+	heardAt time.Time // its last authenticated message (or its admission)
+	warned  bool      // missing key reported
 }
 
 // Member is one participant's view of a meeting: a joiner, a member or the

@@ -166,6 +166,7 @@ func (m *Member) applyRoster(r *roster, send bool) {
 				continue
 			}
 			p.checked = m.cfg.Contacts == nil
+			p.heardAt = m.now
 		}
 		if p.Session != e.Session {
 			p.gone = false // the member is back under a new session

@@ -205,6 +205,7 @@ func (m *Member) onSealed(from SessionID, h format.Header, payload []byte, at ti
 	}
 	w.Accept(in.Seq)
 	m.beat.heardFrom(h.Sender, in.Seq)
+	p.heardAt = at
 	if in.Kind != format.KindAck && m.state == StateMember && m.peers[p.MemberKey] == p {
 		m.sendAck(p, in.Seq)
 	}
