@@ -604,3 +604,64 @@ func TestAdversaryFalsePeerLeftAtHost(t *testing.T) {
 	requireSameCode(t, h, a)
 	w.requireAllDecode(t, h, a)
 }
+
+// The relay reorders one sender's chat (§6.9): "do NOT go to the square"
+// must not be shown before "go to the square". A chat it drops for good
+// holds the next one back at most ChatHold, which is then marked as
+// following a gap.
+func TestAdversaryChatReorder(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	var first []byte
+	hold, drop := true, false
+	w.tap = func(p pkt) []pkt {
+		if p.from != h.sid || p.to != a.sid {
+			return []pkt{p}
+		}
+		switch {
+		case first == nil:
+			first = p.payload
+			return nil
+		case string(p.payload) == string(first) && (hold || drop):
+			return nil
+		}
+		return []pkt{p}
+	}
+	for _, text := range []string{"go to the square", "do NOT go to the square"} {
+		if err := h.m.SendChat(text); err != nil {
+			t.Fatal(err)
+		}
+		h.drain()
+		w.run(10 * time.Millisecond)
+	}
+	if len(a.chats) != 0 {
+		t.Fatalf("a showed %q before the message sent first", a.chats[0].Text)
+	}
+	hold = false
+	w.inject(pkt{from: h.sid, to: a.sid, payload: first})
+	w.run(100 * time.Millisecond)
+	if len(a.chats) != 2 || a.chats[0].Text != "go to the square" || a.chats[1].Text != "do NOT go to the square" || a.chats[1].Gap {
+		t.Fatalf("a shows %v", a.chats)
+	}
+	if a.m.Counters().ChatReordered != 1 {
+		t.Fatalf("ChatReordered = %d", a.m.Counters().ChatReordered)
+	}
+
+	// Dropped for good: the next one waits ChatHold, then shows with a gap.
+	first, drop = nil, true
+	for _, text := range []string{"lost", "after the lost one"} {
+		if err := h.m.SendChat(text); err != nil {
+			t.Fatal(err)
+		}
+		h.drain()
+		w.run(10 * time.Millisecond)
+	}
+	w.run(ChatHold - time.Second)
+	if len(a.chats) != 2 {
+		t.Fatal("a showed a chat before its predecessor or ChatHold")
+	}
+	w.run(2 * time.Second)
+	if len(a.chats) != 3 || a.chats[2].Text != "after the lost one" || !a.chats[2].Gap {
+		t.Fatalf("a shows %v", a.chats)
+	}
+}

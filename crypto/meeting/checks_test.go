@@ -119,25 +119,25 @@ func TestCheckSealedFields(t *testing.T) {
 		check func(d Counters) bool
 	}{
 		{"honest", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, b, forgery{kind: format.KindChat, body: format.AppendChat(nil, "x")}), a, b
+			return forge(t, a, b, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), a, b
 		}, nil},
 		{"sealed to another member", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, h, forgery{kind: format.KindChat, body: format.AppendChat(nil, "x")}), a, b
+			return forge(t, a, h, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), a, b
 		}, func(d Counters) bool { return d.Misaddressed == 1 && d.AuthFailed == 0 }},
 		{"inner recipient is another session", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, b, forgery{to: h.sid, kind: format.KindChat, body: format.AppendChat(nil, "x")}), a, b
+			return forge(t, a, b, forgery{to: h.sid, kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), a, b
 		}, func(d Counters) bool { return d.AuthFailed == 1 }},
 		{"relabelled sender", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, b, forgery{kind: format.KindChat, body: format.AppendChat(nil, "x")}), g, b
+			return forge(t, a, b, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), g, b
 		}, func(d Counters) bool { return d.AuthFailed == 1 }},
 		{"member speaking from another session", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, b, forgery{from: g.sid, kind: format.KindChat, body: format.AppendChat(nil, "x")}), g, b
+			return forge(t, a, b, forgery{from: g.sid, kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), g, b
 		}, func(d Counters) bool { return d.AuthFailed == 1 }},
 		{"host chat from another session", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, h, b, forgery{from: g.sid, kind: format.KindChat, body: format.AppendChat(nil, "x")}), g, b
+			return forge(t, h, b, forgery{from: g.sid, kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), g, b
 		}, func(d Counters) bool { return d.AuthFailed == 1 }},
 		{"signed by another identity", func(t *testing.T, h, a, b, g *node) ([]byte, *node, *node) {
-			return forge(t, a, b, forgery{signer: stranger, kind: format.KindChat, body: format.AppendChat(nil, "x")}), a, b
+			return forge(t, a, b, forgery{signer: stranger, kind: format.KindChat, body: format.AppendChat(nil, 0, "x")}), a, b
 		}, func(d Counters) bool { return d.AuthFailed == 1 }},
 	}
 	for _, c := range cases {
@@ -687,7 +687,7 @@ func TestCheckChat(t *testing.T) {
 			t.Errorf("SendChat(%d bytes): %v", len(text), err)
 		}
 		before := a.m.Counters().BadChat
-		a.m.Receive(h.sid, forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, text)}), w.now)
+		a.m.Receive(h.sid, forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, text)}), w.now)
 		a.drain()
 		if a.m.Counters().BadChat != before+1 || len(a.chats) != 0 {
 			t.Errorf("received chat of %d bytes shown or not counted", len(text))
@@ -829,7 +829,7 @@ func TestCheckRosterLineageRules(t *testing.T) {
 func TestCheckFormerMemberDropped(t *testing.T) {
 	w, h, js := setup(t, "a", "b")
 	a, b := js[0], js[1]
-	env := forge(t, b, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, "late")})
+	env := forge(t, b, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, "late")})
 	if err := h.m.Remove(b.sid); err != nil {
 		t.Fatal(err)
 	}

@@ -56,12 +56,16 @@ type Removed struct{}
 // BecameHost reports that this member now holds the host role.
 type BecameHost struct{}
 
-// ChatMessage is an authenticated chat message from a member.
+// ChatMessage is an authenticated chat message from a member, delivered
+// in its sender's order (§6.9).
 type ChatMessage struct {
 	From        SessionID
 	Name        string
 	Fingerprint [identity.FingerprintSize]byte
 	Text        string
+	// Gap reports that an earlier message of this sender never arrived
+	// (ChatHold passed): this one follows a missing one.
+	Gap bool
 }
 
 // ContactChecked reports what the contacts store says about a member; it
@@ -245,4 +249,5 @@ type Counters struct {
 	OldVersion     uint64 `json:"old_version"`     // envelopes of meeting protocol v1
 	StaleBeats     uint64 `json:"stale_beats"`     // heartbeats that proved nothing fresh
 	Paused         uint64 `json:"paused"`          // times media sending stopped for a stale host
+	ChatReordered  uint64 `json:"chat_reordered"`  // chats that arrived before their sender's previous one
 }

@@ -130,7 +130,7 @@ func TestPeriodicRekey(t *testing.T) {
 func TestOldVersionRejected(t *testing.T) {
 	w, h, js := setup(t, "a")
 	a := js[0]
-	env := forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, "v1")})
+	env := forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, 0, "v1")})
 	env[0] = format.VersionV1
 	before := a.m.Counters()
 	a.m.Receive(h.sid, env, w.now)

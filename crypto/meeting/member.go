@@ -45,6 +45,9 @@ const (
 	// member's session gone, for any authenticated message from it before
 	// removing it (§6.8): a false "left" never removes anyone.
 	MemberSilence = 5 * time.Second
+	// ChatHold is how long a chat waits for its sender's earlier chat
+	// before it is shown anyway, marked as following a gap (§6.9).
+	ChatHold = 10 * time.Second
 	// HeartbeatInterval is how often the host sends every member a
 	// heartbeat (§6.4 "Heartbeat").
 	HeartbeatInterval = time.Second
@@ -74,6 +77,9 @@ const (
 	maxOutbox = 8192
 	// MaxChat bounds a chat message, in bytes of UTF-8.
 	MaxChat = 2000
+	// maxChatHeld bounds the chats held per sender waiting for an earlier
+	// one; beyond it the oldest is shown (§6.9).
+	maxChatHeld = 64
 )
 
 // Policy decides which joiners the host admits without asking.
@@ -174,6 +180,11 @@ type peer struct {
 	recv    cipherAEAD // K_{peer→self}
 	contact identity.Status
 	checked bool // the contacts store was consulted
+
+	// chat order (§6.9): the seq of the last Chat sent to it and of the
+	// last one shown from it, and its chats waiting for a predecessor.
+	chatSent, chatShown uint64
+	chatHeld            []heldChat
 
 	gone    bool      // its session left
 	heardAt time.Time // its last authenticated message (or its admission)

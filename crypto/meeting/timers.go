@@ -32,6 +32,7 @@ func (m *Member) Tick(now time.Time) {
 		}
 	}
 	m.retransmit()
+	m.expireChats()
 	m.checkContacts()
 	if m.keys.timedOut(now) {
 		m.counters.SwitchTimeouts++

@@ -169,12 +169,14 @@ type WaitingChanged struct{ Joiners []Joiner }
 // Admitted reports that the host let this user in.
 type Admitted struct{}
 
-// ChatReceived is one decrypted chat message.
+// ChatReceived is one decrypted chat message, in its sender's order.
 type ChatReceived struct {
 	From string // member ID
 	Name string
 	Text string
 	At   time.Time
+	// Gap: an earlier message of this sender never arrived.
+	Gap bool
 }
 
 // ActiveSpeaker names the member currently speaking ("" for none).

@@ -194,7 +194,7 @@ func (c *Call) handle(ev meeting.Event) {
 	case meeting.BecameHost:
 		c.emit(Warning{Text: "You are now the host: you admit, deny and remove members."})
 	case meeting.ChatMessage:
-		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
+		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now(), Gap: e.Gap})
 	case meeting.ContactChecked:
 		c.emit(ContactStatus{Member: e.Session.String(), Status: e.Status})
 	case meeting.RemovalPending:

@@ -104,18 +104,21 @@ func ParseAck(body []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(body), nil
 }
 
-// AppendChat appends a Chat body: u16 len ‖ text.
-func AppendChat(b []byte, text string) []byte {
+// AppendChat appends a Chat body: u64 prev ‖ u16 len ‖ text, where prev is
+// the seq of the sender's previous Chat to the same recipient, 0 for its
+// first (§6.9).
+func AppendChat(b []byte, prev uint64, text string) []byte {
+	b = binary.BigEndian.AppendUint64(b, prev)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(text)))
 	return append(b, text...)
 }
 
 // ParseChat decodes a Chat body; the text is not checked.
-func ParseChat(body []byte) (string, error) {
-	if len(body) < chatLenSize || len(body) != chatLenSize+int(binary.BigEndian.Uint16(body)) {
-		return "", ErrMalformed
+func ParseChat(body []byte) (prev uint64, text string, err error) {
+	if len(body) < SeqSize+chatLenSize || len(body) != SeqSize+chatLenSize+int(binary.BigEndian.Uint16(body[SeqSize:])) {
+		return 0, "", ErrMalformed
 	}
-	return string(body[chatLenSize:]), nil
+	return binary.BigEndian.Uint64(body), string(body[SeqSize+chatLenSize:]), nil
 }
 
 // AppendLobby appends a Lobby body: u64 epoch ‖ u8 n ‖ n sids (§6.5).

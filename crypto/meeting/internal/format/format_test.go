@@ -250,7 +250,7 @@ func TestBodiesRoundTrip(t *testing.T) {
 	if seq, err := ParseAck(AppendAck(nil, 1<<40)); err != nil || seq != 1<<40 {
 		t.Errorf("ack: %v", err)
 	}
-	if text, err := ParseChat(AppendChat(nil, "héllo")); err != nil || text != "héllo" {
+	if prev, text, err := ParseChat(AppendChat(nil, 9, "héllo")); err != nil || text != "héllo" || prev != 9 {
 		t.Errorf("chat: %v", err)
 	}
 	e, sids, err := ParseLobby(AppendLobby(nil, 9, [SIDSize]byte{1}, [SIDSize]byte{2}))
@@ -288,7 +288,8 @@ func TestBodiesReject(t *testing.T) {
 		{"sender key long", senderKeyErr, make([]byte, SenderKeySize+1)},
 		{"ack", ackErr, make([]byte, SeqSize+1)},
 		{"chat empty", chatErr, nil},
-		{"chat length", chatErr, []byte{0, 2, 'x'}},
+		{"chat length", chatErr, append(make([]byte, SeqSize), 0, 2, 'x')},
+		{"chat without prev", chatErr, []byte{0, 1, 'x'}},
 		{"lobby short", lobbyErr, make([]byte, 8)},
 		{"lobby count", lobbyErr, append(make([]byte, 8), 1)},
 		{"hand-over short", handOverErr, handOver[:len(handOver)-1]},
@@ -304,6 +305,6 @@ func helloErr(b []byte) error     { _, _, err := ParseHello(b); return err }
 func denyErr(b []byte) error      { _, _, _, err := ParseDeny(b); return err }
 func senderKeyErr(b []byte) error { _, _, err := ParseSenderKey(b); return err }
 func ackErr(b []byte) error       { _, err := ParseAck(b); return err }
-func chatErr(b []byte) error      { _, err := ParseChat(b); return err }
+func chatErr(b []byte) error      { _, _, err := ParseChat(b); return err }
 func lobbyErr(b []byte) error     { _, _, err := ParseLobby(b); return err }
 func handOverErr(b []byte) error  { _, _, err := ParseHandOver(b); return err }
