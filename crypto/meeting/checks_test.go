@@ -915,3 +915,30 @@ func TestCheckRosterFull(t *testing.T) {
 		t.Fatalf("admitting a %dth member: %v", MaxMembers+1, err)
 	}
 }
+
+// §6.9: a chat whose predecessor is not an earlier message is malformed;
+// at most maxChatHeld chats wait for a predecessor, beyond which the
+// oldest is shown (marked as following a gap).
+func TestCheckChatChain(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	before := a.m.Counters()
+	h.m.seq++
+	seq := h.m.seq
+	a.m.Receive(h.sid, forge(t, h, a, forgery{seq: seq, kind: format.KindChat, body: format.AppendChat(nil, seq, "self")}), w.now)
+	a.drain()
+	if d := delta(before, a.m.Counters()); d.Malformed != 1 || len(a.chats) != 0 {
+		t.Fatalf("a chat naming itself as predecessor: %+v", d)
+	}
+	// maxChatHeld+1 chats whose predecessor never comes.
+	for range maxChatHeld + 1 {
+		a.m.Receive(h.sid, forge(t, h, a, forgery{kind: format.KindChat, body: format.AppendChat(nil, 1, "held")}), w.now)
+		a.drain()
+	}
+	if len(a.chats) != 1 || !a.chats[0].Gap {
+		t.Fatalf("%d chats shown with %d held at most", len(a.chats), maxChatHeld)
+	}
+	if n := len(a.m.peers[h.m.MemberKey()].chatHeld); n != maxChatHeld {
+		t.Fatalf("%d chats held", n)
+	}
+}
