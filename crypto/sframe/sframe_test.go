@@ -836,3 +836,20 @@ func TestReorderLimit(t *testing.T) {
 		}
 	}
 }
+
+// SplitKey (RFC 9605 §4.5.1) exists only for the AES-CTR suites and only
+// for a key of Nka + Nh bytes.
+func TestSplitKeyRejects(t *testing.T) {
+	if _, _, err := SplitKey(AES128GCMSHA256_128, make([]byte, 16)); !errors.Is(err, ErrUnsupportedSuite) {
+		t.Errorf("GCM suite: %v", err)
+	}
+	for _, n := range []int{47, 49} {
+		if _, _, err := SplitKey(AES128CTRHMACSHA256_80, make([]byte, n)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%d-byte key: %v", n, err)
+		}
+	}
+	enc, auth, err := SplitKey(AES128CTRHMACSHA256_80, make([]byte, 48))
+	if err != nil || len(enc) != 16 || len(auth) != 32 {
+		t.Fatalf("48-byte key: %d, %d, %v", len(enc), len(auth), err)
+	}
+}
