@@ -45,6 +45,23 @@ type sentSeq struct {
 
 func newBeats() beats { return beats{heard: make(map[MemberKey]uint64)} }
 
+// maxBeatRate is the most heartbeats a host sends a second: well within the
+// 50 envelopes a second a relay lets one session send by default, beside
+// the host's other messages.
+const maxBeatRate = 20
+
+// beatInterval is the heartbeat interval for a roster of n members:
+// HeartbeatInterval, longer in a meeting too large for maxBeatRate.
+func beatInterval(n int) time.Duration {
+	return max(HeartbeatInterval, time.Duration(n-1)*time.Second/maxBeatRate)
+}
+
+// beatStale is how old a member's freshest heartbeat may get in a roster
+// of n members: HeartbeatStale, scaled with the interval.
+func beatStale(n int) time.Duration {
+	return HeartbeatStale / HeartbeatInterval * beatInterval(n)
+}
+
 // heardFrom records an accepted seq from mk (host).
 func (b *beats) heardFrom(mk MemberKey, seq uint64) {
 	if seq > b.heard[mk] {
@@ -75,7 +92,7 @@ func (m *Member) sendHeartbeats() {
 	if m.now.Before(m.beat.next) {
 		return
 	}
-	m.beat.next = m.now.Add(HeartbeatInterval)
+	m.beat.next = m.now.Add(beatInterval(len(m.roster.members)))
 	for _, mk := range m.peerOrder() {
 		m.sendOnce(m.peers[mk], format.KindHeartbeat, format.AppendHeartbeat(nil, m.roster.epoch, m.roster.hash, m.beat.heard[mk]))
 	}
@@ -118,7 +135,7 @@ func (m *Member) onHeartbeat(p *peer, in format.Inner) {
 		return
 	}
 	m.beat.freshAt = at
-	if m.beat.paused && m.now.Sub(at) < HeartbeatStale {
+	if m.beat.paused && m.now.Sub(at) < beatStale(len(cur.members)) {
 		m.resume()
 	}
 }
@@ -128,7 +145,7 @@ func (m *Member) checkHeartbeat() {
 	if m.IsHost() || m.beat.paused {
 		return
 	}
-	if m.now.Sub(m.beat.freshAt) >= HeartbeatStale {
+	if m.now.Sub(m.beat.freshAt) >= beatStale(len(m.roster.members)) {
 		m.alert(AlertHostSilent, m.roster.members[m.roster.host].Session, "")
 		m.pause()
 	}

@@ -174,3 +174,28 @@ func TestRemovalPendingShrinks(t *testing.T) {
 	}
 	w.requireAllDecode(t, h, a, c)
 }
+
+// A large meeting's host stays within the relay's envelope rate: the
+// heartbeat interval, and the staleness bound with it, grow with the
+// roster beyond 21 members.
+func TestHeartbeatIntervalScales(t *testing.T) {
+	for _, c := range []struct {
+		n              int
+		every, staleAt time.Duration
+	}{
+		{2, HeartbeatInterval, HeartbeatStale},
+		{21, HeartbeatInterval, HeartbeatStale},
+		{41, 2 * time.Second, 6 * time.Second},
+		{MaxMembers, 6350 * time.Millisecond, 19050 * time.Millisecond},
+	} {
+		if got := beatInterval(c.n); got != c.every {
+			t.Errorf("%d members: every %v, want %v", c.n, got, c.every)
+		}
+		if got := beatStale(c.n); got != c.staleAt {
+			t.Errorf("%d members: stale after %v, want %v", c.n, got, c.staleAt)
+		}
+		if rate := float64(c.n-1) / beatInterval(c.n).Seconds(); rate > maxBeatRate {
+			t.Errorf("%d members: %.1f heartbeats a second", c.n, rate)
+		}
+	}
+}
