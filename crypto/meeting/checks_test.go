@@ -942,3 +942,31 @@ func TestCheckChatChain(t *testing.T) {
 		t.Fatalf("%d chats held", n)
 	}
 }
+
+// §6.10: an authentic message whose body does not parse changes nothing
+// and is counted malformed, whatever its kind.
+func TestCheckMalformedBodies(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	code := a.m.SecurityCode()
+	for _, kind := range []byte{format.KindRoster, format.KindSenderKey, format.KindAck, format.KindChat,
+		format.KindLobby, format.KindHandOver, format.KindHeartbeat, 0x7f} {
+		before := a.m.Counters()
+		a.m.Receive(h.sid, forge(t, h, a, forgery{kind: kind, body: []byte{1, 2, 3}}), w.now)
+		a.drain()
+		d := delta(before, a.m.Counters())
+		if d.Malformed+d.RosterRejected != 1 {
+			t.Errorf("kind %#x: counted %+v", kind, d)
+		}
+	}
+	// A joiner likewise for a Deny.
+	j, _ := knock(t, w, h)
+	before := j.m.Counters()
+	j.m.Receive(h.sid, forge(t, h, j, forgery{kind: format.KindDeny, body: []byte{1}}), w.now)
+	if j.m.State() != StateWaiting || delta(before, j.m.Counters()).Malformed != 1 {
+		t.Fatal("a malformed deny")
+	}
+	if a.m.SecurityCode() != code || a.m.State() != StateMember {
+		t.Fatal("a malformed body changed the meeting")
+	}
+}
