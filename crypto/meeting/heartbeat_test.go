@@ -47,6 +47,16 @@ func TestHeartbeatChecks(t *testing.T) {
 	beat := func(epoch uint64, hash [hashSize]byte, echo uint64) []byte {
 		return format.AppendHeartbeat(nil, epoch, hash, echo)
 	}
+	// A message b sent before its freshest heartbeat's echo.
+	var older uint64
+	for _, s := range b.m.beat.sent {
+		if !s.at.After(b.m.beat.freshAt) {
+			older = s.seq
+		}
+	}
+	if older == 0 {
+		t.Fatal("test setup: no message older than the freshest echo")
+	}
 	r := b.m.roster
 	other := r.hash
 	other[0] ^= 1
@@ -60,6 +70,7 @@ func TestHeartbeatChecks(t *testing.T) {
 		{"another roster at this epoch", h, beat(r.epoch, other, echo), func(d Counters) bool { return d.RosterRejected == 1 }},
 		{"an earlier epoch", h, beat(r.epoch-1, r.hash, echo), func(d Counters) bool { return d.StaleBeats == 1 }},
 		{"an echo never sent", h, beat(r.epoch, r.hash, echo+1000), func(d Counters) bool { return d.StaleBeats == 1 }},
+		{"an echo older than the freshest", h, beat(r.epoch, r.hash, older), func(d Counters) bool { return d.StaleBeats == 1 }},
 	} {
 		before := b.m.Counters()
 		b.m.Receive(c.from.sid, forge(t, c.from, b, forgery{kind: format.KindHeartbeat, body: c.body}), w.now)
@@ -97,12 +108,22 @@ func TestHeartbeatDelayedIsStale(t *testing.T) {
 	if !a.m.Paused() {
 		t.Fatal("a kept sending")
 	}
+	pausedAt := len(a.events)
 	for i := 0; i < 8 && i < len(stored); i++ {
 		w.inject(stored[i])
 		w.run(HeartbeatInterval)
 		if !a.m.Paused() {
 			t.Fatalf("a resumed on a heartbeat held back %v", w.now.Sub(stored[i].at))
 		}
+	}
+	// Not even for a moment: no key went to the media engine again.
+	for _, e := range a.events[pausedAt:] {
+		if _, ok := e.(SendKey); ok {
+			t.Fatal("a handed its key to the media engine on a held-back heartbeat")
+		}
+	}
+	if n := a.m.Counters().Paused; n != 1 {
+		t.Fatalf("a paused %d times", n)
 	}
 	if len(stored) < 4 {
 		t.Fatalf("only %d envelopes stored", len(stored))
