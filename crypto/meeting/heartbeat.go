@@ -191,7 +191,9 @@ func (m *Member) updateRemoval() {
 	}
 	var pending []SessionID
 	for _, mk := range m.peerOrder() {
-		if kid, has := m.keys.current(mk); !has || KIDEpoch(kid) < m.beat.removal {
+		// A key counts as current only for the current epoch (§6.6), which
+		// is the removal's or a later one.
+		if _, has := m.keys.current(mk); !has {
 			pending = append(pending, m.peers[mk].Session)
 		}
 	}

@@ -220,3 +220,96 @@ func TestHeartbeatIntervalScales(t *testing.T) {
 		}
 	}
 }
+
+// While paused, keys drawn and switched to are not handed to the media
+// engine: a re-key does not resume sending behind the heartbeat's back.
+func TestHeartbeatPausedThroughRekey(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	withhold(w, h, a)
+	w.run(HeartbeatStale + HeartbeatInterval)
+	if !a.m.Paused() {
+		t.Fatal("a kept sending")
+	}
+	from := len(a.events)
+	a.m.rekey(a.m.keys.generation()+1, SwitchTimeout)
+	a.drain()
+	w.run(2 * SwitchTimeout)
+	for _, e := range a.events[from:] {
+		if _, ok := e.(SendKey); ok {
+			t.Fatal("a paused member handed a new key to the media engine")
+		}
+	}
+	if kid, _ := a.m.SendKID(); kidGeneration(kid) == 0 {
+		t.Fatal("test setup: a did not switch")
+	}
+}
+
+// kindOf opens an envelope sent to n and returns its inner kind and body.
+func kindOf(t *testing.T, n *node, from MemberKey, payload []byte) (byte, []byte) {
+	t.Helper()
+	raw, err := format.OpenSealed(n.m.peers[from].recv, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := format.ParseInner(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in.Kind, in.Body
+}
+
+// A relay delivers the heartbeat naming epoch e+1 (so a stops) and then one
+// of epoch e it held back, fresh by its echo: a must not resume under its
+// epoch-e key while e+1 is withheld.
+func TestHeartbeatNoResumeWhileBehind(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	var stored [][]byte
+	w.tap = func(p pkt) []pkt {
+		if p.from == h.sid && p.to == a.sid {
+			stored = append(stored, p.payload)
+			return nil
+		}
+		return []pkt{p}
+	}
+	w.run(HeartbeatInterval + step)
+	epoch := a.m.Epoch()
+	if err := h.m.Remove(b.sid); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(HeartbeatInterval + step)
+	var old, next []byte
+	for _, env := range stored {
+		kind, body := kindOf(t, a, h.m.MemberKey(), env)
+		if kind != format.KindHeartbeat {
+			continue
+		}
+		switch e, _, _, _ := format.ParseHeartbeat(body); e {
+		case epoch:
+			old = env
+		case epoch + 1:
+			next = env
+		}
+	}
+	if old == nil || next == nil {
+		t.Fatal("test setup: heartbeats of both epochs not captured")
+	}
+	a.m.Receive(h.sid, next, w.now)
+	a.drain()
+	if !a.m.Paused() || !a.hasAlert(AlertRosterWithheld, h.sid) {
+		t.Fatal("a kept sending after a heartbeat named a later epoch")
+	}
+	from := len(a.events)
+	a.m.Receive(h.sid, old, w.now)
+	a.drain()
+	if !a.m.Paused() {
+		t.Fatal("an older heartbeat resumed a while an epoch is withheld")
+	}
+	for _, e := range a.events[from:] {
+		if _, ok := e.(SendKey); ok {
+			t.Fatal("a handed its epoch-e key to the media engine again")
+		}
+	}
+}
