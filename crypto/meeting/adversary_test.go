@@ -2,7 +2,9 @@ package meeting
 
 // The malicious relay: each test makes the in-memory relay misbehave in one
 // way and shows the attack is detected or harmless. Every assertion fails if
-// the corresponding defence is taken out.
+// the corresponding defence is taken out: docs/MUTATION.md lists each check
+// of the core with the test that fails without it (here, in checks_test.go
+// and heartbeat_test.go).
 
 import (
 	"errors"

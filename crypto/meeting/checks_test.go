@@ -788,6 +788,13 @@ func TestCheckRosterLineageRules(t *testing.T) {
 		{"hand-over with the history dropped", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
 			return next(cur, index(cur, b), []hostCert{signHostCert(h.id, cur.meetingID, cur.epoch+1, b.id.Public())}), b, b
 		}, false},
+		{"history rewritten with other valid certificates", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
+			certs := []hostCert{
+				signHostCert(h.id, cur.meetingID, cur.certs[0].Epoch, b.id.Public()),
+				signHostCert(b.id, cur.meetingID, cur.certs[1].Epoch, h.id.Public()),
+			}
+			return next(cur, cur.host, certs), h, h
+		}, false},
 		{"a certificate rewritten under its signature", func(h, a, b *node, cur *roster) (*roster, *node, *node) {
 			certs := append([]hostCert(nil), cur.certs...)
 			certs[0].Host = b.id.Public()
@@ -968,5 +975,29 @@ func TestCheckMalformedBodies(t *testing.T) {
 	}
 	if a.m.SecurityCode() != code || a.m.State() != StateMember {
 		t.Fatal("a malformed body changed the meeting")
+	}
+}
+
+// RFC 7748 §6.1: an envelope whose clear sender key is a low-order point
+// (the all-zero key) gives no pairwise key; it is counted as failing
+// authentication, hello and sealed alike.
+func TestCheckLowOrderSenderKey(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	hello := append([]byte{format.Version, format.TypeHello}, make([]byte, format.HelloHeaderSize-2+format.PadBlock+format.TagSize)...)
+	sealed := append([]byte{format.Version, format.TypeSealed}, make([]byte, format.SealedHeaderSize-2+format.PadBlock+format.TagSize)...)
+	mk := a.m.MemberKey()
+	copy(sealed[2+format.KeySize:], mk[:]) // addressed to a, from the zero key
+	for _, c := range []struct {
+		name string
+		to   *node
+		env  []byte
+	}{{"hello", h, hello}, {"sealed", a, sealed}} {
+		before := c.to.m.Counters()
+		c.to.m.Receive(SessionID{8}, c.env, w.now)
+		c.to.drain()
+		if d := delta(before, c.to.m.Counters()); d.AuthFailed != 1 {
+			t.Errorf("%s from the zero key: %+v", c.name, d)
+		}
 	}
 }

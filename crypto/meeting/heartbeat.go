@@ -129,8 +129,10 @@ func (m *Member) onHeartbeat(p *peer, in format.Inner) {
 		m.alert(AlertRosterRejected, p.Session, "")
 		return
 	}
-	at, ok := m.beat.echoed(echo)
-	if !ok || !at.After(m.beat.freshAt) {
+	// An echo of nothing this member remembers sending dates from the zero
+	// time, which is never fresh.
+	at, _ := m.beat.echoed(echo)
+	if !at.After(m.beat.freshAt) {
 		m.counters.StaleBeats++
 		return
 	}

@@ -79,7 +79,7 @@ func TestKeyRingSendSwitch(t *testing.T) {
 	k.begin(kid, key, t0.Add(SwitchTimeout))
 	k.await(a, 10)
 	k.await(b, 11)
-	if k.acked(a, 11) || k.acked(MemberKey{3}, 10) {
+	if k.acked(a, 11) || k.acked(MemberKey{3}, 10) || k.awaiting() != 2 {
 		t.Fatal("an acknowledgement of another message counted")
 	}
 	if k.acked(a, 10) || k.awaiting() != 1 {
