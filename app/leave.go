@@ -55,7 +55,7 @@ func (s *meetingScreen) confirmLeave(done func()) {
 	}
 	pick := widget.NewSelect(names, nil)
 	pick.SetSelectedIndex(0)
-	text := widget.NewLabel("You are the host. If you leave without handing over, the meeting goes on without a host: nobody can be admitted, and nobody can be removed.")
+	text := widget.NewLabel("You are the host. If you leave without handing over, nobody can be admitted or removed any more, and the others' sound and video stop, since without a host nobody can confirm who is still in the meeting.")
 	text.Wrapping = fyne.TextWrapWord
 	var d *dialog.CustomDialog
 	handOver := widget.NewButton("Hand over and leave", func() {

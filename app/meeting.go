@@ -180,7 +180,7 @@ func (s *meetingScreen) build() {
 	// The bar joins the box only while a task runs (see setTask).
 	s.progressBox = container.NewBorder(nil, nil, s.progressLabel, nil)
 	s.progressBox.Hide()
-	s.noHost = widget.NewLabel("No host: the host left, so nobody can be admitted or removed. The meeting goes on with the members here.")
+	s.noHost = widget.NewLabel("No host: the host left, so nobody can be admitted or removed, and sound and video stop: without the host, nobody can confirm who is still in the meeting.")
 	s.noHost.Wrapping = fyne.TextWrapWord
 	s.noHost.Importance = widget.WarningImportance
 	s.noHost.Hide()
@@ -269,7 +269,7 @@ func (s *meetingScreen) setTask(t Task, running bool) {
 		delete(s.tasks, t)
 	}
 	var show Task
-	for _, k := range []Task{TaskConnecting, TaskAdmission, TaskKeyRotation} {
+	for _, k := range []Task{TaskConnecting, TaskAdmission, TaskKeyRotation, TaskRemoval} {
 		if s.tasks[k] {
 			show = k
 			break

@@ -58,6 +58,7 @@ const (
 	TaskConnecting  = call.TaskConnecting
 	TaskAdmission   = call.TaskAdmission
 	TaskKeyRotation = call.TaskKeyRotation
+	TaskRemoval     = call.TaskRemoval
 )
 
 // ErrNoDevice is returned when a device cannot be opened.

@@ -2,7 +2,9 @@ package meeting
 
 // The malicious relay: each test makes the in-memory relay misbehave in one
 // way and shows the attack is detected or harmless. Every assertion fails if
-// the corresponding defence is taken out.
+// the corresponding defence is taken out: docs/MUTATION.md lists each check
+// of the core with the test that fails without it (here, in checks_test.go
+// and heartbeat_test.go).
 
 import (
 	"errors"
@@ -435,12 +437,233 @@ func TestAdversaryRemovedMemberKeepsReceivingMedia(t *testing.T) {
 func TestAdversaryFalsePeerLeft(t *testing.T) {
 	w, h, js := setup(t, "a", "b")
 	a, b := js[0], js[1]
+	kid := mustKID(t, a)
 	a.m.PeerLeft(b.sid, w.now)
 	a.drain()
+	w.run(time.Second)
+	if got := mustKID(t, a); got != kid {
+		t.Fatalf("a re-keyed on a relay's word alone (%x → %x)", kid, got)
+	}
 	c := w.join("c", h.m.Invite())
 	w.run(20 * time.Millisecond)
 	w.admitAll(t, h)
 	w.run(time.Second)
 	requireSameCode(t, h, a, b, c)
 	w.requireAllDecode(t, h, a, b, c)
+}
+
+// The relay hides a removal by withholding: the remaining member a never
+// gets roster e+1 and the removed member b never gets its notice, so
+// nobody would rotate. The host's heartbeats bound it (§6.4 "Heartbeat"):
+// withheld too, a finds them stale and stops sending; let through, they
+// name an epoch a does not hold, and a stops at once and retires every
+// epoch-e receive key. Either way b decrypts nothing a sends after the
+// bound, a alerts, and the host shows the removal pending until a has
+// caught up.
+func TestAdversaryWithheldRemoval(t *testing.T) {
+	for _, passBeats := range []bool{false, true} {
+		name := "heartbeats withheld"
+		if passBeats {
+			name = "heartbeats delivered"
+		}
+		t.Run(name, func(t *testing.T) {
+			w, h, js := setup(t, "a", "b")
+			a, b := js[0], js[1]
+			// b's epoch-e send key, kept by a b that never stops.
+			var forged *sframe.Sender
+			for _, e := range b.events {
+				if sk, ok := e.(SendKey); ok {
+					var err error
+					if forged, err = sframe.NewSenderAt(testSuite, sk.KID, sk.Key, 1<<20); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			withheld := map[string]bool{} // envelopes never delivered, by content
+			hiding, capture := true, true
+			w.tap = func(p pkt) []pkt {
+				if !hiding || p.from != h.sid {
+					return []pkt{p}
+				}
+				switch {
+				case p.to == b.sid:
+					return nil // b hears nothing more from the host
+				case p.to == a.sid && capture:
+					capture = false // the first envelope after Remove: roster e+1
+					withheld[string(p.payload)] = true
+					return nil
+				case p.to == a.sid && (withheld[string(p.payload)] || !passBeats):
+					return nil
+				}
+				return []pkt{p}
+			}
+			removedAt := w.now
+			if err := h.m.Remove(b.sid); err != nil {
+				t.Fatal(err)
+			}
+			h.drain()
+			if p := h.m.PendingRemoval(); len(p) != 1 || p[0] != a.sid {
+				t.Fatalf("host shows pending %v, want a", p)
+			}
+			// bound: a's heartbeats go stale and a stops; or the next one
+			// names e+1 and a stops at once.
+			bound := HeartbeatStale + HeartbeatInterval + 2*step
+			if passBeats {
+				bound = HeartbeatInterval + 2*step
+			}
+			var lastDecoded time.Time
+			for w.now.Sub(removedAt) < ReceiveGrace+2*HeartbeatInterval {
+				w.run(step)
+				if res := a.frame(); res[b] == nil {
+					lastDecoded = w.now
+				}
+				if res := h.frame(); res[b] == nil && w.now.Sub(removedAt) > SwitchTimeout+step {
+					t.Fatal("b decoded the host after its switch")
+				}
+			}
+			if lastDecoded.Sub(removedAt) > bound {
+				t.Fatalf("b still decoded a %v after the removal", lastDecoded.Sub(removedAt))
+			}
+			if !a.m.Paused() {
+				t.Fatal("a did not stop sending")
+			}
+			kind := AlertHostSilent
+			if passBeats {
+				kind = AlertRosterWithheld
+			}
+			if !a.hasAlert(kind, h.sid) {
+				t.Fatalf("a did not raise %v", kind)
+			}
+			if p := h.m.PendingRemoval(); len(p) != 1 || p[0] != a.sid {
+				t.Fatalf("host shows pending %v while a is behind", p)
+			}
+			// Retired receive keys: with heartbeats delivered, a learned of
+			// e+1 and refuses frames under b's epoch-e key ReceiveGrace
+			// later, even from a b that keeps sending (with them withheld
+			// a still holds epoch e, but has stopped sending).
+			if passBeats {
+				ct, err := forged.Seal(nil, []byte("as b"), frameMD)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := a.rx.Open(nil, ct, frameMD); !errors.Is(err, sframe.ErrUnknownKey) {
+					t.Fatalf("a still accepts frames under b's epoch-e key: %v", err)
+				}
+			}
+			// The relay relents: a catches up and the removal completes.
+			hiding = false
+			w.run(3 * time.Second)
+			if a.m.Paused() || a.m.Epoch() != h.m.Epoch() {
+				t.Fatalf("a did not resume: paused %v, epoch %d of %d", a.m.Paused(), a.m.Epoch(), h.m.Epoch())
+			}
+			if p := h.m.PendingRemoval(); len(p) != 0 {
+				t.Fatalf("host still shows pending %v", p)
+			}
+			var done bool
+			for _, e := range h.events {
+				if rp, ok := e.(RemovalPending); ok && len(rp.Members) == 0 && rp.Epoch == h.m.Epoch() {
+					done = true
+				}
+			}
+			if !done {
+				t.Fatal("no RemovalPending event ending the removal")
+			}
+			w.requireAllDecode(t, h, a)
+			for _, n := range []*node{h, a} {
+				if res := n.frame(); res[b] == nil {
+					t.Fatalf("b decoded %s after the removal completed", n.name)
+				}
+			}
+		})
+	}
+}
+
+// A false "left" at the host (§6.8): the relay reports a present member
+// gone. The host keeps it, because it goes on acknowledging heartbeats;
+// a member that is really gone, silent, is removed after MemberSilence.
+func TestAdversaryFalsePeerLeftAtHost(t *testing.T) {
+	w, h, js := setup(t, "a", "b")
+	a, b := js[0], js[1]
+	h.m.PeerLeft(a.sid, w.now)
+	h.drain()
+	w.run(3 * MemberSilence)
+	if len(h.m.Roster().Members) != 3 || a.m.State() != StateMember {
+		t.Fatal("a false leave removed a member")
+	}
+	requireSameCode(t, h, a, b)
+	w.requireAllDecode(t, h, a, b)
+
+	// b's connection really drops, without a Leave.
+	w.disconnect(b)
+	w.run(MemberSilence - 2*HeartbeatInterval)
+	if len(h.m.Roster().Members) != 3 {
+		t.Fatal("b removed before its silence was long enough")
+	}
+	w.run(2*HeartbeatInterval + time.Second)
+	if len(h.m.Roster().Members) != 2 {
+		t.Fatal("a silent departed member was not removed")
+	}
+	requireSameCode(t, h, a)
+	w.requireAllDecode(t, h, a)
+}
+
+// The relay reorders one sender's chat (§6.9): "do NOT go to the square"
+// must not be shown before "go to the square". A chat it drops for good
+// holds the next one back at most ChatHold, which is then marked as
+// following a gap.
+func TestAdversaryChatReorder(t *testing.T) {
+	w, h, js := setup(t, "a")
+	a := js[0]
+	var first []byte
+	hold, drop := true, false
+	w.tap = func(p pkt) []pkt {
+		if p.from != h.sid || p.to != a.sid {
+			return []pkt{p}
+		}
+		switch {
+		case first == nil:
+			first = p.payload
+			return nil
+		case string(p.payload) == string(first) && (hold || drop):
+			return nil
+		}
+		return []pkt{p}
+	}
+	for _, text := range []string{"go to the square", "do NOT go to the square"} {
+		if err := h.m.SendChat(text); err != nil {
+			t.Fatal(err)
+		}
+		h.drain()
+		w.run(10 * time.Millisecond)
+	}
+	if len(a.chats) != 0 {
+		t.Fatalf("a showed %q before the message sent first", a.chats[0].Text)
+	}
+	hold = false
+	w.inject(pkt{from: h.sid, to: a.sid, payload: first})
+	w.run(100 * time.Millisecond)
+	if len(a.chats) != 2 || a.chats[0].Text != "go to the square" || a.chats[1].Text != "do NOT go to the square" || a.chats[1].Gap {
+		t.Fatalf("a shows %v", a.chats)
+	}
+	if a.m.Counters().ChatReordered != 1 {
+		t.Fatalf("ChatReordered = %d", a.m.Counters().ChatReordered)
+	}
+
+	// Dropped for good: the next one waits ChatHold, then shows with a gap.
+	first, drop = nil, true
+	for _, text := range []string{"lost", "after the lost one"} {
+		if err := h.m.SendChat(text); err != nil {
+			t.Fatal(err)
+		}
+		h.drain()
+		w.run(10 * time.Millisecond)
+	}
+	w.run(ChatHold - time.Second)
+	if len(a.chats) != 2 {
+		t.Fatal("a showed a chat before its predecessor or ChatHold")
+	}
+	w.run(2 * time.Second)
+	if len(a.chats) != 3 || a.chats[2].Text != "after the lost one" || !a.chats[2].Gap {
+		t.Fatalf("a shows %v", a.chats)
+	}
 }

@@ -3,8 +3,12 @@ package meeting
 // Security code, docs/PROTOCOL.md §6.7:
 //
 //	h = SHA-512("sotto meeting v1 security code" ‖ meetingID ‖ u64 epoch ‖ roster hash)
-//	digits: six groups, group i = u40(h[5i:5i+5]) mod 100000
-//	words:  W[h[32+i]] for i in 0..5
+//	digits: six groups, group i = u40(h[5i:5i+5]) mod 100000   (99.7 bits)
+//	words:  W[h[32+i]] for i in 0..9                             (80 bits)
+//
+// Both forms carry at least 80 bits, so a host that varies its roster
+// (names, member keys) to make two rosters' codes collide needs about 2^80
+// tries for the words, and as many again for the digits.
 
 import (
 	"crypto/sha512"
@@ -17,8 +21,10 @@ import (
 const (
 	// labelSecurityCode prefixes the security code hash input.
 	labelSecurityCode = "sotto meeting v1 security code"
-	// codeGroups is the number of 5-digit groups and of words.
+	// codeGroups is the number of 5-digit groups.
 	codeGroups = 6
+	// codeWords is the number of words: 10 of 8 bits each.
+	codeWords = 10
 	// groupBytes is the hash bytes read per digit group (a u40).
 	groupBytes = 5
 	// groupModulus keeps five decimal digits.
@@ -44,8 +50,8 @@ var wordList = func() []string {
 type Code struct {
 	// Groups are six groups of five digits.
 	Groups [codeGroups]string
-	// Words are six words from the fixed list, for reading aloud.
-	Words [codeGroups]string
+	// Words are ten words from the fixed list of 256, for reading aloud.
+	Words [codeWords]string
 }
 
 // Digits returns the groups separated by spaces.
@@ -72,6 +78,8 @@ func securityCode(meetingID MeetingID, epoch uint64, hash [hashSize]byte) Code {
 		var b [8]byte
 		copy(b[3:], sum[groupBytes*i:groupBytes*(i+1)])
 		c.Groups[i] = fmt.Sprintf("%05d", binary.BigEndian.Uint64(b[:])%groupModulus)
+	}
+	for i := range codeWords {
 		c.Words[i] = wordList[sum[wordOffset+i]]
 	}
 	return c

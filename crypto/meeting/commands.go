@@ -3,6 +3,7 @@ package meeting
 // Local commands: admission, removal, hand-over, chat, leaving.
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -155,6 +156,7 @@ func (m *Member) HandOver(sid SessionID) error {
 	clear(m.invitePriv[:])
 	m.invitePriv = nil
 	m.waiting.close()
+	m.beat.freshAt = m.now // a member now: heartbeats come from the new host
 	m.emit(WaitingRoomChanged{})
 	return nil
 }
@@ -207,15 +209,25 @@ func (m *Member) SendChat(text string) error {
 	if len(text) == 0 || len(text) > MaxChat || !utf8.ValidString(text) {
 		return ErrBadChat
 	}
-	body := format.AppendChat(nil, text)
 	for _, mk := range m.peerOrder() {
-		m.sendReliable(m.peers[mk], format.KindChat, body)
+		p := m.peers[mk]
+		p.chatSent = m.sendReliable(p, format.KindChat, format.AppendChat(nil, p.chatSent, text))
 	}
 	return nil
 }
 
+// heldChat is a chat that arrived before its sender's previous one.
+type heldChat struct {
+	seq, prev uint64
+	text      string
+	at        time.Time
+}
+
+// onChat shows a chat in its sender's order (§6.9): each names the seq of
+// the sender's previous chat to this member, and one whose predecessor has
+// not been shown waits for it, at most ChatHold.
 func (m *Member) onChat(p *peer, in format.Inner) {
-	text, err := format.ParseChat(in.Body)
+	prev, text, err := format.ParseChat(in.Body)
 	if err != nil {
 		m.counters.Malformed++
 		return
@@ -224,7 +236,49 @@ func (m *Member) onChat(p *peer, in format.Inner) {
 		m.counters.BadChat++
 		return
 	}
-	m.emit(ChatMessage{From: p.Session, Name: p.Name, Fingerprint: p.Identity.Fingerprint(), Text: text})
+	if prev != p.chatShown && prev >= in.Seq {
+		m.counters.Malformed++ // a predecessor sent after it: no order at all
+		return
+	}
+	if prev != p.chatShown {
+		m.counters.ChatReordered++
+		if len(p.chatHeld) == maxChatHeld {
+			m.showChat(p, p.chatHeld[0], true)
+		}
+		p.chatHeld = append(p.chatHeld, heldChat{seq: in.Seq, prev: prev, text: text, at: m.now})
+		return
+	}
+	m.showChat(p, heldChat{seq: in.Seq, text: text}, false)
+}
+
+// showChat shows c and then every held chat that now follows in order.
+func (m *Member) showChat(p *peer, c heldChat, gap bool) {
+	p.chatHeld = slices.DeleteFunc(p.chatHeld, func(h heldChat) bool { return h.seq == c.seq })
+	for {
+		m.emit(ChatMessage{From: p.Session, Name: p.Name, Fingerprint: p.Identity.Fingerprint(), Text: c.text, Gap: gap})
+		p.chatShown = c.seq
+		i := slices.IndexFunc(p.chatHeld, func(h heldChat) bool { return h.prev == c.seq })
+		if i < 0 {
+			return
+		}
+		c, gap = p.chatHeld[i], false
+		p.chatHeld = slices.Delete(p.chatHeld, i, i+1)
+	}
+}
+
+// expireChats shows, after ChatHold, a held chat whose predecessor never
+// came (its sender gave up on it, or the relay dropped it for good).
+func (m *Member) expireChats() {
+	for _, mk := range m.peerOrder() {
+		p := m.peers[mk]
+		for len(p.chatHeld) > 0 {
+			oldest := slices.MinFunc(p.chatHeld, func(a, b heldChat) int { return cmp.Compare(a.seq, b.seq) })
+			if m.now.Sub(oldest.at) < ChatHold {
+				break
+			}
+			m.showChat(p, oldest, true)
+		}
+	}
 }
 
 // Leave tells the host this member is leaving and drops every key. The

@@ -62,12 +62,16 @@ type BecameHost struct{}
 // AlertHostGone.
 type MemberGone struct{ Session SessionID }
 
-// ChatMessage is an authenticated chat message from a member.
+// ChatMessage is an authenticated chat message from a member, delivered
+// in its sender's order (§6.9).
 type ChatMessage struct {
 	From        SessionID
 	Name        string
 	Fingerprint [identity.FingerprintSize]byte
 	Text        string
+	// Gap reports that an earlier message of this sender never arrived
+	// (ChatHold passed): this one follows a missing one.
+	Gap bool
 }
 
 // ContactChecked reports what the contacts store says about a member; it
@@ -81,6 +85,15 @@ type ContactChecked struct {
 // key this member does not hold (after MissingKeyAfter).
 type KeysChanged struct {
 	Missing []SessionID
+}
+
+// RemovalPending reports, on the host, the remaining members that have not
+// yet sent a frame key for the epoch that removed someone (§6.4
+// "Heartbeat"): until they have, they may still be sending under a key the
+// removed member holds. Members is empty when the removal is complete.
+type RemovalPending struct {
+	Epoch   uint64
+	Members []SessionID
 }
 
 // AlertKind names something a person should be told about.
@@ -110,6 +123,17 @@ const (
 	AlertHostGone
 	// AlertReplay: Session sent a message this member had already accepted.
 	AlertReplay
+	// AlertHostSilent: no fresh heartbeat from the host for HeartbeatStale;
+	// this member stopped sending media until one arrives (§6.4
+	// "Heartbeat"). A relay withholding the host's messages looks the same.
+	AlertHostSilent
+	// AlertRosterWithheld: the host's heartbeat names a later epoch than
+	// this member holds: a roster is being withheld or was lost. This
+	// member stopped sending media until it arrives.
+	AlertRosterWithheld
+	// AlertOldVersion: Session speaks meeting protocol v1 and must update
+	// Sotto to take part.
+	AlertOldVersion
 )
 
 func (k AlertKind) String() string {
@@ -132,6 +156,12 @@ func (k AlertKind) String() string {
 		return "host gone"
 	case AlertReplay:
 		return "replay"
+	case AlertHostSilent:
+		return "host silent"
+	case AlertRosterWithheld:
+		return "roster withheld"
+	case AlertOldVersion:
+		return "old version"
 	}
 	return "unknown"
 }
@@ -160,6 +190,7 @@ func (MemberGone) isEvent()         {}
 func (KeysChanged) isEvent()        {}
 func (ContactChecked) isEvent()     {}
 func (Alert) isEvent()              {}
+func (RemovalPending) isEvent()     {}
 
 // RosterView is a snapshot of the roster for display.
 type RosterView struct {
@@ -222,4 +253,8 @@ type Counters struct {
 	SwitchTimeouts uint64 `json:"switch_timeouts"` // send key switches forced by SwitchTimeout
 	LobbyFull      uint64 `json:"lobby_full"`      // hellos dropped because the waiting room was full
 	BadChat        uint64 `json:"bad_chat"`        // chat messages that were not valid UTF-8
+	OldVersion     uint64 `json:"old_version"`     // envelopes of meeting protocol v1
+	StaleBeats     uint64 `json:"stale_beats"`     // heartbeats that proved nothing fresh
+	Paused         uint64 `json:"paused"`          // times media sending stopped for a stale host
+	ChatReordered  uint64 `json:"chat_reordered"`  // chats that arrived before their sender's previous one
 }

@@ -13,8 +13,11 @@ import (
 
 // keyRing holds the send key schedule and the receive keys per sender.
 type keyRing struct {
-	// sendKID is the KID frames are sealed under, when hasSend.
+	// sendKID is the KID frames are sealed under, when hasSend, and sendKey
+	// its base key, kept to hand the media engine again when sending
+	// resumes after a pause (§6.4 "Heartbeat").
 	sendKID uint64
+	sendKey []byte
 	hasSend bool
 	// next is the key drawn for a roster change, until the switch.
 	next nextKey
@@ -82,13 +85,21 @@ func (k *keyRing) timedOut(now time.Time) bool {
 }
 
 // switchSend makes the next key the send key and returns the event that
-// hands a copy to the media engine; the ring's own copy is zeroed.
+// hands a copy to the media engine; the previous send key is zeroed.
 func (k *keyRing) switchSend() SendKey {
 	e := SendKey{KID: k.next.kid, Key: bytes.Clone(k.next.key)}
-	k.sendKID, k.hasSend = k.next.kid, true
-	clear(k.next.key)
+	clear(k.sendKey)
+	k.sendKID, k.sendKey, k.hasSend = k.next.kid, k.next.key, true
 	k.next = nextKey{}
 	return e
+}
+
+// resend returns the event that hands the media engine the send key again.
+func (k *keyRing) resend() (SendKey, bool) {
+	if !k.hasSend {
+		return SendKey{}, false
+	}
+	return SendKey{KID: k.sendKID, Key: bytes.Clone(k.sendKey)}, true
 }
 
 // generation is the generation of the newest send key, drawn or in use.
@@ -108,11 +119,19 @@ func (k *keyRing) current(mk MemberKey) (kid uint64, has bool) {
 	return 0, false
 }
 
-// newEpoch records that mk's keys so far are for an earlier epoch: they
-// stay installed until mk's next key arrives and ReceiveGrace passes.
-func (k *keyRing) newEpoch(mk MemberKey) {
-	if s := k.recv[mk]; s != nil {
-		s.has = false
+// retire records that mk's keys so far are for an earlier epoch (a roster
+// change, or a heartbeat naming a later epoch): they stay installed for
+// ReceiveGrace from now, whether or not mk's next key arrives (§6.6
+// step 4), so that frames under a key a removed member holds are not
+// accepted for longer than that.
+func (k *keyRing) retire(mk MemberKey, now time.Time) {
+	s := k.recv[mk]
+	if s == nil {
+		return
+	}
+	s.has = false
+	for _, old := range sortedKIDs(s.kids) {
+		k.expiries = append(k.expiries, expiry{at: now.Add(ReceiveGrace), mk: mk, kid: old})
 	}
 }
 
@@ -132,8 +151,8 @@ func (k *keyRing) install(mk MemberKey, kid uint64, now time.Time) {
 }
 
 // expire returns, in schedule order, the receive keys whose grace ended by
-// now and forgets them. A key that became its sender's newest again, or
-// whose sender was dropped, is not returned.
+// now and forgets them. A sender's newest key for the current epoch, or a
+// key whose sender was dropped, is not returned.
 func (k *keyRing) expire(now time.Time) []uint64 {
 	var drop []uint64
 	kept := k.expiries[:0]
@@ -142,7 +161,7 @@ func (k *keyRing) expire(now time.Time) []uint64 {
 			kept = append(kept, e)
 			continue
 		}
-		if s := k.recv[e.mk]; s != nil && s.kids[e.kid] && s.current != e.kid {
+		if s := k.recv[e.mk]; s != nil && s.kids[e.kid] && (s.current != e.kid || !s.has) {
 			delete(s.kids, e.kid)
 			drop = append(drop, e.kid)
 		}
@@ -168,7 +187,8 @@ func (k *keyRing) stopSending() bool {
 	was := k.hasSend
 	clear(k.next.key)
 	k.next = nextKey{}
-	k.hasSend = false
+	clear(k.sendKey)
+	k.sendKey, k.hasSend = nil, false
 	return was
 }
 

@@ -21,6 +21,7 @@ func (m *Member) rekey(gen int, timeout time.Duration) {
 		panic("meeting: random source failed: " + err.Error())
 	}
 	kid := makeKID(m.roster.epoch, m.selfIndex, gen)
+	m.rekeyAt = m.now
 	m.keys.begin(kid, key, m.now.Add(timeout))
 	body := format.AppendSenderKey(nil, kid, key)
 	for _, mk := range m.peerOrder() {
@@ -36,7 +37,16 @@ func (m *Member) rekey(gen int, timeout time.Duration) {
 	}
 }
 
-func (m *Member) switchKey() { m.emit(m.keys.switchSend()) }
+// switchKey makes the next key the send key. While paused (§6.4
+// "Heartbeat") it is not handed to the media engine until sending resumes.
+func (m *Member) switchKey() {
+	e := m.keys.switchSend()
+	if m.beat.paused {
+		clear(e.Key)
+		return
+	}
+	m.emit(e)
+}
 
 func (m *Member) onAck(p *peer, seq uint64) {
 	m.outbox.ack(p.MemberKey, seq)
@@ -72,6 +82,9 @@ func (m *Member) onSenderKey(p *peer, in format.Inner) bool {
 	m.keys.install(p.MemberKey, kid, m.now)
 	m.emit(ReceiveKey{KID: kid, Key: bytes.Clone(key), Session: p.Session})
 	m.updateMissing()
+	if m.IsHost() {
+		m.updateRemoval()
+	}
 	return true
 }
 

@@ -6,8 +6,9 @@ package meeting
 //
 // Bits 63–16 are the roster epoch, bits 15–8 the sender's index in that
 // epoch's roster (MaxMembers fits in 8 bits) and bits 7–0 the generation,
-// which counts re-keys within an epoch when the host is gone (§6.8). This
-// file is the only place that knows the layout.
+// which counts re-keys within an epoch: when the host is gone (§6.8) and
+// every RekeyInterval (§6.6). This file is the only place that knows the
+// layout.
 
 const (
 	// kidEpochShift is the position of the epoch in a KID.

@@ -3,6 +3,7 @@ package meeting
 import (
 	"bytes"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -430,12 +431,15 @@ func TestHandOver(t *testing.T) {
 	requireSameCode(t, a, b, c)
 }
 
+// Host gone (§6.8): the meeting goes on under its last roster, re-keying
+// among the members still present, until the host's heartbeats are stale
+// (§6.4 "Heartbeat"); then every member stops sending.
 func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	w, h, js := setup(t, "a", "b", "c")
 	a, b, c := js[0], js[1], js[2]
 	code := requireSameCode(t, a, b, c)
 	w.disconnect(h)
-	w.run(time.Second)
+	w.run(100 * time.Millisecond)
 	for _, n := range js {
 		if !n.hasAlert(AlertHostGone, h.sid) {
 			t.Fatalf("%s not told the host left", n.name)
@@ -455,7 +459,7 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	// lists it).
 	w.disconnect(c)
 	c.online = true // the relay keeps forwarding to it anyway
-	w.run(time.Second)
+	w.run(600 * time.Millisecond)
 	w.requireAllDecode(t, a, b)
 	for _, n := range []*node{a, b} {
 		if !slices.Contains(n.events, Event(MemberGone{Session: c.sid})) {
@@ -469,6 +473,17 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	}
 	if err := a.m.Remove(b.sid); !errors.Is(err, ErrNotHost) {
 		t.Fatalf("member without host role removed someone: %v", err)
+	}
+	// Without heartbeats every member stops within the bound, without a
+	// second alarm: the host's leaving was already told.
+	w.run(HeartbeatStale + HeartbeatInterval)
+	for _, n := range []*node{a, b} {
+		if !n.m.Paused() || n.sender != nil {
+			t.Fatalf("%s still sends %v after the host fell silent", n.name, HeartbeatStale+HeartbeatInterval)
+		}
+		if n.hasAlert(AlertHostSilent, h.sid) {
+			t.Fatalf("%s alarmed that the host fell silent after being told it left", n.name)
+		}
 	}
 }
 
@@ -508,13 +523,27 @@ func TestSecurityCode(t *testing.T) {
 			t.Fatal("different inputs give the same code")
 		}
 	}
-	if len(strings.ReplaceAll(c1.Digits(), " ", "")) != 30 || len(c1.Words) != 6 {
+	if len(strings.ReplaceAll(c1.Digits(), " ", "")) != 30 || len(c1.Words) != 10 {
 		t.Fatalf("code %q / %q", c1.Digits(), c1.Phrase())
 	}
 	// A fixed vector, so a reimplementation can check itself.
 	got := securityCode(MeetingID{0: 0xaa}, 7, [hashSize]byte{31: 0x55})
 	if got.Digits() != codeVectorDigits || got.Phrase() != codeVectorWords {
 		t.Fatalf("vector: got %q / %q", got.Digits(), got.Phrase())
+	}
+}
+
+// §6.7: each form of the code carries at least 80 bits, so grinding a
+// roster for a collision costs about 2^80 tries.
+func TestSecurityCodeStrength(t *testing.T) {
+	wordBits := float64(codeWords) * math.Log2(float64(len(wordList)))
+	digitBits := float64(codeGroups) * math.Log2(groupModulus)
+	if wordBits < 80 || digitBits < 80 {
+		t.Fatalf("words carry %.1f bits, digits %.1f", wordBits, digitBits)
+	}
+	// The words come from hash bytes of their own, after the digits'.
+	if wordOffset < codeGroups*groupBytes || wordOffset+codeWords > 64 {
+		t.Fatal("word bytes overlap the digits or run past the hash")
 	}
 }
 
@@ -530,16 +559,19 @@ func TestWordList(t *testing.T) {
 
 const (
 	codeVectorDigits = "49747 28422 24773 64039 51373 87362"
-	codeVectorWords  = "tiger cable noodle snail chess angle"
+	codeVectorWords  = "tiger cable noodle snail chess angle pasta cotton diary oasis"
 )
 
 func TestHostReconnects(t *testing.T) {
 	w, h, js := setup(t, "a", "b")
 	a, b := js[0], js[1]
 	w.disconnect(h)
-	w.run(time.Second)
+	w.run(HeartbeatStale + HeartbeatInterval)
 	if !a.hasAlert(AlertHostGone, h.sid) {
 		t.Fatal("no host-gone alert")
+	}
+	if !a.m.Paused() || !b.m.Paused() {
+		t.Fatal("members kept sending without the host's heartbeats")
 	}
 	// The host process comes back on a new relay session.
 	old := h.sid
@@ -550,7 +582,10 @@ func TestHostReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.drain()
-	w.run(time.Second)
+	w.run(2 * time.Second)
+	if a.m.Paused() || b.m.Paused() {
+		t.Fatal("members did not resume with the host's heartbeats")
+	}
 	requireSameCode(t, h, a, b)
 	w.requireAllDecode(t, h, a, b)
 	if a.m.Roster().Host != h.sid || h.sid == old {

@@ -41,6 +41,22 @@ const (
 	// MissingKeyAfter is how long after a roster change a missing sender
 	// key is reported.
 	MissingKeyAfter = 2 * time.Second
+	// MemberSilence is how long the host waits, after the relay reported a
+	// member's session gone, for any authenticated message from it before
+	// removing it (§6.8): a false "left" never removes anyone.
+	MemberSilence = 5 * time.Second
+	// ChatHold is how long a chat waits for its sender's earlier chat
+	// before it is shown anyway, marked as following a gap (§6.9).
+	ChatHold = 10 * time.Second
+	// HeartbeatInterval is how often the host sends every member a
+	// heartbeat (§6.4 "Heartbeat").
+	HeartbeatInterval = time.Second
+	// HeartbeatStale is how old the freshest heartbeat may be before a
+	// member alerts and stops sending media.
+	HeartbeatStale = 3 * time.Second
+	// RekeyInterval is how often every member draws a new frame key even
+	// when the roster does not change (§6.6).
+	RekeyInterval = 5 * time.Minute
 	// alertEvery rate-limits identical alerts.
 	alertEvery = 5 * time.Second
 )
@@ -54,10 +70,16 @@ const (
 	maxPresent = 4 * MaxMembers
 	// maxWaiting bounds the waiting room.
 	maxWaiting = 64
+	// maxSentToHost bounds the send times a member remembers of its
+	// messages to the host, to date the host's heartbeat echoes.
+	maxSentToHost = 64
 	// maxOutbox bounds messages awaiting acknowledgement.
 	maxOutbox = 8192
 	// MaxChat bounds a chat message, in bytes of UTF-8.
 	MaxChat = 2000
+	// maxChatHeld bounds the chats held per sender waiting for an earlier
+	// one; beyond it the oldest is shown (§6.9).
+	maxChatHeld = 64
 )
 
 // Policy decides which joiners the host admits without asking.
@@ -167,8 +189,14 @@ type peer struct {
 	contact identity.Status
 	checked bool // the contacts store was consulted
 
-	gone   bool // its session left
-	warned bool // missing key reported
+	// chat order (§6.9): the seq of the last Chat sent to it and of the
+	// last one shown from it, and its chats waiting for a predecessor.
+	chatSent, chatShown uint64
+	chatHeld            []heldChat
+
+	gone    bool      // its session left
+	heardAt time.Time // its last authenticated message (or its admission)
+	warned  bool      // missing key reported
 }
 
 // Member is one participant's view of a meeting: a joiner, a member or the
@@ -204,6 +232,9 @@ type Member struct {
 
 	keys    keyRing
 	missing []SessionID // senders whose current key is overdue
+	rekeyAt time.Time   // when this member last drew a send key
+
+	beat beats // heartbeats, sent (host) or received (member)
 
 	waiting  waitingRoom
 	presence presence
@@ -239,6 +270,7 @@ func newMember(cfg Config, now time.Time) (*Member, error) {
 		alerts:      newAlertLimiter(),
 		safetyCache: make(map[[identity.FingerprintSize]byte]string),
 		contactSeen: make(map[[identity.FingerprintSize]byte]identity.Status),
+		beat:        newBeats(),
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader

@@ -39,6 +39,7 @@ func (m *Member) onWelcome(from SessionID, h format.Header, in format.Inner) {
 		}
 		m.window(h.Sender).Accept(in.Seq)
 		m.state = StateMember
+		m.beat.freshAt = m.now // the first heartbeat follows (§6.4)
 		m.helloMsg = nil
 		m.emit(Admitted{Epoch: r.epoch})
 		m.applyRoster(r, false)
@@ -92,8 +93,14 @@ func (m *Member) onRosterUpdate(p *peer, in format.Inner) bool {
 }
 
 // acceptable checks rules 1–4 of §6.4 for r following cur, sent by p.
+//
+// The lineage check makes r's origin cur's (both have the link's
+// fingerprint), and every certificate signed by its predecessor; with the
+// prefix rule below, a hand-over's new certificate is therefore signed by
+// cur's host and names r's host. What is left to check here is that r
+// keeps cur's certificates and, for a hand-over, adds one for this epoch.
 func (m *Member) acceptable(cur, r *roster, p *peer) bool {
-	if r.prev != cur.hash || !r.origin.Equal(cur.origin) || !r.verifyLineage(m.hostFP) {
+	if r.prev != cur.hash || !r.verifyLineage(m.hostFP) {
 		return false
 	}
 	newHost := r.members[r.host]
@@ -118,9 +125,7 @@ func (m *Member) acceptable(cur, r *roster, p *peer) bool {
 	if !prefix(len(cur.certs) + 1) {
 		return false
 	}
-	last := r.certs[len(r.certs)-1]
-	return last.Epoch == r.epoch && last.Host.Equal(newHost.Identity) &&
-		curHost.Verify(format.HostCertMessage(r.meetingID, last.Epoch, last.Host), last.Sig)
+	return r.certs[len(r.certs)-1].Epoch == r.epoch
 }
 
 // applyRoster installs r (already verified) and starts the new epoch's key
@@ -161,12 +166,13 @@ func (m *Member) applyRoster(r *roster, send bool) {
 				continue
 			}
 			p.checked = m.cfg.Contacts == nil
+			p.heardAt = m.now
 		}
 		if p.Session != e.Session {
 			p.gone = false // the member is back under a new session
 		}
 		p.rosterMember, p.index = e, i
-		m.keys.newEpoch(e.MemberKey)
+		m.keys.retire(e.MemberKey, m.now)
 		p.warned = false
 		peers[e.MemberKey] = p
 	}
@@ -207,10 +213,26 @@ func (m *Member) applyRoster(r *roster, send bool) {
 		// for acknowledgements before switching and losing frames.
 		timeout = JoinSwitchTimeout
 	}
+	if m.beat.behind <= r.epoch {
+		m.beat.behind = 0
+	}
+	if wasHost && !m.IsHost() {
+		m.beat.freshAt = m.now // heartbeats start now (§6.4)
+	}
 	m.rekey(0, timeout)
 	m.updateMissing()
 	if !wasHost && m.IsHost() && r.epoch > 1 {
 		m.emit(BecameHost{})
+	}
+	if m.IsHost() {
+		if m.beat.paused {
+			m.resume() // the host's own roster is fresh
+		}
+		if send && departed {
+			m.startRemoval()
+		} else {
+			m.updateRemoval()
+		}
 	}
 	m.reprocessHeld()
 }
@@ -237,6 +259,7 @@ func (m *Member) dropPeer(p *peer) {
 	}
 	m.outbox.dropRecipient(p.MemberKey)
 	delete(m.windows, p.MemberKey)
+	delete(m.beat.heard, p.MemberKey)
 }
 
 // wipe zeroes and drops all secrets of this member.

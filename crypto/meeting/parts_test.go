@@ -79,7 +79,7 @@ func TestKeyRingSendSwitch(t *testing.T) {
 	k.begin(kid, key, t0.Add(SwitchTimeout))
 	k.await(a, 10)
 	k.await(b, 11)
-	if k.acked(a, 11) || k.acked(MemberKey{3}, 10) {
+	if k.acked(a, 11) || k.acked(MemberKey{3}, 10) || k.awaiting() != 2 {
 		t.Fatal("an acknowledgement of another message counted")
 	}
 	if k.acked(a, 10) || k.awaiting() != 1 {
@@ -92,8 +92,12 @@ func TestKeyRingSendSwitch(t *testing.T) {
 		t.Fatal("no switch after the last acknowledgement")
 	}
 	e := k.switchSend()
-	if e.KID != kid || !bytes.Equal(e.Key, bytes.Repeat([]byte{7}, format.BaseKeySize)) || !allZero(key) {
-		t.Fatal("switch event wrong or the ring kept the key")
+	if e.KID != kid || !bytes.Equal(e.Key, bytes.Repeat([]byte{7}, format.BaseKeySize)) {
+		t.Fatal("switch event wrong")
+	}
+	// The ring keeps the send key to hand it again after a pause (§6.4).
+	if again, ok := k.resend(); !ok || again.KID != kid || !bytes.Equal(again.Key, e.Key) {
+		t.Fatal("resend wrong")
 	}
 	if k.sendKID != kid || !k.hasSend || k.timedOut(t0.Add(time.Hour)) || k.acked(a, 10) {
 		t.Fatal("state after the switch wrong")
@@ -107,8 +111,32 @@ func TestKeyRingSendSwitch(t *testing.T) {
 	if k.generation() != 1 {
 		t.Fatal("generation ignores the drawn key")
 	}
-	if !k.stopSending() || !allZero(next) || k.hasSend || k.stopSending() {
-		t.Fatal("stopSending wrong")
+	if !k.stopSending() || !allZero(next) || !allZero(key) || k.hasSend || k.stopSending() {
+		t.Fatal("stopSending wrong or a key left behind")
+	}
+	if _, ok := k.resend(); ok {
+		t.Fatal("resend after stopSending")
+	}
+}
+
+// A retired key goes ReceiveGrace later even when no successor arrives
+// (§6.6 step 4): a sender whose next key is withheld is not decrypted
+// under the old one for ever.
+func TestKeyRingRetireWithoutSuccessor(t *testing.T) {
+	k := newKeyRing()
+	a := MemberKey{1}
+	k.install(a, makeKID(1, 1, 0), t0)
+	k.retire(a, t0)
+	if got := k.expire(t0.Add(ReceiveGrace - time.Nanosecond)); len(got) != 0 {
+		t.Fatalf("dropped %x within the grace", got)
+	}
+	if got := k.expire(t0.Add(ReceiveGrace)); !slices.Equal(got, []uint64{makeKID(1, 1, 0)}) {
+		t.Fatalf("dropped %x at the end of the grace", got)
+	}
+	// A current key that was never retired stays.
+	k.install(a, makeKID(2, 1, 0), t0)
+	if got := k.expire(t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("dropped the current key %x", got)
 	}
 }
 
@@ -122,9 +150,9 @@ func TestKeyRingReceiveGrace(t *testing.T) {
 	}
 	k.install(a, makeKID(1, 1, 0), t0)
 	k.install(b, makeKID(1, 2, 0), t0)
-	k.newEpoch(a)
+	k.retire(a, t0.Add(time.Second))
 	if kid, has := k.current(a); has || kid != makeKID(1, 1, 0) {
-		t.Fatal("newEpoch lost the previous KID or kept it current")
+		t.Fatal("retire lost the previous KID or kept it current")
 	}
 	k.install(a, makeKID(2, 1, 0), t0.Add(time.Second))
 	if kid, has := k.current(a); !has || kid != makeKID(2, 1, 0) {

@@ -4,6 +4,7 @@ package meeting
 // (docs/PROTOCOL.md §6.3).
 
 import (
+	"errors"
 	"time"
 
 	"github.com/sottohq/sotto/crypto/identity"
@@ -18,6 +19,11 @@ func (m *Member) Receive(from SessionID, payload []byte, now time.Time) {
 		return
 	}
 	h, err := format.ParseHeader(payload)
+	if errors.Is(err, format.ErrOldVersion) {
+		m.counters.OldVersion++
+		m.alert(AlertOldVersion, from, "")
+		return
+	}
 	if err != nil {
 		m.counters.Malformed++
 		return
@@ -154,6 +160,14 @@ func (m *Member) onSealed(from SessionID, h format.Header, payload []byte, at ti
 			m.onWelcome(from, h, in)
 			return
 		}
+		if m.seen[h.Sender] {
+			// A member that left or was removed, whose last messages
+			// (an acknowledgement of a heartbeat, say) crossed the roster
+			// change: a member key is admitted at most once (§6.5), so
+			// nothing from it can become processable.
+			m.counters.Stale++
+			return
+		}
 		m.hold(from, payload, at, true)
 		return
 	}
@@ -190,6 +204,8 @@ func (m *Member) onSealed(from SessionID, h format.Header, payload []byte, at ti
 		return
 	}
 	w.Accept(in.Seq)
+	m.beat.heardFrom(h.Sender, in.Seq)
+	p.heardAt = at
 	if in.Kind != format.KindAck && m.state == StateMember && m.peers[p.MemberKey] == p {
 		m.sendAck(p, in.Seq)
 	}
@@ -216,9 +232,11 @@ func (m *Member) dispatch(p *peer, in format.Inner) bool {
 		m.onLobby(p, in)
 	case format.KindHandOver:
 		m.onHandOver(p, in)
+	case format.KindHeartbeat:
+		m.onHeartbeat(p, in)
 	case format.KindLeave:
-		if m.IsHost() && len(in.Body) == 0 {
-			_ = m.Remove(p.Session)
+		if len(in.Body) == 0 {
+			_ = m.Remove(p.Session) // ErrNotHost unless this member is host
 		}
 	default:
 		m.counters.Malformed++

@@ -130,9 +130,9 @@ func TestRotationSwitchOnAcknowledgement(t *testing.T) {
 	}
 }
 
-// Bound: a sender's previous receive key is dropped ReceiveGrace after its
-// newer key was installed, and frames under it still decode until then
-// (§6.6 step 4).
+// Bound: a sender's previous receive key is dropped ReceiveGrace after the
+// roster change that retired it (which comes before its newer key), and
+// frames under it still decode until then (§6.6 step 4).
 func TestRotationReceiveGrace(t *testing.T) {
 	w, h, js := setup(t, "a")
 	a := js[0]
@@ -188,8 +188,8 @@ func TestRotationReceiveGrace(t *testing.T) {
 		w.run(step)
 	}
 	at, _ := dropped()
-	if grace := at.Sub(installed); grace < ReceiveGrace || grace > ReceiveGrace+step {
-		t.Fatalf("previous key dropped %v after the new one was installed, want %v", grace, ReceiveGrace)
+	if grace := at.Sub(h.rosterAt); grace < ReceiveGrace || grace > ReceiveGrace+step {
+		t.Fatalf("previous key dropped %v after the roster change, want %v", grace, ReceiveGrace)
 	}
 	ct, err := late.Seal(nil, []byte("late"), frameMD)
 	if err != nil {

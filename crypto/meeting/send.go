@@ -21,6 +21,7 @@ func (m *Member) seal(p *peer, kind byte, body []byte, seq uint64) []byte {
 // returns its seq.
 func (m *Member) sendReliable(p *peer, kind byte, body []byte) uint64 {
 	m.seq++
+	m.toHost(p)
 	env := m.seal(p, kind, body, m.seq)
 	m.out = append(m.out, Outgoing{To: p.Session, Payload: env})
 	if !m.outbox.add(p.MemberKey, m.seq, p.Session, env, m.now) {
@@ -32,7 +33,16 @@ func (m *Member) sendReliable(p *peer, kind byte, body []byte) uint64 {
 // sendOnce sends a message that is not re-sent.
 func (m *Member) sendOnce(p *peer, kind byte, body []byte) {
 	m.seq++
+	m.toHost(p)
 	m.out = append(m.out, Outgoing{To: p.Session, Payload: m.seal(p, kind, body, m.seq)})
+}
+
+// toHost remembers when the message with the current seq went to the
+// host, to date the host's heartbeat echoes (§6.4 "Heartbeat").
+func (m *Member) toHost(p *peer) {
+	if m.roster != nil && p.index == m.roster.host && !m.IsHost() {
+		m.beat.sentAt(m.seq, m.now)
+	}
 }
 
 func (m *Member) sendAck(p *peer, seq uint64) {

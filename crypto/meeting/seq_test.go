@@ -13,7 +13,7 @@ func TestSeqZeroIsTooOld(t *testing.T) {
 	a := js[0]
 	before := a.m.Counters()
 	chats := len(a.chats)
-	env := h.m.seal(h.m.peers[a.m.MemberKey()], format.KindChat, format.AppendChat(nil, "x"), 0)
+	env := h.m.seal(h.m.peers[a.m.MemberKey()], format.KindChat, format.AppendChat(nil, 0, "x"), 0)
 	w.inject(pkt{from: h.sid, to: a.sid, payload: env})
 	w.deliver()
 	if got := a.m.Counters(); got.TooOld != before.TooOld+1 || got.AuthFailed != before.AuthFailed {
@@ -25,7 +25,7 @@ func TestSeqZeroIsTooOld(t *testing.T) {
 	// The same chat under a fresh seq goes through: the test above is not
 	// rejecting the envelope for another reason.
 	h.m.seq++
-	env = h.m.seal(h.m.peers[a.m.MemberKey()], format.KindChat, format.AppendChat(nil, "x"), h.m.seq)
+	env = h.m.seal(h.m.peers[a.m.MemberKey()], format.KindChat, format.AppendChat(nil, 0, "x"), h.m.seq)
 	w.inject(pkt{from: h.sid, to: a.sid, payload: env})
 	w.deliver()
 	if len(a.chats) != chats+1 {

@@ -20,7 +20,19 @@ func (m *Member) Tick(now time.Time) {
 		m.expireHeld()
 		return
 	}
+	if m.IsHost() {
+		m.sendHeartbeats()
+		m.removeSilent()
+	} else {
+		m.checkHeartbeat()
+	}
+	if m.keys.hasSend && !m.keys.next.active && !m.beat.paused && now.Sub(m.rekeyAt) >= RekeyInterval {
+		if gen := m.keys.generation(); gen < maxGeneration {
+			m.rekey(gen+1, JoinSwitchTimeout) // §6.6: periodic re-key
+		}
+	}
 	m.retransmit()
+	m.expireChats()
 	m.checkContacts()
 	if m.keys.timedOut(now) {
 		m.counters.SwitchTimeouts++
@@ -60,8 +72,8 @@ func (m *Member) PeerJoined(sid SessionID, now time.Time) {
 }
 
 // PeerLeft records a session the relay reported gone. The host removes a
-// departed member from the roster; without a host, every member re-keys
-// (§6.8).
+// departed member that stays silent for MemberSilence; without a host,
+// every member re-keys (§6.8).
 func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 	m.now = now
 	m.presence.leave(sid)
@@ -82,7 +94,8 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 	}
 	left.gone = true
 	if m.IsHost() {
-		_ = m.Remove(sid)
+		// Only the member's own Leave, or its silence, removes it (§6.8):
+		// a relay's word alone does not.
 		return
 	}
 	if m.hostGone() {
@@ -105,4 +118,17 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 func (m *Member) hostGone() bool {
 	p := m.peers[m.roster.members[m.roster.host].MemberKey]
 	return p != nil && p.gone
+}
+
+// removeSilent removes, on the host, a member the relay reported gone that
+// has sent nothing authenticated for MemberSilence: it acknowledges a
+// heartbeat every second while it is there (§6.8).
+func (m *Member) removeSilent() {
+	for _, mk := range m.peerOrder() {
+		p := m.peers[mk]
+		if p.gone && m.now.Sub(p.heardAt) >= MemberSilence {
+			_ = m.Remove(p.Session)
+			return // the roster changed; the next tick looks again
+		}
+	}
 }

@@ -15,9 +15,12 @@ import (
 // the KID it decrypts for. Open itself is safe for concurrent use.
 type Receiver struct {
 	suite CipherSuite
-	wmu   sync.Mutex // serializes SetKey, RemoveKey and Destroy
-	dead  bool       // guarded by wmu
-	keys  atomic.Pointer[keyTable]
+	// reorder, when set, rejects a CTR this far or further below the
+	// highest accepted one (see SetReorderLimit).
+	reorder atomic.Uint64
+	wmu     sync.Mutex // serializes SetKey, RemoveKey and Destroy
+	dead    bool       // guarded by wmu
+	keys    atomic.Pointer[keyTable]
 }
 
 // recvKey is the receive state of one KID. mu guards every field and is
@@ -124,6 +127,19 @@ func (rk *recvKey) destroy() {
 	rk.mu.Unlock()
 }
 
+// SetReorderLimit makes Open reject, as ErrReplay, a frame whose CTR is n
+// or more below the highest CTR accepted under its KID, even inside the
+// replay window (RFC 9605 §9.3 leaves the window's size to the
+// application). A relay that holds frames back can then replay them out of
+// order only within n frames of the newest. Zero, the default, keeps the
+// whole ReplayWindow.
+func (r *Receiver) SetReorderLimit(n uint64) { r.reorder.Store(n) }
+
+func (r *Receiver) tooFarBehind(w *replay.Window, ctr uint64) bool {
+	n := r.reorder.Load()
+	return n != 0 && w.Behind(ctr) >= n
+}
+
 // Open decrypts one SFrame ciphertext (RFC 9605 §4.4.4) with metadata as the
 // application's part of the AAD (aad = header ‖ metadata), appends the
 // plaintext to dst and returns the extended slice and the parsed header. In
@@ -153,6 +169,8 @@ func (r *Receiver) Open(dst, frame, metadata []byte) ([]byte, Header, error) {
 	case rk.k == nil:
 		err = ErrUnknownKey
 	case rk.win.Check(h.CTR) != replay.Fresh:
+		err = ErrReplay
+	case r.tooFarBehind(&rk.win, h.CTR):
 		err = ErrReplay
 	default:
 		dst, err = rk.k.open(dst, frame[:n], h.CTR, frame[n:], metadata)

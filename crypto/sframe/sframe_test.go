@@ -801,3 +801,55 @@ func TestManyKIDs(t *testing.T) {
 		t.Fatalf("table of %d entries (want %d), sorted: %v", len(tab), len(bases), tab)
 	}
 }
+
+// SetReorderLimit narrows the window: a frame n or more counters below the
+// newest is refused although the replay window still holds it, one less
+// far behind is opened, and the default keeps the whole window.
+func TestReorderLimit(t *testing.T) {
+	s := AES128GCMSHA256_128
+	base := randBytes(t, 16)
+	seal := func(ctr uint64) []byte {
+		snd, _ := NewSenderAt(s, 1, base, ctr)
+		f, _ := snd.Seal(nil, []byte("f"), nil)
+		return f
+	}
+	for _, c := range []struct {
+		limit  uint64
+		ctr    uint64
+		refuse bool
+	}{
+		{256, 1000 - 255, false},
+		{256, 1000 - 256, true},
+		{256, 1000 - 1000, true},
+		{0, 1000 - 1000, false},
+		{0, 1000 - 256, false},
+	} {
+		rcv := NewReceiver(s)
+		rcv.SetKey(1, base)
+		rcv.SetReorderLimit(c.limit)
+		if _, _, err := rcv.Open(nil, seal(1000), nil); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := rcv.Open(nil, seal(c.ctr), nil)
+		if refused := errors.Is(err, ErrReplay); refused != c.refuse || (!refused && err != nil) {
+			t.Errorf("limit %d, %d behind: %v", c.limit, 1000-c.ctr, err)
+		}
+	}
+}
+
+// SplitKey (RFC 9605 §4.5.1) exists only for the AES-CTR suites and only
+// for a key of Nka + Nh bytes.
+func TestSplitKeyRejects(t *testing.T) {
+	if _, _, err := SplitKey(AES128GCMSHA256_128, make([]byte, 16)); !errors.Is(err, ErrUnsupportedSuite) {
+		t.Errorf("GCM suite: %v", err)
+	}
+	for _, n := range []int{47, 49} {
+		if _, _, err := SplitKey(AES128CTRHMACSHA256_80, make([]byte, n)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%d-byte key: %v", n, err)
+		}
+	}
+	enc, auth, err := SplitKey(AES128CTRHMACSHA256_80, make([]byte, 48))
+	if err != nil || len(enc) != 16 || len(auth) != 32 {
+		t.Fatalf("48-byte key: %d, %d, %v", len(enc), len(auth), err)
+	}
+}

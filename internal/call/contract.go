@@ -173,12 +173,14 @@ type WaitingChanged struct{ Joiners []Joiner }
 // Admitted reports that the host let this user in.
 type Admitted struct{}
 
-// ChatReceived is one decrypted chat message.
+// ChatReceived is one decrypted chat message, in its sender's order.
 type ChatReceived struct {
 	From string // member ID
 	Name string
 	Text string
 	At   time.Time
+	// Gap: an earlier message of this sender never arrived.
+	Gap bool
 }
 
 // ActiveSpeaker names the member currently speaking ("" for none).
@@ -198,6 +200,9 @@ const (
 	TaskConnecting  Task = "Connecting to the relay…"
 	TaskAdmission   Task = "Waiting for the host to admit you…"
 	TaskKeyRotation Task = "Rotating meeting keys…"
+	// TaskRemoval: the host removed someone and not every remaining member
+	// has switched to the new keys yet (docs/PROTOCOL.md §6.4 "Heartbeat").
+	TaskRemoval Task = "Removal pending: waiting for every member to switch keys…"
 )
 
 // SecurityCodeChanged carries a new security code (after any roster change).

@@ -216,9 +216,11 @@ func (c *Call) handle(ev meeting.Event) {
 		sid := e.Session.String()
 		c.emit(MemberLeft{Member: sid, Name: c.loop.names[sid]})
 	case meeting.ChatMessage:
-		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
+		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now(), Gap: e.Gap})
 	case meeting.ContactChecked:
 		c.emit(ContactStatus{Member: e.Session.String(), Status: e.Status})
+	case meeting.RemovalPending:
+		c.emit(Progress{Task: TaskRemoval, Done: len(e.Members) == 0})
 	case meeting.KeysChanged:
 		for _, sid := range e.Missing {
 			c.emit(Undecryptable{Member: sid.String()})
@@ -232,6 +234,12 @@ func (c *Call) handle(ev meeting.Event) {
 			c.emit(HostLeft{Member: sid, Name: c.loop.names[sid]})
 		case meeting.AlertForged, meeting.AlertKeyRejected, meeting.AlertMissingKey, meeting.AlertUnverifiedSender:
 			c.emit(Undecryptable{Member: e.Session.String()})
+		case meeting.AlertHostSilent:
+			c.emit(Warning{Text: "No word from the host for a few seconds: your camera and microphone are paused until it is back."})
+		case meeting.AlertRosterWithheld:
+			c.emit(Warning{Text: "The host changed the member list and the change has not reached you: your camera and microphone are paused until it does."})
+		case meeting.AlertOldVersion:
+			c.emit(Warning{Text: "Someone is using an older version of Sotto and cannot take part in this meeting until they update."})
 		}
 	}
 }

@@ -292,3 +292,40 @@ func requireSameRoster(t testing.TB, ms ...*member) {
 		return s0.Epoch > 0
 	})
 }
+
+// The relay hides a removal from everyone (docs/PROTOCOL.md §6.4
+// "Heartbeat"): the remaining member stops sending and says so, and the
+// host shows the removal pending, until the relay relents.
+func TestRelayWithheldRemoval(t *testing.T) {
+	e := newEvilRelay(t)
+	_, _, ms := meetingOf(t, e, "a", "b")
+	host, a, b := ms[0], ms[1], ms[2]
+	hide := new(toggle)
+	hide.set(true)
+	e.setHook(func(client string, dir direction, m signal.Message) []signal.Message {
+		if env, ok := m.(signal.Envelope); ok && dir == toClient && (client == a.sid() || client == b.sid()) &&
+			env.From.String() == host.sid() && hide.get() {
+			return nil
+		}
+		return []signal.Message{m}
+	})
+	if err := host.s.Remove(b.sid()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the host to show the removal pending", 5*time.Second, func() bool {
+		p := host.s.Snapshot().PendingRemoval
+		return len(p) == 1 && p[0] == a.sid()
+	})
+	waitFor(t, "a to stop sending", meeting.HeartbeatStale+3*time.Second, func() bool {
+		return a.s.Snapshot().Paused && a.hasAlert(meeting.AlertHostSilent, host.sid())
+	})
+	if p := host.s.Snapshot().PendingRemoval; len(p) != 1 {
+		t.Fatalf("host shows pending %v while a is cut off", p)
+	}
+	hide.set(false)
+	waitFor(t, "the removal to complete", 10*time.Second, func() bool {
+		return !a.s.Snapshot().Paused && len(host.s.Snapshot().PendingRemoval) == 0
+	})
+	requireConverged(t, host, a)
+	requireDecodeEachOther(t, host, a)
+}

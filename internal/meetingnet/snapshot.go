@@ -19,7 +19,13 @@ type Snapshot struct {
 	Missing []string `json:"missing_keys,omitempty"`
 	// Unknown are sessions present at the relay that are neither members
 	// nor waiting (possible ghosts).
-	Unknown  []string         `json:"unknown_sessions,omitempty"`
+	Unknown []string `json:"unknown_sessions,omitempty"`
+	// PendingRemoval are, on the host, the remaining members that have
+	// not switched to the keys of the epoch that removed someone.
+	PendingRemoval []string `json:"pending_removal,omitempty"`
+	// Paused reports that this member stopped sending media because the
+	// host's heartbeat is stale or names an epoch it does not hold.
+	Paused   bool             `json:"paused,omitempty"`
 	Counters meeting.Counters `json:"counters"`
 	Dropped  DroppedCounters  `json:"dropped"`
 }
@@ -99,5 +105,9 @@ func (s *Session) Snapshot() Snapshot {
 	for _, sid := range m.Unknown() {
 		snap.Unknown = append(snap.Unknown, sid.String())
 	}
+	for _, sid := range m.PendingRemoval() {
+		snap.PendingRemoval = append(snap.PendingRemoval, sid.String())
+	}
+	snap.Paused = m.Paused()
 	return snap
 }

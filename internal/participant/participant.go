@@ -176,7 +176,7 @@ func New(cfg Config) (*Participant, error) {
 		keys: send.NewKeys(func(kid uint64, key []byte) (send.Sealer, error) {
 			return sframe.NewSender(framing.Suite, kid, key)
 		}),
-		rx:      sframe.NewReceiver(framing.Suite),
+		rx:      newReceiver(),
 		owners:  make(map[uint64]signal.ID),
 		remotes: make(map[signal.ID]*remote),
 	}, nil
@@ -719,4 +719,12 @@ func (p *Participant) Close() error {
 	p.keys.Close()
 	p.rx.Destroy()
 	return nil
+}
+
+// newReceiver is the frame decryptor of every remote sender: RFC 9605's
+// replay window, narrowed to framing.ReorderLimit.
+func newReceiver() *sframe.Receiver {
+	rx := sframe.NewReceiver(framing.Suite)
+	rx.SetReorderLimit(framing.ReorderLimit)
+	return rx
 }

@@ -15,6 +15,14 @@ import (
 // AES_128_GCM_SHA256_128.
 const Suite = sframe.AES128GCMSHA256_128
 
+// ReorderLimit is how far behind the newest frame of a sender (in SFrame
+// counters, which audio and video share) a frame may arrive and still be
+// opened: 256 frames is about 3 s at 50 audio and 30 video frames a
+// second, beyond the 1 s a video frame may wait for its repair
+// (docs/PROTOCOL.md §5.4). Older frames are dropped as replays, so a relay
+// cannot hold media back and play it out of order later.
+const ReorderLimit = 256
+
 // Kind names the media carried by a track. It is bound into every frame's
 // SFrame metadata so a relay cannot move an audio frame into a video track
 // (or the reverse) without the receiver's authentication check failing.

@@ -48,6 +48,15 @@ func bitOf(i uint64) (word int, mask uint64) {
 	return int(i/64) % words, 1 << (i % 64)
 }
 
+// Behind returns how far i lies below the highest accepted index (0 when i
+// is at or above it, or nothing was accepted).
+func (w *Window) Behind(i uint64) uint64 {
+	if !w.started || i >= w.top {
+		return 0
+	}
+	return w.top - i
+}
+
 // Check classifies i without recording it.
 func (w *Window) Check(i uint64) Verdict {
 	if !w.started || i > w.top {

@@ -89,3 +89,16 @@ func TestWindowMatchesSet(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowBehind(t *testing.T) {
+	var w Window
+	if w.Behind(5) != 0 {
+		t.Fatal("behind before anything was accepted")
+	}
+	w.Accept(100)
+	for i, want := range map[uint64]uint64{100: 0, 101: 0, 99: 1, 0: 100} {
+		if got := w.Behind(i); got != want {
+			t.Errorf("Behind(%d) = %d, want %d", i, got, want)
+		}
+	}
+}

@@ -22,6 +22,9 @@ const (
 	chatLenSize = 2
 	// lobbyHeaderSize is the u64 epoch and u8 count of a Lobby body.
 	lobbyHeaderSize = 8 + 1
+	// HeartbeatSize is a Heartbeat body: u64 epoch, the roster hash and the
+	// u64 seq echoed.
+	HeartbeatSize = 8 + HashSize + 8
 	// helloFixedSize is the Pub and u8 name length of a Hello body.
 	helloFixedSize = identity.PublicSize + 1
 )
@@ -101,18 +104,21 @@ func ParseAck(body []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(body), nil
 }
 
-// AppendChat appends a Chat body: u16 len ‖ text.
-func AppendChat(b []byte, text string) []byte {
+// AppendChat appends a Chat body: u64 prev ‖ u16 len ‖ text, where prev is
+// the seq of the sender's previous Chat to the same recipient, 0 for its
+// first (§6.9).
+func AppendChat(b []byte, prev uint64, text string) []byte {
+	b = binary.BigEndian.AppendUint64(b, prev)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(text)))
 	return append(b, text...)
 }
 
 // ParseChat decodes a Chat body; the text is not checked.
-func ParseChat(body []byte) (string, error) {
-	if len(body) < chatLenSize || len(body) != chatLenSize+int(binary.BigEndian.Uint16(body)) {
-		return "", ErrMalformed
+func ParseChat(body []byte) (prev uint64, text string, err error) {
+	if len(body) < SeqSize+chatLenSize || len(body) != SeqSize+chatLenSize+int(binary.BigEndian.Uint16(body[SeqSize:])) {
+		return 0, "", ErrMalformed
 	}
-	return string(body[chatLenSize:]), nil
+	return binary.BigEndian.Uint64(body), string(body[SeqSize+chatLenSize:]), nil
 }
 
 // AppendLobby appends a Lobby body: u64 epoch ‖ u8 n ‖ n sids (§6.5).
@@ -152,4 +158,22 @@ func ParseHandOver(body []byte) (cert HostCert, priv []byte, err error) {
 		return HostCert{}, nil, ErrMalformed
 	}
 	return cert, priv, nil
+}
+
+// AppendHeartbeat appends a Heartbeat body: u64 epoch ‖ roster hash (32) ‖
+// u64 echo, the highest seq the host accepted from the recipient (§6.4
+// "Heartbeat").
+func AppendHeartbeat(b []byte, epoch uint64, hash [HashSize]byte, echo uint64) []byte {
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	b = append(b, hash[:]...)
+	return binary.BigEndian.AppendUint64(b, echo)
+}
+
+// ParseHeartbeat decodes a Heartbeat body.
+func ParseHeartbeat(body []byte) (epoch uint64, hash [HashSize]byte, echo uint64, err error) {
+	if len(body) != HeartbeatSize {
+		return 0, hash, 0, ErrMalformed
+	}
+	copy(hash[:], body[8:])
+	return binary.BigEndian.Uint64(body), hash, binary.BigEndian.Uint64(body[8+HashSize:]), nil
 }

@@ -18,8 +18,12 @@ import (
 )
 
 const (
-	// Version is the first byte of every envelope.
-	Version = 0x01
+	// Version is the first byte of every envelope: meeting protocol v2
+	// (docs/PROTOCOL.md §6.3), which added the Heartbeat.
+	Version = 0x02
+	// VersionV1 is the first byte of the previous protocol's envelopes,
+	// recognised only to tell the user a peer must update.
+	VersionV1 = 0x01
 	// TypeHello marks a joiner's hello, sealed to the invite key.
 	TypeHello = 0x01
 	// TypeSealed marks a pairwise sealed message between member keys.
@@ -78,6 +82,7 @@ const (
 	KindLobby     = 0x07 // host → members: LobbyBody
 	KindHandOver  = 0x08 // host → new host: HandOverBody
 	KindLeave     = 0x09 // member → host: empty
+	KindHeartbeat = 0x0a // host → member: HeartbeatBody (§6.4)
 )
 
 // Header is the clear part of an envelope.
@@ -92,6 +97,9 @@ type Header struct {
 // MaxEnvelope.
 func ParseHeader(p []byte) (Header, error) {
 	var h Header
+	if len(p) >= 2 && len(p) <= MaxEnvelope && p[0] == VersionV1 {
+		return h, ErrOldVersion
+	}
 	if len(p) > MaxEnvelope || len(p) < 2 || p[0] != Version {
 		return h, ErrMalformed
 	}

@@ -222,6 +222,12 @@ func TestValidName(t *testing.T) {
 		strings.Repeat("😀", 63): true, strings.Repeat("😀", 64): false,
 		strings.Repeat("名", MaxNameChars+1): false,
 		"":                                  false, strings.Repeat("x", MaxNameChars+1): false, "a\x00": false, "\u0085": false, "\xff": false,
+		// Invisible and direction-changing characters (§6.3).
+		"A\u200bda": false, "Ad\u200da": false, "Ada\u00ad": false, "\ufeffAda": false,
+		"Ada\u202e": false, "Ada\u2066": false, "Ada\u061c": false, "\u200fAda": false,
+		"Ada\u3164": false, "A\u034fda": false, "Ada\ufe0f": false, "Ada\U000e0041": false,
+		"Ada\u2028": false, "Ada\u2029": false,
+		"Zoë Ōkubo": true, "محمد": true, "李小龍": true, "Ada Lovelace": true,
 	} {
 		if ValidName(s) != want {
 			t.Errorf("ValidName(%q) = %v", s, !want)
@@ -247,7 +253,7 @@ func TestBodiesRoundTrip(t *testing.T) {
 	if seq, err := ParseAck(AppendAck(nil, 1<<40)); err != nil || seq != 1<<40 {
 		t.Errorf("ack: %v", err)
 	}
-	if text, err := ParseChat(AppendChat(nil, "héllo")); err != nil || text != "héllo" {
+	if prev, text, err := ParseChat(AppendChat(nil, 9, "héllo")); err != nil || text != "héllo" || prev != 9 {
 		t.Errorf("chat: %v", err)
 	}
 	e, sids, err := ParseLobby(AppendLobby(nil, 9, [SIDSize]byte{1}, [SIDSize]byte{2}))
@@ -285,7 +291,8 @@ func TestBodiesReject(t *testing.T) {
 		{"sender key long", senderKeyErr, make([]byte, SenderKeySize+1)},
 		{"ack", ackErr, make([]byte, SeqSize+1)},
 		{"chat empty", chatErr, nil},
-		{"chat length", chatErr, []byte{0, 2, 'x'}},
+		{"chat length", chatErr, append(make([]byte, SeqSize), 0, 2, 'x')},
+		{"chat without prev", chatErr, []byte{0, 1, 'x'}},
 		{"lobby short", lobbyErr, make([]byte, 8)},
 		{"lobby count", lobbyErr, append(make([]byte, 8), 1)},
 		{"hand-over short", handOverErr, handOver[:len(handOver)-1]},
@@ -301,6 +308,6 @@ func helloErr(b []byte) error     { _, _, err := ParseHello(b); return err }
 func denyErr(b []byte) error      { _, _, _, err := ParseDeny(b); return err }
 func senderKeyErr(b []byte) error { _, _, err := ParseSenderKey(b); return err }
 func ackErr(b []byte) error       { _, err := ParseAck(b); return err }
-func chatErr(b []byte) error      { _, err := ParseChat(b); return err }
+func chatErr(b []byte) error      { _, _, err := ParseChat(b); return err }
 func lobbyErr(b []byte) error     { _, _, err := ParseLobby(b); return err }
 func handOverErr(b []byte) error  { _, _, err := ParseHandOver(b); return err }

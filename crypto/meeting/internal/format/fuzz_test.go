@@ -72,7 +72,7 @@ func FuzzBodies(f *testing.F) {
 		AppendDeny(nil, pub, pub, []HostCert{cert}),
 		AppendSenderKey(nil, 1<<16, make([]byte, BaseKeySize)),
 		AppendAck(nil, 3),
-		AppendChat(nil, "hi"),
+		AppendChat(nil, 7, "hi"),
 		AppendLobby(nil, 4, [SIDSize]byte{1}),
 		AppendHandOver(nil, cert, &priv),
 	} {
@@ -92,8 +92,8 @@ func FuzzBodies(f *testing.F) {
 		check("sender key", err == nil, AppendSenderKey(nil, kid, key))
 		seq, err := ParseAck(b)
 		check("ack", err == nil, AppendAck(nil, seq))
-		text, err := ParseChat(b)
-		check("chat", err == nil, AppendChat(nil, text))
+		prev, text, err := ParseChat(b)
+		check("chat", err == nil, AppendChat(nil, prev, text))
 		e, sids, err := ParseLobby(b)
 		check("lobby", err == nil, AppendLobby(nil, e, sids...))
 		c, pk, err := ParseHandOver(b)

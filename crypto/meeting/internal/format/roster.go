@@ -72,17 +72,30 @@ type Roster struct {
 }
 
 // ValidName reports whether a display name is 1–64 characters of UTF-8,
-// at most 255 bytes, without control characters (§6.3).
+// at most 255 bytes, without control or invisible characters (§6.3).
 func ValidName(s string) bool {
 	if len(s) == 0 || len(s) > MaxNameBytes || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxNameChars {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || invisible(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// invisible reports the characters a name must not hold because they show
+// nothing, or change how the text around them shows, so that two names
+// that look alike can differ (§6.3): format characters (Cf: zero-width
+// joiners, the soft hyphen, the byte-order mark, the bidi embeddings,
+// overrides and isolates), the other bidi controls, the other default-
+// ignorable code points (the Hangul fillers, U+034F, …), variation
+// selectors, and line and paragraph separators.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Bidi_Control, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
 }
 
 // HostCertMessage is what a host certificate signature covers (§6.4).
