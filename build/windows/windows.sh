@@ -201,14 +201,17 @@ win_wine_overlay() {
 # (-tags uireport, as the Linux real-window test does) and the Wine 8.0
 # shims (the ProcessPrng stand-in, the UDP overlay), then runs the demo
 # under Wine (winesmoke). Screenshots and Wine's log land in OUTDIR. None
-# of this reaches dist/.
+# of this reaches dist/. A dist/sotto-windows-amd64.exe from ./dev.sh
+# windows is also started, to see that the shipped build opens its window.
 win_smoke() {
-	local out=$1 overlay
+	local out=$1 overlay release=""
+	[ ! -f dist/sotto-windows-amd64.exe ] || release=$PWD/dist/sotto-windows-amd64.exe
 	rm -rf "$out" && mkdir -p "$out"
 	win_libs
 	overlay=$(win_wine_overlay "$out/overlay")
 	nice -n 10 go build "${WIN_GOFLAGS[@]}" -overlay "$overlay" -tags uireport -ldflags="$WIN_LDFLAGS" -o "$out/sotto-uireport.exe" .
 	$WIN_TRIPLE-gcc -O2 -shared -o "$out/bcryptprimitives.dll" build/windows/processprng.c -lbcrypt
 	(unset GOOS GOARCH CGO_ENABLED CC CXX PKG_CONFIG_LIBDIR
-		go run ./build/windows/winesmoke -exe "$out/sotto-uireport.exe" -prng "$out/bcryptprimitives.dll" -out "$out")
+		go run ./build/windows/winesmoke -exe "$out/sotto-uireport.exe" -prng "$out/bcryptprimitives.dll" -out "$out" \
+			${release:+-release "$release"})
 }
