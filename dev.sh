@@ -6,6 +6,10 @@
 #   ./dev.sh deps   only install the system packages
 #   ./dev.sh release  reproducible release binaries and SHA256SUMS in dist/
 #   ./dev.sh package [linux|darwin|windows]  the desktop package in dist/
+#   ./dev.sh windows  the Windows binaries, cross-built with mingw-w64, into
+#                     dist/ and its SHA256SUMS (build/windows/windows.sh)
+#   ./dev.sh windows-smoke  the Windows app's demo under Wine on Xvfb, checked
+#                     for moving decoded video
 #
 # Both install what a fresh Debian/Ubuntu machine with Go lacks; run as root
 # or as a user with sudo.
@@ -20,9 +24,10 @@ BUILD_PKGS="gcc libc6-dev pkg-config libgl-dev libx11-dev libxcursor-dev libxran
 libxinerama-dev libxi-dev libxxf86vm-dev libwayland-dev libxkbcommon-dev wayland-protocols libvpx-dev libopus-dev"
 TEST_PKGS="xvfb xauth imagemagick"
 
+# install_packages [PACKAGE...]: the build and test packages by default.
 install_packages() {
-	local missing=()
-	for p in $BUILD_PKGS $TEST_PKGS; do
+	local missing=() p
+	for p in ${*:-$BUILD_PKGS $TEST_PKGS}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
@@ -75,8 +80,20 @@ release)
 	go build "${flags[@]}" -o dist/sotto-bot-linux-amd64 ./cmd/sotto-bot
 	(cd dist && sha256sum -- * > SHA256SUMS && cat SHA256SUMS)
 	;;
+windows)
+	. build/windows/windows.sh
+	install_packages $WIN_PKGS
+	rm -f dist/*-windows-amd64.exe
+	win_build
+	(cd dist && rm -f SHA256SUMS && sha256sum -- * > SHA256SUMS && cat SHA256SUMS)
+	;;
+windows-smoke)
+	. build/windows/windows.sh
+	install_packages $WIN_PKGS $WIN_SMOKE_PKGS
+	win_smoke bin/windows-smoke
+	;;
 *)
-	echo "usage: ./dev.sh demo | test | deps | release | package [os]" >&2
+	echo "usage: ./dev.sh demo | test | deps | release | package [os] | windows | windows-smoke" >&2
 	exit 2
 	;;
 esac

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sottohq/sotto/relay/rtx"
@@ -119,13 +118,4 @@ func (m *metrics) snapshot() Stats {
 		s.Rejected[k] = v.Load()
 	}
 	return s
-}
-
-// ProcessCPU returns the user+system CPU time this process has used.
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
