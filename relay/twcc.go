@@ -11,7 +11,7 @@ import (
 )
 
 // feedbackInterval is how often the relay sends each publisher
-// transport-cc feedback (docs/PROTOCOL.md §4.6). The publisher's
+// transport-cc feedback (docs/PROTOCOL.md §4.4.1). The publisher's
 // estimator reacts within one or two intervals; 50 ms of feedback costs
 // a few kbit/s of the publisher's downlink.
 const feedbackInterval = 50 * time.Millisecond

@@ -14,6 +14,9 @@ type link struct {
 	queue     time.Duration
 	delay     time.Duration
 	lossEvery int
+	// jitter adds a pseudo-random delay in [0, jitter) to each packet
+	// (packets overtake each other).
+	jitter time.Duration
 }
 
 // simulate sends at the estimate (capped at appMax bits/s, 0: no cap) for
@@ -66,6 +69,9 @@ func simulate(t *testing.T, e *Estimator, l link, appMax float64, d time.Duratio
 					start = busy
 				}
 				p.arrival = start.Add(l.delay)
+				if l.jitter > 0 {
+					p.arrival = p.arrival.Add(time.Duration(uint64(n)*0x9e3779b97f4a7c15>>40) % l.jitter)
+				}
 			}
 			pending = append(pending, p)
 		}
@@ -79,7 +85,7 @@ func simulate(t *testing.T, e *Estimator, l link, appMax float64, d time.Duratio
 		k := 0
 		for k < len(pending) {
 			p := pending[k]
-			if !p.lost && p.arrival.After(now.Add(-l.delay)) {
+			if !p.lost && p.arrival.After(now.Add(-l.delay-l.jitter)) {
 				break
 			}
 			k++
@@ -221,4 +227,16 @@ func TestTrendlineSignals(t *testing.T) {
 	if !under {
 		t.Errorf("a draining queue never signalled underuse")
 	}
+}
+
+// Random delay that does not grow (a jittery path, packets reordered) is
+// not congestion: the estimate still ramps, with few decreases.
+func TestJitterIsNotCongestion(t *testing.T) {
+	e := New(Config{})
+	s := simulate(t, e, link{delay: 20 * time.Millisecond, jitter: 40 * time.Millisecond}, 0, 10*time.Second)
+	last := s[len(s)-1]
+	if last.Target < 2_000_000 {
+		t.Errorf("40 ms of jitter on a free link: estimate %d after 10 s, want ≥ 2 Mbit/s (%+v)", last.Target, last)
+	}
+	t.Logf("%+v", last)
 }

@@ -68,6 +68,7 @@ import (
 
 	"github.com/sottohq/sotto/internal/participant"
 	"github.com/sottohq/sotto/internal/transport"
+	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
 	"github.com/sottohq/sotto/media/playout"
 	"github.com/sottohq/sotto/media/receive"
@@ -177,6 +178,21 @@ type Result struct {
 	// RecoveryMs is, with an Outage, the time from the link healing to
 	// the first video frame shown after it (−1: none).
 	RecoveryMs float64 `json:"recovery_ms"`
+	// The clean receiver's video, and both receivers' audio: the share
+	// of the audio frames sent in the measured stretch that each decoded.
+	CleanFPS               float64 `json:"clean_fps"`
+	CleanFrozenPct         float64 `json:"clean_frozen_pct"`
+	AudioDeliveredPct      float64 `json:"audio_delivered_pct"`
+	CleanAudioDeliveredPct float64 `json:"clean_audio_delivered_pct"`
+	// Uplink estimation at the publisher: BWERampS is the time from the
+	// start of the call (before the publisher dials) until its video
+	// encoder's target first reached its ceiling, vp8.DefaultBitrate:
+	// the estimate no longer held video back (NaN: not within the run);
+	// UplinkKbps and VideoTargetKbps are the estimate and the video
+	// encoder's target, averaged over the measured stretch.
+	BWERampS        float64 `json:"bwe_ramp_s"`
+	UplinkKbps      float64 `json:"uplink_kbps"`
+	VideoTargetKbps float64 `json:"video_target_kbps"`
 
 	// Counters over the measured stretch.
 	VideoSent, AudioSent uint64
@@ -324,7 +340,7 @@ func Run(sc Scenario) (res Result, err error) {
 	defer enc.Close()
 	speech := newSpeechSource(enc, pcm, start, hardStop)
 	tee := &audioTee{s: speech}
-	vsrc := stoppable{video, &stop}
+	vsrc := bitrateSource{stoppable{video, &stop}, video}
 	asrc := lossAwareSource{stoppable{tee, &stop}, tee}
 
 	var (
@@ -396,7 +412,14 @@ func Run(sc Scenario) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	clean, err := join(cleanNet, participant.Config{})
+	var cleanShown []time.Time
+	clean, err := join(cleanNet, participant.Config{OnDecoded: func(_ signal.ID, fi receive.FrameInfo) {
+		if fi.Kind == framing.KindVideo {
+			mu.Lock()
+			cleanShown = append(cleanShown, fi.Decoded)
+			mu.Unlock()
+		}
+	}})
 	if err != nil {
 		return res, err
 	}
@@ -426,6 +449,33 @@ func Run(sc Scenario) (res Result, err error) {
 	if err := pub.p.SetSendKey(1, key); err != nil {
 		return res, err
 	}
+
+	// The publisher's uplink estimate and video target, every 10 ms.
+	type bweSample struct {
+		at            time.Time
+		uplink, video int
+	}
+	var (
+		bweMu      sync.Mutex
+		bweSamples []bweSample
+		rampAt     time.Time
+	)
+	bweDone := make(chan struct{})
+	go func() {
+		defer close(bweDone)
+		for !stop.Load() {
+			time.Sleep(10 * time.Millisecond)
+			st := pub.p.Stats()
+			now := time.Now()
+			bweMu.Lock()
+			bweSamples = append(bweSamples, bweSample{now, st.UplinkEstimate, st.VideoTarget})
+			if rampAt.IsZero() && st.VideoTarget >= vp8.DefaultBitrate {
+				rampAt = now
+			}
+			bweMu.Unlock()
+		}
+	}()
+	defer func() { <-bweDone }()
 
 	// The device: every period it takes a period of the mix, heard one
 	// period later. The period is the app's output device's
@@ -514,6 +564,28 @@ func Run(sc Scenario) (res Result, err error) {
 	sent := maps.Clone(sentTS)
 	mu.Unlock()
 	res.FPS, res.FrozenPct = videoMetrics(frames, from, to)
+	mu.Lock()
+	cleanFrames := slices.Clone(cleanShown)
+	mu.Unlock()
+	res.CleanFPS, res.CleanFrozenPct = videoMetrics(cleanFrames, from, to)
+	res.BWERampS = math.NaN()
+	bweMu.Lock()
+	if !rampAt.IsZero() {
+		res.BWERampS = rampAt.Sub(start).Seconds()
+	}
+	var nb int
+	for _, b := range bweSamples {
+		if !b.at.Before(from) && !b.at.After(to) {
+			res.UplinkKbps += float64(b.uplink) / 1000
+			res.VideoTargetKbps += float64(b.video) / 1000
+			nb++
+		}
+	}
+	bweMu.Unlock()
+	if nb > 0 {
+		res.UplinkKbps /= float64(nb)
+		res.VideoTargetKbps /= float64(nb)
+	}
 	res.RecoveryMs = -1
 	if !healed.IsZero() {
 		for _, f := range frames {
@@ -548,6 +620,8 @@ func Run(sc Scenario) (res Result, err error) {
 	}
 	if res.AudioSent > 0 {
 		res.AudioLatePct = 100 * float64(res.Jitter.Late+res.Audio.Dropped.Late) / float64(res.AudioSent)
+		res.AudioDeliveredPct = 100 * float64(res.Audio.FramesDecoded) / float64(res.AudioSent)
+		res.CleanAudioDeliveredPct = 100 * float64(statsDelta(s1.cln.Audio, s0.cln.Audio).FramesDecoded) / float64(res.AudioSent)
 	}
 	if res.CleanDown.Bytes > 0 {
 		res.RelayTxRatio = float64(res.Down.Bytes) / float64(res.CleanDown.Bytes)
@@ -607,6 +681,15 @@ type lossAwareSource struct {
 }
 
 func (s lossAwareSource) SetExpectedLoss(percent int) { s.la.SetExpectedLoss(percent) }
+
+// bitrateSource is a stoppable video source whose encoder follows the
+// uplink estimate (participant.BitrateAware).
+type bitrateSource struct {
+	stoppable
+	v *videoSource
+}
+
+func (s bitrateSource) SetTargetBitrate(bps int) { s.v.SetTargetBitrate(bps) }
 
 // audioTee keeps every Opus packet the publisher's source produces, by
 // packet index, for the reference decoder.

@@ -14,7 +14,7 @@ import (
 	"github.com/sottohq/sotto/relay/signal"
 )
 
-// Uplink bandwidth estimation (docs/PROTOCOL.md §4.6):
+// Uplink bandwidth estimation (docs/PROTOCOL.md §4.4.1):
 //  1. pion's twcc header interceptor numbers every packet sent to the
 //     relay, retransmissions included, with a transport-wide sequence
 //     number;

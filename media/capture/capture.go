@@ -58,6 +58,8 @@ const (
 	// audioBitrate is the Opus CBR target: 32 kbit/s keeps libopus in
 	// its SILK/hybrid speech modes with room for the FEC copy.
 	audioBitrate = opus.DefaultBitrate
+	// minVideoBitrate is the lowest target SetTargetBitrate sets.
+	minVideoBitrate = 50_000
 	// audioFrameDuration is the Opus packet duration.
 	audioFrameDuration = 20 * time.Millisecond
 	// audioSampleRate is the only capture rate Opus is fed at.
@@ -255,8 +257,9 @@ func (s *Source) Close() error {
 }
 
 type videoStream struct {
-	sub *sub
-	enc *vp8.Encoder
+	sub     *sub
+	enc     *vp8.Encoder
+	ceiling int // the configured bitrate: SetTargetBitrate goes no higher
 
 	mu   sync.Mutex // serialises ReadFrame
 	t0   time.Time
@@ -311,7 +314,14 @@ func openVideo(o Options) (*videoStream, error) {
 		s.release()
 		return nil, err
 	}
-	return &videoStream{sub: s, enc: enc, fps: o.FPS}, nil
+	return &videoStream{sub: s, enc: enc, fps: o.FPS, ceiling: o.VideoBitrate}, nil
+}
+
+// SetTargetBitrate sets the encoder's target (bits per second) from the
+// next frame on, at most the stream's configured VideoBitrate; it never
+// blocks (participant.BitrateAware).
+func (v *videoStream) SetTargetBitrate(bps int) {
+	_ = v.enc.SetBitRate(min(max(bps, minVideoBitrate), v.ceiling))
 }
 
 func (v *videoStream) ReadFrame() (Frame, error) {

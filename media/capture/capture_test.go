@@ -351,3 +351,34 @@ func TestConcurrentOpenClose(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The camera stream's encoder follows SetTargetBitrate (the uplink
+// estimate) between its floor and its configured bitrate, and the frames
+// it encodes after a low target are smaller (vp8's
+// TestSetBitRateLowersOutput measures by how much).
+func TestVideoFollowsTargetBitrate(t *testing.T) {
+	src, err := Open(Options{Video: SyntheticVideo(), Width: 320, Height: 240, VideoBitrate: 600_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	v := src.Video().(*videoStream)
+	for _, c := range []struct{ set, want int }{
+		{5_000_000, 600_000}, // above the ceiling
+		{300_000, 300_000},
+		{1, minVideoBitrate}, // below the floor
+	} {
+		v.SetTargetBitrate(c.set)
+		if got := v.enc.BitRate(); got != c.want {
+			t.Errorf("SetTargetBitrate(%d): encoder target %d, want %d", c.set, got, c.want)
+		}
+	}
+	// The stream keeps encoding at the new target.
+	for range 5 {
+		f, err := v.ReadFrame()
+		if err != nil || len(f.Data) == 0 && !f.Keyframe {
+			t.Fatalf("after a target change: %v (%d bytes)", err, len(f.Data))
+		}
+		f.Release()
+	}
+}

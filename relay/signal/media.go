@@ -44,7 +44,7 @@ func RegisterCodecs(m *webrtc.MediaEngine) error {
 // extension (draft-holmer-rmcat-transport-wide-cc-extensions-01): every
 // packet a client sends to the relay carries one, and the relay answers
 // with transport-cc feedback (RTCP RTPFB FMT 15) on which the client
-// estimates its uplink (docs/PROTOCOL.md §4.6).
+// estimates its uplink (docs/PROTOCOL.md §4.4.1).
 const TransportCCURI = sdp.TransportCCURI
 
 // RegisterTransportCC registers the transport-wide sequence number for
