@@ -143,8 +143,10 @@ type Estimator struct {
 	lastTrendMs float64
 
 	// Received rate: acked packets by arrival time.
-	acked    []ackedPacket
-	received float64
+	acked     []ackedPacket
+	ackedBits int           // of the packets in acked
+	newest    time.Duration // latest arrival seen
+	received  float64
 	// Link capacity at decreases, kbit/s (libwebrtc's AIMD "link
 	// capacity").
 	capacity, capacityVar float64
@@ -226,24 +228,25 @@ func (e *Estimator) Update(now time.Time, rs []Result) int {
 // ack adds a received packet to the received rate's window.
 func (e *Estimator) ack(r Result) {
 	e.acked = append(e.acked, ackedPacket{at: r.Arrival, size: r.Size})
-	newest := r.Arrival
-	for _, a := range e.acked {
-		newest = max(newest, a.at)
-	}
+	e.ackedBits += r.Size * 8
+	e.newest = max(e.newest, r.Arrival)
 	i := 0
-	for i < len(e.acked) && newest-e.acked[i].at > rateWindow {
+	for i < len(e.acked) && e.newest-e.acked[i].at > rateWindow {
+		e.ackedBits -= e.acked[i].size * 8
 		i++
 	}
-	e.acked = append(e.acked[:0], e.acked[i:]...)
-	span := newest - e.acked[0].at
-	if span < minRateSpan || len(e.acked) < 2 {
+	if i > 0 {
+		e.acked = append(e.acked[:0], e.acked[i:]...)
+	}
+	if len(e.acked) < 2 {
 		return
 	}
-	bits := 0
-	for _, a := range e.acked[1:] {
-		bits += a.size * 8
+	span := e.newest - e.acked[0].at
+	if span < minRateSpan {
+		return
 	}
-	e.received = float64(bits) / span.Seconds()
+	// The first packet's bits arrived before the span began.
+	e.received = float64(e.ackedBits-e.acked[0].size*8) / span.Seconds()
 }
 
 // arrive runs one received packet through the grouping (GCC §5.2) and,

@@ -186,13 +186,18 @@ type Result struct {
 	CleanAudioDeliveredPct float64 `json:"clean_audio_delivered_pct"`
 	// Uplink estimation at the publisher: BWERampS is the time from the
 	// start of the call (before the publisher dials) until its video
-	// encoder's target first reached its ceiling, vp8.DefaultBitrate:
-	// the estimate no longer held video back (NaN: not within the run);
+	// encoder's target first reached RampVideoTarget (NaN: not within
+	// the run);
 	// UplinkKbps and VideoTargetKbps are the estimate and the video
 	// encoder's target, averaged over the measured stretch.
 	BWERampS        float64 `json:"bwe_ramp_s"`
 	UplinkKbps      float64 `json:"uplink_kbps"`
 	VideoTargetKbps float64 `json:"video_target_kbps"`
+	// UplinkDelayMs is the mean time a datagram spent in the publisher's
+	// uplink (its rate limiter's queue) over the measured stretch, and
+	// UplinkMaxDelayMs the longest, over the whole run.
+	UplinkDelayMs    float64 `json:"uplink_delay_ms"`
+	UplinkMaxDelayMs float64 `json:"uplink_max_delay_ms"`
 
 	// Counters over the measured stretch.
 	VideoSent, AudioSent uint64
@@ -241,6 +246,15 @@ var NewReferenceDecoder = newLibopusReference
 
 // Audio encoder of the publisher; NewOpusEncoder unless replaced.
 var NewAudioEncoder = NewOpusEncoder
+
+// RampVideoTarget is the video target whose reaching ends the ramp
+// (Result.BWERampS): 95 % of the encoder's 800 kbit/s ceiling. The
+// estimate itself does not reach 1 Mbit/s here: at its ceiling the
+// encoder sends about 600 kbit/s of this 320×240 picture, and the
+// estimate is held at 1.5 times what arrives (package bwe), 900–960
+// kbit/s, where video's share (participant's videoBudget) is 780–830
+// kbit/s. The 5 % keep that last noise from deciding the measure.
+const RampVideoTarget = vp8.DefaultBitrate * 95 / 100
 
 // devicePeriod is the emulated output device's period, the app's.
 const devicePeriod = 10 * time.Millisecond
@@ -469,7 +483,7 @@ func Run(sc Scenario) (res Result, err error) {
 			now := time.Now()
 			bweMu.Lock()
 			bweSamples = append(bweSamples, bweSample{now, st.UplinkEstimate, st.VideoTarget})
-			if rampAt.IsZero() && st.VideoTarget >= vp8.DefaultBitrate {
+			if rampAt.IsZero() && st.VideoTarget >= RampVideoTarget {
 				rampAt = now
 			}
 			bweMu.Unlock()
@@ -525,15 +539,15 @@ func Run(sc Scenario) (res Result, err error) {
 	time.Sleep(time.Until(measure))
 
 	type snap struct {
-		pub              participant.Stats
-		imp, cln         participant.RemoteStats
-		jb               playout.JitterStats
-		down, up, cleanD LinkStats
+		pub                     participant.Stats
+		imp, cln                participant.RemoteStats
+		jb                      playout.JitterStats
+		down, up, cleanD, pubUp LinkStats
 	}
 	take := func() snap {
 		js, _ := mixer.Stats(session)
 		return snap{pub.p.Stats(), imp.p.Stats().Remotes[session], clean.p.Stats().Remotes[session], js,
-			down.snapshot(), up.snapshot(), cleanDown.snapshot()}
+			down.snapshot(), up.snapshot(), cleanDown.snapshot(), pubUp.snapshot()}
 	}
 	from := time.Now()
 	s0 := take()
@@ -623,6 +637,10 @@ func Run(sc Scenario) (res Result, err error) {
 		res.AudioDeliveredPct = 100 * float64(res.Audio.FramesDecoded) / float64(res.AudioSent)
 		res.CleanAudioDeliveredPct = 100 * float64(statsDelta(s1.cln.Audio, s0.cln.Audio).FramesDecoded) / float64(res.AudioSent)
 	}
+	if pu := linkDelta(s1.pubUp, s0.pubUp); pu.Delivered > 0 {
+		res.UplinkDelayMs = float64(pu.TotalDelay) / float64(pu.Delivered) / float64(time.Millisecond)
+	}
+	res.UplinkMaxDelayMs = float64(s1.pubUp.MaxDelay) / float64(time.Millisecond)
 	if res.CleanDown.Bytes > 0 {
 		res.RelayTxRatio = float64(res.Down.Bytes) / float64(res.CleanDown.Bytes)
 	}
