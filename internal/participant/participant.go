@@ -16,6 +16,9 @@
 // set nothing is sent; frames whose KID has no receive key are counted and
 // dropped.
 //
+// Bitrate: the video encoder follows the connection's uplink estimate,
+// less audio's share (bitrate.go, docs/PROTOCOL.md §4.4.1).
+//
 // Lip sync: the sender reports of each remote session's tracks say which
 // audio and video timestamps were captured together; pictures are held
 // until the audio of their instant plays (docs/PROTOCOL.md §5.5).

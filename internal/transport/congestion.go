@@ -61,6 +61,12 @@ type congestion struct {
 	onChange func(bps int)
 
 	target atomic.Int64
+	// Each sender's RTCP is read on its own goroutine: updates are
+	// numbered (under mu), and an older one is never delivered after a
+	// newer one (under notify).
+	seq       uint64
+	notify    sync.Mutex
+	delivered uint64
 }
 
 func (c *congestion) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
@@ -119,8 +125,15 @@ func (c *congestion) onFeedback(fb *rtcp.TransportLayerCC) {
 	}
 	c.feedback++
 	bps := c.est.Update(now, c.results)
-	f := c.onChange
+	c.seq++
+	seq, f := c.seq, c.onChange
 	c.mu.Unlock()
+	c.notify.Lock()
+	defer c.notify.Unlock()
+	if seq < c.delivered {
+		return
+	}
+	c.delivered = seq
 	if old := c.target.Swap(int64(bps)); old != int64(bps) && f != nil {
 		f(bps)
 	}
