@@ -11,9 +11,13 @@
 //  1. driver reader (camera / screen / videotest), opened once per process
 //     and shared (see hub.go); pictures converted to I420
 //  2. preview taps (OnVideoImage) see each captured picture
-//  3. ReadFrame takes the newest picture (older unread ones are dropped)
-//  4. the realtime VP8 encoder encodes it; a pending keyframe request
-//     (RequestKeyframe, a lock-free flag) forces an intra frame
+//  3. ReadFrame takes the newest picture (older unread ones are dropped),
+//     and skips every second or third one while encoding overruns the
+//     frame interval (cpu.go)
+//  4. the realtime VP8 encoder encodes it at the target SetTargetBitrate
+//     last set (the uplink estimate, up to the configured bitrate); a
+//     pending keyframe request (RequestKeyframe, a lock-free flag) forces
+//     an intra frame
 //
 // Pipeline of an audio stream:
 //
@@ -260,6 +264,12 @@ type videoStream struct {
 	sub     *sub
 	enc     *vp8.Encoder
 	ceiling int // the configured bitrate: SetTargetBitrate goes no higher
+	// CPU adaptation (cpu.go): every is how many pictures pass per one
+	// encoded, seen counts pictures, encodeAvg is the smoothed encode
+	// time, calm the encoded frames since it last had room to spare.
+	every, seen, calm int
+	encodeAvg         time.Duration
+	slow              time.Duration // tests only: added to each encode
 
 	mu   sync.Mutex // serialises ReadFrame
 	t0   time.Time
@@ -314,7 +324,7 @@ func openVideo(o Options) (*videoStream, error) {
 		s.release()
 		return nil, err
 	}
-	return &videoStream{sub: s, enc: enc, fps: o.FPS, ceiling: o.VideoBitrate}, nil
+	return &videoStream{sub: s, enc: enc, fps: o.FPS, ceiling: o.VideoBitrate, every: 1}, nil
 }
 
 // SetTargetBitrate sets the encoder's target (bits per second) from the
@@ -332,6 +342,11 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		if err != nil {
 			return Frame{}, err
 		}
+		v.seen++
+		if v.seen%v.every != 0 {
+			v.sub.recycle(p) // skipped: the CPU cannot encode every picture
+			continue
+		}
 		// Timestamps follow the real capture clock, so that CBR budgets
 		// match a camera that delivers fewer frames than nominal.
 		var pts, dur int64
@@ -347,7 +362,12 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		}
 		v.n++
 		v.last = pts
+		began := time.Now()
 		f, err := v.enc.Encode(p.img, pts, dur)
+		if v.slow > 0 {
+			time.Sleep(v.slow)
+		}
+		v.adaptCPU(time.Since(began))
 		v.sub.recycle(p)
 		if err != nil {
 			if errors.Is(err, vp8.ErrClosed) {
