@@ -5,6 +5,7 @@
 #   ./dev.sh test   run the whole test suite (vet, race detector, GUI under Xvfb)
 #   ./dev.sh deps   only install the system packages
 #   ./dev.sh release  reproducible release binaries and SHA256SUMS in dist/
+#   ./dev.sh package [linux|darwin|windows]  the desktop package in dist/
 #
 # Both install what a fresh Debian/Ubuntu machine with Go lacks; run as root
 # or as a user with sudo.
@@ -39,8 +40,23 @@ deps)
 demo)
 	install_packages
 	mkdir -p bin
+	echo "dev.sh: building bin/sotto (the first build compiles Fyne, pion and the codecs: a few minutes; later builds take seconds)" >&2
 	go build -trimpath -o bin/sotto .
+	echo "dev.sh: starting the demo meeting" >&2
 	exec ./bin/sotto --demo
+	;;
+package)
+	# fyne package bumps the build number in FyneApp.toml; the tracked
+	# file is put back, so the tree stays clean. The package goes to dist/.
+	os="${2:-linux}"
+	mkdir -p dist
+	cp FyneApp.toml dist/FyneApp.toml.orig
+	trap 'mv dist/FyneApp.toml.orig FyneApp.toml' EXIT
+	echo "dev.sh: packaging Sotto for $os (the first run builds the fyne tool and Sotto: a few minutes)" >&2
+	go run fyne.io/tools/cmd/fyne@v1.7.4 package -os "$os" -release
+	for f in Sotto.tar.xz Sotto.app Sotto.exe; do
+		if [ -e "$f" ]; then rm -rf "dist/$f" && mv "$f" dist/ && echo "dev.sh: dist/$f" >&2; fi
+	done
 	;;
 test)
 	install_packages
@@ -60,7 +76,7 @@ release)
 	(cd dist && sha256sum -- * > SHA256SUMS && cat SHA256SUMS)
 	;;
 *)
-	echo "usage: ./dev.sh demo | test | deps | release" >&2
+	echo "usage: ./dev.sh demo | test | deps | release | package [os]" >&2
 	exit 2
 	;;
 esac

@@ -2,6 +2,8 @@ package app
 
 import (
 	"image/color"
+	"slices"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,8 +30,13 @@ const (
 // infoLifetime is how long an AlertInfo stays visible.
 const infoLifetime = 8 * time.Second
 
-// maxAlerts bounds the alerts on screen; the oldest info alerts go first.
-const maxAlerts = 5
+// maxVisible is how many alerts show at once; the others wait their turn,
+// the most severe first (a knock counts after a danger, before a warning).
+const maxVisible = 2
+
+// maxAlerts bounds the alerts kept, shown or waiting; the oldest info
+// alerts go first.
+const maxAlerts = 8
 
 // Alert is one message in the alert bar.
 type Alert struct {
@@ -38,21 +45,47 @@ type Alert struct {
 	// Key deduplicates: a new alert with the same non-empty key replaces
 	// the old one instead of stacking.
 	Key string
+
+	// actions are buttons in the alert (a knock's Admit and Deny); any
+	// of them also removes the alert.
+	actions []alertAction
+	// Details, if set, is the technical text behind a Details button
+	// (errorAlert): for a report to whoever runs the relay.
+	Details string
+}
+
+// alertAction is one button of an alert.
+type alertAction struct {
+	label      string
+	importance widget.Importance
+	do         func()
+}
+
+// errorAlert is a danger alert for a failure: what failed, the sentence
+// that says what to do, and the error itself behind Details.
+func errorAlert(what string, err error, key string) Alert {
+	return Alert{Kind: AlertDanger, Key: key, Text: what + " " + errorMessage(err), Details: err.Error()}
 }
 
 type alertRow struct {
 	alert Alert
 	obj   fyne.CanvasObject
+	seq   int
 }
 
-// alertBar is the strip of alerts above every screen.
+// alertBar is the strip of alerts over the top of every screen. It
+// overlays the screen rather than pushing it down, so nothing moves under
+// the pointer when an alert comes or goes, and shows at most maxVisible
+// alerts.
 type alertBar struct {
-	box   *fyne.Container
-	rows  []*alertRow
-	after func(time.Duration, func())
-	// onResize runs after the bar's height may have changed, so the window
-	// lays out its content again.
-	onResize func()
+	box     *fyne.Container
+	rows    []*alertRow
+	visible []*alertRow
+	seq     int
+	after   func(time.Duration, func())
+	// changed runs after the alerts shown changed, so the overlay lays
+	// them out again.
+	changed func()
 }
 
 func newAlertBar() *alertBar {
@@ -74,7 +107,11 @@ func (b *alertBar) show(al Alert) {
 			}
 		}
 	}
-	row := &alertRow{alert: al}
+	b.seq++
+	row := &alertRow{alert: al, seq: b.seq}
+	// Opaque under the tint: the alert lies over video.
+	under := canvas.NewRectangle(theme.Color(theme.ColorNameBackground))
+	under.CornerRadius = 4
 	bg := canvas.NewRectangle(tint(theme.Color(alertColor(al.Kind)), 0x50))
 	bg.CornerRadius = 4
 	icon := widget.NewIcon(alertIcon(al.Kind))
@@ -83,7 +120,40 @@ func (b *alertBar) show(al Alert) {
 	text.TextStyle.Bold = al.Kind != AlertInfo
 	closeBtn := widget.NewButtonWithIcon("", theme.CancelIcon(), func() { b.remove(row) })
 	closeBtn.Importance = widget.LowImportance
-	row.obj = container.NewStack(bg, container.NewBorder(nil, nil, icon, closeBtn, text))
+	var content fyne.CanvasObject = text
+	if al.Details != "" {
+		details := widget.NewLabel(al.Details)
+		details.Wrapping = fyne.TextWrapWord
+		details.Selectable = true
+		details.Hide()
+		var toggle *widget.Button
+		toggle = widget.NewButtonWithIcon("Details", theme.MenuDropDownIcon(), func() {
+			if details.Visible() {
+				details.Hide()
+				toggle.SetIcon(theme.MenuDropDownIcon())
+			} else {
+				details.Show()
+				toggle.SetIcon(theme.MenuDropUpIcon())
+			}
+			b.sync()
+		})
+		toggle.Importance = widget.LowImportance
+		content = container.NewVBox(text, container.NewHBox(toggle), details)
+	}
+	if len(al.actions) > 0 {
+		buttons := container.NewHBox()
+		for _, act := range al.actions {
+			do := act.do
+			btn := widget.NewButton(act.label, func() {
+				b.remove(row)
+				do()
+			})
+			btn.Importance = act.importance
+			buttons.Add(btn)
+		}
+		content = container.NewVBox(content, buttons)
+	}
+	row.obj = container.NewPadded(container.NewStack(under, bg, container.NewBorder(nil, nil, icon, closeBtn, content)))
 	b.rows = append(b.rows, row)
 	for len(b.rows) > maxAlerts {
 		b.remove(b.oldestRemovable())
@@ -113,7 +183,26 @@ func (b *alertBar) remove(row *alertRow) {
 	}
 }
 
-// clear removes the alerts whose key starts with prefix.
+// clearPrefix removes the alerts whose key starts with prefix.
+func (b *alertBar) clearPrefix(prefix string) {
+	kept := b.rows[:0]
+	for _, r := range b.rows {
+		if !strings.HasPrefix(r.alert.Key, prefix) {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) != len(b.rows) {
+		b.rows = kept
+		b.sync()
+	}
+}
+
+// has reports whether an alert with key is kept (shown or waiting).
+func (b *alertBar) has(key string) bool {
+	return slices.ContainsFunc(b.rows, func(r *alertRow) bool { return r.alert.Key == key })
+}
+
+// clearKey removes the alert with key.
 func (b *alertBar) clearKey(key string) {
 	for _, r := range b.rows {
 		if r.alert.Key == key {
@@ -121,6 +210,16 @@ func (b *alertBar) clearKey(key string) {
 			return
 		}
 	}
+}
+
+// clearAll removes every alert: a meeting's alerts belong to it, and go
+// when it ends or the next one is prepared.
+func (b *alertBar) clearAll() {
+	if len(b.rows) == 0 {
+		return
+	}
+	b.rows = nil
+	b.sync()
 }
 
 // texts returns the visible alerts, oldest first (for tests).
@@ -132,16 +231,63 @@ func (b *alertBar) list() []Alert {
 	return out
 }
 
+// shown returns the alerts on screen, top first (for tests).
+func (b *alertBar) shown() []Alert {
+	out := make([]Alert, len(b.visible))
+	for i, r := range b.visible {
+		out[i] = r.alert
+	}
+	return out
+}
+
+// sync shows the maxVisible most severe alerts, the oldest first among
+// equals, so an alert stays where it is until it goes.
 func (b *alertBar) sync() {
-	objs := make([]fyne.CanvasObject, len(b.rows))
-	for i, r := range b.rows {
+	order := slices.Clone(b.rows)
+	slices.SortStableFunc(order, func(x, y *alertRow) int {
+		if px, py := x.alert.priority(), y.alert.priority(); px != py {
+			return py - px
+		}
+		return x.seq - y.seq
+	})
+	b.visible = order[:min(len(order), maxVisible)]
+	objs := make([]fyne.CanvasObject, len(b.visible))
+	for i, r := range b.visible {
 		objs[i] = r.obj
 	}
 	b.box.Objects = objs
 	b.box.Refresh()
-	if b.onResize != nil {
-		b.onResize()
+	if b.changed != nil {
+		b.changed()
 	}
+}
+
+// alertLayout places the alerts at the top of what they lie over, at
+// their own height: what is under them is never pushed down.
+type alertLayout struct{}
+
+func (alertLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	for _, o := range objs {
+		o.Move(fyne.NewPos(0, 0))
+		o.Resize(fyne.NewSize(size.Width, o.MinSize().Height))
+	}
+}
+
+// MinSize is zero: the alerts never make the window larger.
+func (alertLayout) MinSize([]fyne.CanvasObject) fyne.Size { return fyne.Size{} }
+
+// priority orders alerts for the screen: danger, then a knock (an alert
+// with actions), then warning, then info.
+func (al Alert) priority() int {
+	switch {
+	case al.Kind == AlertDanger:
+		return 3
+	case len(al.actions) > 0:
+		return 2
+	case al.Kind == AlertWarning:
+		return 1
+	}
+	return 0
 }
 
 func alertColor(k AlertKind) fyne.ThemeColorName {

@@ -44,7 +44,7 @@ type Config struct {
 }
 
 // App is the running desktop application: one window whose content is one
-// of the screens below, with an alert bar above it.
+// of the screens below, with an alert bar over its top.
 type App struct {
 	fa  fyne.App
 	win fyne.Window
@@ -56,8 +56,12 @@ type App struct {
 	// emptyPassphrase marks an identity stored without a passphrase.
 	emptyPassphrase bool
 
-	alerts *alertBar
-	body   *fyne.Container
+	alerts  *alertBar
+	body    *fyne.Container
+	overlay *fyne.Container // holds the alerts over any screen (alertLayout)
+	// alertHolder is where the alerts are now: overlay, or a meeting's
+	// video area.
+	alertHolder *fyne.Container
 
 	// The current screen; exactly one is non-nil.
 	firstRun *firstRunScreen
@@ -72,6 +76,8 @@ type App struct {
 	lastMedia *MediaChoice
 	// lastVerify is the most recent verification dialog (for tests).
 	lastVerify *verifyDialog
+	// identityForm is the open name and passphrase dialog (for tests).
+	identityForm *identityForm
 }
 
 // New builds the window and shows the first-run screen, or the unlock
@@ -97,11 +103,16 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 	a.win = fa.NewWindow("Sotto")
 	a.win.Resize(fyne.NewSize(1100, 760))
 	a.win.SetIcon(resourceIconPng)
+	a.bindKeys() // desktop.go
 	a.alerts = newAlertBar()
 	a.body = container.NewStack()
-	root := container.NewBorder(a.alerts.box, nil, nil, nil, a.body)
-	a.alerts.onResize = root.Refresh
-	a.win.SetContent(root)
+	// The alerts lie over the screen, never pushing it down: over its top
+	// (a meeting places them over its video instead, placeAlerts).
+	a.overlay = container.New(alertLayout{}, a.alerts.box)
+	a.alertHolder = a.overlay
+	a.alerts.changed = a.layoutAlerts
+	a.win.SetContent(container.NewStack(a.body, a.overlay))
+	a.win.SetCloseIntercept(a.requestClose)
 	a.win.SetOnClosed(func() {
 		if a.meeting != nil {
 			a.meeting.leave()
@@ -112,6 +123,7 @@ func New(fa fyne.App, cfg Config) (*App, error) {
 		if a.self != nil {
 			a.self.Destroy()
 		}
+		windowClosed.Store(true) // shutdown.go
 	})
 	if identity.Exists(a.keystorePath()) {
 		a.showUnlock()
@@ -135,14 +147,32 @@ func (a *App) kdf() identity.KDFParams {
 	return a.cfg.KDF
 }
 
-// setScreen replaces the window content below the alert bar.
+// setScreen replaces the screen under the alert bar.
 func (a *App) setScreen(o fyne.CanvasObject) {
 	a.firstRun, a.unlock, a.home, a.lobby, a.meeting = nil, nil, nil, nil, nil
 	for _, old := range a.body.Objects {
 		stopSpinners(old)
 	}
+	a.placeAlerts(a.overlay)
 	a.body.Objects = []fyne.CanvasObject{o}
 	a.body.Refresh()
+}
+
+// placeAlerts moves the alerts into holder (an alertLayout container).
+func (a *App) placeAlerts(holder *fyne.Container) {
+	if a.alertHolder == holder {
+		return
+	}
+	a.alertHolder.Remove(a.alerts.box)
+	a.alertHolder = holder
+	holder.Add(a.alerts.box)
+}
+
+// layoutAlerts places the alerts again (their number changed).
+func (a *App) layoutAlerts() {
+	if a.alertHolder != nil {
+		a.alertHolder.Refresh()
+	}
 }
 
 // UseIdentity skips first run and unlock with an identity held in memory
@@ -184,18 +214,20 @@ func errorText(err error) string {
 // lockSVG is a padlock in Material style, for the encryption indicator.
 const lockSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#000000" d="M18 8h-1V6c0-2.76-2.24-5-5-5S7 3.24 7 6v2H6c-1.1 0-2 .9-2 2v10c0 1.1.9 2 2 2h12c1.1 0 2-.9 2-2V10c0-1.1-.9-2-2-2zm-6 9c-1.1 0-2-.9-2-2s.9-2 2-2 2 .9 2 2-.9 2-2 2zM9 8V6c0-1.66 1.34-3 3-3s3 1.34 3 3v2H9z"/></svg>`
 
-// icons used across screens.
+// icons used across screens. They are made before any Fyne app exists,
+// so they come from the default theme, not the current one (which would
+// log an error even for `sotto -h`).
 var (
 	iconLock       = theme.NewSuccessThemedResource(fyne.NewStaticResource("lock.svg", []byte(lockSVG)))
-	iconVerified   = theme.NewSuccessThemedResource(theme.ConfirmIcon())
-	iconUnverified = theme.NewWarningThemedResource(theme.QuestionIcon())
-	iconKeyChanged = theme.NewErrorThemedResource(theme.WarningIcon())
+	iconVerified   = theme.NewSuccessThemedResource(theme.DefaultTheme().Icon(theme.IconNameConfirm))
+	iconUnverified = theme.NewWarningThemedResource(theme.DefaultTheme().Icon(theme.IconNameQuestion))
+	iconKeyChanged = theme.NewErrorThemedResource(theme.DefaultTheme().Icon(theme.IconNameWarning))
 )
 
 // uiDo and uiDoAndWait hand work to the UI goroutine. They are variables
 // so the tests, where Fyne's test driver runs such work on the calling
 // goroutine, can serialise it with their own actions.
 var (
-	uiDo        = fyne.Do
-	uiDoAndWait = fyne.DoAndWait
+	uiDo        = func(f func()) { fyne.Do(whileOpen(f)) }
+	uiDoAndWait = func(f func()) { fyne.DoAndWait(whileOpen(f)) }
 )

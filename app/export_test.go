@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/widget"
 
@@ -172,3 +174,73 @@ func SetDispatch(do, wait func(func())) { uiDo, uiDoAndWait = do, wait }
 
 // ValidateRelay is the settings dialog's check of the relay address.
 var ValidateRelay = validateRelay
+
+// NoHostShown reports whether the meeting screen shows the hostless state.
+func (v *MeetingView) NoHostShown() bool { return v.s.noHost.Visible() }
+
+// RequestClose is the window's close button.
+func (a *App) RequestClose() { a.requestClose() }
+
+type IdentityView struct {
+	Name, Current, Pass, Confirm *widget.Entry
+	Error                        *widget.Label
+	Save                         *widget.Button
+}
+
+// ShowIdentitySettings opens the name and passphrase dialog.
+func (a *App) ShowIdentitySettings() *IdentityView {
+	a.showIdentitySettings()
+	return a.IdentityView()
+}
+
+// IdentityView is the open name and passphrase dialog.
+func (a *App) IdentityView() *IdentityView {
+	f := a.identityForm
+	return &IdentityView{f.name, f.current, f.pass, f.confirm, f.errLabel, f.save}
+}
+
+// SelfName is the display name the app uses in meetings.
+func (a *App) SelfName() string { return a.selfName }
+
+// Controls are the meeting's buttons and entries that need the meeting.
+func (v *MeetingView) Controls() (share, code, send *widget.Button, chat *widget.Entry) {
+	return v.s.shareBtn, v.s.codeBtn, v.s.sendBtn, v.s.chatEntry
+}
+
+// WaitingShown reports whether the joiner's waiting explanation shows.
+func (v *MeetingView) WaitingShown() bool { return v.s.waitBox.Visible() }
+
+// ShowCode opens the security code dialog and returns its content.
+func (v *MeetingView) ShowCode() fyne.CanvasObject {
+	v.s.showCode()
+	return v.s.lastCode
+}
+
+// AlertBar is the alert strip over the screens.
+func (a *App) AlertBar() *fyne.Container { return a.alerts.box }
+
+// ShownAlerts are the alerts on screen, top first.
+func (a *App) ShownAlerts() []Alert { return a.alerts.shown() }
+
+// ExpireAlertsAtOnce makes alerts that expire do so at once.
+func (a *App) ExpireAlertsAtOnce() {
+	a.alerts.after = func(_ time.Duration, f func()) { f() }
+}
+
+// WaitingBadge is the host's count of joiners waiting.
+func (v *MeetingView) WaitingBadge() *widget.Button { return v.s.waitingBadge }
+
+// WaitingRoomSelected reports whether the waiting-room tab is open.
+func (v *MeetingView) WaitingRoomSelected() bool { return v.s.tabs.Selected() == v.s.waitingTab }
+
+// ShowAlert shows an alert as the app does.
+func (a *App) ShowAlert(al Alert) { a.alerts.show(al) }
+
+// UnlockWhose is what the unlock screen says about the identity.
+func (v *UnlockView) Whose(a *App) string { return a.unlock.whose.Text }
+
+// ShowHostLobby opens the lobby as a host on this computer.
+func (a *App) ShowHostLobby() { a.showLobby(lobbyHost, Invite{}, true) }
+
+// SidePanel is the meeting's side panel (people, chat, waiting room).
+func (v *MeetingView) SidePanel() fyne.CanvasObject { return v.s.tabs }

@@ -2,22 +2,21 @@ package app
 
 import (
 	"errors"
+	"os"
 	"strings"
-	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/sottohq/sotto/crypto/identity"
+	"github.com/sottohq/sotto/internal/call"
 )
 
 // Texts shown on the first-run and unlock screens (tests compare them).
 const (
 	textEmptyPassphrase = "Without a passphrase, anyone who can read this computer's files can copy your identity and impersonate you. Choose one unless this computer is yours alone and its disk is encrypted."
 	textMismatch        = "The two passphrases differ."
-	textNeedName        = "Enter the name others will see."
-	textNameTooLong     = "That name is too long."
 	textWrongPassphrase = "Wrong passphrase. Nothing was changed; try again."
 	textCorrupt         = "Your identity file is damaged and cannot be opened. It has not been changed or deleted; restore it from a backup."
 )
@@ -59,8 +58,16 @@ func (a *App) showFirstRun() {
 			s.create.SetText("Create identity")
 		}
 	}
-	s.pass.OnChanged = update
+	s.pass.OnChanged = func(t string) {
+		update(t)
+		s.clearMismatch()
+	}
+	s.confirm.OnChanged = func(string) { s.clearMismatch() }
 	update("")
+	// Enter in any field creates the identity, as the button does.
+	for _, e := range []*widget.Entry{s.name, s.pass, s.confirm} {
+		e.OnSubmitted = func(string) { a.createIdentity(s) }
+	}
 
 	title := widget.NewLabelWithStyle("Welcome to Sotto", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	intro := widget.NewLabel("Sotto has no accounts. Your identity is a key pair that lives only on this computer, encrypted with your passphrase. Others recognise you by its safety number, not by your name.")
@@ -73,15 +80,24 @@ func (a *App) showFirstRun() {
 	a.firstRun = s
 }
 
+// clearMismatch takes back "the passphrases differ" once they agree.
+func (s *firstRunScreen) clearMismatch() {
+	if s.errLabel.Text == textMismatch && s.pass.Text == s.confirm.Text {
+		s.errLabel.SetText("")
+	}
+}
+
 func (a *App) createIdentity(s *firstRunScreen) {
+	if s.progress.Visible() {
+		return // already creating it
+	}
 	name := strings.TrimSpace(s.name.Text)
+	// The meeting protocol's rule, counted in characters (call.CheckName).
+	if err := call.CheckName(name); err != nil {
+		s.errLabel.SetText(err.Error())
+		return
+	}
 	switch {
-	case name == "":
-		s.errLabel.SetText(textNeedName)
-		return
-	case len(name) > identity.MaxDisplayNameSize || !utf8.ValidString(name):
-		s.errLabel.SetText(textNameTooLong)
-		return
 	case s.pass.Text != s.confirm.Text:
 		s.errLabel.SetText(textMismatch)
 		return
@@ -120,6 +136,7 @@ func (a *App) createIdentity(s *firstRunScreen) {
 
 // unlockScreen opens an existing keystore.
 type unlockScreen struct {
+	whose    *widget.Label
 	pass     *widget.Entry
 	errLabel *widget.Label
 	unlock   *widget.Button
@@ -141,9 +158,26 @@ func (a *App) showUnlock() {
 	s.pass.OnSubmitted = func(string) { a.unlockIdentity(s) }
 	s.pass.SetPlaceHolder("Passphrase (leave empty if you chose none)")
 	title := widget.NewLabelWithStyle("Unlock your identity", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	a.setScreen(centered(container.NewVBox(title, s.pass, s.errLabel, s.progress, s.unlock)))
+	s.whose = widget.NewLabel(a.whoseIdentity())
+	s.whose.Wrapping = fyne.TextWrapWord
+	a.setScreen(centered(container.NewVBox(title, s.whose, s.pass, s.errLabel, s.progress, s.unlock)))
 	a.unlock = s
 	a.win.Canvas().Focus(s.pass)
+	if need, err := identity.NeedsPassphrase(a.keystorePath()); err == nil && !need {
+		// Stored without a passphrase: there is nothing to ask.
+		a.unlockIdentity(s)
+	}
+}
+
+// whoseIdentity says which identity the unlock screen opens. Its name is
+// encrypted with it (so the file does not say who uses Sotto here); what
+// is known without the passphrase is where it is and when it last changed.
+func (a *App) whoseIdentity() string {
+	text := "Your identity stored in " + a.cfg.Dir
+	if fi, err := os.Stat(a.keystorePath()); err == nil {
+		text += ", last changed " + fi.ModTime().Format("2 January 2006 at 15:04")
+	}
+	return text + ". Its name and keys are encrypted with your passphrase, so they show once it is unlocked."
 }
 
 func (a *App) unlockIdentity(s *unlockScreen) {

@@ -69,12 +69,24 @@ func (a *App) showHome() {
 	s.hostBtn.Importance = widget.HighImportance
 
 	name := widget.NewLabelWithStyle(a.selfName, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	// A long name (64 characters of a wide script) wraps rather than
+	// widening the window.
+	name.Wrapping = fyne.TextWrapBreak
+	rename := widget.NewButton("Change name or passphrase", func() { a.showIdentitySettings() })
 	you := container.NewVBox(
 		widget.NewLabelWithStyle("Your identity", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		name,
 		widget.NewLabel("Fingerprint"), s.fingerprint,
 		container.NewCenter(s.qr),
+		rename,
 	)
+	if err := call.CheckName(a.selfName); err != nil {
+		// An identity made before names were checked at entry.
+		warn := widget.NewLabel("Meetings cannot carry your name: " + err.Error() + " Change it to host or join.")
+		warn.Importance = widget.DangerImportance
+		warn.Wrapping = fyne.TextWrapWord
+		you.Add(warn)
+	}
 	if a.emptyPassphrase {
 		warn := widget.NewLabel("Your identity is stored without a passphrase.")
 		warn.Importance = widget.WarningImportance
@@ -120,6 +132,7 @@ func (a *App) fillContacts(s *homeScreen) {
 			status = "verified"
 		}
 		label := widget.NewLabel(c.Name + " — " + status)
+		label.Truncation = fyne.TextTruncateEllipsis
 		verify := widget.NewButton("Safety number", func() {
 			a.showVerify(c.Name, c.Public, nil, func() { a.fillContacts(s) })
 		})
@@ -130,7 +143,7 @@ func (a *App) fillContacts(s *homeScreen) {
 func (a *App) joinFromLink(s *homeScreen) {
 	inv, err := a.cfg.Connector.ParseInvite(strings.TrimSpace(s.joinLink.Text))
 	if err != nil {
-		s.joinError.SetText("This is not a valid invite link: " + err.Error())
+		s.joinError.SetText(errorMessage(err))
 		return
 	}
 	s.joinError.SetText("")
@@ -193,6 +206,7 @@ func (a *App) showSettings() {
 	agc := widget.NewCheck("Automatic gain control", nil)
 	agc.SetChecked(!proc.NoGainControl)
 	items := []*widget.FormItem{
+		widget.NewFormItem("Your identity", widget.NewButton("Name and passphrase…", func() { a.showIdentitySettings() })),
 		widget.NewFormItem("Relay address", relay),
 		widget.NewFormItem("Camera", camera.sel),
 		widget.NewFormItem("Microphone", mic.sel),

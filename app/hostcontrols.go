@@ -26,15 +26,51 @@ func (s *meetingScreen) syncWaiting() {
 			status.Importance = widget.DangerImportance
 		}
 		number := widget.NewLabelWithStyle(safetyLines(s.a.safetyNumber(j.Public)), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
-		admit := widget.NewButtonWithIcon("Admit", theme.ConfirmIcon(), func() { s.call("admit", func() error { return s.m.Admit(j.ID) }) })
+		admit := widget.NewButtonWithIcon("Admit", theme.ConfirmIcon(), func() { s.admit(j) })
 		admit.Importance = widget.HighImportance
-		deny := widget.NewButtonWithIcon("Deny", theme.CancelIcon(), func() { s.call("deny", func() error { return s.m.Deny(j.ID) }) })
+		deny := widget.NewButtonWithIcon("Deny", theme.CancelIcon(), func() { s.deny(j) })
 		qr := widget.NewButton("Verify", func() { s.a.showVerify(j.Name, j.Public, nil, nil) })
 		s.waiting.Add(container.NewVBox(name, status, widget.NewLabel("Safety number:"), number,
 			container.NewHBox(admit, deny, qr), widget.NewSeparator()))
 	}
 	s.waitingTab.Text = fmt.Sprintf("Waiting (%d)", len(s.joiners))
 	s.tabs.Refresh()
+	s.syncWaitingBadge()
+}
+
+// syncWaitingBadge shows the host how many wait, over any tab; a click
+// opens the waiting room.
+func (s *meetingScreen) syncWaitingBadge() {
+	if !s.isHost || len(s.joiners) == 0 {
+		s.waitingBadge.Hide()
+		return
+	}
+	s.waitingBadge.SetText(fmt.Sprintf("%d waiting", len(s.joiners)))
+	s.waitingBadge.Show()
+}
+
+func (s *meetingScreen) admit(j Joiner) {
+	s.a.alerts.clearKey("knock:" + j.ID)
+	s.call("admit", func() error { return s.m.Admit(j.ID) })
+}
+
+func (s *meetingScreen) deny(j Joiner) {
+	s.a.alerts.clearKey("knock:" + j.ID)
+	s.call("deny", func() error { return s.m.Deny(j.ID) })
+}
+
+// knock tells the host that j is waiting, with Admit and Deny at hand; it
+// stays until handled here or in the waiting room, or until j leaves.
+func (s *meetingScreen) knock(j Joiner) {
+	text := displayName(j.Name) + " is waiting to join (" + s.jtrust[j.ID].label() + "). Compare the safety number before admitting anyone you cannot see or hear."
+	s.a.alerts.show(Alert{Kind: AlertWarning, Key: "knock:" + j.ID, Text: text, actions: []alertAction{
+		{label: "Admit", importance: widget.HighImportance, do: func() { s.admit(j) }},
+		{label: "Deny", do: func() { s.deny(j) }},
+		{label: "Safety number", do: func() {
+			s.tabs.Select(s.waitingTab)
+			s.a.showVerify(j.Name, j.Public, nil, nil)
+		}},
+	}})
 }
 
 // safetyLines formats a safety number as 3 lines of 4 groups.
@@ -73,7 +109,9 @@ func (s *meetingScreen) syncHost() {
 		if has {
 			s.tabs.Remove(s.waitingTab)
 		}
+		s.a.alerts.clearPrefix("knock:") // no longer ours to answer
 	}
+	s.syncWaitingBadge()
 }
 
 func (s *meetingScreen) remove(m Member) {

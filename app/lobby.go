@@ -10,6 +10,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/sottohq/sotto/internal/call"
 )
 
 type lobbyMode int
@@ -42,6 +44,7 @@ type lobbyScreen struct {
 }
 
 func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
+	a.alerts.clearAll() // the last meeting's ending is not about this one
 	p := a.fa.Preferences()
 	s := &lobbyScreen{
 		mode: mode, invite: inv, here: onThisComputer,
@@ -76,7 +79,13 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 	})
 
 	fp := a.self.Public().FingerprintString()
-	seen := widget.NewLabel("The host sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and whether you are in their contacts. The relay sees only an anonymous session, never your name or key.")
+	seenTitle := "What the host will see"
+	seenText := "The host sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and whether you are in their contacts. The relay sees only an anonymous session, never your name or key."
+	if mode == lobbyHost {
+		seenTitle = "What the others will see"
+		seenText = "You are the host: you admit or deny everyone who knocks. Whoever joins sees your display name \"" + a.selfName + "\", your identity fingerprint (" + fp[:16] + "…) and the safety number between you, and you see theirs before admitting them. The relay sees only anonymous sessions, never names or keys."
+	}
+	seen := widget.NewLabel(seenText)
 	seen.Wrapping = fyne.TextWrapWord
 	where := ""
 	switch {
@@ -91,7 +100,7 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		widget.NewLabelWithStyle(title, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		container.NewStack(canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground)), s.preview),
 		s.noCam,
-		container.NewBorder(nil, nil, widget.NewIcon(theme.MediaRecordIcon()), nil, s.level),
+		container.NewBorder(nil, nil, container.NewHBox(widget.NewIcon(theme.MediaRecordIcon()), widget.NewLabel("Microphone level")), nil, s.level),
 	)
 	right := container.NewVBox(
 		widget.NewForm(
@@ -101,8 +110,9 @@ func (a *App) showLobby(mode lobbyMode, inv Invite, onThisComputer bool) {
 		),
 		container.NewHBox(s.camOn, s.micOn),
 		widget.NewSeparator(),
-		widget.NewLabelWithStyle("What the host will see", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		widget.NewLabelWithStyle(seenTitle, fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		seen,
+		widget.NewButton("Change name", func() { a.showIdentitySettings() }),
 		widget.NewLabel(where),
 		widget.NewSeparator(),
 		container.NewHBox(s.back, s.enter),
@@ -194,6 +204,11 @@ func (s *lobbyScreen) choice() MediaChoice {
 }
 
 func (a *App) enterFromLobby(s *lobbyScreen) {
+	if err := call.CheckName(a.selfName); err != nil {
+		a.alerts.show(Alert{Kind: AlertDanger, Key: "name",
+			Text: "Meetings cannot carry your name: " + err.Error() + " Change it on the home screen (Change name or passphrase)."})
+		return
+	}
 	s.stop() // release the devices for the meeting
 	media := s.choice()
 	media.Quality = a.quality()

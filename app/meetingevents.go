@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"fyne.io/fyne/v2"
 
@@ -89,18 +90,25 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 		for _, j := range s.joiners {
 			known[j.ID] = true
 		}
+		now := map[string]bool{}
 		for _, j := range e.Joiners {
+			now[j.ID] = true
 			if !known[j.ID] && s.isHost {
-				al.show(Alert{Kind: AlertInfo, Text: displayName(j.Name) + " is in the waiting room."})
+				s.knock(j)
 				if s.jtrust[j.ID] == trustKeyChanged {
 					s.alertKeyChanged(j.ID, j.Name, true)
 				}
 			}
 		}
+		for id := range known {
+			if !now[id] { // admitted, denied or gone: handled
+				al.clearKey("knock:" + id)
+			}
+		}
 		s.joiners = e.Joiners
 		s.syncWaiting()
 	case Admitted:
-		s.setTask(TaskAdmission, false)
+		s.admitted()
 		al.show(Alert{Kind: AlertInfo, Text: "The host admitted you. You are in the meeting."})
 	case ChatReceived:
 		s.addChat(e.Name, e.Text, e.At, false)
@@ -118,6 +126,10 @@ func (s *meetingScreen) handle(ev Event, fresh map[string]memberTrust) {
 			Text: "The relay tried to add a participant the host never admitted. Sotto ignored it; nobody joined. The relay may be misbehaving."})
 	case ContactStatus:
 		s.applyContact(e.Member, trustFromStatus(e.Status))
+	case HostLeft:
+		s.hostLeft(e.Member, e.Name)
+	case MemberLeft:
+		s.memberLeft(e.Member, e.Name)
 	case Warning:
 		al.show(Alert{Kind: AlertWarning, Key: "warning:" + e.Text, Text: e.Text})
 	case Ended:
@@ -132,6 +144,9 @@ func (s *meetingScreen) applyContact(id string, t memberTrust) {
 			s.jtrust[id] = t
 			if t == trustKeyChanged && s.isHost {
 				s.alertKeyChanged(id, j.Name, true)
+			}
+			if s.a.alerts.has("knock:" + id) {
+				s.knock(j) // with what the contacts said
 			}
 			s.syncWaiting()
 		}
@@ -169,8 +184,49 @@ func (s *meetingScreen) memberName(id string) string {
 	return ""
 }
 
+// hostLeft shows that the host's session left: its tile and entry go,
+// and the screen says that nobody can be admitted or removed now.
+func (s *meetingScreen) hostLeft(id, name string) {
+	if s.hostGone == id {
+		return
+	}
+	if name == "" {
+		name = s.memberName(id)
+	}
+	s.hostGone = id
+	s.gone[id] = true
+	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " (host) left."})
+	s.noHost.Show()
+	s.applyRoster(s.members, nil)
+}
+
+// memberLeft shows that a member left while the host is gone: the roster
+// (only the host changes it) still lists them, but they are not here.
+func (s *meetingScreen) memberLeft(id, name string) {
+	if s.gone[id] {
+		return
+	}
+	if name == "" {
+		name = s.memberName(id)
+	}
+	s.gone[id] = true
+	s.a.alerts.show(Alert{Kind: AlertInfo, Key: "left:" + id, Text: displayName(name) + " left."})
+	s.applyRoster(s.members, nil)
+}
+
 func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTrust) {
 	al := s.a.alerts
+	if s.hostGone != "" && slices.ContainsFunc(members, func(m Member) bool { return m.Host && m.ID != s.hostGone }) {
+		// A roster naming another host session ends the hostless state
+		// (the host came back, §6.8): that roster says who is here.
+		s.hostGone = ""
+		s.noHost.Hide()
+		clear(s.gone)
+	}
+	if len(s.gone) > 0 {
+		// Until then, those who left are not shown as present.
+		members = slices.DeleteFunc(slices.Clone(members), func(m Member) bool { return s.gone[m.ID] })
+	}
 	old := map[string]Member{}
 	for _, m := range s.members {
 		old[m.ID] = m
@@ -188,6 +244,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 		if m.Self {
 			s.selfID = m.ID
 			s.isHost = m.Host
+			s.admitted() // a roster naming this user: it is in
 		}
 		if _, was := old[m.ID]; !was && !m.Self && len(s.members) > 0 {
 			al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " joined."})
@@ -198,7 +255,9 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	}
 	for id, m := range old {
 		if !now[id] {
-			al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " left."})
+			if !s.gone[id] { // told by hostLeft or memberLeft
+				al.show(Alert{Kind: AlertInfo, Text: displayName(m.Name) + " left."})
+			}
 			al.clearKey("undecryptable:" + id)
 			delete(s.trust, id)
 		}
@@ -232,6 +291,7 @@ func (s *meetingScreen) applyRoster(members []Member, fresh map[string]memberTru
 	s.syncParticipants()
 	s.syncHost()
 	s.syncUnverified()
+	s.leaveIfHandedOver()
 }
 
 func (s *meetingScreen) setActive(id string) {

@@ -64,6 +64,9 @@ func (s *meetingScreen) unverifiedCount() int {
 func (s *meetingScreen) syncUnverified() {
 	n := s.unverifiedCount()
 	switch {
+	case s.admitting:
+		s.unverified.SetText("· waiting to be admitted")
+		s.unverified.Importance = widget.MediumImportance
 	case n == 0 && len(s.members) <= 1:
 		s.unverified.SetText("· no other members yet")
 		s.unverified.Importance = widget.MediumImportance
@@ -112,7 +115,17 @@ func (s *meetingScreen) setTrust(id string, t memberTrust) {
 }
 
 func (s *meetingScreen) showCode() {
-	d := dialog.NewCustom("Meeting security code", "Close", securityCodeView(s.code), s.a.win)
+	var view fyne.CanvasObject
+	if s.code.Digits == "" {
+		// There is no code before the first roster this user holds.
+		l := widget.NewLabel("There is no security code yet. It comes from the meeting's member list and keys, which you receive once the host admits you; then every member sees the same code.")
+		l.Wrapping = fyne.TextWrapWord
+		view = l
+	} else {
+		view = securityCodeView(s.code)
+	}
+	s.lastCode = view
+	d := dialog.NewCustom("Meeting security code", "Close", view, s.a.win)
 	d.Resize(fyne.NewSize(460, 320))
 	d.Show()
 }

@@ -38,6 +38,8 @@ type (
 	RelayInjected       = call.RelayInjected
 	ContactStatus       = call.ContactStatus
 	Warning             = call.Warning
+	HostLeft            = call.HostLeft
+	MemberLeft          = call.MemberLeft
 	Ended               = call.Ended
 )
 
@@ -60,3 +62,7 @@ const (
 
 // ErrNoDevice is returned when a device cannot be opened.
 var ErrNoDevice = call.ErrNoDevice
+
+// errorMessage is the sentence a user reads for an error (what to do);
+// the error's own text goes behind an alert's Details.
+var errorMessage = call.ErrorMessage

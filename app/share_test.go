@@ -127,7 +127,7 @@ func TestScreenShareButton(t *testing.T) {
 	m.fail.Store(&fail)
 	tap(share)
 	eventually(t, "the control back at Share screen after the failure", func() bool {
-		return share.Text == "Share screen" && hasAlert(a, app.AlertDanger, "no screen found to share")
+		return share.Text == "Share screen" && hasAlert(a, app.AlertDanger, "Could not share the screen.")
 	})
 	if got := shareCalls(m.Meeting); len(got) != 3 || got[2] != "SetScreenShare true" {
 		t.Fatalf("calls %v", got)

@@ -45,6 +45,7 @@ type forwarder struct {
 	pliTimer *time.Timer
 
 	loss downlinkLoss // audio: the worst receiver's loss, for the publisher (lossreport.go)
+	srs  srTimes      // video: when sender reports were forwarded, for receivers' RTT (fecout.go)
 }
 
 // onTrack starts forwarding a track the session publishes.
@@ -218,6 +219,11 @@ func (f *forwarder) readFeedback(sender *webrtc.RTPSender) {
 				f.requestKeyframe()
 			case *rtcp.ReceiverReport:
 				f.reportDownlinkLoss(sender, p)
+				if f.remote.Kind() == webrtc.RTPCodecTypeVideo {
+					f.noteVideoReport(sender, p)
+				}
+			case *rtcp.TransportLayerNack:
+				f.noteVideoNack(sender, p)
 			}
 		}
 	}
@@ -265,7 +271,9 @@ func (f *forwarder) sendPLI() {
 
 // fwdTrack is the TrackLocal added to each receiver's PeerConnection. It
 // writes the publisher's packets to every binding with the binding's SSRC
-// and payload type; everything else but header extensions stays as sent.
+// and payload type; everything else but header extensions stays as sent,
+// except that a video binding whose receiver loses packets also gets
+// parity, with sequence numbers shifted past it (fecout.go).
 type fwdTrack struct {
 	id, streamID string
 	kind         webrtc.RTPCodecType
@@ -283,6 +291,7 @@ type binding struct {
 	pt    uint8
 	w     webrtc.TrackLocalWriter
 	count *sentCount // for this receiver's sender reports (reports.go)
+	fec   *fecOut    // video only: parity toward this receiver (fecout.go)
 }
 
 // sentCount is what one binding has sent; the counts wrap as RFC 3550
@@ -293,7 +302,11 @@ func (t *fwdTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, t.codec.MimeType) && c.ClockRate == t.codec.ClockRate {
 			t.mu.Lock()
-			t.bindings = append(t.bindings, binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream(), count: new(sentCount)})
+			b := binding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream(), count: new(sentCount)}
+			if t.kind == webrtc.RTPCodecTypeVideo {
+				b.fec = &fecOut{sent: b.count}
+			}
+			t.bindings = append(t.bindings, b)
 			t.mu.Unlock()
 			if t.onBind != nil {
 				go t.onBind() // a new receiver needs a keyframe
@@ -331,18 +344,31 @@ func (t *fwdTrack) write(p *rtp.Packet) {
 	h.ExtensionProfile = 0
 	h.Padding = false
 	h.PaddingSize = 0
-	size := int64(h.MarshalSize() + len(p.Payload))
-	var n int64
+	hdrLen := int64(h.MarshalSize())
+	var n, bytes, late int64
 	for i := range t.bindings {
 		b := &t.bindings[i]
 		h.SSRC = b.ssrc
 		h.PayloadType = b.pt
+		if b.fec != nil {
+			pk, oct, tooLate := b.writeFEC(&h, p.Payload, t.m)
+			if tooLate {
+				late++
+			}
+			n += pk
+			bytes += pk*hdrLen + oct
+			b.count.packets.Add(uint32(pk))
+			b.count.octets.Add(uint32(oct))
+			continue
+		}
 		if _, err := b.w.WriteRTP(&h, p.Payload); err == nil {
 			n++
+			bytes += hdrLen + int64(len(p.Payload))
 			b.count.packets.Add(1)
 			b.count.octets.Add(uint32(len(p.Payload)))
 		}
 	}
 	t.m.packetsOut.Add(n)
-	t.m.bytesOut.Add(n * size)
+	t.m.bytesOut.Add(bytes)
+	t.m.parityLate.Add(late)
 }

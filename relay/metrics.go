@@ -23,6 +23,8 @@ type Stats struct {
 	EnvelopesOut       int64            `json:"envelopes_out"`         // envelope deliveries
 	KeyframeReqs       int64            `json:"keyframe_requests"`     // PLIs sent to publishers
 	KeyframeCoalesced  int64            `json:"keyframe_coalesced"`    // receivers' PLI/FIR merged into another PLI
+	ParityOut          int64            `json:"parity_out"`            // video parity packets sent to lossy receivers (package fec)
+	ParityLate         int64            `json:"parity_late_dropped"`   // packets too late to map into a receiver's numbering
 	TCPVideoDropped    int64            `json:"ice_tcp_video_dropped"` // video packets too old in an ICE-TCP queue
 	TCPDropped         int64            `json:"ice_tcp_dropped"`       // other packets too old, or over the queue's bytes
 	TransceiversReused int64            `json:"transceivers_reused"`   // forwarded tracks put on an ended track's m-line
@@ -55,6 +57,8 @@ type metrics struct {
 	envelopesOut       atomic.Int64
 	keyframeReqs       atomic.Int64
 	keyframeCoalesced  atomic.Int64
+	parityOut          atomic.Int64
+	parityLate         atomic.Int64
 	tcpDroppedVideo    atomic.Int64
 	tcpDropped         atomic.Int64
 	reportsOut         atomic.Int64
@@ -104,6 +108,8 @@ func (m *metrics) snapshot() Stats {
 		EnvelopesOut:         m.envelopesOut.Load(),
 		KeyframeReqs:         m.keyframeReqs.Load(),
 		KeyframeCoalesced:    m.keyframeCoalesced.Load(),
+		ParityOut:            m.parityOut.Load(),
+		ParityLate:           m.parityLate.Load(),
 		TCPVideoDropped:      m.tcpDroppedVideo.Load(),
 		TCPDropped:           m.tcpDropped.Load(),
 		SenderReports:        m.reportsOut.Load(),

@@ -74,6 +74,7 @@ func (f *forwarder) forwardReport(sr *rtcp.SenderReport) {
 		}
 	}
 	f.mu.Unlock()
+	f.srs.record(sr.NTPTime, time.Now())
 	for _, d := range dests {
 		packets, octets, ok := f.track.sent(d.ssrc)
 		if !ok {

@@ -84,6 +84,9 @@ func (c *Connector) Hosts() []app.HostRequest {
 type Meeting struct {
 	Link string
 	Code app.SecurityCode
+	// Self is this user's member ID ("self" when empty), as in the
+	// scripted rosters' Self entry.
+	Self string
 
 	events chan app.Event
 	video  chan app.VideoFrame
@@ -128,6 +131,14 @@ func (m *Meeting) Events() <-chan app.Event { return m.events }
 
 // Video implements app.Meeting.
 func (m *Meeting) Video() <-chan app.VideoFrame { return m.video }
+
+// SessionID implements app.Meeting.
+func (m *Meeting) SessionID() string {
+	if m.Self == "" {
+		return "self"
+	}
+	return m.Self
+}
 
 // InviteLink implements app.Meeting.
 func (m *Meeting) InviteLink() string { return m.Link }

@@ -56,6 +56,12 @@ type Removed struct{}
 // BecameHost reports that this member now holds the host role.
 type BecameHost struct{}
 
+// MemberGone reports that a member's session left while the host is gone
+// (§6.8): nobody can take it out of the roster, but the others re-keyed
+// without it, so it receives nothing more. The host's own leaving is
+// AlertHostGone.
+type MemberGone struct{ Session SessionID }
+
 // ChatMessage is an authenticated chat message from a member.
 type ChatMessage struct {
 	From        SessionID
@@ -150,6 +156,7 @@ func (Denied) isEvent()             {}
 func (Removed) isEvent()            {}
 func (BecameHost) isEvent()         {}
 func (ChatMessage) isEvent()        {}
+func (MemberGone) isEvent()         {}
 func (KeysChanged) isEvent()        {}
 func (ContactChecked) isEvent()     {}
 func (Alert) isEvent()              {}

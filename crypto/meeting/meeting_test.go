@@ -3,6 +3,7 @@ package meeting
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,11 +445,23 @@ func TestHostGoneMeetingContinuesAndRekeys(t *testing.T) {
 	if requireSameCode(t, a, b, c) != code {
 		t.Fatal("code changed without a roster change")
 	}
-	// c leaves while the host is gone: a and b re-key without it.
+	for _, n := range js {
+		if slices.ContainsFunc(n.events, func(e Event) bool { _, gone := e.(MemberGone); return gone }) {
+			t.Fatalf("%s told the host's leaving as a member's", n.name)
+		}
+	}
+	// c leaves while the host is gone: a and b re-key without it, and
+	// are told it left (the roster, which only the host changes, still
+	// lists it).
 	w.disconnect(c)
 	c.online = true // the relay keeps forwarding to it anyway
 	w.run(time.Second)
 	w.requireAllDecode(t, a, b)
+	for _, n := range []*node{a, b} {
+		if !slices.Contains(n.events, Event(MemberGone{Session: c.sid})) {
+			t.Fatalf("%s not told that c left", n.name)
+		}
+	}
 	for _, n := range []*node{a, b} {
 		if res := n.frame(); res[c] == nil {
 			t.Fatalf("departed member decoded %s after the host-less re-key", n.name)
@@ -607,6 +620,61 @@ func TestVerifiedContactAcrossMeetings(t *testing.T) {
 			if mv.Contact != identity.StatusKeyChanged {
 				t.Fatalf("admitted imposter shown as %v", mv.Contact)
 			}
+		}
+	}
+}
+
+// TestVerifiedWithinMeetingIsRemembered: a member the host marks verified
+// during the meeting, removed and knocking again, is shown as verified,
+// not as the "new" of its first knock; the first "key changed" of an
+// imposter still holds when it knocks again.
+func TestVerifiedWithinMeetingIsRemembered(t *testing.T) {
+	contacts, err := identity.OpenContacts(t.TempDir() + "/contacts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	friend, _ := identity.Generate()
+	w := newWorld(t)
+	w.contacts = map[string]ContactBook{"host": contacts}
+	h := w.host("host")
+	f := w.joinWith("Friend", friend, h.m.Invite())
+	w.run(20 * time.Millisecond)
+	if st := h.m.Waiting()[0].Contact; st != identity.StatusNew {
+		t.Fatalf("first knock: friend is %v", st)
+	}
+	w.admitAll(t, h)
+	w.run(time.Second)
+	if err := contacts.MarkVerified(friend.Public()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Remove(f.sid); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	w.run(time.Second)
+	w.disconnect(f)
+
+	again := w.joinWith("Friend", friend, h.m.Invite())
+	imp := w.join("Friend", h.m.Invite())
+	w.run(20 * time.Millisecond)
+	got := map[SessionID]identity.Status{}
+	for _, x := range h.m.Waiting() {
+		got[x.Session] = x.Contact
+	}
+	if got[again.sid] != identity.StatusVerified {
+		t.Fatalf("verified friend knocking again is shown as %v", got[again.sid])
+	}
+	if got[imp.sid] != identity.StatusKeyChanged {
+		t.Fatalf("imposter shown as %v", got[imp.sid])
+	}
+	// The imposter's key-changed answer holds when it knocks again,
+	// although the store now says "known".
+	w.disconnect(imp)
+	imp2 := w.joinWith("Friend", imp.id, h.m.Invite())
+	w.run(20 * time.Millisecond)
+	for _, x := range h.m.Waiting() {
+		if x.Session == imp2.sid && x.Contact != identity.StatusKeyChanged {
+			t.Fatalf("the imposter's second knock is shown as %v", x.Contact)
 		}
 	}
 }

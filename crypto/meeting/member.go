@@ -109,6 +109,14 @@ type ContactBook interface {
 	Observe(name string, pub identity.Public) (identity.Status, error)
 }
 
+// ContactLookup is a ContactBook that can also be read without observing
+// (identity.Contacts). With it, a key the user marks verified during a
+// meeting is shown as verified when it is seen again in that meeting.
+type ContactLookup interface {
+	ContactBook
+	Get(pub identity.Public) (identity.Contact, bool)
+}
+
 // Config configures a Member.
 type Config struct {
 	// MeetingID names the meeting at the relay.
@@ -117,7 +125,7 @@ type Config struct {
 	Session SessionID
 	// Identity signs everything this member sends.
 	Identity Signer
-	// Name is the display name shown to others (1–64 bytes).
+	// Name is the display name shown to others (ValidName).
 	Name string
 	// Policy is the host's admission policy.
 	Policy Policy
@@ -143,7 +151,7 @@ var (
 	ErrNotHost     = errors.New("meeting: only the host can do this")
 	ErrNotMember   = errors.New("meeting: not a member of the meeting")
 	ErrNoSuchEntry = errors.New("meeting: no such session")
-	ErrBadName     = errors.New("meeting: display name must be 1-64 bytes of text")
+	ErrBadName     = errors.New("meeting: display name must be 1-64 characters of text")
 	ErrBadChat     = errors.New("meeting: chat message must be 1-2000 bytes of text")
 	ErrFull        = errors.New("meeting: roster is full")
 	// ErrTooManyHandOvers: the roster's host lineage is full (16 hand-overs

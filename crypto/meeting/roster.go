@@ -13,8 +13,10 @@ import (
 const (
 	// MaxMembers bounds a roster (the KID gives the member index 8 bits).
 	MaxMembers = format.MaxMembers
-	// MaxNameLen bounds a display name, in bytes of UTF-8.
-	MaxNameLen = format.MaxNameLen
+	// MaxNameChars bounds a display name in characters (code points);
+	// MaxNameBytes in bytes of UTF-8 (§6.3).
+	MaxNameChars = format.MaxNameChars
+	MaxNameBytes = format.MaxNameBytes
 	// hashSize is a roster hash (SHA-256).
 	hashSize = format.HashSize
 )
@@ -48,6 +50,11 @@ type roster struct {
 }
 
 func validName(s string) bool { return format.ValidName(s) }
+
+// ValidName reports whether s is a display name the protocol carries:
+// 1–64 characters, at most 255 bytes of UTF-8, no control characters
+// (docs/PROTOCOL.md §6.3). Check a name with it where the user enters it.
+func ValidName(s string) bool { return validName(s) }
 
 // signHostCert makes the certificate by which s hands the host role to host.
 func signHostCert(s Signer, meetingID MeetingID, epoch uint64, host identity.Public) hostCert {

@@ -88,6 +88,8 @@ func (m *Member) PeerLeft(sid SessionID, now time.Time) {
 	if m.hostGone() {
 		if m.roster.members[m.roster.host].MemberKey == left.MemberKey {
 			m.alert(AlertHostGone, sid, "")
+		} else {
+			m.emit(MemberGone{Session: sid})
 		}
 		if gen := m.keys.generation(); gen < maxGeneration {
 			m.rekey(gen+1, SwitchTimeout)

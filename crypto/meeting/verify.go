@@ -9,17 +9,21 @@ import (
 
 // observe consults the contacts store, raising the key-changed alert.
 //
-// The first answer for an identity holds for the whole meeting: the store
-// remembers what it was told, so asking again (the host asks when the
-// joiner knocks and again when it becomes a member) would turn "key
-// changed" into "known".
+// The store remembers what it was told, so asking it again about the same
+// key (the host asks when the joiner knocks and again when it becomes a
+// member, or when it knocks again) would answer "known" where the first
+// answer was "new" or "key changed". So the first answer for an identity
+// holds for the whole meeting, with one exception: a key the user marked
+// verified since (the store's record says so; a lookup, not a second
+// Observe) is verified from then on.
 func (m *Member) observe(name string, pub identity.Public, sid SessionID) identity.Status {
 	if m.cfg.Contacts == nil {
 		return 0
 	}
 	fp := pub.Fingerprint()
 	st, ok := m.contactSeen[fp]
-	if !ok {
+	switch {
+	case !ok:
 		var err error
 		if st, err = m.cfg.Contacts.Observe(name, pub); err != nil {
 			return 0
@@ -27,11 +31,25 @@ func (m *Member) observe(name string, pub identity.Public, sid SessionID) identi
 		if len(m.contactSeen) < 4*MaxMembers {
 			m.contactSeen[fp] = st
 		}
+	case st != identity.StatusVerified && m.verifiedSince(pub):
+		st = identity.StatusVerified
+		m.contactSeen[fp] = st
 	}
 	if st == identity.StatusKeyChanged {
 		m.alert(AlertKeyChanged, sid, name)
 	}
 	return st
+}
+
+// verifiedSince reports whether the contacts store's record of pub is
+// marked verified, for a store that can be looked up without observing.
+func (m *Member) verifiedSince(pub identity.Public) bool {
+	l, ok := m.cfg.Contacts.(ContactLookup)
+	if !ok {
+		return false
+	}
+	c, found := l.Get(pub)
+	return found && c.Verified
 }
 
 // checkContacts consults the contacts store for members not yet checked.

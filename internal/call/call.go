@@ -42,6 +42,14 @@ import (
 const (
 	// leaveTimeout bounds how long leaving waits for the notice to go out.
 	leaveTimeout = 2 * time.Second
+	// DefaultAdmissionTimeout is how long a joiner waits for the host to
+	// admit or deny it. A host who left never answers, and nobody else
+	// can (docs/PROTOCOL.md §6.8), so the wait must end.
+	DefaultAdmissionTimeout = 5 * time.Minute
+	// connectTimeout bounds reaching the relay and its confirmation of
+	// the join: a relay that accepts the connection and never answers is
+	// reported (ErrRelayNoAnswer), not waited for.
+	connectTimeout = 20 * time.Second
 	// videoBuffer sizes the channel of pictures to the GUI, which drops
 	// pictures when it lags. Events are never dropped.
 	videoBuffer = 16
@@ -63,6 +71,9 @@ type Config struct {
 	// Policy is the host's admission policy (meeting.PolicyAsk: the host
 	// decides in the GUI).
 	Policy meeting.Policy
+	// AdmissionTimeout is how long a joiner waits for the host's answer
+	// before giving up (EndedNoAnswer); zero: DefaultAdmissionTimeout.
+	AdmissionTimeout time.Duration
 	// AutoAdmit, if set, is asked about each joiner; true admits it as if
 	// the host had clicked Admit (the demo admits its own participants).
 	AutoAdmit func(identity.Public) bool
@@ -93,7 +104,9 @@ type Config struct {
 	// key shared by every participant. TEST ONLY (relay and pipeline
 	// tests of sotto-bot): anyone with the key reads the meeting.
 	SharedTestKey []byte
-	Logger        *slog.Logger
+	// ConnectTimeout bounds the relay's answer (0: 20 s).
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // Call is one running meeting; it implements Meeting.
@@ -147,6 +160,9 @@ func Start(ctx context.Context, cfg Config) (*Call, error) {
 	if cfg.RelayURL == "" {
 		cfg.RelayURL = cfg.Link.RelayURL()
 	}
+	if cfg.AdmissionTimeout <= 0 {
+		cfg.AdmissionTimeout = DefaultAdmissionTimeout
+	}
 	c := &Call{
 		cfg:    cfg,
 		quit:   make(chan struct{}),
@@ -157,6 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Call, error) {
 		mixer:  playout.NewMixer(),
 	}
 	c.loop.pendingAdmit = map[string]bool{}
+	c.loop.names = map[string]string{}
 	if err := c.start(ctx); err != nil {
 		c.closeMedia()
 		return nil, err
@@ -221,7 +238,7 @@ func (c *Call) start(ctx context.Context) error {
 	if cfg.LoopbackOnly {
 		tc.SettingEngine = signal.LoopbackOnly
 	}
-	if c.conn, err = transport.Dial(ctx, tc); err != nil {
+	if c.conn, err = dialRelay(ctx, tc, cfg.ConnectTimeout); err != nil {
 		return err
 	}
 	c.self = c.conn.SessionID().String()

@@ -104,6 +104,10 @@ type Meeting interface {
 	// included (Member = the local member ID). Frames are decoded off the
 	// UI thread by the engine; the UI may drop frames it cannot show.
 	Video() <-chan VideoFrame
+	// SessionID is this user's member ID: the ID of the Self entry once
+	// admitted, and of the local preview's frames from the start (a
+	// joiner sees itself while it waits).
+	SessionID() string
 	// InviteLink is the link to share; empty for members who are not host.
 	InviteLink() string
 	SecurityCode() SecurityCode
@@ -215,6 +219,23 @@ type ContactStatus struct {
 	Status identity.Status
 }
 
+// HostLeft reports that the host's session left the meeting. The meeting
+// goes on with the members present and their keys, but nobody can admit,
+// deny or remove anyone any more: nobody else holds the host's identity
+// (docs/PROTOCOL.md §6.8). Name is the host's display name.
+type HostLeft struct {
+	Member string
+	Name   string
+}
+
+// MemberLeft reports that a member's session left while the host is gone.
+// Only the host changes the roster, so it still lists the member, but the
+// others re-keyed without it and it receives nothing more (§6.8).
+type MemberLeft struct {
+	Member string
+	Name   string
+}
+
 // Warning is something the user should know that is not a security
 // alert (for example: no audio output device).
 type Warning struct{ Text string }
@@ -231,6 +252,9 @@ const (
 	EndedDenied         = "The host did not let you in."
 	EndedRemoved        = "The host removed you from the meeting."
 	EndedConnectionLost = "The connection to the relay was lost, so you are no longer in the meeting. Use the invite link to join again."
+	// EndedNoAnswer: a joiner waited DefaultAdmissionTimeout (or
+	// Config.AdmissionTimeout) without an answer from the host.
+	EndedNoAnswer = "The host did not answer, so Sotto stopped waiting. The host may have left the meeting, and then nobody can let you in. Ask them, then use the invite link again."
 )
 
 func (RosterChanged) isEvent()       {}
@@ -245,6 +269,8 @@ func (RelayInjected) isEvent()       {}
 func (Ended) isEvent()               {}
 func (Warning) isEvent()             {}
 func (ContactStatus) isEvent()       {}
+func (HostLeft) isEvent()            {}
+func (MemberLeft) isEvent()          {}
 
 // Devices lists capture and playback devices and gives the lobby a live
 // preview and microphone level.

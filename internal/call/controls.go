@@ -15,7 +15,8 @@ func (c *Call) Video() <-chan VideoFrame { return c.video }
 // InviteLink implements Meeting.
 func (c *Call) InviteLink() string { return c.link }
 
-// SessionID is this member's relay session ID (its member ID).
+// SessionID implements Meeting: this member's relay session ID (its
+// member ID).
 func (c *Call) SessionID() string { return c.self }
 
 // SecurityCode implements Meeting.

@@ -2,7 +2,10 @@ package call
 
 import (
 	"context"
+	"encoding/hex"
 	"image"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/sottohq/sotto/media/capture"
@@ -23,9 +26,18 @@ func (d LocalDevices) list(kind capture.Kind) []Device {
 	if err != nil {
 		return nil
 	}
+	return d.entries(all, kind, runtime.GOOS)
+}
+
+// entries turns capture's devices into a picker's entries, without the
+// sound system's plugins and null devices (realSoundDevice).
+func (d LocalDevices) entries(all []capture.Device, kind capture.Kind, goos string) []Device {
 	var out []Device
 	for _, dv := range all {
 		if dv.Kind != kind || (d.Synthetic && !dv.Synthetic) {
+			continue
+		}
+		if kind == capture.KindMicrophone && !dv.Synthetic && !realSoundDevice(goos, dv.Label) {
 			continue
 		}
 		label := dv.DisplayName()
@@ -39,6 +51,43 @@ func (d LocalDevices) list(kind capture.Kind) []Device {
 		out = append(out, Device{ID: dv.Label, Label: label})
 	}
 	return out
+}
+
+// realSoundDevice reports whether a sound device, named by miniaudio's
+// hexadecimal device ID, is one to offer a user. On Linux, ALSA lists
+// every PCM its configuration defines: hardware devices (miniaudio's
+// ":card,device" IDs) next to plugins ("samplerate", "speexrate", "jack",
+// "upmix" from libasound2-plugins), routes the system default already
+// covers ("default", "pulse", "pipewire") and the null device. PCM names
+// are bare words, so only hardware is kept. PulseAudio and PipeWire list
+// sinks and sources with dotted names ("alsa_output.pci-…"); their null
+// sink ("auto_null") is a bare word too, and a sink's monitor is not a
+// microphone. Other systems' IDs are kept as they are.
+func realSoundDevice(goos, hexID string) bool {
+	raw, err := hex.DecodeString(hexID)
+	if err != nil || goos != "linux" {
+		return true
+	}
+	id := string(raw)
+	switch {
+	case strings.HasPrefix(id, ":"):
+		return true // ALSA hardware
+	case strings.HasSuffix(id, ".monitor"):
+		return false
+	case bareWord(id):
+		return false
+	}
+	return true
+}
+
+// bareWord reports whether s is a plain identifier, as ALSA PCM names are.
+func bareWord(s string) bool {
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // Cameras implements Devices.

@@ -48,6 +48,9 @@ type Dialer struct {
 	// Synthetic replaces camera and microphone with synthetic sources
 	// (--demo, tests).
 	Synthetic bool
+	// AdmissionTimeout is how long a joiner waits for the host
+	// (Config.AdmissionTimeout; zero: DefaultAdmissionTimeout).
+	AdmissionTimeout time.Duration
 	// Demo, if set, joins its participants to every meeting hosted and
 	// admits them (--demo).
 	Demo *Demo
@@ -146,6 +149,7 @@ func (c *Dialer) config(self *identity.Identity, name string, contacts *identity
 		CameraOn: media.CameraOn, MicOn: media.MicOn, Speaker: media.Speaker,
 		Processing:   media.Processing,
 		LoopbackOnly: c.LoopbackOnly, Logger: c.logger(),
+		AdmissionTimeout: c.AdmissionTimeout,
 	}
 	if contacts != nil {
 		// A nil *Contacts in the interface would not read as nil.

@@ -52,6 +52,11 @@ type loopState struct {
 	ended    bool
 	// pendingAdmit holds auto-admitted joiners whose admission failed.
 	pendingAdmit map[string]bool
+	// waitUntil is when a joiner not yet admitted gives up (zero: not
+	// waiting).
+	waitUntil time.Time
+	// names are the display names of the current roster, by member ID.
+	names map[string]string
 }
 
 // run is the meeting's one event loop: relay events and timer ticks go to
@@ -64,6 +69,7 @@ func (c *Call) run() {
 	speak := time.NewTicker(speakerEvery)
 	defer speak.Stop()
 	if !c.cfg.Host && c.ns != nil {
+		c.loop.waitUntil = time.Now().Add(c.cfg.AdmissionTimeout)
 		c.emit(Progress{Task: TaskAdmission})
 	}
 	if c.audioNote != "" {
@@ -80,6 +86,14 @@ func (c *Call) run() {
 			}
 		case now := <-tick.C:
 			c.keys.tick(now)
+			if !c.loop.waitUntil.IsZero() && now.After(c.loop.waitUntil) {
+				// Nobody answered: a host who left cannot, and no
+				// member can admit in its place (§6.8).
+				c.keys.leave()
+				c.drain()
+				c.finish(EndedNoAnswer)
+				continue
+			}
 		case <-c.wake:
 		case <-speak.C:
 			c.updateSpeaker()
@@ -170,6 +184,10 @@ func (c *Call) handle(ev meeting.Event) {
 		c.codeMu.Lock()
 		c.code = code
 		c.codeMu.Unlock()
+		clear(c.loop.names)
+		for _, m := range e.Roster.Members {
+			c.loop.names[m.Session.String()] = m.Name
+		}
 		c.emit(RosterChanged{Members: members(e.Roster)})
 		c.emit(SecurityCodeChanged{Code: code})
 	case meeting.WaitingRoomChanged:
@@ -185,6 +203,7 @@ func (c *Call) handle(ev meeting.Event) {
 		}
 		c.emit(WaitingChanged{Joiners: js})
 	case meeting.Admitted:
+		c.loop.waitUntil = time.Time{}
 		c.emit(Progress{Task: TaskAdmission, Done: true})
 		c.emit(Admitted{})
 	case meeting.Denied:
@@ -193,6 +212,9 @@ func (c *Call) handle(ev meeting.Event) {
 		c.finish(EndedRemoved)
 	case meeting.BecameHost:
 		c.emit(Warning{Text: "You are now the host: you admit, deny and remove members."})
+	case meeting.MemberGone:
+		sid := e.Session.String()
+		c.emit(MemberLeft{Member: sid, Name: c.loop.names[sid]})
 	case meeting.ChatMessage:
 		c.emit(ChatReceived{From: e.From.String(), Name: e.Name, Text: e.Text, At: time.Now()})
 	case meeting.ContactChecked:
@@ -205,6 +227,9 @@ func (c *Call) handle(ev meeting.Event) {
 		switch e.Kind {
 		case meeting.AlertUnknownSession:
 			c.emit(RelayInjected{Session: e.Session.String()})
+		case meeting.AlertHostGone:
+			sid := e.Session.String()
+			c.emit(HostLeft{Member: sid, Name: c.loop.names[sid]})
 		case meeting.AlertForged, meeting.AlertKeyRejected, meeting.AlertMissingKey, meeting.AlertUnverifiedSender:
 			c.emit(Undecryptable{Member: e.Session.String()})
 		}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,17 +42,27 @@ const (
 // errNoScreen is returned when there is no screen to share.
 var errNoScreen = errors.New("no screen found to share")
 
+// errNoCamera is returned when the camera is turned on without one.
+var errNoCamera = errors.New("no camera is available")
+
 // speakerDevices lists the speaker picker's entries: the system default
-// first, then every playback device the sound system reports. Labels are
-// made unique (the picker selects by label).
+// first, then every real playback device the sound system reports (no
+// plugins, no null device). Labels are made unique (the picker selects by
+// label).
 func speakerDevices() []Device {
+	devs, _ := playout.Devices()
+	return speakerEntries(devs, runtime.GOOS)
+}
+
+// speakerEntries is speakerDevices over a given device list, without the
+// sound system's plugins and null devices (realSoundDevice).
+func speakerEntries(devs []playout.Device, goos string) []Device {
 	out := []Device{{ID: defaultSpeakerID, Label: "System default output"}}
-	devs, err := playout.Devices()
-	if err != nil {
-		return out
-	}
 	seen := map[string]int{out[0].Label: 1}
 	for _, d := range devs {
+		if !realSoundDevice(goos, d.ID) {
+			continue
+		}
 		label := d.Name
 		if d.Default {
 			label += " (default)"
@@ -127,7 +138,7 @@ func (c *Call) videoStream() participant.Stream {
 // share stops.
 func (c *Call) setCamera(on bool) error {
 	if c.src.Video() == nil && on {
-		return errors.New("no camera is available")
+		return errNoCamera
 	}
 	c.share.mu.Lock()
 	defer c.share.mu.Unlock()

@@ -2,10 +2,13 @@ package call
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"image"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,8 +157,8 @@ func shareFromCamera(t *testing.T) {
 	}
 }
 
-// The speaker picker's list is the system default followed by every
-// playback device the sound system reports, by its ID.
+// The speaker picker's list is the system default followed by the real
+// playback devices the sound system reports, by their ID.
 func TestSpeakerDevicesListPlaybackDevices(t *testing.T) {
 	list := speakerDevices()
 	if len(list) == 0 || list[0].ID != defaultSpeakerID {
@@ -164,43 +167,89 @@ func TestSpeakerDevicesListPlaybackDevices(t *testing.T) {
 	devs, err := playout.Devices()
 	if err != nil {
 		t.Logf("no playback devices: %v", err)
-		devs = nil
-	}
-	if len(list) != len(devs)+1 {
-		t.Fatalf("speaker list %+v, playback devices %+v", list, devs)
 	}
 	labels := map[string]bool{}
-	for i, d := range devs {
-		if list[i+1].ID != d.ID || !strings.HasPrefix(list[i+1].Label, d.Name) {
-			t.Fatalf("entry %d is %+v for device %+v", i+1, list[i+1], d)
+	for _, e := range list[1:] {
+		i := slices.IndexFunc(devs, func(d playout.Device) bool { return d.ID == e.ID })
+		if i < 0 || !strings.HasPrefix(e.Label, devs[i].Name) || !realSoundDevice(runtime.GOOS, e.ID) {
+			t.Fatalf("entry %+v is not a real playback device of %+v", e, devs)
 		}
-		if labels[list[i+1].Label] {
-			t.Fatalf("two entries labelled %q", list[i+1].Label)
+		if labels[e.Label] {
+			t.Fatalf("two entries labelled %q", e.Label)
 		}
-		labels[list[i+1].Label] = true
+		labels[e.Label] = true
 	}
 	if outputDevice(defaultSpeakerID) != "" || outputDevice("6869") != "6869" {
 		t.Fatal("speaker choice not mapped to the output device ID")
 	}
 }
 
+// alsaID is miniaudio's device ID for an ALSA or PulseAudio name.
+func alsaID(name string) string { return hex.EncodeToString([]byte(name)) }
+
+// What ALSA lists on a Debian machine with libasound2-plugins, and what
+// PulseAudio lists: only the hardware and the sound server's real sinks
+// reach the picker, under their readable names.
+func TestSpeakerEntriesHidePluginsAndNullDevices(t *testing.T) {
+	devs := []playout.Device{
+		{ID: alsaID("null"), Name: "Discard all samples (playback) or generate zero samples (capture)"},
+		{ID: alsaID("samplerate"), Name: "Rate Converter Plugin Using Samplerate Library"},
+		{ID: alsaID("speexrate"), Name: "Rate Converter Plugin Using Speex Resampler"},
+		{ID: alsaID("jack"), Name: "JACK Audio Connection Kit"},
+		{ID: alsaID("oss"), Name: "Open Sound System"},
+		{ID: alsaID("pulse"), Name: "PulseAudio Sound Server"},
+		{ID: alsaID("upmix"), Name: "Plugin for channel upmix (4,6,8)"},
+		{ID: alsaID("default"), Name: "Default ALSA Output", Default: true},
+		{ID: alsaID(":0,0"), Name: "HDA Intel PCH, ALC892 Analog"},
+		{ID: alsaID(":0,3"), Name: "HDA Intel PCH, HDMI 0"},
+		{ID: alsaID("alsa_output.usb-Logitech_Headset-00.analog-stereo"), Name: "Logitech Headset Analog Stereo", Default: true},
+		{ID: alsaID("auto_null"), Name: "Dummy Output"},
+	}
+	var got []string
+	for _, e := range speakerEntries(devs, "linux") {
+		got = append(got, e.Label)
+	}
+	want := []string{"System default output", "HDA Intel PCH, ALC892 Analog", "HDA Intel PCH, HDMI 0", "Logitech Headset Analog Stereo (default)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("speaker entries %q, want %q", got, want)
+	}
+	// Other systems' IDs are not ALSA names.
+	mac := []playout.Device{{ID: alsaID("BuiltInSpeakerDevice"), Name: "MacBook Pro Speakers"}}
+	if e := speakerEntries(mac, "darwin"); len(e) != 2 || e[1].Label != "MacBook Pro Speakers" {
+		t.Fatalf("macOS speaker hidden: %+v", e)
+	}
+
+	mics := []capture.Device{
+		{Kind: capture.KindMicrophone, Label: alsaID("null"), Name: "Discard all samples (playback) or generate zero samples (capture)"},
+		{Kind: capture.KindMicrophone, Label: alsaID("speexrate"), Name: "Rate Converter Plugin Using Speex Resampler"},
+		{Kind: capture.KindMicrophone, Label: alsaID(":1,0"), Name: "USB Audio, USB Audio"},
+		{Kind: capture.KindMicrophone, Label: alsaID("alsa_output.pci-0000_00_1f.3.analog-stereo.monitor"), Name: "Monitor of Built-in Audio"},
+		{Kind: capture.KindMicrophone, Label: capture.SyntheticAudioLabel, Synthetic: true},
+	}
+	got = nil
+	for _, e := range (LocalDevices{}).entries(mics, capture.KindMicrophone, "linux") {
+		got = append(got, e.Label)
+	}
+	want = []string{"USB Audio, USB Audio", "Test tone (no device)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("microphone entries %q, want %q", got, want)
+	}
+}
+
 // A chosen speaker plays the meeting's mix; a speaker that is gone falls
 // back to the default output (or the null device) with a note, never a
-// failed join.
+// failed join. Every speaker the picker lists opens, whatever plugins the
+// machine's sound system has.
 func TestSessionOutputUsesChosenSpeaker(t *testing.T) {
-	devs, err := playout.Devices()
-	if err != nil {
-		t.Logf("no playback devices here: %v", err)
-	}
-	for _, d := range devs {
+	for _, d := range speakerDevices()[1:] {
 		s := &Call{cfg: Config{Speaker: d.ID}, mixer: playout.NewMixer()}
 		if err := s.openOutput(); err != nil {
-			t.Fatalf("open %q: %v", d.Name, err)
+			t.Fatalf("open %q: %v", d.Label, err)
 		}
 		if s.audioNote != "" {
-			t.Errorf("chosen speaker %q did not open: %s", d.Name, s.audioNote)
+			t.Errorf("chosen speaker %q did not open: %s", d.Label, s.audioNote)
 		}
-		waittest.Until(t, "speaker "+d.Name+" asking for audio", 5*time.Second, func() bool {
+		waittest.Until(t, "speaker "+d.Label+" asking for audio", 5*time.Second, func() bool {
 			frames, _ := s.out.Played()
 			return frames > 0
 		})

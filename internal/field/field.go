@@ -74,6 +74,7 @@ import (
 	"github.com/sottohq/sotto/media/receive"
 	"github.com/sottohq/sotto/media/send"
 	"github.com/sottohq/sotto/relay"
+	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
 
@@ -205,6 +206,10 @@ type Result struct {
 	CleanVideo           receive.Stats       // clean receiver (deltas)
 	Jitter               playout.JitterStats // impaired receiver's buffer (deltas)
 	Down, Up, CleanDown  LinkStats           // deltas
+	// Retransmission at the relay (every PeerConnection: the publisher's
+	// and both receivers') and at the impaired receiver (deltas; RTT is
+	// the value at the end).
+	RelayRtx, ImpairedRtx rtx.Stats
 	// SetupMs is when both receivers had decoded video and audio.
 	SetupMs float64
 	// Probe is the round trip of a datagram over the impaired links,
@@ -226,7 +231,14 @@ func (r Result) Counters() string {
 		r.VideoSent, r.Video.FramesDecoded, r.Video.Keyframes, r.Video.Dropped.Gap, r.Video.Dropped.Late, r.Video.Dropped.WaitingKeyframe, r.Video.KeyframeRequests,
 		r.AudioSent, r.Audio.FramesDecoded, r.Audio.Dropped.Late,
 		r.Jitter.Played, r.Jitter.Concealed, r.Jitter.Late, r.Jitter.Underruns,
-		r.Down.Packets, r.Down.Lost, r.Down.Reordered, r.Down.Bytes, r.Up.Packets, r.CleanDown.Bytes)
+		r.Down.Packets, r.Down.Lost, r.Down.Reordered, r.Down.Bytes, r.Up.Packets, r.CleanDown.Bytes) +
+		" | relay rtx: " + rtxCounters(r.RelayRtx) + " | receiver rtx: " + rtxCounters(r.ImpairedRtx)
+}
+
+func rtxCounters(s rtx.Stats) string {
+	return fmt.Sprintf("nacks sent %d (packets %d) received %d, resent %d, refused budget %d repeat %d, given up %d, recovered %d, reordered %d (nacked %d), wait %.1f ms, rtt %.1f ms",
+		s.NacksSent, s.NackedPackets, s.NacksReceived, s.Resent, s.RefusedBudget, s.RefusedRepeat, s.GivenUp, s.Recovered,
+		s.Reordered, s.SpuriousNacks, float64(s.ReorderWaitMicros)/1000, float64(s.RTTMicros)/1000)
 }
 
 // ReferenceDecoder is the reference of the audio SNR goal: libopus with
@@ -541,12 +553,18 @@ func Run(sc Scenario) (res Result, err error) {
 	type snap struct {
 		pub                     participant.Stats
 		imp, cln                participant.RemoteStats
+		relayRtx, impRtx        rtx.Stats
 		jb                      playout.JitterStats
 		down, up, cleanD, pubUp LinkStats
 	}
 	take := func() snap {
 		js, _ := mixer.Stats(session)
-		return snap{pub.p.Stats(), imp.p.Stats().Remotes[session], clean.p.Stats().Remotes[session], js,
+		is := imp.p.Stats()
+		var impRtx rtx.Stats
+		if is.Retransmission != nil {
+			impRtx = *is.Retransmission
+		}
+		return snap{pub.p.Stats(), is.Remotes[session], clean.p.Stats().Remotes[session], r.Stats().Retransmission, impRtx, js,
 			down.snapshot(), up.snapshot(), cleanDown.snapshot(), pubUp.snapshot()}
 	}
 	from := time.Now()
@@ -629,6 +647,7 @@ func Run(sc Scenario) (res Result, err error) {
 	res.CleanVideo = statsDelta(s1.cln.Video, s0.cln.Video)
 	res.Jitter = jitterDelta(s1.jb, s0.jb)
 	res.Down, res.Up, res.CleanDown = linkDelta(s1.down, s0.down), linkDelta(s1.up, s0.up), linkDelta(s1.cleanD, s0.cleanD)
+	res.RelayRtx, res.ImpairedRtx = rtxDelta(s1.relayRtx, s0.relayRtx), rtxDelta(s1.impRtx, s0.impRtx)
 	if n := res.Jitter.Played + res.Jitter.Concealed; n > 0 {
 		res.AudioConcealedPct = 100 * float64(res.Jitter.Concealed) / float64(n)
 	}
@@ -933,5 +952,25 @@ func linkDelta(a, b LinkStats) LinkStats {
 	d.AudioReordered -= b.AudioReordered
 	d.OutageDrops -= b.OutageDrops
 	d.TotalDelay -= b.TotalDelay
+	return d
+}
+
+// rtxDelta subtracts b's counters from a's; the RTT, the reorder wait and
+// the stream count are a's.
+func rtxDelta(a, b rtx.Stats) rtx.Stats {
+	d := a
+	d.NacksSent -= b.NacksSent
+	d.NackedPackets -= b.NackedPackets
+	d.NacksReceived -= b.NacksReceived
+	d.Resent -= b.Resent
+	d.ResentBytes -= b.ResentBytes
+	d.RefusedBudget -= b.RefusedBudget
+	d.RefusedRepeat -= b.RefusedRepeat
+	d.NotInHistory -= b.NotInHistory
+	d.GivenUp -= b.GivenUp
+	d.Recovered -= b.Recovered
+	d.Reordered -= b.Reordered
+	d.SpuriousNacks -= b.SpuriousNacks
+	d.SentBytes -= b.SentBytes
 	return d
 }

@@ -424,6 +424,8 @@ func (p *Participant) videoReceiver(rt transport.RemoteTrack, sy *lipsync.Sync) 
 		},
 		// The wait for retransmissions follows the round trip to the relay.
 		RTT: p.conn.RTT,
+		// The NACK generator stops asking for what parity rebuilt.
+		OnRebuilt: func(seq uint16) { p.conn.Rebuilt(uint32(ssrc), seq) },
 	})
 	if err != nil {
 		dec.Close()

@@ -192,3 +192,7 @@ func (c *Conn) keepalive(every time.Duration) {
 		}
 	}
 }
+
+// HostCandidatesWithheld counts the host candidates not sent to a relay
+// outside this machine's networks (candidates.go).
+func (c *Conn) HostCandidatesWithheld() uint64 { return c.hostWithheld.Load() }

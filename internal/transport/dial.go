@@ -51,7 +51,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		sig.Close("client error")
 		return nil, err
 	}
-	c := newConn(cfg, log, sig, pc, joined)
+	c := newConn(cfg, log, sig, pc, joined, sendHostCandidates(ctx, cfg))
 	c.reports = ext.reports
 	c.cc = ext.cc.last.Load()
 	c.rtx, c.rtt = rtxs, rtt
@@ -98,12 +98,20 @@ func join(ctx context.Context, sig signal.Conn, meeting signal.ID) (signal.Joine
 		case signal.Joined:
 			return v, nil
 		case signal.Error:
-			return signal.Joined{}, fmt.Errorf("transport: join rejected: %s: %s", v.Code, v.Reason)
+			return signal.Joined{}, &RejectedError{Code: v.Code, Reason: v.Reason}
 		case signal.Pong:
 		default:
 			return signal.Joined{}, fmt.Errorf("transport: unexpected %s before joined", m.MessageType())
 		}
 	}
+}
+
+// RejectedError is the relay's refusal of a join: its error message's
+// code (signal.CodeMeetingFull, …) and reason.
+type RejectedError struct{ Code, Reason string }
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("transport: join rejected: %s: %s", e.Code, e.Reason)
 }
 
 // newPeerConnection builds the one PeerConnection to the relay, using
@@ -125,7 +133,7 @@ func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Facto
 }
 
 // newConn wraps a joined session and hooks the PeerConnection's callbacks.
-func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConnection, joined signal.Joined) *Conn {
+func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConnection, joined signal.Joined, hostCandidates bool) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
 		log:     log,
@@ -138,6 +146,9 @@ func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConne
 		done:    make(chan struct{}),
 		peers:   make(map[signal.ID]struct{}),
 		onTrack: cfg.OnTrack,
+		// Only the relay's own network may learn this machine's
+		// addresses (candidates.go).
+		hostCandidates: hostCandidates,
 	}
 	for _, p := range joined.Peers {
 		c.peers[p] = struct{}{}
@@ -145,6 +156,10 @@ func newConn(cfg Config, log *slog.Logger, sig signal.Conn, pc *webrtc.PeerConne
 	pc.OnTrack(c.remoteTrack)
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
+			return
+		}
+		if cand.Typ == webrtc.ICECandidateTypeHost && !c.hostCandidates {
+			c.hostWithheld.Add(1)
 			return
 		}
 		init := cand.ToJSON()

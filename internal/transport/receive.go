@@ -188,7 +188,11 @@ func (c *Conn) handleOffer(sdp string) error {
 	if err := c.pc.SetLocalDescription(ans); err != nil {
 		return fmt.Errorf("set local answer: %w", err)
 	}
-	if err := c.write(signal.Answer{SDP: c.pc.LocalDescription().SDP}); err != nil {
+	answer := c.pc.LocalDescription().SDP
+	if !c.hostCandidates {
+		answer = withoutHostCandidates(answer)
+	}
+	if err := c.write(signal.Answer{SDP: answer}); err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -27,3 +27,12 @@ func (c *Conn) RetransmissionStats() rtx.Stats {
 	}
 	return c.rtx.Stats()
 }
+
+// Rebuilt tells the NACK generator that packet seq of the remote track
+// ssrc was rebuilt from the relay's parity (relay/fec): it is no longer
+// asked for.
+func (c *Conn) Rebuilt(ssrc uint32, seq uint16) {
+	if c.rtx != nil {
+		c.rtx.Rebuilt(ssrc, seq)
+	}
+}

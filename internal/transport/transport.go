@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,10 @@ type Config struct {
 	// Conn is an already open signaling connection, used instead of URL
 	// (tests use signal.Pipe and relay.ServeConn).
 	Conn signal.Conn
+	// RelayIP is the relay's address when Conn is used (with URL it is
+	// looked up from the URL's host). It decides whether this side's host
+	// candidates are sent (candidates.go); nil with Conn: they are.
+	RelayIP net.IP
 	// MeetingID is the meeting to join, chosen by clients (signal.NewID).
 	MeetingID signal.ID
 	// ICEServers are used in addition to those the relay announces.
@@ -145,8 +150,12 @@ type Conn struct {
 	onTrack    func(RemoteTrack)
 	pending    []*pendingPublish
 	candidates []webrtc.ICECandidateInit // before the first remote description
-	closeOnce  sync.Once
-	closeWhy   string
+	// hostCandidates is whether this side's host candidates go to the
+	// relay; hostWithheld counts those that did not.
+	hostCandidates bool
+	hostWithheld   atomic.Uint64
+	closeOnce      sync.Once
+	closeWhy       string
 }
 
 type pendingPublish struct {

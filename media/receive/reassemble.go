@@ -77,8 +77,11 @@ type ReassemblyStats struct {
 type slot struct {
 	ext     uint64
 	full    bool
+	filler  bool // a parity packet's number: no media (PushFiller)
 	start   bool
 	marker  bool
+	hasPID  bool
+	pid     uint16 // VP8 picture ID (15 bits)
 	ts      uint32
 	arrival time.Time
 	payload []byte
@@ -114,8 +117,12 @@ type Reassembler struct {
 	highest uint64
 	gap     bool      // frames were lost before next
 	blocked time.Time // since when a later packet waits for a missing one
-	frame   []byte
-	stats   ReassemblyStats
+	// lastPID is the picture ID of the last frame emitted, when it had
+	// one and nothing was given up since.
+	lastPID   uint16
+	lastPIDOK bool
+	frame     []byte
+	stats     ReassemblyStats
 }
 
 // NewReassembler returns a reassembler for one track. maxWait ≤ 0 means
@@ -154,7 +161,7 @@ func (r *Reassembler) unwrap(seq uint16) uint64 {
 // Push adds one packet, received at now, and calls emit for every frame it
 // completes, in order.
 func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
-	payload, start, ok := r.parse(p.Payload)
+	payload, d, ok := r.parse(p.Payload)
 	if !ok {
 		r.stats.Malformed++
 		return
@@ -163,14 +170,43 @@ func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
 		r.pushAudio(p, payload, emit)
 		return
 	}
-	ext := r.unwrap(p.SequenceNumber)
+	s := r.place(p.SequenceNumber)
+	if s == nil {
+		return
+	}
+	s.filler, s.start, s.marker, s.ts, s.arrival = false, d.S == 1 && d.PID == 0, p.Marker, p.Timestamp, now
+	s.hasPID, s.pid = d.I == 1, d.PictureID&0x7fff
+	s.payload = append(s.payload[:0], payload...)
+	r.drain(now, emit)
+}
+
+// PushFiller tells the reassembler that video sequence number seq, read
+// at now, carries no media (a parity packet, relay/fec): frames are not
+// held back waiting for it. It calls emit for every frame that completes.
+func (r *Reassembler) PushFiller(seq uint16, now time.Time, emit func(Assembled)) {
+	if r.kind != framing.KindVideo {
+		return
+	}
+	s := r.place(seq)
+	if s == nil {
+		return
+	}
+	s.filler, s.start, s.marker, s.hasPID, s.arrival = true, false, false, false, now
+	s.payload = s.payload[:0]
+	r.drain(now, emit)
+}
+
+// place finds the slot of a new video packet, or nil for a late or
+// duplicate one; the slot is marked full and its fields are the caller's.
+func (r *Reassembler) place(seq uint16) *slot {
+	ext := r.unwrap(seq)
 	if !r.started {
 		r.started, r.next, r.highest = true, ext, ext
 	}
 	if ext < r.next {
 		if r.emitted || r.next-ext >= window/2 {
 			r.stats.Late++
-			return
+			return nil
 		}
 		// Until the first frame is out, an earlier packet (reordered
 		// at the start of the stream) moves the head back.
@@ -187,14 +223,13 @@ func (r *Reassembler) Push(p *rtp.Packet, now time.Time, emit func(Assembled)) {
 	}
 	s := &r.slots[ext%window]
 	if s.full && s.ext == ext {
-		return // duplicate (a retransmission that crossed the original)
+		return nil // duplicate (a retransmission that crossed the original)
 	}
-	s.ext, s.full, s.start, s.marker, s.ts, s.arrival = ext, true, start, p.Marker, p.Timestamp, now
-	s.payload = append(s.payload[:0], payload...)
+	s.ext, s.full = ext, true
 	if ext > r.highest {
 		r.highest = ext
 	}
-	r.drain(now, emit)
+	return s
 }
 
 // pushAudio hands every audio packet on at once, in arrival order: the
@@ -221,18 +256,17 @@ func (r *Reassembler) pushAudio(p *rtp.Packet, payload []byte, emit func(Assembl
 	emit(Assembled{Data: r.frame, Timestamp: p.Timestamp})
 }
 
-// parse strips the VP8 payload descriptor (RFC 7741 §4.2) and reports
-// whether the packet starts a frame. Audio payloads are taken whole.
-func (r *Reassembler) parse(b []byte) (payload []byte, start, ok bool) {
+// parse strips the VP8 payload descriptor (RFC 7741 §4.2). Audio payloads
+// are taken whole.
+func (r *Reassembler) parse(b []byte) (payload []byte, d codecs.VP8Packet, ok bool) {
 	if r.kind == framing.KindAudio {
-		return b, true, len(b) > 0
+		return b, d, len(b) > 0
 	}
-	var d codecs.VP8Packet
 	payload, err := d.Unmarshal(b)
 	if err != nil || len(payload) == 0 {
-		return nil, false, false
+		return nil, d, false
 	}
-	return payload, d.S == 1 && d.PID == 0, true
+	return payload, d, true
 }
 
 // drain emits every complete frame at the head of the buffer, and gives up
@@ -303,7 +337,15 @@ const (
 func (r *Reassembler) emitHead(emit func(Assembled)) headState {
 	head := &r.slots[r.next%window]
 	if !head.full || head.ext != r.next {
+		if r.onlyFillersBefore() {
+			return headDone
+		}
 		return headHole
+	}
+	if head.filler {
+		head.full = false
+		r.next++
+		return headDone
 	}
 	if !head.start {
 		if !r.emitted {
@@ -325,7 +367,7 @@ func (r *Reassembler) emitHead(emit func(Assembled)) headState {
 		if !s.full || s.ext != end {
 			return headHole
 		}
-		if end > r.next && (s.start || s.ts != head.ts) {
+		if end > r.next && (s.start || s.filler || s.ts != head.ts) {
 			// A new frame began before this one's marker: the
 			// marker packet was lost for good or the sender is broken.
 			r.stats.Malformed++
@@ -354,14 +396,40 @@ func (r *Reassembler) emitHead(emit func(Assembled)) headState {
 	}
 	emit(Assembled{Data: r.frame, Timestamp: head.ts, AfterGap: r.gap})
 	r.gap, r.emitted = false, true
+	r.lastPID, r.lastPIDOK = head.pid, head.hasPID
 	r.next = end + 1
 	return headDone
+}
+
+// onlyFillersBefore handles a missing head packet right after an emitted
+// frame: when the first media packet buffered after it starts the frame
+// whose picture ID follows the last one emitted, every number in between
+// held no media (parity, relay/fec, lost or not), so next moves to that
+// frame without a wait and without a gap. It reports whether it moved.
+func (r *Reassembler) onlyFillersBefore() bool {
+	if !r.lastPIDOK {
+		return false
+	}
+	for e := r.next; e <= r.highest; e++ {
+		s := &r.slots[e%window]
+		if !s.full || s.ext != e || s.filler {
+			continue
+		}
+		if !s.start || !s.hasPID || s.pid != (r.lastPID+1)&0x7fff {
+			return false
+		}
+		r.dropRange(r.next, e)
+		r.next = e
+		return true
+	}
+	return false
 }
 
 // skip gives up on the head frame: it moves next to the first buffered
 // frame start after it, dropping what lies between.
 func (r *Reassembler) skip() {
 	r.stats.GivenUp++
+	r.lastPIDOK = false
 	if !r.gap {
 		r.stats.Gaps++
 	}

@@ -2,7 +2,8 @@
 //
 //  1. receive    – RTP packets are read from the pion track (SRTP, NACK
 //     and RTCP reports are the PeerConnection's)
-//  2. reassemble – video packets become whole encrypted frames in order
+//  2. reassemble – video parity packets (relay/fec) rebuild a lost packet
+//     at once; video packets become whole encrypted frames in order
 //     (Reassembler); after a loss the pipeline waits for a keyframe and
 //     asks for one (PLI) instead of feeding the decoder a broken stream.
 //     Audio packets pass in arrival order: media/playout orders them
@@ -29,6 +30,7 @@ import (
 	"github.com/sottohq/sotto/crypto/sframe"
 	"github.com/sottohq/sotto/media/codec/vp8"
 	"github.com/sottohq/sotto/media/framing"
+	"github.com/sottohq/sotto/relay/fec"
 )
 
 // Opener is stage 3: one SFrame receive context (*sframe.Receiver).
@@ -84,6 +86,10 @@ type Config[T any] struct {
 	RTT func() time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OnRebuilt, when set, is called with the sequence number of each
+	// video packet rebuilt from parity (the NACK generator stops asking
+	// for it).
+	OnRebuilt func(seq uint16)
 }
 
 // Pipeline runs stages 2 to 5 for one remote track. Push and Run must be
@@ -91,6 +97,7 @@ type Config[T any] struct {
 type Pipeline[T any] struct {
 	cfg   Config[T]
 	reasm *Reassembler
+	fec   fec.Decoder // video only
 	stats counters
 
 	waitKeyframe bool
@@ -159,7 +166,11 @@ func (p *Pipeline[T]) Push(pkt *rtp.Packet) {
 		p.reasm.SetMaxWait(NackWait(p.rtt()))
 	}
 	p.arrived = now
-	p.reasm.Push(pkt, now, p.frame)
+	if p.cfg.Kind == framing.KindVideo {
+		p.pushVideo(pkt, now)
+	} else {
+		p.reasm.Push(pkt, now, p.frame)
+	}
 	if p.syncReassemblyStats() && p.cfg.Kind == framing.KindVideo {
 		// Frames were given up: the decoder needs a keyframe, and asks
 		// now rather than after the next frame that completes, which
@@ -167,6 +178,33 @@ func (p *Pipeline[T]) Push(pkt *rtp.Packet) {
 		p.waitKeyframe = true
 		p.requestKeyframe(now)
 	}
+}
+
+// pushVideo hands a video packet to the parity decoder and the
+// reassembler; a parity packet's number is a filler for the reassembler,
+// and every packet the decoder rebuilds goes to the reassembler as if it
+// had arrived.
+func (p *Pipeline[T]) pushVideo(pkt *rtp.Packet, now time.Time) {
+	rebuilt := func(seq uint16, r fec.Packet) {
+		p.stats.fecRecovered.Add(1)
+		if p.cfg.OnRebuilt != nil {
+			p.cfg.OnRebuilt(seq)
+		}
+		rp := rtp.Packet{Header: pkt.Header, Payload: r.Payload}
+		rp.SequenceNumber, rp.Timestamp, rp.Marker = seq, r.Timestamp, r.Marker
+		p.reasm.Push(&rp, now, p.frame)
+	}
+	if fec.IsParity(pkt.Payload) {
+		p.stats.fecParity.Add(1)
+		// A malformed parity packet is counted and costs nothing else.
+		if err := p.fec.Parity(pkt.SequenceNumber, pkt.Payload, rebuilt); err != nil {
+			p.stats.malformed.Add(1)
+		}
+		p.reasm.PushFiller(pkt.SequenceNumber, now, p.frame)
+		return
+	}
+	p.reasm.Push(pkt, now, p.frame)
+	p.fec.Media(pkt.SequenceNumber, pkt.Timestamp, pkt.Marker, pkt.Payload, rebuilt)
 }
 
 func (p *Pipeline[T]) rtt() time.Duration {

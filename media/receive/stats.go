@@ -37,6 +37,8 @@ type Stats struct {
 	BitrateBps       uint64  `json:"bitrate_bps"`
 	KID              *uint64 `json:"kid,omitempty"` // KID of the last frame that decrypted
 	KeyframeRequests uint64  `json:"keyframe_requests"`
+	ParityPackets    uint64  `json:"parity_packets"` // video parity packets received (relay/fec)
+	Recovered        uint64  `json:"recovered"`      // video packets rebuilt from parity
 }
 
 // counters are written by the pipeline goroutine and read by Snapshot.
@@ -46,6 +48,7 @@ type counters struct {
 	keyframes, keyframeRequests           atomic.Uint64
 	unknownKID, replay, auth, malformed   atomic.Uint64
 	gap, waitingKeyframe, decodeErr, late atomic.Uint64
+	fecParity, fecRecovered               atomic.Uint64
 	kid                                   atomic.Uint64
 	hasKID                                atomic.Bool
 	rate                                  bitrate
@@ -60,6 +63,8 @@ func (c *counters) snapshot(now time.Time) Stats {
 		FramesDecoded:    c.decoded.Load(),
 		Keyframes:        c.keyframes.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(),
+		ParityPackets:    c.fecParity.Load(),
+		Recovered:        c.fecRecovered.Load(),
 		BitrateBps:       c.rate.bps(now),
 		Dropped: Drops{
 			UnknownKID: c.unknownKID.Load(), Replay: c.replay.Load(), Auth: c.auth.Load(),

@@ -6,7 +6,13 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/relay/fec"
 )
+
+// parityFlowing is how long after the last parity packet a stream counts
+// as protected by parity.
+const parityFlowing = time.Second
 
 // budgetBuckets divides the budget window; the window slides by one
 // bucket at a time.
@@ -20,6 +26,10 @@ type sendStream struct {
 	budget  budget
 	scratch rtp.Packet
 	loss    float64 // share of recent packets the receiver asked for
+	// parityAt is when parity (package fec) was last sent on the stream:
+	// while it flows, a lost resend's packet is likely rebuilt from it,
+	// so resends are not sent twice.
+	parityAt time.Time
 }
 
 // sent is one packet as first sent, marshalled.
@@ -37,8 +47,10 @@ type budget struct {
 	at      int64         // index of the newest bucket
 	sent    [budgetBuckets]int64
 	resent  [budgetBuckets]int64
+	parity  [budgetBuckets]int64
 	sumSent int64
 	sumRes  int64
+	sumPar  int64
 }
 
 func (b *budget) advance(now time.Time) {
@@ -50,7 +62,8 @@ func (b *budget) advance(now time.Time) {
 		j := k % budgetBuckets
 		b.sumSent -= b.sent[j]
 		b.sumRes -= b.resent[j]
-		b.sent[j], b.resent[j] = 0, 0
+		b.sumPar -= b.parity[j]
+		b.sent[j], b.resent[j], b.parity[j] = 0, 0, 0
 	}
 	b.at = idx
 }
@@ -67,6 +80,17 @@ func (b *budget) allow(n int, ratio float64, burst int) bool {
 	}
 	b.resent[b.at%budgetBuckets] += int64(n)
 	b.sumRes += int64(n)
+	return true
+}
+
+// allowParity takes n parity bytes if they fit ratio × sent + burst; parity
+// has an allowance of its own beside the resends'.
+func (b *budget) allowParity(n int, ratio float64, burst int) bool {
+	if float64(b.sumPar+int64(n)) > ratio*float64(b.sumSent)+float64(burst) {
+		return false
+	}
+	b.parity[b.at%budgetBuckets] += int64(n)
+	b.sumPar += int64(n)
 	return true
 }
 
@@ -88,17 +112,32 @@ func (i *Interceptor) BindLocalStream(info *interceptor.StreamInfo, writer inter
 	i.local[ssrc] = s
 	i.mu.Unlock()
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if h.SSRC == ssrc {
-			i.keep(s, h, payload)
+		if h.SSRC == ssrc && !i.keep(s, h, payload) {
+			// Parity over the budget is not sent (the receiver's
+			// reassembly skips its number, docs/PROTOCOL.md §5.6).
+			return len(payload), nil
 		}
 		return writer.Write(h, payload, a)
 	})
 }
 
-func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
+// keep records a packet about to be sent and reports whether to send it:
+// parity (package fec) is repair sent ahead of any request, with an
+// allowance of ParityBudgetRatio of the stream, and not sent beyond it.
+func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) bool {
 	size := h.MarshalSize() + len(payload)
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	parity := fec.IsParity(payload)
+	if parity {
+		s.budget.advance(time.Now())
+		if !s.budget.allowParity(size, ParityBudgetRatio, i.cfg.BudgetBurst) {
+			i.c.parityRefused.Add(1)
+			return false
+		}
+		i.c.parityBytes.Add(uint64(size))
+		s.parityAt = time.Now()
+	}
 	e := &s.history[int(h.SequenceNumber)%len(s.history)]
 	if cap(e.raw) < size {
 		e.raw = make([]byte, size)
@@ -107,14 +146,17 @@ func (i *Interceptor) keep(s *sendStream, h *rtp.Header, payload []byte) {
 	n, err := h.MarshalTo(e.raw)
 	if err != nil {
 		e.valid = false
-		return
+		return true
 	}
 	copy(e.raw[n:], payload)
 	e.seq, e.valid, e.resends, e.lastResend = h.SequenceNumber, true, 0, time.Time{}
-	s.budget.advance(time.Now())
-	s.budget.addSent(size)
-	s.loss -= s.loss * lossGain
+	if !parity {
+		s.budget.advance(time.Now())
+		s.budget.addSent(size)
+		s.loss -= s.loss * lossGain
+	}
 	i.c.sentBytes.Add(uint64(size))
+	return true
 }
 
 // UnbindLocalStream forgets a stream's history.
@@ -196,7 +238,8 @@ func (i *Interceptor) resend(s *sendStream, now time.Time, seq uint16, spacing t
 		h = s.scratch.Header.Clone()
 		payload = append([]byte(nil), s.scratch.Payload...)
 	}
-	twice := s.loss >= DuplicateAbove && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
+	withParity := !s.parityAt.IsZero() && now.Sub(s.parityAt) < parityFlowing
+	twice := s.loss >= DuplicateAbove && !withParity && s.budget.allow(size, i.cfg.BudgetRatio, i.cfg.BudgetBurst)
 	i.mu.Unlock()
 	if err != nil {
 		return true

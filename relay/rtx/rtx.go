@@ -10,14 +10,19 @@
 // and bounded, as libwebrtc does:
 //
 //   - RTT comes from RTCP receiver reports on the streams this side sends
-//     (RFC 3550 §6.4.1: now − LSR − DLSR) and from NACK round trips (a
-//     packet that arrives after it was asked for; after several NACKs only
-//     as far as Karn's ambiguity allows), smoothed as RFC 6298 smooths
-//     TCP's.
+//     (RFC 3550 §6.4.1: now − LSR − DLSR), from reference-time probes on
+//     the streams it receives (RFC 3611 §4.4, §4.5; xr.go), and, until
+//     either gave a sample, from NACK round trips (a packet that arrives
+//     after it was asked for; after several NACKs only as far as Karn's
+//     ambiguity allows), smoothed as RFC 6298 smooths TCP's. NACK round
+//     trips are ambiguous under reordering (a late original looks like
+//     an answer), so reports win.
 //   - Generator: a missing packet is asked for on the next tick (Interval)
-//     once it is later than recent reordering (at most 30 ms),
-//     again every 1.5 RTT + 15 ms while it is still missing (500 ms
-//     before the first RTT measurement), at most
+//     once it is older than the stream's reordering wait: the lateness
+//     (from hole to late arrival) that only 2 % of the last 512 packets
+//     exceeded, at most 100 ms, 0 on a stream that does not reorder
+//     (generator.go); again every 1.5 RTT + 15 ms while it is still
+//     missing (500 ms before the first RTT measurement), at most
 //     MaxNacks times and for at most MaxAge; a burst longer than MaxMissing
 //     packets is not asked for beyond its newest MaxMissing (a keyframe is
 //     cheaper, and the receive pipeline asks for one).
@@ -27,12 +32,18 @@
 //     more (measured over about the last 200), each resend goes out twice,
 //     5 ms apart: a lost retransmission costs a
 //     second round trip, which at 100 ms RTT is a visible freeze, and the
-//     copy costs the loss rate again in bytes. All resends of one stream
+//     copy costs the loss rate again in bytes (not while parity flows on
+//     the stream: parity rebuilds most lost packets, so resends are rare
+//     and a lost one is likely rebuilt). All resends of one stream
 //     (copies included) fit a budget of BudgetRatio times the
 //     bytes first sent on it over the last BudgetWindow, plus BudgetBurst
 //     bytes. That budget is the bound on what a receiver can draw: however
 //     it NACKs, the stream costs at most (1 + BudgetRatio) times its own
 //     bytes plus BudgetBurst per window (docs/RELAY.md, "Retransmission").
+//     Parity packets (package fec) the relay sends ahead of any request
+//     have an allowance of their own, ParityBudgetRatio of the stream,
+//     and are not sent beyond it: with parity the bound is (1 +
+//     BudgetRatio + ParityBudgetRatio) times the stream.
 //
 // Only streams that negotiated "nack" feedback (video in Sotto's codec
 // table, relay/signal) take part; audio is never retransmitted.
@@ -64,6 +75,11 @@ const (
 	// 5 % random loss needs about 5 % plus retries and copies; the rest
 	// repairs bursts.
 	DefaultBudgetRatio = 0.5
+	// ParityBudgetRatio bounds the parity (package fec) sent on a stream
+	// to this share of its first-sent bytes over BudgetWindow, beside the
+	// resend budget: the relay's parity share never exceeds fec.MaxRatio,
+	// which is this.
+	ParityBudgetRatio = 0.5
 	// DefaultBudgetWindow is the sliding window of the budget: two
 	// seconds, so that after a quiet spell a one-second outage can be
 	// repaired whole (half of two seconds' bytes is one second's).
@@ -156,18 +172,27 @@ type Stats struct {
 	NotInHistory   uint64 `json:"not_in_history"`  // asked-for packets no longer (or never) kept
 	GivenUp        uint64 `json:"given_up"`        // missing packets no longer asked for
 	Recovered      uint64 `json:"recovered"`       // missing packets that arrived after a NACK
-	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams
+	Reordered      uint64 `json:"reordered"`       // missing packets that arrived before an answer could: late, not lost
+	SpuriousNacks  uint64 `json:"spurious_nacks"`  // of them, asked for (a resend the receiver did not need)
+	SentBytes      uint64 `json:"sent_bytes"`      // RTP bytes first sent on NACK-enabled streams, parity included
+	ParityBytes    uint64 `json:"parity_bytes"`    // RTP bytes of parity (package fec), paid from the budget
+	ParityRefused  uint64 `json:"parity_refused"`  // parity packets not sent: over the budget
+	Rebuilt        uint64 `json:"rebuilt"`         // missing packets rebuilt from parity, no longer asked for
 	RTTMicros      int64  `json:"rtt_us"`          // current estimate of the last interceptor, 0 unknown
 	StreamsSending int64  `json:"streams_sending"` // NACK-enabled local streams bound now
+	// ReorderWaitMicros is the wait before a first NACK that the last
+	// stream to update it learnt (generator.go).
+	ReorderWaitMicros int64 `json:"reorder_wait_us"`
 }
 
 type counters struct {
 	nacksSent, nackedPackets, nacksReceived       atomic.Uint64
 	resent, resentBytes, refusedBudget            atomic.Uint64
 	refusedRepeat, notInHistory, givenUp, recover atomic.Uint64
-	sentBytes                                     atomic.Uint64
+	reordered, spurious, sentBytes                atomic.Uint64
+	parityBytes, parityRefused, rebuilt           atomic.Uint64
 	streams                                       atomic.Int64
-	lastRTT                                       atomic.Int64
+	lastRTT, reorderWait                          atomic.Int64
 }
 
 // Factory builds one Interceptor per PeerConnection; give it to an
@@ -175,6 +200,9 @@ type counters struct {
 type Factory struct {
 	cfg Config
 	c   counters
+
+	mu    sync.Mutex
+	built []*Interceptor // for Rebuilt
 }
 
 // New returns a factory for cfg.
@@ -188,7 +216,9 @@ func (f *Factory) Stats() Stats {
 		Resent: c.resent.Load(), ResentBytes: c.resentBytes.Load(), RefusedBudget: c.refusedBudget.Load(),
 		RefusedRepeat: c.refusedRepeat.Load(), NotInHistory: c.notInHistory.Load(), GivenUp: c.givenUp.Load(),
 		Recovered: c.recover.Load(), SentBytes: c.sentBytes.Load(), RTTMicros: c.lastRTT.Load(),
-		StreamsSending: c.streams.Load(),
+		ParityBytes: c.parityBytes.Load(), ParityRefused: c.parityRefused.Load(), Rebuilt: c.rebuilt.Load(),
+		StreamsSending: c.streams.Load(), Reordered: c.reordered.Load(), SpuriousNacks: c.spurious.Load(),
+		ReorderWaitMicros: c.reorderWait.Load(),
 	}
 }
 
@@ -198,15 +228,43 @@ func (f *Factory) NewInterceptor(string) (interceptor.Interceptor, error) {
 	if rtt == nil {
 		rtt = new(RTT)
 	}
-	return &Interceptor{
+	i := &Interceptor{
 		cfg:        f.cfg,
 		c:          &f.c,
 		rtt:        rtt,
 		senderSSRC: rand.Uint32(),
+		created:    time.Now(),
+		probeBase:  rand.Uint64(),
 		local:      make(map[uint32]*sendStream),
 		remote:     make(map[uint32]*recvStream),
 		closed:     make(chan struct{}),
-	}, nil
+	}
+	f.mu.Lock()
+	// A client builds one PeerConnection per factory; a relay's factory
+	// is never asked (it sends parity, it does not receive any).
+	if len(f.built) < maxBuilt {
+		f.built = append(f.built, i)
+	}
+	f.mu.Unlock()
+	return i, nil
+}
+
+// maxBuilt bounds the interceptors a factory remembers for Rebuilt.
+const maxBuilt = 4
+
+// Rebuilt tells the generators of the factory's interceptors that packet
+// seq of the remote stream ssrc was rebuilt from parity (package fec): it
+// is no longer missing and no longer asked for.
+func (f *Factory) Rebuilt(ssrc uint32, seq uint16) {
+	for _, i := range f.interceptors() {
+		i.rebuilt(ssrc, seq)
+	}
+}
+
+func (f *Factory) interceptors() []*Interceptor {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.built
 }
 
 // Interceptor is the NACK generator and responder of one PeerConnection.
@@ -223,6 +281,15 @@ type Interceptor struct {
 
 	// srs remembers when this side's sender reports went out (srtimes.go).
 	srs srTimes
+	// Round-trip probes for the streams this side receives (xr.go): when
+	// each went out, on the private clock of created and probeBase; and
+	// the answers to the other side's probes due on the next tick
+	// (guarded by mu, like lastProbe).
+	probeTimes srTimes
+	created    time.Time
+	probeBase  uint64
+	lastProbe  time.Time
+	replies    []probeReply
 
 	loopOnce  sync.Once
 	closeOnce sync.Once
@@ -259,6 +326,8 @@ func (i *Interceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.
 			case *rtcp.TransportLayerNack:
 				i.c.nacksReceived.Add(1)
 				i.answer(now, p)
+			case *rtcp.ExtendedReport:
+				i.extended(now, p)
 			}
 		}
 		return n, attr, nil
@@ -284,8 +353,21 @@ func (i *Interceptor) reports(now time.Time, rr []rtcp.ReceptionReport) {
 	}
 }
 
+// observe takes a round trip from a report (a reception report or an
+// answered probe).
 func (i *Interceptor) observe(d time.Duration) {
 	i.rtt.Observe(d)
+	i.storeRTT()
+}
+
+// observeAnswer takes a NACK round trip, which moves the estimate only
+// while no report has given one (xr.go says why).
+func (i *Interceptor) observeAnswer(d time.Duration) {
+	i.rtt.observeAnswer(d)
+	i.storeRTT()
+}
+
+func (i *Interceptor) storeRTT() {
 	if v, ok := i.rtt.Get(); ok {
 		i.c.lastRTT.Store(v.Microseconds())
 	}
@@ -333,23 +415,35 @@ func supportsNack(info *interceptor.StreamInfo) bool {
 // RTT is a smoothed round-trip estimate (RFC 6298 §2: gain 1/8), safe for
 // concurrent use. The zero value has no estimate.
 type RTT struct {
-	mu   sync.Mutex
-	srtt time.Duration
-	ok   bool
+	mu       sync.Mutex
+	srtt     time.Duration
+	ok       bool
+	reported bool // a sample came from a report: NACK answers are ignored
 }
 
-// Observe adds one sample; samples below 0 or above 5 s are ignored.
-func (r *RTT) Observe(d time.Duration) {
+// Observe adds one sample from a report, unambiguous whatever the media
+// does; samples below 0 or above 5 s are ignored.
+func (r *RTT) Observe(d time.Duration) { r.add(d, true) }
+
+// observeAnswer adds one NACK round trip, unless a report gave a sample.
+func (r *RTT) observeAnswer(d time.Duration) { r.add(d, false) }
+
+func (r *RTT) add(d time.Duration, report bool) {
 	if d < 0 || d > maxRTT {
 		return
 	}
 	r.mu.Lock()
-	if !r.ok {
+	defer r.mu.Unlock()
+	switch {
+	case !report && r.reported:
+		return
+	case !r.ok || (report && !r.reported):
+		// The first report replaces what NACK answers made of it.
 		r.srtt, r.ok = d, true
-	} else {
+	default:
 		r.srtt += (d - r.srtt) / 8
 	}
-	r.mu.Unlock()
+	r.reported = r.reported || report
 }
 
 // Get returns the estimate and whether there is one.

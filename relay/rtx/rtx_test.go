@@ -2,6 +2,7 @@ package rtx
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sottohq/sotto/relay/fec"
 )
 
 var videoInfo = &interceptor.StreamInfo{SSRC: 1234, RTCPFeedback: []interceptor.RTCPFeedback{{Type: "nack"}}}
@@ -89,55 +92,79 @@ func nackAll(ssrc uint32, from, to uint16) []byte {
 
 // A receiver that NACKs every packet it was sent, every 5 ms, draws no
 // more than the budget: resent bytes ≤ BudgetRatio × sent + BudgetBurst per
-// window, over the whole run.
+// window, over the whole run; with parity in the stream (every parityEvery-th
+// packet, 0: none), parity stays within its own allowance (ParityBudgetRatio
+// of the media bytes) and does not eat the resends'.
 func TestResponderBudgetHoldsAgainstNackEverything(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := New(Config{})
-		ic, _ := f.NewInterceptor("")
-		defer ic.Close()
-		w := newWire()
-		out := ic.BindLocalStream(videoInfo, w.writer())
-		readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+	for _, parityEvery := range []int{0, 2} {
+		t.Run(fmt.Sprintf("parity every %d", parityEvery), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { budgetUnderFlood(t, parityEvery) })
+		})
+	}
+}
 
-		const run = 5 * time.Second
-		payload := make([]byte, 1000)
-		start := time.Now()
-		var next atomic.Uint32
-		done := make(chan struct{})
-		go func() { // the hostile receiver
-			defer close(done)
-			for time.Since(start) < run {
-				time.Sleep(5 * time.Millisecond)
-				seq := uint16(next.Load())
-				w.rtcpIn <- nackAll(videoInfo.SSRC, seq-400, seq)
-			}
-		}()
+func budgetUnderFlood(t *testing.T, parityEvery int) {
+	f := New(Config{})
+	ic, _ := f.NewInterceptor("")
+	defer ic.Close()
+	w := newWire()
+	out := ic.BindLocalStream(videoInfo, w.writer())
+	readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+
+	const run = 5 * time.Second
+	payload := make([]byte, 1000)
+	parity := make([]byte, 1000)
+	parity[0] = fec.Flag
+	start := time.Now()
+	var next atomic.Uint32
+	done := make(chan struct{})
+	go func() { // the hostile receiver
+		defer close(done)
 		for time.Since(start) < run {
-			h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(next.Load()), PayloadType: 96}
-			if _, err := out.Write(&h, payload, nil); err != nil {
-				t.Fatal(err)
-			}
-			next.Add(1)
-			time.Sleep(10 * time.Millisecond) // 100 packets/s, 800 kbit/s
+			time.Sleep(5 * time.Millisecond)
+			seq := uint16(next.Load())
+			w.rtcpIn <- nackAll(videoInfo.SSRC, seq-400, seq)
 		}
-		<-done
-		close(w.rtcpIn)
-		synctest.Wait()
+	}()
+	for time.Since(start) < run {
+		n := next.Load()
+		h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(n), PayloadType: 96}
+		p := payload
+		if parityEvery > 0 && n%uint32(parityEvery) == 0 {
+			p = parity
+		}
+		if _, err := out.Write(&h, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		next.Add(1)
+		time.Sleep(10 * time.Millisecond) // 100 packets/s, 800 kbit/s
+	}
+	<-done
+	close(w.rtcpIn)
+	synctest.Wait()
 
-		st := f.Stats()
-		bound := DefaultBudgetRatio*float64(st.SentBytes) + float64(DefaultBudgetBurst)*float64(run/DefaultBudgetWindow+1)
-		t.Logf("sent %d B, resent %d B in %d packets (bound %.0f); refused: budget %d, repeat %d",
-			st.SentBytes, st.ResentBytes, st.Resent, bound, st.RefusedBudget, st.RefusedRepeat)
-		if float64(st.ResentBytes) > bound {
-			t.Errorf("resent %d bytes, over the bound of %.0f", st.ResentBytes, bound)
-		}
-		if float64(st.ResentBytes) < 0.8*DefaultBudgetRatio*float64(st.SentBytes) {
-			t.Errorf("resent only %d bytes of %d: the budget is not what limits", st.ResentBytes, st.SentBytes)
-		}
-		if st.RefusedBudget == 0 {
-			t.Error("no request refused for the budget")
-		}
-	})
+	st := f.Stats()
+	media := st.SentBytes - st.ParityBytes
+	if (parityEvery > 0) != (st.ParityBytes > 0) || (parityEvery > 0) != (st.ParityRefused > 0) {
+		t.Fatalf("parity bytes %d, refused %d with parity every %d", st.ParityBytes, st.ParityRefused, parityEvery)
+	}
+	burst := float64(DefaultBudgetBurst) * float64(run/DefaultBudgetWindow+1)
+	bound := DefaultBudgetRatio*float64(media) + burst
+	parityBound := ParityBudgetRatio*float64(media) + burst
+	t.Logf("media %d B, parity %d B (bound %.0f), resent %d B in %d packets (bound %.0f); refused: budget %d, repeat %d, parity %d",
+		media, st.ParityBytes, parityBound, st.ResentBytes, st.Resent, bound, st.RefusedBudget, st.RefusedRepeat, st.ParityRefused)
+	if float64(st.ResentBytes) > bound {
+		t.Errorf("resent %d bytes, over the bound of %.0f", st.ResentBytes, bound)
+	}
+	if float64(st.ParityBytes) > parityBound {
+		t.Errorf("parity %d bytes, over its bound of %.0f", st.ParityBytes, parityBound)
+	}
+	if float64(st.ResentBytes) < 0.8*DefaultBudgetRatio*float64(media) {
+		t.Errorf("resent only %d bytes of %d: the budget is not what limits", st.ResentBytes, media)
+	}
+	if st.RefusedBudget == 0 {
+		t.Error("no request refused for the budget")
+	}
 }
 
 // One packet asked for again and again is resent at most MaxResends times,
@@ -327,9 +354,9 @@ func TestSenderReportsAreTimed(t *testing.T) {
 }
 
 // Packets that arrive late but before they were asked for teach the
-// generator to wait about that long (at most 30 ms) before a first NACK,
-// so jitter that grows slowly does not turn into resends; a packet really
-// lost is still asked for within that wait and a tick.
+// generator to wait about that long (at most maxReorderWait) before a
+// first NACK, so jitter that grows slowly does not turn into resends; a
+// packet really lost is still asked for within that wait and a tick.
 func TestGeneratorWaitsOutReordering(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rtt := new(RTT) // a 100 ms path, measured
@@ -415,4 +442,78 @@ func TestHostileNackIsBoundedWork(t *testing.T) {
 		}
 		close(w.rtcpIn)
 	})
+}
+
+// A packet rebuilt from parity is no longer asked for.
+func TestRebuiltPacketIsNotAskedFor(t *testing.T) {
+	f := New(Config{})
+	ic, _ := f.NewInterceptor("")
+	defer ic.Close()
+	i := ic.(*Interceptor)
+	s := &recvStream{missing: make(map[uint64]*missing)}
+	i.remote[videoInfo.SSRC] = s
+	now := time.Now()
+	for _, seq := range []uint16{65534, 1} { // 65535 and 0 missing
+		i.received(s, seq, now)
+	}
+	if len(s.missing) != 2 {
+		t.Fatalf("%d missing, want 2", len(s.missing))
+	}
+	f.Rebuilt(videoInfo.SSRC, 0)
+	f.Rebuilt(videoInfo.SSRC, 7)       // never missing
+	f.Rebuilt(videoInfo.SSRC+1, 65535) // another stream
+	if len(s.missing) != 1 || f.Stats().Rebuilt != 1 {
+		t.Fatalf("%d missing, %d rebuilt after rebuilding one", len(s.missing), f.Stats().Rebuilt)
+	}
+	if seqs := i.due(s, now.Add(time.Second), time.Second, nil); len(seqs) != 1 || seqs[0] != 65535 {
+		t.Fatalf("asked for %v, want only 65535", seqs)
+	}
+}
+
+// A receiver asking for more than DuplicateAbove of the packets gets each
+// resend twice, unless parity flows on the stream: then once.
+func TestResendCopiesOnlyWithoutParity(t *testing.T) {
+	for _, withParity := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parity=%v", withParity), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := New(Config{})
+				ic, _ := f.NewInterceptor("")
+				defer ic.Close()
+				w := newWire()
+				out := ic.BindLocalStream(videoInfo, w.writer())
+				readRTCP(ic.BindRTCPReader(w.rtcpReader()))
+				payload := make([]byte, 200)
+				parity := append([]byte{fec.Flag}, make([]byte, 199)...)
+				for n := range 100 {
+					p := payload
+					if withParity && n%10 == 9 {
+						p = parity
+					}
+					h := rtp.Header{Version: 2, SSRC: videoInfo.SSRC, SequenceNumber: uint16(n), PayloadType: 96}
+					if _, err := out.Write(&h, p, nil); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// 20 % of the packets asked for, once each.
+				w.rtcpIn <- nackAll(videoInfo.SSRC, 60, 80)
+				time.Sleep(100 * time.Millisecond)
+				synctest.Wait()
+				st := f.Stats()
+				w.mu.Lock()
+				sent := len(w.rtp) - 100
+				w.mu.Unlock()
+				close(w.rtcpIn)
+				if st.Resent == 0 {
+					t.Fatal("nothing resent")
+				}
+				// Resent counts the copies too: 20 packets were asked for.
+				copies := st.Resent > 20
+				t.Logf("resent %d packets (copies included) as %d writes", st.Resent, sent)
+				if copies == withParity {
+					t.Fatalf("resends sent twice: %v, with parity flowing: %v", copies, withParity)
+				}
+			})
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package simtest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -21,7 +22,9 @@ import (
 
 // videoLink drops packets from the relay to one receiver: a fraction at
 // random, everything during an outage, or (dropMarker) the last packet of
-// every video frame, whose marker bit SRTP leaves in clear.
+// every video frame, whose marker bit SRTP leaves in clear, and the
+// packets after it with its timestamp (the relay's parity, relay/fec,
+// which would rebuild it).
 type videoLink struct {
 	mu         sync.Mutex
 	rng        *rand.Rand
@@ -29,6 +32,7 @@ type videoLink struct {
 	rate       float64
 	outage     bool
 	dropMarker bool
+	markerTS   uint32 // timestamp of the last marker packet dropped
 	dropped    int
 	// sent counts the UDP payload bytes the relay sent to each host,
 	// lost ones included.
@@ -51,8 +55,17 @@ func (l *videoLink) filter(c vnet.Chunk) bool {
 		return true
 	}
 	b := c.UserData()
-	marker := len(b) > 1 && b[0]&0xc0 == 0x80 && b[1] == 0x80|signal.PayloadTypeVP8
-	if l.outage || (l.dropMarker && marker) || l.rng.Float64() < l.rate {
+	video := len(b) >= 12 && b[0]&0xc0 == 0x80 && b[1]&0x7f == signal.PayloadTypeVP8
+	marker := video && b[1]&0x80 != 0
+	var ts uint32
+	if video {
+		ts = binary.BigEndian.Uint32(b[4:8])
+	}
+	if l.dropMarker && marker {
+		l.markerTS = ts
+	}
+	afterMarker := l.dropMarker && video && !marker && ts == l.markerTS
+	if l.outage || (l.dropMarker && marker) || afterMarker || l.rng.Float64() < l.rate {
 		l.dropped++
 		return false
 	}

@@ -217,8 +217,11 @@ func TestParseRosterRejects(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for s, want := range map[string]bool{
-		"Ada": true, strings.Repeat("é", 32): true, strings.Repeat("x", MaxNameLen): true,
-		"": false, strings.Repeat("x", MaxNameLen+1): false, "a\x00": false, "\u0085": false, "\xff": false,
+		"Ada": true, strings.Repeat("é", 32): true, strings.Repeat("x", MaxNameChars): true,
+		strings.Repeat("é", MaxNameChars): true, strings.Repeat("名", MaxNameChars): true,
+		strings.Repeat("😀", 63): true, strings.Repeat("😀", 64): false,
+		strings.Repeat("名", MaxNameChars+1): false,
+		"":                                  false, strings.Repeat("x", MaxNameChars+1): false, "a\x00": false, "\u0085": false, "\xff": false,
 	} {
 		if ValidName(s) != want {
 			t.Errorf("ValidName(%q) = %v", s, !want)

@@ -24,8 +24,13 @@ const (
 	MaxMembers = 128
 	// MaxCerts bounds the host lineage (hand-overs in one meeting).
 	MaxCerts = 16
-	// MaxNameLen bounds a display name, in bytes of UTF-8.
-	MaxNameLen = 64
+	// MaxNameChars bounds a display name in characters (Unicode code
+	// points), what its user sees.
+	MaxNameChars = 64
+	// MaxNameBytes bounds a display name in bytes of UTF-8: its length is
+	// one byte on the wire (u8 nameLen). Only names of 64 characters
+	// outside the Basic Multilingual Plane reach it.
+	MaxNameBytes = 255
 	// HashSize is a roster hash (SHA-256).
 	HashSize = sha256.Size
 	// CertSize is an encoded host certificate: epoch, Pub and signature.
@@ -66,10 +71,10 @@ type Roster struct {
 	Certs     []HostCert
 }
 
-// ValidName reports whether a display name is 1–64 bytes of UTF-8 without
-// control characters (§6.3).
+// ValidName reports whether a display name is 1–64 characters of UTF-8,
+// at most 255 bytes, without control characters (§6.3).
 func ValidName(s string) bool {
-	if len(s) == 0 || len(s) > MaxNameLen || !utf8.ValidString(s) {
+	if len(s) == 0 || len(s) > MaxNameBytes || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxNameChars {
 		return false
 	}
 	for _, r := range s {
