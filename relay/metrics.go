@@ -34,6 +34,10 @@ type Stats struct {
 	SenderReports      int64            `json:"sender_reports"`        // publishers' sender reports forwarded to receivers
 	ReportsDropped     int64            `json:"reports_dropped"`       // sender reports over a track's rate (one per 250 ms)
 	UptimeSeconds      float64          `json:"uptime_seconds"`
+	// Transport-cc feedback sent to publishers, and RTP packets dropped
+	// because their transport-wide sequence number did not parse.
+	TransportCCFeedback  int64 `json:"transport_cc_feedback"`
+	TransportCCMalformed int64 `json:"transport_cc_malformed"`
 	// Retransmission counts NACKs and resends on every PeerConnection.
 	Retransmission rtx.Stats `json:"retransmission"`
 }
@@ -61,6 +65,8 @@ type metrics struct {
 	transceiversReused atomic.Int64
 	droppedMessages    atomic.Int64
 	rejectedTotal      atomic.Int64
+	twccFeedback       atomic.Int64
+	twccMalformed      atomic.Int64
 	rejected           map[string]*atomic.Int64 // fixed key set, read-only after init
 }
 
@@ -89,30 +95,32 @@ func (m *metrics) reject(code string) {
 
 func (m *metrics) snapshot() Stats {
 	s := Stats{
-		Meetings:           m.meetings.Load(),
-		Sessions:           m.sessions.Load(),
-		SessionsTotal:      m.sessionsTotal.Load(),
-		PacketsIn:          m.packetsIn.Load(),
-		BytesIn:            m.bytesIn.Load(),
-		PacketsOut:         m.packetsOut.Load(),
-		BytesOut:           m.bytesOut.Load(),
-		PacketsDropped:     m.packetsDropped.Load(),
-		EnvelopesIn:        m.envelopesIn.Load(),
-		EnvelopesOut:       m.envelopesOut.Load(),
-		KeyframeReqs:       m.keyframeReqs.Load(),
-		KeyframeCoalesced:  m.keyframeCoalesced.Load(),
-		ParityOut:          m.parityOut.Load(),
-		ParityLate:         m.parityLate.Load(),
-		TCPVideoDropped:    m.tcpDroppedVideo.Load(),
-		TCPDropped:         m.tcpDropped.Load(),
-		SenderReports:      m.reportsOut.Load(),
-		ReportsDropped:     m.reportsDropped.Load(),
-		TransceiversReused: m.transceiversReused.Load(),
-		DroppedMessages:    m.droppedMessages.Load(),
-		RejectedInputs:     m.rejectedTotal.Load(),
-		Rejected:           make(map[string]int64, len(m.rejected)),
-		CPUSeconds:         ProcessCPU().Seconds(),
-		UptimeSeconds:      time.Since(m.start).Seconds(),
+		Meetings:             m.meetings.Load(),
+		Sessions:             m.sessions.Load(),
+		SessionsTotal:        m.sessionsTotal.Load(),
+		PacketsIn:            m.packetsIn.Load(),
+		BytesIn:              m.bytesIn.Load(),
+		PacketsOut:           m.packetsOut.Load(),
+		BytesOut:             m.bytesOut.Load(),
+		PacketsDropped:       m.packetsDropped.Load(),
+		EnvelopesIn:          m.envelopesIn.Load(),
+		EnvelopesOut:         m.envelopesOut.Load(),
+		KeyframeReqs:         m.keyframeReqs.Load(),
+		KeyframeCoalesced:    m.keyframeCoalesced.Load(),
+		ParityOut:            m.parityOut.Load(),
+		ParityLate:           m.parityLate.Load(),
+		TCPVideoDropped:      m.tcpDroppedVideo.Load(),
+		TCPDropped:           m.tcpDropped.Load(),
+		SenderReports:        m.reportsOut.Load(),
+		ReportsDropped:       m.reportsDropped.Load(),
+		TransceiversReused:   m.transceiversReused.Load(),
+		DroppedMessages:      m.droppedMessages.Load(),
+		RejectedInputs:       m.rejectedTotal.Load(),
+		Rejected:             make(map[string]int64, len(m.rejected)),
+		CPUSeconds:           ProcessCPU().Seconds(),
+		UptimeSeconds:        time.Since(m.start).Seconds(),
+		TransportCCFeedback:  m.twccFeedback.Load(),
+		TransportCCMalformed: m.twccMalformed.Load(),
 	}
 	for k, v := range m.rejected {
 		s.Rejected[k] = v.Load()

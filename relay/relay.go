@@ -10,7 +10,8 @@
 //
 // Forwarding pipeline for one published track:
 //  1. the publisher's PeerConnection decrypts SRTP and runs the upstream
-//     interceptors (NACK generator, receiver reports);
+//     interceptors (transport-cc feedback, NACK generator, receiver
+//     reports);
 //  2. forwarder.readLoop reads each RTP packet, counts it, and drops it if
 //     the track is over its packet rate limit;
 //  3. fwdTrack.write rewrites SSRC and payload type for each receiver,
@@ -24,7 +25,9 @@
 // coalesced into at most one PLI per KeyframeInterval to the publisher;
 // NACKs are answered by the relay from its copy, within each receiver's
 // retransmission budget (package rtx), and the relay NACKs what it misses
-// from the publisher with the same bounds.
+// from the publisher with the same bounds. Every 50 ms each publisher gets
+// transport-cc feedback on its packets' arrival times, from which it
+// estimates its uplink and sets its encoder's bitrate.
 package relay
 
 import (
@@ -101,7 +104,22 @@ func New(cfg Config) (*Relay, error) {
 	if err := signal.RegisterCodecs(me); err != nil {
 		return nil, err
 	}
+	// Publishers' packets carry transport-wide sequence numbers; the
+	// relay's feedback on them drives each publisher's bandwidth
+	// estimate (twcc.go). Forwarded packets carry no header extensions.
+	if err := signal.RegisterTransportCC(me, webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+		return nil, err
+	}
 	reg := &interceptor.Registry{}
+	// Innermost first: the arrival times of transport-cc feedback are
+	// taken before any other processing.
+	cc, err := newTransportCC(r.m, pionLogs{log: log})
+	if err != nil {
+		return nil, fmt.Errorf("relay: transport-cc: %w", err)
+	}
+	for _, f := range cc {
+		reg.Add(f)
+	}
 	// One bounded NACK generator and responder per PeerConnection, each
 	// with the RTT of its own path (package rtx, docs/RELAY.md).
 	r.rtx = rtx.New(rtx.Config{})

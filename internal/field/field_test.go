@@ -135,6 +135,17 @@ func report(b *testing.B, r Result) {
 		b.ReportMetric(r.AVOffsetMs, "av-offset-ms")
 	}
 	b.ReportMetric(r.RelayTxRatio, "relay-tx-ratio")
+	b.ReportMetric(r.CleanFPS, "clean-fps")
+	b.ReportMetric(r.CleanFrozenPct, "clean-frozen-%")
+	b.ReportMetric(r.AudioDeliveredPct, "audio-delivered-%")
+	b.ReportMetric(r.CleanAudioDeliveredPct, "clean-audio-delivered-%")
+	if !math.IsNaN(r.BWERampS) {
+		b.ReportMetric(r.BWERampS, "bwe-ramp-s")
+	}
+	b.ReportMetric(r.UplinkKbps, "uplink-kbps")
+	b.ReportMetric(r.VideoTargetKbps, "video-target-kbps")
+	b.ReportMetric(r.UplinkDelayMs, "uplink-delay-ms")
+	b.ReportMetric(r.UplinkMaxDelayMs, "uplink-max-delay-ms")
 }
 
 // run plays one scenario in its own bubble, on one P like the benchmark
@@ -448,5 +459,48 @@ func TestFieldReferenceHook(t *testing.T) {
 	t.Logf("10 %% loss: engine %.2f dB, same decoder with silence for lost packets %.2f dB", l.AudioSNRdB, l.ReferenceSNRdB)
 	if l.ReferenceSNRdB >= r.ReferenceSNRdB-0.5 {
 		t.Errorf("reference SNR %.2f dB at 10 %% loss, %.2f dB without: the lost packets were not left out", l.ReferenceSNRdB, r.ReferenceSNRdB)
+	}
+}
+
+// The publisher's uplink through a 500 kbit/s token bucket (400 ms
+// queue): the estimate settles under the bucket's rate, the encoder
+// follows it, and both receivers get video and all the audio. Without
+// the estimate the 800 kbit/s stream overflowed the bucket and no
+// receiver decoded a frame.
+func TestFieldUplinkEstimate(t *testing.T) {
+	r := run(t, short(Scenario{RTT: 100 * time.Millisecond, UplinkBps: 500_000}))
+	t.Logf("uplink %.0f kbit/s, video target %.0f kbit/s, %.0f ms in the uplink's queue (at most %.0f ms); clean receiver %.1f fps, frozen %.1f%%; audio delivered %.1f%% and %.1f%%",
+		r.UplinkKbps, r.VideoTargetKbps, r.UplinkDelayMs, r.UplinkMaxDelayMs, r.CleanFPS, r.CleanFrozenPct, r.AudioDeliveredPct, r.CleanAudioDeliveredPct)
+	if r.UplinkKbps < 300 || r.UplinkKbps > 560 {
+		t.Errorf("uplink estimate %.0f kbit/s through a 500 kbit/s bucket, want 300–560", r.UplinkKbps)
+	}
+	if r.VideoTargetKbps < 200 || r.VideoTargetKbps > 470 {
+		t.Errorf("video target %.0f kbit/s, want 200–470 (the estimate less audio)", r.VideoTargetKbps)
+	}
+	if r.FPS < 10 || r.CleanFPS < 10 {
+		t.Errorf("fps %.1f and %.1f, want ≥ 10 at both receivers", r.FPS, r.CleanFPS)
+	}
+	if r.FrozenPct > 20 || r.CleanFrozenPct > 20 {
+		t.Errorf("frozen %.1f%% and %.1f%%", r.FrozenPct, r.CleanFrozenPct)
+	}
+	if r.AudioDeliveredPct < 95 || r.CleanAudioDeliveredPct < 95 {
+		t.Errorf("audio delivered %.1f%% and %.1f%%, want ≥ 95", r.AudioDeliveredPct, r.CleanAudioDeliveredPct)
+	}
+}
+
+// On a free link the estimate lets video reach its ceiling (within 5 %,
+// RampVideoTarget) within the 5 s of the start of the call, and
+// costs the clean picture nothing.
+func TestFieldUplinkRamp(t *testing.T) {
+	r := run(t, short(Scenario{}))
+	t.Logf("ramp %.2f s; uplink %.0f kbit/s, video target %.0f kbit/s", r.BWERampS, r.UplinkKbps, r.VideoTargetKbps)
+	if math.IsNaN(r.BWERampS) || r.BWERampS > 5 {
+		t.Errorf("video target reached its ceiling after %.2f s, want ≤ 5", r.BWERampS)
+	}
+	if r.VideoTargetKbps < RampVideoTarget/1000 {
+		t.Errorf("video target %.0f kbit/s on a free link, want near the 800 kbit/s ceiling", r.VideoTargetKbps)
+	}
+	if r.FPS < 29 || r.CleanFPS < 29 || r.FrozenPct != 0 || r.CleanFrozenPct != 0 {
+		t.Errorf("fps %.1f/%.1f, frozen %.1f%%/%.1f%% on a free link", r.FPS, r.CleanFPS, r.FrozenPct, r.CleanFrozenPct)
 	}
 }

@@ -308,4 +308,11 @@ func (g *videoSource) RequestKeyframe() {
 	g.mu.Unlock()
 }
 
+// SetTargetBitrate follows the publisher's uplink estimate
+// (participant.BitrateAware), up to the encoder's default 800 kbit/s as
+// media/capture's camera stream does at this size.
+func (g *videoSource) SetTargetBitrate(bps int) {
+	_ = g.enc.SetBitRate(min(max(bps, 50_000), vp8.DefaultBitrate))
+}
+
 func (g *videoSource) Close() error { return g.enc.Close() }

@@ -16,6 +16,9 @@
 // set nothing is sent; frames whose KID has no receive key are counted and
 // dropped.
 //
+// Bitrate: the video encoder follows the connection's uplink estimate,
+// less audio's share (bitrate.go, docs/PROTOCOL.md §4.4.1).
+//
 // Lip sync: the sender reports of each remote session's tracks say which
 // audio and video timestamps were captured together; pictures are held
 // until the audio of their instant plays (docs/PROTOCOL.md §5.5).
@@ -111,6 +114,9 @@ type Participant struct {
 	// audioLoss is the expected loss the audio encoder is tuned to; nil
 	// when the audio stream is not LossAware.
 	audioLoss atomic.Pointer[lossEstimator]
+	// bitrate passes the uplink estimate to the video encoder; nil
+	// without a video track or an estimate (bitrate.go).
+	bitrate *bitrateControl
 
 	// owners binds a receive KID to the relay session whose track may
 	// carry it (SetReceiveKey).
@@ -203,6 +209,17 @@ func (p *Participant) Start(conn *transport.Conn) error {
 		if p.audio, err = p.publish(framing.KindAudio, p.cfg.Audio, p.audioMD); err != nil {
 			return err
 		}
+	}
+	// The video encoder follows the uplink estimate from the first
+	// packet on: it starts at the estimate's start, not at its ceiling.
+	if p.video != nil && conn.UplinkEstimate() > 0 {
+		b := &bitrateControl{audio: p.cfg.Audio != nil}
+		b.setStream(p.cfg.Video)
+		b.estimate(conn.UplinkEstimate())
+		p.mu.Lock()
+		p.bitrate = b
+		p.mu.Unlock()
+		conn.OnUplinkEstimate(func(bps int) { b.estimate(bps) })
 	}
 	return nil
 }
@@ -595,7 +612,16 @@ func (p *Participant) SetVideoSource(s Stream) error {
 	if p.video == nil {
 		return errors.New("participant: no video track published")
 	}
-	return p.video.SetSource(s)
+	if err := p.video.SetSource(s); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	b := p.bitrate
+	p.mu.Unlock()
+	if b != nil {
+		b.setStream(s)
+	}
+	return nil
 }
 
 // SetAudioEnabled mutes (false) or unmutes the microphone.
@@ -621,6 +647,11 @@ type Stats struct {
 	// FEC is tuned to, from receiver reports; absent without a
 	// loss-aware audio stream.
 	AudioExpectedLoss *int `json:"audio_expected_loss_pct,omitempty"`
+	// UplinkEstimate is the estimated bandwidth to the relay and
+	// VideoTarget the video encoder's target from it, in bits per second
+	// (0: no estimate, or a video stream that is not BitrateAware).
+	UplinkEstimate int `json:"uplink_estimate_bps,omitempty"`
+	VideoTarget    int `json:"video_target_bps,omitempty"`
 }
 
 // SentStats are the local tracks' counters.
@@ -649,6 +680,10 @@ func (p *Participant) Stats() Stats {
 		s.Session = p.conn.SessionID().String()
 		r := p.conn.RetransmissionStats()
 		s.Retransmission = &r
+		s.UplinkEstimate = p.conn.UplinkEstimate()
+	}
+	if p.bitrate != nil {
+		s.VideoTarget = p.bitrate.target()
 	}
 	p.mu.Unlock()
 	if kid, ok := p.keys.KID(); ok {

@@ -10,8 +10,10 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sottohq/sotto/internal/bwe"
 	"github.com/sottohq/sotto/relay/rtx"
 	"github.com/sottohq/sotto/relay/signal"
 )
@@ -44,13 +46,14 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	rtt := new(rtx.RTT)
 	rtxs := rtx.New(rtx.Config{RTT: rtt})
-	pc, reports, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
+	pc, ext, err := newPeerConnection(cfg, joined.ICEServers, rtxs)
 	if err != nil {
 		sig.Close("client error")
 		return nil, err
 	}
 	c := newConn(cfg, log, sig, pc, joined, sendHostCandidates(ctx, cfg))
-	c.reports = reports
+	c.reports = ext.reports
+	c.cc = ext.cc.last.Load()
 	c.rtx, c.rtt = rtxs, rtt
 	go c.readLoop()
 	go c.keepalive(keepaliveInterval(joined.IdleMs))
@@ -113,10 +116,10 @@ func (e *RejectedError) Error() string {
 
 // newPeerConnection builds the one PeerConnection to the relay, using
 // cfg's ICE servers and then those the relay announced.
-func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, *reportFactory, error) {
-	api, reports, err := newAPI(cfg, rtxs)
+func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Factory) (*webrtc.PeerConnection, factories, error) {
+	api, ext, err := newAPI(cfg, rtxs)
 	if err != nil {
-		return nil, nil, err
+		return nil, ext, err
 	}
 	ice := append([]webrtc.ICEServer(nil), cfg.ICEServers...)
 	for _, s := range announced {
@@ -124,9 +127,9 @@ func newPeerConnection(cfg Config, announced []signal.ICEServer, rtxs *rtx.Facto
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: cfg.ICETransportPolicy})
 	if err != nil {
-		return nil, nil, fmt.Errorf("transport: new peer connection: %w", err)
+		return nil, ext, fmt.Errorf("transport: new peer connection: %w", err)
 	}
-	return pc, reports, nil
+	return pc, ext, nil
 }
 
 // newConn wraps a joined session and hooks the PeerConnection's callbacks.
@@ -196,30 +199,50 @@ func keepaliveInterval(idleMs int64) time.Duration {
 }
 
 // NewAPI builds the pion API a Conn uses, from cfg's Net and SettingEngine:
-// the codecs of signal.RegisterCodecs, the bounded NACK generator and
-// responder of package rtx, RTCP receiver reports and sender reports on a
-// private clock (reports.go). Tests and the load generator use it for
-// peers that must match a Conn's stack.
+// the codecs of signal.RegisterCodecs, transport-wide sequence numbers on
+// what it sends and the uplink estimate from the relay's feedback
+// (congestion.go), the bounded NACK generator and responder of package
+// rtx, RTCP receiver reports and sender reports on a private clock
+// (reports.go). Tests and the load generator use it for peers that must
+// match a Conn's stack.
 func NewAPI(cfg Config) (*webrtc.API, error) {
 	api, _, err := newAPI(cfg, rtx.New(rtx.Config{}))
 	return api, err
 }
 
-func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, *reportFactory, error) {
+// factories are the interceptor factories a Conn reads back.
+type factories struct {
+	reports *reportFactory
+	cc      *ccFactory
+}
+
+func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, factories, error) {
 	m := &webrtc.MediaEngine{}
 	if err := signal.RegisterCodecs(m); err != nil {
-		return nil, nil, fmt.Errorf("transport: %w", err)
+		return nil, factories{}, fmt.Errorf("transport: %w", err)
+	}
+	if err := signal.RegisterTransportCC(m, webrtc.RTPTransceiverDirectionSendonly); err != nil {
+		return nil, factories{}, fmt.Errorf("transport: %w", err)
 	}
 	reg := &interceptor.Registry{}
+	// Innermost first. The congestion interceptor sits between the
+	// network and the sequence numbering, so that it sees every packet
+	// numbered, retransmissions (rtx, further out) included.
+	ext := factories{reports: &reportFactory{}, cc: &ccFactory{cfg: bwe.Config{Start: bwe.DefaultStart}}}
+	reg.Add(ext.cc)
+	tw, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, factories{}, fmt.Errorf("transport: transport-cc: %w", err)
+	}
+	reg.Add(tw)
 	// NACK feedback is in the codec table; retransmission is rtx's.
 	reg.Add(rtxs)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return nil, nil, fmt.Errorf("transport: receiver reports: %w", err)
+		return nil, factories{}, fmt.Errorf("transport: receiver reports: %w", err)
 	}
 	reg.Add(rr)
-	reports := &reportFactory{}
-	reg.Add(reports)
+	reg.Add(ext.reports)
 	se := webrtc.SettingEngine{}
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
@@ -228,5 +251,5 @@ func newAPI(cfg Config, rtxs *rtx.Factory) (*webrtc.API, *reportFactory, error) 
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), reports, nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), ext, nil
 }

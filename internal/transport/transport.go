@@ -132,6 +132,7 @@ type Conn struct {
 	sig     signal.Conn
 	pc      *webrtc.PeerConnection
 	reports *reportFactory // sender reports' media clocks (reports.go)
+	cc      *congestion    // uplink estimate (congestion.go); nil for a Conn not dialled
 	session signal.ID
 	events  chan Event
 	rtx     *rtx.Factory // the PeerConnection's NACKs and resends

@@ -11,9 +11,13 @@
 //  1. driver reader (camera / screen / videotest), opened once per process
 //     and shared (see hub.go); pictures converted to I420
 //  2. preview taps (OnVideoImage) see each captured picture
-//  3. ReadFrame takes the newest picture (older unread ones are dropped)
-//  4. the realtime VP8 encoder encodes it; a pending keyframe request
-//     (RequestKeyframe, a lock-free flag) forces an intra frame
+//  3. ReadFrame takes the newest picture (older unread ones are dropped),
+//     and skips every second or third one while encoding overruns the
+//     frame interval (cpu.go)
+//  4. the realtime VP8 encoder encodes it at the target SetTargetBitrate
+//     last set (the uplink estimate, up to the configured bitrate); a
+//     pending keyframe request (RequestKeyframe, a lock-free flag) forces
+//     an intra frame
 //
 // Pipeline of an audio stream:
 //
@@ -58,6 +62,8 @@ const (
 	// audioBitrate is the Opus CBR target: 32 kbit/s keeps libopus in
 	// its SILK/hybrid speech modes with room for the FEC copy.
 	audioBitrate = opus.DefaultBitrate
+	// minVideoBitrate is the lowest target SetTargetBitrate sets.
+	minVideoBitrate = 50_000
 	// audioFrameDuration is the Opus packet duration.
 	audioFrameDuration = 20 * time.Millisecond
 	// audioSampleRate is the only capture rate Opus is fed at.
@@ -255,8 +261,15 @@ func (s *Source) Close() error {
 }
 
 type videoStream struct {
-	sub *sub
-	enc *vp8.Encoder
+	sub     *sub
+	enc     *vp8.Encoder
+	ceiling int // the configured bitrate: SetTargetBitrate goes no higher
+	// CPU adaptation (cpu.go): every is how many pictures pass per one
+	// encoded, seen counts pictures, encodeAvg is the smoothed encode
+	// time, calm the encoded frames since it last had room to spare.
+	every, seen, calm int
+	encodeAvg         time.Duration
+	slow              time.Duration // tests only: added to each encode
 
 	mu   sync.Mutex // serialises ReadFrame
 	t0   time.Time
@@ -311,7 +324,14 @@ func openVideo(o Options) (*videoStream, error) {
 		s.release()
 		return nil, err
 	}
-	return &videoStream{sub: s, enc: enc, fps: o.FPS}, nil
+	return &videoStream{sub: s, enc: enc, fps: o.FPS, ceiling: o.VideoBitrate, every: 1}, nil
+}
+
+// SetTargetBitrate sets the encoder's target (bits per second) from the
+// next frame on, at most the stream's configured VideoBitrate; it never
+// blocks (participant.BitrateAware).
+func (v *videoStream) SetTargetBitrate(bps int) {
+	_ = v.enc.SetBitRate(min(max(bps, minVideoBitrate), v.ceiling))
 }
 
 func (v *videoStream) ReadFrame() (Frame, error) {
@@ -321,6 +341,11 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		p, err := v.sub.next()
 		if err != nil {
 			return Frame{}, err
+		}
+		v.seen++
+		if v.seen%v.every != 0 {
+			v.sub.recycle(p) // skipped: the CPU cannot encode every picture
+			continue
 		}
 		// Timestamps follow the real capture clock, so that CBR budgets
 		// match a camera that delivers fewer frames than nominal.
@@ -337,7 +362,12 @@ func (v *videoStream) ReadFrame() (Frame, error) {
 		}
 		v.n++
 		v.last = pts
+		began := time.Now()
 		f, err := v.enc.Encode(p.img, pts, dur)
+		if v.slow > 0 {
+			time.Sleep(v.slow)
+		}
+		v.adaptCPU(time.Since(began))
 		v.sub.recycle(p)
 		if err != nil {
 			if errors.Is(err, vp8.ErrClosed) {

@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,4 +351,85 @@ func TestConcurrentOpenClose(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// The camera stream's encoder follows SetTargetBitrate (the uplink
+// estimate) between its floor and its configured bitrate, and the frames
+// it encodes after a low target are smaller (vp8's
+// TestSetBitRateLowersOutput measures by how much).
+func TestVideoFollowsTargetBitrate(t *testing.T) {
+	src, err := Open(Options{Video: SyntheticVideo(), Width: 320, Height: 240, VideoBitrate: 600_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	v := src.Video().(*videoStream)
+	for _, c := range []struct{ set, want int }{
+		{5_000_000, 600_000}, // above the ceiling
+		{300_000, 300_000},
+		{1, minVideoBitrate}, // below the floor
+	} {
+		v.SetTargetBitrate(c.set)
+		if got := v.enc.BitRate(); got != c.want {
+			t.Errorf("SetTargetBitrate(%d): encoder target %d, want %d", c.set, got, c.want)
+		}
+	}
+	// The stream keeps encoding at the new target.
+	for range 5 {
+		f, err := v.ReadFrame()
+		if err != nil || len(f.Data) == 0 && !f.Keyframe {
+			t.Fatalf("after a target change: %v (%d bytes)", err, len(f.Data))
+		}
+		f.Release()
+	}
+}
+
+// An encoder that cannot keep up (each encode made 40 ms longer, at
+// 30 frames/s) makes the stream encode every second picture, frame
+// durations doubling with it; once encoding is fast again the stream
+// goes back to every picture.
+func TestVideoSkipsPicturesWhenEncodingOverruns(t *testing.T) {
+	src, err := Open(Options{Video: SyntheticVideo(), Width: 160, Height: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	v := src.Video().(*videoStream)
+	read := func(n int) (durs []time.Duration) {
+		for range n {
+			f, err := v.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			durs = append(durs, f.Duration)
+			f.Release()
+		}
+		return durs
+	}
+	read(20)
+	if v.every != 1 {
+		t.Fatalf("skipping 1 in %d pictures with a fast encoder", v.every)
+	}
+	v.mu.Lock()
+	v.slow = 40 * time.Millisecond
+	v.mu.Unlock()
+	read(40)
+	v.mu.Lock()
+	every := v.every
+	v.slow = 0
+	v.mu.Unlock()
+	if every < 2 {
+		t.Fatalf("encoding 40 ms over a 33 ms budget: still every %d picture(s)", every)
+	}
+	durs := read(10)
+	slices.Sort(durs)
+	if med := durs[len(durs)/2]; med < 55*time.Millisecond {
+		t.Errorf("skipping pictures, median frame duration %v, want about %v", med, time.Duration(every)*time.Second/30)
+	}
+	waittest.Until(t, "the stream to encode every picture again", 10*time.Second, func() bool {
+		read(5)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.every == 1
+	})
 }

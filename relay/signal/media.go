@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -35,6 +36,26 @@ func RegisterCodecs(m *webrtc.MediaEngine) error {
 		PayloadType:        PayloadTypeOpus,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return fmt.Errorf("signal: register opus: %w", err)
+	}
+	return nil
+}
+
+// TransportCCURI names the transport-wide sequence number header
+// extension (draft-holmer-rmcat-transport-wide-cc-extensions-01): every
+// packet a client sends to the relay carries one, and the relay answers
+// with transport-cc feedback (RTCP RTPFB FMT 15) on which the client
+// estimates its uplink (docs/PROTOCOL.md §4.4.1).
+const TransportCCURI = sdp.TransportCCURI
+
+// RegisterTransportCC registers the transport-wide sequence number for
+// audio and video m-lines of direction dir: the client registers it for
+// what it sends (sendonly), the relay for what it receives (recvonly), so
+// the relay's forwarded tracks never negotiate it.
+func RegisterTransportCC(m *webrtc.MediaEngine, dir webrtc.RTPTransceiverDirection) error {
+	for _, typ := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: TransportCCURI}, typ, dir); err != nil {
+			return fmt.Errorf("signal: register transport-cc: %w", err)
+		}
 	}
 	return nil
 }

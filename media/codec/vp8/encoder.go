@@ -215,6 +215,10 @@ func (e *Encoder) SetBitRate(bps int) error {
 	return nil
 }
 
+// BitRate is the CBR target last requested (bits per second): the one
+// the next Encode applies.
+func (e *Encoder) BitRate() int { return int(e.bitrate.Load()) }
+
 // Stats reports the number of frames encoded and how many were keyframes.
 func (e *Encoder) Stats() (frames, keyframes uint64) {
 	return e.frameCount.Load(), e.keyCount.Load()
