@@ -8,6 +8,7 @@ package main
 // Canvas().Capture() is blank on GL).
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -91,6 +92,7 @@ func raceEnabled() bool {
 // build without the uireport tag does not have): what the window shows.
 type uiState struct {
 	Screen     string      `json:"screen"`
+	Title      string      `json:"title"`
 	Tiles      []tileState `json:"tiles"`
 	Alerts     []string    `json:"alerts"`
 	Unverified int         `json:"unverified"`
@@ -230,10 +232,14 @@ func framesSince(before uiState, n uint64) func(uiState) bool {
 }
 
 // screenshot captures the Sotto window with ImageMagick's import (by window
-// name, so the picture's origin is the window's, whatever the screen).
-func screenshot(t testing.TB, display, path string) image.Image {
+// name, so the picture's origin is the window's, whatever the screen). The
+// name is the title the app reports: it follows the meeting's state, and
+// import given a name no window has waits for a click, holding the server.
+func screenshot(t testing.TB, display, title, path string) image.Image {
 	t.Helper()
-	cmd := exec.Command("import", "-window", "Sotto", path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "import", "-window", title, path)
 	cmd.Env = append(os.Environ(), "DISPLAY="+display)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import: %v: %s", err, out)
@@ -277,13 +283,13 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	var after uiState
 	for attempt := 0; ; attempt++ {
 		rep, _ = a.state(t)
-		first = screenshot(t, x.display, filepath.Join(dir, "demo-1.png"))
+		first = screenshot(t, x.display, rep.Title, filepath.Join(dir, "demo-1.png"))
 		// The second shot once every remote tile has drawn ten new frames
 		// since the first (the report counts them), not after a guessed
 		// pause.
 		shot, _ := a.state(t)
 		a.waitFor(t, "ten new frames in every remote tile", 30*time.Second, framesSince(shot, 10))
-		second = screenshot(t, x.display, filepath.Join(dir, "demo-2.png"))
+		second = screenshot(t, x.display, rep.Title, filepath.Join(dir, "demo-2.png"))
 		after, _ = a.state(t)
 		if sameLayout(rep, after) {
 			break

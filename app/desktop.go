@@ -15,12 +15,14 @@ import (
 // Desktop conventions: the meeting's keyboard shortcuts, and a window
 // title that says what the window shows.
 
-// Window titles.
+// Window titles, in ASCII: X tools that find a window by its name (the
+// screenshot tests use ImageMagick's import and xwininfo) read WM_NAME,
+// which cannot carry every UTF-8 character.
 const (
 	titleIdle    = "Sotto"
-	titleHosting = "Sotto — hosting a meeting"
-	titleWaiting = "Sotto — waiting for the host to admit you"
-	titleMeeting = "Sotto — in a meeting"
+	titleHosting = "Sotto: hosting a meeting"
+	titleWaiting = "Sotto: waiting for the host to admit you"
+	titleMeeting = "Sotto: in a meeting"
 )
 
 // setTitle shows the meeting's state in the window title (and so in the

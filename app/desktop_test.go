@@ -43,7 +43,7 @@ func TestMeetingShortcuts(t *testing.T) {
 func TestWindowTitleShowsMeetingState(t *testing.T) {
 	lockUI(t)
 	a, _, mv := hostedMeeting(t)
-	if got := a.Window().Title(); got != "Sotto — hosting a meeting" {
+	if got := a.Window().Title(); got != "Sotto: hosting a meeting" {
 		t.Fatalf("hosting: title %q", got)
 	}
 	if !mv.PressShortcut(fyne.KeyL, true) {
@@ -63,11 +63,11 @@ func TestWindowTitleShowsMeetingState(t *testing.T) {
 	tap(g.HomeView().Join)
 	tap(g.LobbyView().Enter)
 	eventually(t, "the meeting screen", func() bool { return g.MeetingView() != nil })
-	if got := g.Window().Title(); got != "Sotto — waiting for the host to admit you" {
+	if got := g.Window().Title(); got != "Sotto: waiting for the host to admit you" {
 		t.Fatalf("waiting: title %q", got)
 	}
 	m.Emit(app.Admitted{})
-	eventually(t, "admitted title", func() bool { return g.Window().Title() == "Sotto — in a meeting" })
+	eventually(t, "admitted title", func() bool { return g.Window().Title() == "Sotto: in a meeting" })
 }
 
 // The mute control shows a microphone, struck through while muted.

@@ -14,6 +14,7 @@ import (
 // many frames it has shown.
 type Report struct {
 	Screen string       `json:"screen"`
+	Title  string       `json:"title"` // the window's title, which follows the meeting's state
 	Scale  float32      `json:"scale"` // canvas pixels per Fyne unit
 	Tiles  []TileReport `json:"tiles"`
 	Alerts []string     `json:"alerts"`
@@ -36,7 +37,7 @@ type TileReport struct {
 
 // Report returns the current state. Call on the UI goroutine (fyne.DoAndWait).
 func (a *App) Report() Report {
-	r := Report{Scale: a.win.Canvas().Scale()}
+	r := Report{Scale: a.win.Canvas().Scale(), Title: a.win.Title()}
 	switch {
 	case a.firstRun != nil:
 		r.Screen = "first-run"

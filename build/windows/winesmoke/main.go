@@ -34,6 +34,7 @@ import (
 // (report.go, -tags uireport) this test reads.
 type uiState struct {
 	Screen string      `json:"screen"`
+	Title  string      `json:"title"`
 	Tiles  []tileState `json:"tiles"`
 }
 
@@ -200,7 +201,7 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 			return errors.New("the tiles kept moving")
 		}
 	}
-	origin, err := windowOrigin(display)
+	origin, err := windowOrigin(display, rep.Title)
 	if err != nil {
 		return err
 	}
@@ -336,9 +337,10 @@ func shot(display, path string) (image.Image, error) {
 // windowOrigin is where the app's client area (the canvas the state
 // report measures from) sits on the screen. Without a window manager
 // Wine maps the client area as its own X window; xwininfo finds it by
-// the window's title.
-func windowOrigin(display string) (image.Point, error) {
-	c := exec.Command("xwininfo", "-display", display, "-name", "Sotto")
+// the window's title, which the app reports (it follows the meeting's
+// state).
+func windowOrigin(display, title string) (image.Point, error) {
+	c := exec.Command("xwininfo", "-display", display, "-name", title)
 	b, err := c.Output()
 	if err != nil {
 		return image.Point{}, fmt.Errorf("xwininfo: %v", err)
