@@ -88,33 +88,6 @@ func raceEnabled() bool {
 	return false
 }
 
-// uiState is the app's state report (uiState in report.go, which a
-// build without the uireport tag does not have): what the window shows.
-type uiState struct {
-	Screen     string      `json:"screen"`
-	Title      string      `json:"title"`
-	Tiles      []tileState `json:"tiles"`
-	Alerts     []string    `json:"alerts"`
-	Unverified int         `json:"unverified"`
-	// UIDelayMillis is how long the UI thread took to pick up the report
-	// request.
-	UIDelayMillis float64 `json:"ui_delay_ms"`
-}
-
-// tileState is one video tile (tileState); X, Y, W, H are in canvas
-// pixels.
-type tileState struct {
-	Member      string `json:"member"`
-	Self        bool   `json:"self"`
-	Shown       uint64 `json:"shown"`
-	Offered     uint64 `json:"offered"`
-	Placeholder bool   `json:"placeholder"`
-	X           int    `json:"x"`
-	Y           int    `json:"y"`
-	W           int    `json:"w"`
-	H           int    `json:"h"`
-}
-
 // xserver is a private Xvfb display.
 type xserver struct {
 	display string
@@ -166,20 +139,20 @@ func startApp(t testing.TB, x *xserver, args string) *runningApp {
 	return r
 }
 
-func (r *runningApp) state(t testing.TB) (uiState, bool) {
+func (r *runningApp) state(t testing.TB) (screentest.Report, bool) {
 	b, err := os.ReadFile(r.report)
 	if err != nil {
-		return uiState{}, false
+		return screentest.Report{}, false
 	}
-	var rep uiState
+	var rep screentest.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return uiState{}, false
+		return screentest.Report{}, false
 	}
 	return rep, true
 }
 
 // waitFor polls the report until cond holds.
-func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(uiState) bool) uiState {
+func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, cond func(screentest.Report) bool) screentest.Report {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -194,40 +167,6 @@ func (r *runningApp) waitFor(t testing.TB, what string, timeout time.Duration, c
 			t.Fatalf("timed out waiting for %s; last report %+v", what, rep)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// remoteLive reports whether n remote tiles have shown at least frames
-// decoded frames each.
-func remoteLive(n int, frames uint64) func(uiState) bool {
-	return func(r uiState) bool {
-		if r.Screen != "meeting" {
-			return false
-		}
-		live := 0
-		for _, tl := range r.Tiles {
-			if !tl.Self && !tl.Placeholder && tl.Shown >= frames {
-				live++
-			}
-		}
-		return live >= n
-	}
-}
-
-// framesSince reports whether every remote tile of before has shown at
-// least n more frames.
-func framesSince(before uiState, n uint64) func(uiState) bool {
-	return func(r uiState) bool {
-		shown := map[string]uint64{}
-		for _, tl := range r.Tiles {
-			shown[tl.Member] = tl.Shown
-		}
-		for _, tl := range before.Tiles {
-			if !tl.Self && shown[tl.Member] < tl.Shown+n {
-				return false
-			}
-		}
-		return true
 	}
 }
 
@@ -257,7 +196,7 @@ func screenshot(t testing.TB, display, title, path string) image.Image {
 }
 
 // picture is a tile's area on the screen, inside its active-speaker ring.
-func picture(origin image.Point, tl tileState) image.Rectangle {
+func picture(origin image.Point, tl screentest.Tile) image.Rectangle {
 	r := image.Rect(tl.X, tl.Y, tl.X+tl.W, tl.Y+tl.H).Add(origin)
 	return r.Inset(6)
 }
@@ -271,7 +210,7 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	}
 	x := startXvfb(t, 1280, 800)
 	a := startApp(t, x, "--demo")
-	rep := a.waitFor(t, "two remote tiles with decoded video", 120*time.Second, remoteLive(2, 10))
+	rep := a.waitFor(t, "two remote tiles with decoded video", 120*time.Second, screentest.RemoteLive(2, 10))
 	if rep.Unverified != 2 {
 		t.Errorf("unverified count %d, want 2 (the demo participants are not verified)", rep.Unverified)
 	}
@@ -280,7 +219,7 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	// Alerts appearing or expiring move the tiles: take the two shots
 	// while the layout stays put.
 	var first, second image.Image
-	var after uiState
+	var after screentest.Report
 	for attempt := 0; ; attempt++ {
 		rep, _ = a.state(t)
 		first = screenshot(t, x.display, rep.Title, filepath.Join(dir, "demo-1.png"))
@@ -288,10 +227,10 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 		// since the first (the report counts them), not after a guessed
 		// pause.
 		shot, _ := a.state(t)
-		a.waitFor(t, "ten new frames in every remote tile", 30*time.Second, framesSince(shot, 10))
+		a.waitFor(t, "ten new frames in every remote tile", 30*time.Second, screentest.FramesSince(shot, 10))
 		second = screenshot(t, x.display, rep.Title, filepath.Join(dir, "demo-2.png"))
 		after, _ = a.state(t)
-		if sameLayout(rep, after) {
+		if screentest.SameLayout(rep, after) {
 			break
 		}
 		if attempt == 10 {
@@ -335,20 +274,6 @@ func TestDemoShowsDecodedVideo(t *testing.T) {
 	}
 }
 
-// sameLayout reports whether two reports place the same tiles alike.
-func sameLayout(a, b uiState) bool {
-	if len(a.Tiles) != len(b.Tiles) {
-		return false
-	}
-	for i := range a.Tiles {
-		p, q := a.Tiles[i], b.Tiles[i]
-		if p.Member != q.Member || p.X != q.X || p.Y != q.Y || p.W != q.W || p.H != q.H {
-			return false
-		}
-	}
-	return true
-}
-
 func copyFile(from, to string) error {
 	b, err := os.ReadFile(from)
 	if err != nil {
@@ -369,7 +294,7 @@ func copyFile(from, to string) error {
 func BenchmarkDemoRender(b *testing.B) {
 	x := startXvfb(b, 1280, 800)
 	a := startApp(b, x, "--demo --demo-participants 3")
-	a.waitFor(b, "three remote tiles live", 180*time.Second, remoteLive(3, 30))
+	a.waitFor(b, "three remote tiles live", 180*time.Second, screentest.RemoteLive(3, 30))
 	time.Sleep(3 * time.Second) // settle after joins and key switches
 	start, _ := a.state(b)
 	cpu0, err := procCPU(a.cmd.Process.Pid)
@@ -381,7 +306,7 @@ func BenchmarkDemoRender(b *testing.B) {
 	// While frames flow, sample how long the UI thread takes to run a
 	// request (the report writer measures it every 250 ms).
 	maxDelay := 0.0
-	rep := a.waitFor(b, "frames", 10*time.Minute, func(r uiState) bool {
+	rep := a.waitFor(b, "frames", 10*time.Minute, func(r screentest.Report) bool {
 		maxDelay = max(maxDelay, r.UIDelayMillis)
 		return totalShown(r)-totalShown(start) >= uint64(b.N)
 	})
@@ -411,7 +336,7 @@ func BenchmarkDemoRender(b *testing.B) {
 	b.ReportMetric(maxDelay, "max-ui-delay-ms")
 }
 
-func totalShown(r uiState) uint64 {
+func totalShown(r screentest.Report) uint64 {
 	var n uint64
 	for _, t := range r.Tiles {
 		n += t.Shown

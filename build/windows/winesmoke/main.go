@@ -30,24 +30,6 @@ import (
 	"github.com/sottohq/sotto/internal/screentest"
 )
 
-// uiState and tileState are the parts of the app's state report
-// (report.go, -tags uireport) this test reads.
-type uiState struct {
-	Screen string      `json:"screen"`
-	Title  string      `json:"title"`
-	Tiles  []tileState `json:"tiles"`
-}
-
-type tileState struct {
-	Member string `json:"member"`
-	Self   bool   `json:"self"`
-	Shown  uint64 `json:"shown"`
-	X      int    `json:"x"`
-	Y      int    `json:"y"`
-	W      int    `json:"w"`
-	H      int    `json:"h"`
-}
-
 func main() {
 	exe := flag.String("exe", "", "the Windows app, built with -tags uireport")
 	prng := flag.String("prng", "", "the ProcessPrng stand-in DLL for the Wine prefix")
@@ -139,20 +121,20 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 	go func() { exited <- app.Wait() }()
 	defer app.Process.Kill()
 
-	state := func() (uiState, bool) {
+	state := func() (screentest.Report, bool) {
 		b, err := os.ReadFile(report)
 		if err != nil {
-			return uiState{}, false
+			return screentest.Report{}, false
 		}
-		var s uiState
+		var s screentest.Report
 		return s, json.Unmarshal(b, &s) == nil
 	}
-	waitFor := func(what string, d time.Duration, cond func(uiState) bool) (uiState, error) {
+	waitFor := func(what string, d time.Duration, cond func(screentest.Report) bool) (screentest.Report, error) {
 		deadline := time.Now().Add(d)
 		for {
 			select {
 			case err := <-exited:
-				return uiState{}, fmt.Errorf("the app exited (%v) before %s (log: %s)", err, what, wineLog.Name())
+				return screentest.Report{}, fmt.Errorf("the app exited (%v) before %s (log: %s)", err, what, wineLog.Name())
 			default:
 			}
 			if s, ok := state(); ok && cond(s) {
@@ -167,7 +149,7 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 		}
 	}
 	launched := time.Now()
-	rep, err := waitFor("two remote tiles with decoded video", timeout, remoteLive(2, 10))
+	rep, err := waitFor("two remote tiles with decoded video", timeout, screentest.RemoteLive(2, 10))
 	if err != nil {
 		return err
 	}
@@ -178,7 +160,7 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 	// a loaded machine draws fewer than the demo's 30 a second), while the
 	// layout stays put (alerts appearing or expiring move the tiles).
 	var first, second image.Image
-	var after uiState
+	var after screentest.Report
 	for attempt := 0; ; attempt++ {
 		rep, _ = state()
 		if first, err = shot(display, filepath.Join(out, "windows-demo-1.png")); err != nil {
@@ -186,7 +168,7 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 		}
 		taken := time.Now()
 		before, _ := state()
-		if _, err := waitFor("ten new frames in every remote tile", time.Minute, framesSince(before, 10)); err != nil {
+		if _, err := waitFor("ten new frames in every remote tile", time.Minute, screentest.FramesSince(before, 10)); err != nil {
 			return err
 		}
 		time.Sleep(time.Until(taken.Add(time.Second)))
@@ -194,7 +176,7 @@ func run(exe, release, prng, out string, timeout time.Duration) error {
 			return err
 		}
 		after, _ = state()
-		if sameLayout(rep, after) {
+		if screentest.SameLayout(rep, after) {
 			break
 		}
 		if attempt == 10 {
@@ -263,55 +245,6 @@ func opensWindow(app *exec.Cmd, display, png string) error {
 	}
 	shot(display, png)
 	return errors.New("no window titled Sotto within 2 minutes")
-}
-
-// remoteLive reports whether n remote tiles have shown at least frames
-// decoded pictures.
-func remoteLive(n int, frames uint64) func(uiState) bool {
-	return func(s uiState) bool {
-		live := 0
-		for _, tl := range s.Tiles {
-			if !tl.Self && tl.Shown >= frames {
-				live++
-			}
-		}
-		return live >= n
-	}
-}
-
-// framesSince reports whether every remote tile of before has shown at
-// least n more frames.
-func framesSince(before uiState, n uint64) func(uiState) bool {
-	return func(s uiState) bool {
-		for _, b := range before.Tiles {
-			if b.Self {
-				continue
-			}
-			ok := false
-			for _, t := range s.Tiles {
-				if t.Member == b.Member && t.Shown >= b.Shown+n {
-					ok = true
-				}
-			}
-			if !ok {
-				return false
-			}
-		}
-		return true
-	}
-}
-
-func sameLayout(a, b uiState) bool {
-	if len(a.Tiles) != len(b.Tiles) {
-		return false
-	}
-	for i := range a.Tiles {
-		p, q := a.Tiles[i], b.Tiles[i]
-		if p.Member != q.Member || p.X != q.X || p.Y != q.Y || p.W != q.W || p.H != q.H {
-			return false
-		}
-	}
-	return true
 }
 
 func short(id string) string { return id[:min(8, len(id))] }
