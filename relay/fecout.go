@@ -56,8 +56,9 @@ type fecOut struct {
 	rtt      time.Duration
 	nacked   [nackedKept]uint16 // recently NACKed sequence numbers, ring
 	nackedN  int
-	newNacks int    // distinct sequence numbers NACKed since the last report
-	lastSent uint32 // sent.packets at the last report
+	isNacked [1 << 16 / 64]uint64 // the ring's sequence numbers as a set
+	newNacks int                  // distinct sequence numbers NACKed since the last report
+	lastSent uint32               // sent.packets at the last report
 
 	shift seqShift
 	enc   fec.Encoder
@@ -65,29 +66,33 @@ type fecOut struct {
 
 // noteNack counts the packets a NACK from this receiver asks for, each
 // sequence number once however often it is asked for.
+// The work is constant per sequence number, and at most nackedKept are
+// counted per NACK packet, however many it names.
 func (o *fecOut) noteNack(n *rtcp.TransportLayerNack) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	counted := 0
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			if o.seen(seq) {
 				continue
 			}
-			o.nacked[o.nackedN%nackedKept] = seq
+			if counted++; counted > nackedKept {
+				return
+			}
+			slot := &o.nacked[o.nackedN%nackedKept]
+			if o.nackedN >= nackedKept {
+				o.isNacked[*slot/64] &^= 1 << (*slot % 64) // leaves the ring
+			}
+			*slot = seq
+			o.isNacked[seq/64] |= 1 << (seq % 64)
 			o.nackedN++
 			o.newNacks++
 		}
 	}
 }
 
-func (o *fecOut) seen(seq uint16) bool {
-	for i := range min(o.nackedN, nackedKept) {
-		if o.nacked[i] == seq {
-			return true
-		}
-	}
-	return false
-}
+func (o *fecOut) seen(seq uint16) bool { return o.isNacked[seq/64]&(1<<(seq%64)) != 0 }
 
 // noteReport takes one reception report of this receiver about its copy.
 // The loss is the larger of what the report says and what the NACKs since

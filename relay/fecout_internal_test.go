@@ -3,6 +3,8 @@ package relay
 import (
 	"testing"
 	"time"
+
+	"github.com/pion/rtcp"
 )
 
 func TestSeqShiftMapsLatePacketsAcrossParity(t *testing.T) {
@@ -81,5 +83,55 @@ func TestSRTimesRoundTrip(t *testing.T) {
 	}
 	if _, ok := s.rtt(t0, 0x1, 0); ok {
 		t.Fatal("round trip from a report never forwarded")
+	}
+}
+
+// Each NACKed sequence number counts once while it is remembered, again
+// once it has left the ring, and one NACK packet counts at most
+// nackedKept of them.
+func TestNackCountingIsBounded(t *testing.T) {
+	var o fecOut
+	one := &rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{7})}
+	o.noteNack(one)
+	o.noteNack(one)
+	if o.newNacks != 1 {
+		t.Fatalf("%d counted for one sequence number asked twice", o.newNacks)
+	}
+	var many []uint16
+	for s := range uint16(2000) {
+		many = append(many, 100+s)
+	}
+	o.noteNack(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers(many)})
+	if o.newNacks != 1+nackedKept {
+		t.Fatalf("%d counted after a NACK of 2000, want %d", o.newNacks, 1+nackedKept)
+	}
+	o.noteNack(one) // 7 has left the ring
+	if o.newNacks != 2+nackedKept {
+		t.Fatalf("a sequence number that left the ring was not counted again")
+	}
+}
+
+// A receiver whose NACKs ask for 3 % of the packets gets parity although
+// its reports, which count repaired packets as received, show no loss.
+func TestParityFromNacks(t *testing.T) {
+	for _, asked := range []uint16{0, 30} {
+		var sc sentCount
+		o := fecOut{sent: &sc}
+		seq := uint16(0)
+		for range 5 {
+			sc.packets.Add(1000)
+			var seqs []uint16
+			for s := seq; s < seq+asked; s++ {
+				seqs = append(seqs, s)
+			}
+			if len(seqs) > 0 {
+				o.noteNack(&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
+			}
+			seq += 1000
+			o.noteReport(0, 150*time.Millisecond, true)
+		}
+		if on := o.share() > 0; on != (asked > 0) {
+			t.Errorf("%d of 1000 asked for: parity %v", asked, on)
+		}
 	}
 }
