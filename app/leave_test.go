@@ -15,9 +15,9 @@ import (
 // topDialog is what the window shows on top: the open dialog's content.
 func topDialog(a *app.App) fyne.CanvasObject { return a.Window().Canvas().Overlays().Top() }
 
-// joinedMeeting starts the app as Ada and joins a meeting on m hosted by
-// Bob; Carol is the third member.
-func joinedMeeting(t *testing.T) (*app.App, *apptest.Meeting, *app.MeetingView) {
+// enterMeeting starts the app as Ada and joins a meeting on a fake
+// meeting m, up to the meeting screen (still waiting to be admitted).
+func enterMeeting(t *testing.T) (*app.App, *apptest.Meeting) {
 	t.Helper()
 	m := apptest.NewMeeting()
 	a := newApp(t, t.TempDir(), m)
@@ -27,6 +27,14 @@ func joinedMeeting(t *testing.T) (*app.App, *apptest.Meeting, *app.MeetingView) 
 	tap(h.Join)
 	tap(a.LobbyView().Enter)
 	eventually(t, "meeting screen", func() bool { return a.MeetingView() != nil })
+	return a, m
+}
+
+// joinedMeeting starts the app as Ada and joins a meeting on m hosted by
+// Bob; Carol is the third member.
+func joinedMeeting(t *testing.T) (*app.App, *apptest.Meeting, *app.MeetingView) {
+	t.Helper()
+	a, m := enterMeeting(t)
 	m.Emit(app.Admitted{})
 	m.Emit(app.RosterChanged{Members: []app.Member{
 		{ID: "bob", Name: "Bob", Public: newPeer(t), Host: true},

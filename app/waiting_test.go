@@ -14,14 +14,7 @@ import (
 // until the host admits it, and the security code explains its absence.
 func TestJoinerWaitingScreen(t *testing.T) {
 	lockUI(t)
-	m := apptest.NewMeeting()
-	a := newApp(t, t.TempDir(), m)
-	createIdentity(t, a, "Ada", "")
-	h := a.HomeView()
-	setText(h.Link, validLink(t))
-	tap(h.Join)
-	tap(a.LobbyView().Enter)
-	eventually(t, "meeting screen", func() bool { return a.MeetingView() != nil })
+	a, m := enterMeeting(t)
 	mv := a.MeetingView()
 
 	if !mv.WaitingShown() || !slices.Contains(labelTexts(a.Window().Content()), "Waiting for the host to admit you") {

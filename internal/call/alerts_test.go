@@ -17,6 +17,19 @@ type recorder struct {
 	events []Event
 }
 
+// joinAs joins the meeting of inv as a new identity named name, leaves it
+// when the test ends, and records its events.
+func joinAs(ctx context.Context, t *testing.T, c *Dialer, inv Invite, media MediaChoice, name string) (*Call, *recorder) {
+	t.Helper()
+	jm, err := c.Join(ctx, JoinRequest{Self: newIdentity(t), Name: name, Invite: inv, Media: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := jm.(*Call)
+	t.Cleanup(j.Leave)
+	return j, record(j)
+}
+
 func record(c *Call) *recorder {
 	r := &recorder{}
 	go func() {
@@ -86,16 +99,7 @@ func TestHonestMeetingRaisesNoAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	join := func(name string) (*Call, *recorder) {
-		t.Helper()
-		jm, err := c.Join(ctx, JoinRequest{Self: newIdentity(t), Name: name, Invite: inv, Media: media})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j := jm.(*Call)
-		t.Cleanup(j.Leave)
-		return j, record(j)
-	}
+	join := func(name string) (*Call, *recorder) { return joinAs(ctx, t, c, inv, media, name) }
 	waiting := func(j *Call) {
 		t.Helper()
 		waitEvent(t, hostEvents, j.cfg.Name+" in the waiting room", func(e WaitingChanged) bool {

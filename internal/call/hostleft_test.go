@@ -21,16 +21,7 @@ func TestHostLeftIsToldAndLaterJoinerStopsWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	join := func(name string) (*Call, *recorder) {
-		t.Helper()
-		jm, err := c.Join(ctx, JoinRequest{Self: newIdentity(t), Name: name, Invite: inv, Media: media})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j := jm.(*Call)
-		t.Cleanup(j.Leave)
-		return j, record(j)
-	}
+	join := func(name string) (*Call, *recorder) { return joinAs(ctx, t, c, inv, media, name) }
 	guest, guestEvents := join("Guest")
 	waitEvent(t, hostEvents, "the guest in the waiting room", func(e WaitingChanged) bool { return len(e.Joiners) == 1 })
 	if err := host.Admit(guest.self); err != nil {
